@@ -1,0 +1,52 @@
+// Command bulkid is the bulk profile sync service: its server, and the
+// commands that manage it.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bulkid:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `bulkid: a self-hostable Bulk Identify service.
+
+Usage:
+  bulkid serve [flags]          run the HTTP API and the job workers
+  bulkid apps create NAME       create an app and print its API key
+  bulkid apps list              list apps
+
+Run "bulkid COMMAND --help" for a command's flags. Every flag can also be
+set with the environment variable BULKID_<FLAG>, e.g. BULKID_DATA_DIR.
+`
+
+// run is the whole program, with the OS passed in so tests can run it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "apps":
+		return runApps(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

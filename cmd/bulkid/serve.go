@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/worker"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bulkid serve [flags]", "BULKID_API_KEY=secret bulkid serve --addr 127.0.0.1:8080 --rows-per-minute 0", stderr)
+	var sf storeFlags
+	sf.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	rpm := fs.Int("rows-per-minute", 1800, "rows each app's jobs apply per minute (the documented rate); 0 means unthrottled")
+	workers := fs.Int("workers", 16, "jobs run at once, each of a different app")
+	lease := fs.Duration("lease-duration", 30*time.Second, "how long a worker's claim on a job lasts without renewal; a job of a crashed server resumes after it")
+	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long to wait for requests in flight at shutdown")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pos, err := parse(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", pos[0])
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	if *rpm < 0 {
+		return fmt.Errorf("--rows-per-minute must be 0 (unthrottled) or more, not %d", *rpm)
+	}
+	if *workers < 1 {
+		return fmt.Errorf("--workers must be at least 1, not %d", *workers)
+	}
+	if *lease < time.Second {
+		return fmt.Errorf("--lease-duration must be at least 1s, not %s", *lease)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	store, err := sf.open(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := ensureFirstApp(ctx, store, getenv("BULKID_API_KEY"), stdout); err != nil {
+		return err
+	}
+
+	pool, err := worker.New(worker.Config{Store: store, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease, Logger: log})
+	if err != nil {
+		return err
+	}
+	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: pool.Notify, RowsPerMinute: *rpm, Logger: log})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Long enough for a 50 MB upload over a slow link, short enough
+		// that a stuck client cannot hold a connection forever.
+		ReadTimeout:  10 * time.Minute,
+		WriteTimeout: 10 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "bulkid listening on http://%s (rows per minute: %d)\n", ln.Addr(), *rpm)
+	log.Info("serving", "addr", ln.Addr().String(), "data_dir", sf.dataDir, "rows_per_minute", *rpm, "workers", *workers)
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { pool.Run(workCtx) })
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopWork()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}
+
+// ensureFirstApp creates the first app of an empty store and prints its key
+// once; key is used if it is not empty (BULKID_API_KEY).
+func ensureFirstApp(ctx context.Context, store bulkid.Store, key string, stdout io.Writer) error {
+	apps, err := store.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	if len(apps) > 0 {
+		return nil
+	}
+	shown := key == ""
+	if shown {
+		key = bulkid.NewAPIKey()
+	}
+	app, err := store.CreateApp(ctx, "default", bulkid.HashAPIKey(key))
+	if err != nil {
+		return err
+	}
+	if shown {
+		fmt.Fprintf(stdout, "Created app %q (id %d). Its API key, shown only now: %s\n", app.Name, app.ID, key)
+	} else {
+		fmt.Fprintf(stdout, "Created app %q (id %d) with the API key from BULKID_API_KEY.\n", app.Name, app.ID)
+	}
+	return nil
+}

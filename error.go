@@ -1,0 +1,73 @@
+package bulkid
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are stable: clients switch on them, so a code is never
+// renamed, only added. httpapi maps each to an HTTP status in one table.
+const (
+	ECONFLICT       = "job_in_progress"        // the app already has an unfinished job
+	EINTERNAL       = "internal_error"         // a bug or a store failure; details are logged, not sent
+	EINVALID        = "invalid_request"        // a parameter or header is wrong
+	EINVALIDJSON    = "invalid_json"           // the body is not well-formed JSON
+	EMISSINGRECORDS = "missing_records"        // no companies/users array in a JSON body
+	EMISSINGFILE    = "missing_file"           // a multipart body without a file part
+	EEMPTY          = "empty_payload"          // the body holds no record at all
+	ENOTFOUND       = "not_found"              // no such object for this app
+	ETOOMANY        = "too_many_records"       // more than MaxRecords records
+	ETOOLARGE       = "payload_too_large"      // more than MaxBytes bytes
+	EUNAUTHORIZED   = "unauthorized"           // missing, malformed or unknown API key
+	EUNSUPPORTED    = "unsupported_media_type" // a Content-Type the endpoint does not take
+	EUNAVAILABLE    = "service_unavailable"    // the store cannot be reached
+	ELEASELOST      = "lease_lost"             // internal: another worker owns the job now
+	EMETHOD         = "method_not_allowed"     // the path exists, the method does not
+)
+
+// Error is the error type of the domain: a machine-readable code, a message a
+// person can act on, and optional details.
+type Error struct {
+	Code    string
+	Message string
+	Details string
+	// Job names the unfinished job behind an ECONFLICT, so a client knows
+	// what it waits for.
+	Job *Job
+}
+
+func (e *Error) Error() string {
+	if e.Details != "" {
+		return fmt.Sprintf("bulkid: %s: %s (%s)", e.Code, e.Message, e.Details)
+	}
+	return fmt.Sprintf("bulkid: %s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err if it is or wraps an *Error, EINTERNAL
+// for any other non-nil error, and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the message of err if it is an *Error, and a generic
+// message otherwise so that internal details never reach a client.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "An internal error occurred."
+}

@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/bulkid/bulkid"
+)
+
+// statusOf maps each error code to its HTTP status: the one table of it.
+var statusOf = map[string]int{
+	bulkid.ECONFLICT:       http.StatusConflict,
+	bulkid.EINTERNAL:       http.StatusInternalServerError,
+	bulkid.EINVALID:        http.StatusBadRequest,
+	bulkid.EINVALIDJSON:    http.StatusBadRequest,
+	bulkid.EMISSINGRECORDS: http.StatusBadRequest,
+	bulkid.EMISSINGFILE:    http.StatusBadRequest,
+	bulkid.EEMPTY:          http.StatusBadRequest,
+	bulkid.ENOTFOUND:       http.StatusNotFound,
+	bulkid.ETOOMANY:        http.StatusRequestEntityTooLarge,
+	bulkid.ETOOLARGE:       http.StatusRequestEntityTooLarge,
+	bulkid.EUNAUTHORIZED:   http.StatusUnauthorized,
+	bulkid.EUNSUPPORTED:    http.StatusUnsupportedMediaType,
+	bulkid.EUNAVAILABLE:    http.StatusServiceUnavailable,
+	bulkid.EMETHOD:         http.StatusMethodNotAllowed,
+}
+
+// errorJSON is one element of the documented error body
+// {"errors": [{"error", "error_code", "message", "details"}]}.
+type errorJSON struct {
+	Error     string `json:"error"`
+	ErrorCode string `json:"error_code"`
+	Message   string `json:"message"`
+	Details   string `json:"details"`
+	// For job_in_progress: the unfinished job and where to poll it.
+	JobID     string `json:"job_id,omitempty"`
+	JobStatus string `json:"job_status,omitempty"`
+	Links     string `json:"links,omitempty"`
+}
+
+// writeError renders err in the documented shape. Internal errors are
+// logged with the request id and answered without their details.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := bulkid.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	e := errorJSON{Error: http.StatusText(status), ErrorCode: code, Message: bulkid.ErrorMessage(err)}
+	var be *bulkid.Error
+	if errors.As(err, &be) && status < 500 {
+		e.Details = be.Details
+		if be.Job != nil {
+			e.JobID, e.JobStatus, e.Links = be.Job.ID, string(be.Job.Status), jobLink(be.Job.ID)
+		}
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
+		if status == http.StatusInternalServerError {
+			e.ErrorCode = bulkid.EINTERNAL
+		}
+	}
+	writeJSON(w, status, struct {
+		Errors []errorJSON `json:"errors"`
+	}{[]errorJSON{e}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		slog.Debug("write response", "err", err)
+	}
+}

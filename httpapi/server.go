@@ -1,0 +1,167 @@
+// Package httpapi is the wire API: the Bulk Identify endpoints, job
+// monitoring and profile reads, rendered exactly as the public API does.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/ingest"
+)
+
+// Config holds what the API needs.
+type Config struct {
+	Store bulkid.Store
+	// Notify is called after a job is accepted, to wake a worker. Optional.
+	Notify func()
+	// RowsPerMinute is the workers' rate, for estimates (0: unthrottled).
+	RowsPerMinute int
+	// Limits of one bulk request; ingest.DefaultLimits if zero.
+	Limits ingest.Limits
+	Logger *slog.Logger
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+}
+
+type server struct {
+	store  bulkid.Store
+	notify func()
+	rpm    int
+	limits ingest.Limits
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewServer returns the API's handler.
+func NewServer(cfg Config) http.Handler {
+	s := &server{store: cfg.Store, notify: cfg.Notify, rpm: cfg.RowsPerMinute, limits: cfg.Limits, log: cfg.Logger, now: cfg.Now}
+	if s.notify == nil {
+		s.notify = func() {}
+	}
+	if s.limits == (ingest.Limits{}) {
+		s.limits = ingest.DefaultLimits
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return s.withRequestID(s.withRecover(s.withLog(mux)))
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyApp
+)
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(keyRequestID).(string)
+	return id
+}
+
+// withRequestID gives every request an id, echoed in x-request-id: the
+// caller's if it sent a sane one, a new one otherwise.
+func (s *server) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !saneRequestID(id) {
+			b := make([]byte, 16)
+			rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+	})
+}
+
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_.:", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// withRecover answers a panic with a 500 in the documented shape and keeps
+// the server serving.
+func (s *server) withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "request_id", requestID(r), "panic", v, "stack", string(debug.Stack()))
+				s.writeError(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *server) withLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		s.log.Debug("request", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "duration", time.Since(start))
+	})
+}
+
+// authenticated resolves the API key of "Authorization: Token KEY" (the
+// scheme in any case) to its app, or answers 401.
+func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulkid.App)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		key = strings.TrimSpace(key)
+		if !ok || !strings.EqualFold(scheme, "Token") || key == "" {
+			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAUTHORIZED,
+				Message: `Send your API key in the header "Authorization: Token YOUR_API_KEY".`})
+			return
+		}
+		app, err := s.store.AppByKeyHash(r.Context(), bulkid.HashAPIKey(key))
+		if bulkid.ErrorCode(err) == bulkid.ENOTFOUND {
+			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAUTHORIZED, Message: "The API key is not valid."})
+			return
+		} else if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r, app)
+	})
+}

@@ -1,0 +1,215 @@
+// Package ingest reads the records of a bulk request as they stream in: a
+// JSON body {"companies": [...]} or an NDJSON file. It enforces the record
+// and byte limits while reading, so it never holds more than the limit, and
+// it keeps every record exactly as sent; validation of a record happens
+// later, in the job, so that one bad record fails alone.
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/bulkid/bulkid"
+)
+
+// Limits bound one request.
+type Limits struct {
+	MaxRecords int
+	MaxBytes   int64
+}
+
+// DefaultLimits are the documented limits of the public API.
+var DefaultLimits = Limits{MaxRecords: bulkid.MaxRecords, MaxBytes: bulkid.MaxBytes}
+
+// LimitReader returns a reader of r that fails with ETOOLARGE as soon as
+// more than max bytes have come through, having read at most max+1 of them,
+// and counts what it read in *n if n is not nil.
+func LimitReader(r io.Reader, max int64, n *int64) io.Reader {
+	if n == nil {
+		n = new(int64)
+	}
+	return &limitedReader{r: r, max: max, n: n}
+}
+
+type limitedReader struct {
+	r   io.Reader
+	max int64
+	n   *int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if *l.n > l.max {
+		return 0, tooLarge(l.max)
+	}
+	if left := l.max - *l.n + 1; int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := l.r.Read(p)
+	*l.n += int64(n)
+	if *l.n > l.max {
+		return 0, tooLarge(l.max)
+	}
+	return n, err
+}
+
+// LimitError is the error of a payload over max bytes.
+func LimitError(max int64) error { return tooLarge(max) }
+
+func tooLarge(max int64) error {
+	return &bulkid.Error{Code: bulkid.ETOOLARGE, Message: fmt.Sprintf("The payload exceeds the limit of %d bytes.", max)}
+}
+
+func tooMany(max int) error {
+	return &bulkid.Error{Code: bulkid.ETOOMANY, Message: fmt.Sprintf("The payload holds more than %d records; split it into several jobs.", max)}
+}
+
+func empty() error {
+	return &bulkid.Error{Code: bulkid.EEMPTY, Message: "The payload holds no record."}
+}
+
+// ReadJSON reads a JSON object whose member field is the array of records
+// ({"companies": [...]}) from r. Other members are ignored. It fails with
+// EINVALIDJSON, EMISSINGRECORDS, EEMPTY, ETOOMANY or ETOOLARGE (the last
+// only if r is a LimitReader).
+func ReadJSON(r io.Reader, field string, lim Limits) ([]bulkid.RawRecord, error) {
+	dec := json.NewDecoder(r)
+	missing := &bulkid.Error{Code: bulkid.EMISSINGRECORDS,
+		Message: fmt.Sprintf(`The body must be a JSON object with a %q array, like {"%s": [...]}.`, field, field)}
+
+	if tok, err := dec.Token(); err != nil {
+		return nil, jsonError(err)
+	} else if tok != json.Delim('{') {
+		return nil, missing
+	}
+	var recs []bulkid.RawRecord
+	found := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, jsonError(err)
+		}
+		if key, _ := tok.(string); key != field {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, jsonError(err)
+			}
+			continue
+		}
+		if found {
+			return nil, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body has the member %q twice.", field)}
+		}
+		found = true
+		if tok, err := dec.Token(); err != nil {
+			return nil, jsonError(err)
+		} else if tok != json.Delim('[') {
+			return nil, missing
+		}
+		for dec.More() {
+			if len(recs) == lim.MaxRecords {
+				return nil, tooMany(lim.MaxRecords)
+			}
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return nil, jsonError(err)
+			}
+			recs = append(recs, bulkid.RawRecord{Seq: len(recs), Pos: len(recs), Raw: raw})
+		}
+		if _, err := dec.Token(); err != nil { // ]
+			return nil, jsonError(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return nil, jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			return nil, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body has data after its JSON object."}
+		}
+		return nil, jsonError(err)
+	}
+	if !found {
+		return nil, missing
+	}
+	if len(recs) == 0 {
+		return nil, empty()
+	}
+	return recs, nil
+}
+
+// jsonError passes limit errors through and turns decoding errors into
+// EINVALIDJSON with the decoder's explanation.
+func jsonError(err error) error {
+	var be *bulkid.Error
+	if errors.As(err, &be) {
+		return err
+	}
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body is not valid JSON: it ends too early."}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body is not valid JSON: %v (at byte %d).", se, se.Offset)}
+	}
+	return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body is not valid JSON: " + err.Error()}
+}
+
+var bom = []byte("\xef\xbb\xbf")
+
+// ReadNDJSON reads newline-delimited records from r. Each non-blank line is
+// one record, kept as sent (less a trailing CR and a leading byte-order
+// mark) with its 1-based line number, whether or not it is valid JSON: a
+// malformed line fails alone when the job validates it. It fails with
+// EEMPTY, ETOOMANY, ETOOLARGE (if r is a LimitReader) or a read error.
+func ReadNDJSON(r io.Reader, lim Limits) ([]bulkid.RawRecord, error) {
+	br := bufio.NewReaderSize(r, 64*1024)
+	var recs []bulkid.RawRecord
+	for line := 1; ; line++ {
+		b, err := readLine(br)
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		if line == 1 {
+			b = bytes.TrimPrefix(b, bom)
+		}
+		b = bytes.TrimSuffix(b, []byte{'\r'})
+		if len(bytes.TrimSpace(b)) > 0 {
+			if len(recs) == lim.MaxRecords {
+				return nil, tooMany(lim.MaxRecords)
+			}
+			recs = append(recs, bulkid.RawRecord{Seq: len(recs), Pos: line, Raw: bytes.Clone(b)})
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	if len(recs) == 0 {
+		return nil, empty()
+	}
+	return recs, nil
+}
+
+// readLine returns the next line without its newline, and io.EOF with the
+// last line if the input ends without one. The slice is valid until the
+// next call.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	b, err := br.ReadSlice('\n')
+	if err == nil {
+		return b[:len(b)-1], nil
+	}
+	if err != bufio.ErrBufferFull {
+		return b, err
+	}
+	long := bytes.Clone(b)
+	for err == bufio.ErrBufferFull {
+		b, err = br.ReadSlice('\n')
+		long = append(long, b...)
+	}
+	if err == nil {
+		return long[:len(long)-1], nil
+	}
+	return long, err
+}

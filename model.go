@@ -1,0 +1,168 @@
+package bulkid
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Limits of one bulk request, as the public API documents them.
+const (
+	MaxRecords = 10_000           // records per JSON body or NDJSON file
+	MaxBytes   = 50 * 1000 * 1000 // bytes per upload (50 MB, decimal as the docs write it)
+	MaxIDLen   = 512              // bytes in a company_id or user_id
+)
+
+// App is an account: it owns its jobs, companies and users and is reached
+// with its API key. The key itself is never stored, only its hash.
+type App struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// Company is a company profile as stored.
+type Company struct {
+	ID        string          // the client's company_id
+	Metadata  json.RawMessage // a JSON object of primitives
+	UserCount int             // users associated, as of the last refresh
+	Visible   bool            // shown on the dashboard: UserCount > 0
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// User is a user profile as stored.
+type User struct {
+	ID        string // the client's user_id
+	CompanyID string // "" when not associated
+	Metadata  json.RawMessage
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// JobType says what a job's records are.
+type JobType string
+
+const (
+	JobCompanies JobType = "companies"
+	JobUsers     JobType = "users"
+)
+
+// IDField is the name of the record field that identifies a profile.
+func (t JobType) IDField() string {
+	if t == JobUsers {
+		return "user_id"
+	}
+	return "company_id"
+}
+
+// JobStatus is a job's place in its lifecycle:
+// queued → validating → processing → pending_refresh → completed, or failed.
+type JobStatus string
+
+const (
+	StatusQueued         JobStatus = "queued"
+	StatusValidating     JobStatus = "validating"
+	StatusProcessing     JobStatus = "processing"
+	StatusPendingRefresh JobStatus = "pending_refresh"
+	StatusCompleted      JobStatus = "completed"
+	StatusFailed         JobStatus = "failed"
+)
+
+// Final reports whether no more work will happen on a job in this status.
+func (s JobStatus) Final() bool { return s == StatusCompleted || s == StatusFailed }
+
+// Source says how a job's records arrived, which decides how their positions
+// read: an index into a JSON array, or a line of an NDJSON file.
+type Source string
+
+const (
+	SourceJSON   Source = "json"
+	SourceNDJSON Source = "ndjson"
+)
+
+// Job is a background job: one bulk request and the progress of applying it.
+type Job struct {
+	ID            string // UUID
+	AppID         int64
+	Type          JobType
+	Status        JobStatus
+	Source        Source
+	Filename      string // uploads only
+	FileSize      int64  // uploads only: bytes of the file part
+	SubmittedAt   time.Time
+	StartTime     time.Time // zero until a worker starts it
+	EndTime       time.Time // zero until it is final
+	TotalRows     int
+	CompletedRows int
+	FailedRows    int
+	// Cursor is how many records (in input order) have been applied or
+	// skipped as invalid; the worker resumes from here after a restart.
+	Cursor int
+	// Error says why the job as a whole failed.
+	Error string
+	// Errors holds the first record errors (see MaxJobErrors), filled by
+	// JobService.Job and ListJobs.
+	Errors []RecordError
+}
+
+// MaxJobErrors is how many record errors a job object carries; the errors
+// endpoint streams all of them.
+const MaxJobErrors = 100
+
+// Position of a record in its request: a 0-based index into a JSON body's
+// array, or a 1-based line number of an NDJSON file.
+type Position struct {
+	Source Source
+	N      int
+}
+
+// RawRecord is one record of a job's input exactly as the client sent it.
+type RawRecord struct {
+	Seq int    // 0-based order within the job
+	Pos int    // index (JSON) or line (NDJSON)
+	Raw []byte // the array element or the line, without its newline
+}
+
+// RecordError is one record that could not be applied, and why.
+type RecordError struct {
+	Seq     int
+	Pos     int    // index (JSON) or line (NDJSON), per the job's Source
+	ID      string // the record's id when it could be read
+	Code    string // a record error code (see validate.go)
+	Message string
+	Raw     []byte // the record as sent
+}
+
+// Elapsed is how long the job has run: from its start to its end, or to now
+// while it runs, and zero before it starts.
+func (j *Job) Elapsed(now time.Time) time.Duration {
+	switch {
+	case j.StartTime.IsZero():
+		return 0
+	case !j.EndTime.IsZero():
+		return j.EndTime.Sub(j.StartTime)
+	default:
+		return max(0, now.Sub(j.StartTime))
+	}
+}
+
+// Remaining estimates how long an unfinished job still needs: the rows left
+// at rowsPerMinute, or, unthrottled, at the speed seen so far. ok is false
+// when there is no basis for an estimate yet.
+func (j *Job) Remaining(rowsPerMinute int, now time.Time) (d time.Duration, ok bool) {
+	if j.Status.Final() {
+		return 0, true
+	}
+	left := j.TotalRows - j.CompletedRows - j.FailedRows
+	if left < 0 {
+		left = 0
+	}
+	if rowsPerMinute > 0 {
+		return time.Duration(float64(left) / float64(rowsPerMinute) * float64(time.Minute)), true
+	}
+	el := j.Elapsed(now)
+	if j.CompletedRows == 0 || el <= 0 {
+		return 0, false
+	}
+	return time.Duration(float64(left) * float64(el) / float64(j.CompletedRows)), true
+}

@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/bulkid/bulkid"
+)
+
+// CreateApp stores a new app.
+func (db *DB) CreateApp(ctx context.Context, name string, keyHash []byte) (*bulkid.App, error) {
+	app := &bulkid.App{Name: name, CreatedAt: db.now().UTC().Truncate(1e6)}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "INSERT INTO apps (name, key_hash, created_at) VALUES (?, ?, ?) RETURNING id",
+			name, keyHash, ms(app.CreatedAt)).Scan(&app.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// AppByKeyHash finds the app of a key.
+func (db *DB) AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error) {
+	var app bulkid.App
+	var created sql.NullInt64
+	err := db.read.QueryRowContext(ctx, "SELECT id, name, created_at FROM apps WHERE key_hash = ?", keyHash).
+		Scan(&app.ID, &app.Name, &created)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	app.CreatedAt = fromMS(created)
+	return &app, nil
+}
+
+// ListApps lists every app, oldest first.
+func (db *DB) ListApps(ctx context.Context) ([]*bulkid.App, error) {
+	rows, err := db.read.QueryContext(ctx, "SELECT id, name, created_at FROM apps ORDER BY id")
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	var apps []*bulkid.App
+	for rows.Next() {
+		var app bulkid.App
+		var created sql.NullInt64
+		if err := rows.Scan(&app.ID, &app.Name, &created); err != nil {
+			return nil, interpretError(err)
+		}
+		app.CreatedAt = fromMS(created)
+		apps = append(apps, &app)
+	}
+	return apps, interpretError(rows.Err())
+}

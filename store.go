@@ -1,0 +1,119 @@
+package bulkid
+
+import (
+	"context"
+	"time"
+)
+
+// Store is everything the service keeps. Each backend (sqlite, and postgres
+// later) implements it and runs the conformance suite in storetest.
+// Unless a method says otherwise, errors are *Error values with the codes
+// named in its comment, or EINTERNAL/EUNAVAILABLE for store failures.
+type Store interface {
+	AppStore
+	JobStore
+	ProfileStore
+	WorkStore
+
+	// Ping returns nil when the store can be reached.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// AppStore keeps apps and the hashes of their API keys.
+type AppStore interface {
+	// CreateApp stores a new app reached by the key whose SHA-256 is keyHash.
+	// Returns ECONFLICT if another app has the same key hash.
+	CreateApp(ctx context.Context, name string, keyHash []byte) (*App, error)
+	// AppByKeyHash returns the app whose key hashes to keyHash.
+	// Returns ENOTFOUND if there is none.
+	AppByKeyHash(ctx context.Context, keyHash []byte) (*App, error)
+	// ListApps returns every app, oldest first.
+	ListApps(ctx context.Context) ([]*App, error)
+}
+
+// JobStore accepts jobs and answers what clients ask about them.
+type JobStore interface {
+	// CreateJob stores job, whose ID the caller chose, with status queued and
+	// all its records in one transaction, and sets job.SubmittedAt and
+	// job.Status. Returns ECONFLICT, with
+	// Error.Job set to the unfinished job, if the app already has a job that
+	// is not final: one job at a time per app is enforced here.
+	CreateJob(ctx context.Context, job *Job, records []RawRecord) error
+	// Job returns one job of the app with its first MaxJobErrors record
+	// errors. Returns ENOTFOUND if it does not exist or belongs to another app.
+	Job(ctx context.Context, appID int64, jobID string) (*Job, error)
+	// ActiveJob returns the app's unfinished job. Returns ENOTFOUND if none.
+	ActiveJob(ctx context.Context, appID int64) (*Job, error)
+	// ListJobs returns the app's jobs newest first, each with its first
+	// MaxJobErrors record errors, starting after the cursor p.After (a job ID,
+	// "" for the first page).
+	// Returns EINVALID if p.After is not a job of this app.
+	ListJobs(ctx context.Context, appID int64, p Page) ([]*Job, error)
+	// JobErrors returns the job's record errors in input order, those with
+	// Seq >= fromSeq, at most limit of them.
+	// Returns ENOTFOUND if the job does not exist or belongs to another app.
+	JobErrors(ctx context.Context, appID int64, jobID string, fromSeq, limit int) ([]RecordError, error)
+}
+
+// Page selects one page of a listing ordered by a unique key.
+type Page struct {
+	Limit int    // at most this many items; callers clamp it
+	After string // the key of the last item of the previous page, "" for the first
+}
+
+// ProfileStore answers reads of stored companies and users.
+type ProfileStore interface {
+	// Company returns one company. Returns ENOTFOUND if the app has none with that id.
+	Company(ctx context.Context, appID int64, companyID string) (*Company, error)
+	// ListCompanies returns companies ordered by id, after p.After; only
+	// visible ones (at least one user) unless all is true.
+	ListCompanies(ctx context.Context, appID int64, p Page, all bool) ([]*Company, error)
+	// User returns one user. Returns ENOTFOUND if the app has none with that id.
+	User(ctx context.Context, appID int64, userID string) (*User, error)
+}
+
+// Lease is a worker's claim on a job. Every WorkStore write checks it and
+// returns ELEASELOST if the job is no longer held by Owner, so two workers
+// never apply the same job.
+type Lease struct {
+	JobID string
+	Owner string
+	TTL   time.Duration // how long each renewal holds the job
+}
+
+// WorkStore is what workers use to run jobs. Every write renews the lease.
+type WorkStore interface {
+	// ClaimJob leases the oldest unfinished job that no live lease holds.
+	// Returns ENOTFOUND if there is none.
+	ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*Job, error)
+	// RenewLease extends the lease. Returns ELEASELOST.
+	RenewLease(ctx context.Context, l Lease) error
+	// ReleaseJob gives the job back for another worker to claim at once
+	// (on shutdown). Returns ELEASELOST.
+	ReleaseJob(ctx context.Context, l Lease) error
+	// JobRecords returns the job's input records with Seq >= fromSeq in
+	// order, at most limit of them.
+	JobRecords(ctx context.Context, jobID string, fromSeq, limit int) ([]RawRecord, error)
+	// SetJobStatus moves the job to status, setting start_time if unset.
+	// Returns ELEASELOST.
+	SetJobStatus(ctx context.Context, l Lease, status JobStatus) error
+	// FinishValidation replaces the job's record errors with errs, sets
+	// failed_rows to their count and moves the job to processing, at once.
+	// Returns ELEASELOST.
+	FinishValidation(ctx context.Context, l Lease, errs []RecordError) error
+	// ApplyBatch applies recs in order (create or merge; for users also the
+	// company association) and, in the same transaction, adds len(recs) to
+	// completed_rows and moves the cursor from fromCursor to toCursor.
+	// Returns ELEASELOST, also if the cursor is no longer fromCursor.
+	ApplyBatch(ctx context.Context, l Lease, t JobType, recs []Record, fromCursor, toCursor int) error
+	// RefreshCompanies recomputes user_count and visibility of the app's
+	// companies whose associations changed since the last refresh.
+	// Returns ELEASELOST.
+	RefreshCompanies(ctx context.Context, l Lease, appID int64) error
+	// FinishJob moves the job to a final status with reason (for failed),
+	// sets end_time, drops its input records and ends the lease.
+	// Returns ELEASELOST.
+	FinishJob(ctx context.Context, l Lease, status JobStatus, reason string) error
+}

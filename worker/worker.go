@@ -1,0 +1,293 @@
+// Package worker runs background jobs: it claims a job from the store,
+// validates its records, applies them in throttled batches that each commit
+// with the job's counters, refreshes what the dashboard reads, and finishes
+// the job. A job interrupted anywhere resumes from its last committed step.
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"golang.org/x/time/rate"
+)
+
+// Config configures a Pool. Zero values take the defaults named.
+type Config struct {
+	Store bulkid.Store
+	// Workers is how many jobs run at once, each for a different app
+	// (default 16). A throttled job mostly waits, so this can exceed the cores.
+	Workers int
+	// RowsPerMinute is each app's rate of applied rows; 0 means unthrottled.
+	RowsPerMinute int
+	// UnthrottledBatch is the rows per batch when unthrottled (default 1000).
+	UnthrottledBatch int
+	// LeaseTTL is how long a claim holds a job without renewal (default 30s).
+	LeaseTTL time.Duration
+	// PollInterval is how often idle workers look for jobs that no Notify
+	// announced (default 1s).
+	PollInterval time.Duration
+	// Owner names this process in leases (default host-pid-random).
+	Owner  string
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c.Store == nil {
+		return errors.New("worker: Config.Store is required")
+	}
+	if c.RowsPerMinute < 0 {
+		return errors.New("worker: --rows-per-minute must be 0 (unthrottled) or more")
+	}
+	if c.Workers == 0 {
+		c.Workers = 16
+	}
+	if c.Workers < 0 {
+		return errors.New("worker: --workers must be at least 1")
+	}
+	if c.UnthrottledBatch <= 0 {
+		c.UnthrottledBatch = 1000
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.Owner == "" {
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		rand.Read(b)
+		c.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Pool runs jobs with a fixed number of workers.
+type Pool struct {
+	cfg  Config
+	wake chan struct{}
+
+	mu       sync.Mutex
+	limiters map[int64]*rate.Limiter
+}
+
+// New returns a Pool; call Run to start it.
+func New(cfg Config) (*Pool, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Pool{cfg: cfg, wake: make(chan struct{}, cfg.Workers), limiters: map[int64]*rate.Limiter{}}, nil
+}
+
+// BatchSize is the most rows one batch applies: about one second's worth at
+// the configured rate, so progress shows every second and never runs ahead
+// of the rate by more than one batch.
+func (p *Pool) BatchSize() int {
+	if p.cfg.RowsPerMinute == 0 {
+		return p.cfg.UnthrottledBatch
+	}
+	return max(1, p.cfg.RowsPerMinute/60)
+}
+
+// Notify tells an idle worker that a job was submitted.
+func (p *Pool) Notify() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs workers until ctx is done, then lets each finish the batch in
+// hand, gives its job back to the store, and returns.
+func (p *Pool) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range p.cfg.Workers {
+		wg.Go(func() { p.loop(ctx) })
+	}
+	wg.Wait()
+}
+
+func (p *Pool) loop(ctx context.Context) {
+	tick := time.NewTicker(p.cfg.PollInterval)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		job, err := p.cfg.Store.ClaimJob(ctx, p.cfg.Owner, p.cfg.LeaseTTL)
+		switch {
+		case bulkid.ErrorCode(err) == bulkid.ENOTFOUND:
+		case err != nil:
+			if ctx.Err() == nil {
+				p.cfg.Logger.Error("claim job", "err", err)
+			}
+		default:
+			p.runJob(ctx, job)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-p.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *Pool) limiter(appID int64) *rate.Limiter {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.limiters[appID]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(float64(p.cfg.RowsPerMinute)/60), p.BatchSize())
+		p.limiters[appID] = l
+	}
+	return l
+}
+
+// errStopped means the worker is shutting down with the job unfinished.
+var errStopped = errors.New("worker stopping")
+
+func (p *Pool) runJob(ctx context.Context, job *bulkid.Job) {
+	log := p.cfg.Logger.With("job_id", job.ID, "app_id", job.AppID, "type", job.Type)
+	l := bulkid.Lease{JobID: job.ID, Owner: p.cfg.Owner, TTL: p.cfg.LeaseTTL}
+	// Store writes use a context that shutdown does not cancel, so the step
+	// in hand commits; the loop checks ctx between steps.
+	sctx := context.WithoutCancel(ctx)
+	log.Info("job claimed", "status", job.Status, "cursor", job.Cursor)
+	err := p.steps(ctx, sctx, l, job)
+	switch code := bulkid.ErrorCode(err); {
+	case err == nil:
+		log.Info("job finished", "status", job.Status, "completed_rows", job.CompletedRows, "failed_rows", job.FailedRows)
+	case errors.Is(err, errStopped):
+		if rerr := p.cfg.Store.ReleaseJob(sctx, l); rerr != nil {
+			log.Warn("release job", "err", rerr)
+		}
+		log.Info("job released at shutdown", "cursor", job.Cursor)
+	case code == bulkid.ELEASELOST:
+		log.Warn("job lease lost; another worker has it")
+	case code == bulkid.EUNAVAILABLE:
+		// Leave the lease to expire; the job resumes when the store is back.
+		log.Error("store unavailable; job paused", "err", err)
+	default:
+		log.Error("job failed", "err", err)
+		if ferr := p.cfg.Store.FinishJob(sctx, l, bulkid.StatusFailed, "An unrecoverable store error stopped the job; the rows counted as completed are stored."); ferr != nil {
+			log.Error("mark job failed", "err", ferr)
+		}
+	}
+}
+
+// steps moves a job through its lifecycle from wherever it stands.
+func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
+	st := p.cfg.Store
+	for {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		var err error
+		switch job.Status {
+		case bulkid.StatusQueued:
+			err = st.SetJobStatus(sctx, l, bulkid.StatusValidating)
+			job.Status = bulkid.StatusValidating
+		case bulkid.StatusValidating:
+			err = p.validate(sctx, l, job)
+		case bulkid.StatusProcessing:
+			if err = p.process(ctx, sctx, l, job); err != nil {
+				return err
+			}
+			if job.CompletedRows == 0 {
+				job.Status = bulkid.StatusFailed
+				return st.FinishJob(sctx, l, bulkid.StatusFailed, "Every record of the job is invalid; see its errors.")
+			}
+			err = st.SetJobStatus(sctx, l, bulkid.StatusPendingRefresh)
+			job.Status = bulkid.StatusPendingRefresh
+		case bulkid.StatusPendingRefresh:
+			if err = st.RefreshCompanies(sctx, l, job.AppID); err != nil {
+				return err
+			}
+			job.Status = bulkid.StatusCompleted
+			return st.FinishJob(sctx, l, bulkid.StatusCompleted, "")
+		default:
+			return fmt.Errorf("job %s has status %q that no worker runs", job.ID, job.Status)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// pageSize is how many input records validation reads at a time.
+const pageSize = 1000
+
+// validate checks every record and stores the invalid ones' errors.
+func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
+	var errs []bulkid.RecordError
+	for from := 0; from < job.TotalRows; {
+		recs, err := p.cfg.Store.JobRecords(sctx, job.ID, from, pageSize)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, from, job.TotalRows)
+		}
+		for _, r := range recs {
+			if _, rerr := bulkid.ValidateRecord(job.Type, r.Raw); rerr != nil {
+				rerr.Seq, rerr.Pos, rerr.Raw = r.Seq, r.Pos, r.Raw
+				errs = append(errs, *rerr)
+			}
+		}
+		from = recs[len(recs)-1].Seq + 1
+	}
+	if err := p.cfg.Store.FinishValidation(sctx, l, errs); err != nil {
+		return err
+	}
+	job.Status, job.FailedRows = bulkid.StatusProcessing, len(errs)
+	return nil
+}
+
+// process applies the valid records from the cursor on, one throttled batch
+// per transaction.
+func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
+	size := p.BatchSize()
+	var lim *rate.Limiter
+	if p.cfg.RowsPerMinute > 0 {
+		lim = p.limiter(job.AppID)
+	}
+	for job.Cursor < job.TotalRows {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		raws, err := p.cfg.Store.JobRecords(sctx, job.ID, job.Cursor, size)
+		if err != nil {
+			return err
+		}
+		if len(raws) == 0 {
+			return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, job.Cursor, job.TotalRows)
+		}
+		recs := make([]bulkid.Record, 0, len(raws))
+		for _, r := range raws {
+			// Invalid records were counted as failed by validation.
+			if rec, rerr := bulkid.ValidateRecord(job.Type, r.Raw); rerr == nil {
+				recs = append(recs, rec)
+			}
+		}
+		if lim != nil && len(recs) > 0 {
+			if err := lim.WaitN(ctx, len(recs)); err != nil {
+				return errStopped
+			}
+		}
+		next := raws[len(raws)-1].Seq + 1
+		if err := p.cfg.Store.ApplyBatch(sctx, l, job.Type, recs, job.Cursor, next); err != nil {
+			return err
+		}
+		job.Cursor, job.CompletedRows = next, job.CompletedRows+len(recs)
+	}
+	return nil
+}
