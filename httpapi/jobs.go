@@ -131,7 +131,7 @@ func recordError(j *bulkid.Job, e bulkid.RecordError, withRecord bool) recordErr
 func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
 	job, err := s.store.Job(r.Context(), app.ID, r.PathValue("job_id"))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, notFound(err, "job", r.PathValue("job_id")))
 		return
 	}
 	writeJSON(w, http.StatusOK, s.jobJSON(job))
@@ -162,7 +162,7 @@ func (s *server) handleListJobs(w http.ResponseWriter, r *http.Request, app *bul
 func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
 	job, err := s.store.Job(r.Context(), app.ID, r.PathValue("job_id"))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, notFound(err, "job", r.PathValue("job_id")))
 		return
 	}
 	const chunk = 1000

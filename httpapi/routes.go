@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/bulkid/bulkid"
 )
@@ -32,6 +33,29 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleNotFound answers paths no route takes: 405 with Allow when the
+// path exists for other methods, 404 otherwise, both in the error shape.
 func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, bulkid.Errorf(bulkid.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
 	s.writeError(w, r, bulkid.Errorf(bulkid.ENOTFOUND, "There is no endpoint %s %s.", r.Method, r.URL.Path))
+}
+
+// notFound gives a store's ENOTFOUND a message naming what was missing.
+func notFound(err error, what, id string) error {
+	if bulkid.ErrorCode(err) == bulkid.ENOTFOUND {
+		return bulkid.Errorf(bulkid.ENOTFOUND, "No %s with the id %q exists in this app.", what, id)
+	}
+	return err
 }

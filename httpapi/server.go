@@ -32,6 +32,7 @@ type Config struct {
 }
 
 type server struct {
+	mux    *http.ServeMux
 	store  bulkid.Store
 	notify func()
 	rpm    int
@@ -55,9 +56,9 @@ func NewServer(cfg Config) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	mux := http.NewServeMux()
-	s.routes(mux)
-	return s.withRequestID(s.withRecover(s.withLog(mux)))
+	s.mux = http.NewServeMux()
+	s.routes(s.mux)
+	return s.withRequestID(s.withRecover(s.withLog(s.mux)))
 }
 
 type ctxKey int

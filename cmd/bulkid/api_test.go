@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	r := s.do("GET", "/healthz", "", "", nil)
+	if r.Status != http.StatusOK || r.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("GET /healthz = %d (x-request-id %q), want 200 with an x-request-id", r.Status, r.Header.Get("X-Request-Id"))
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "0")
+	body := `{"companies":[{"company_id":"a"}]}`
+	for _, tc := range []struct {
+		name, header string
+	}{
+		{"missing", ""},
+		{"no scheme", testKey},
+		{"bearer scheme", "Bearer " + testKey},
+		{"unknown key", "Token nope"},
+		{"empty key", "Token "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{"/v1/companies/bulk_identify", "/v1/users/bulk_identify", "/v1/background_jobs", "/v1/companies", "/v1/companies/a", "/v1/users/u"} {
+				method := "GET"
+				if strings.HasSuffix(path, "bulk_identify") {
+					method = "POST"
+				}
+				req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if tc.header != "" {
+					req.Header.Set("Authorization", tc.header)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				expectError(t, response{resp.StatusCode, resp.Header, b}, http.StatusUnauthorized, "unauthorized")
+			}
+		})
+	}
+	// The scheme word is case-insensitive, as the docs use both.
+	for _, scheme := range []string{"token", "TOKEN", "Token"} {
+		req, _ := http.NewRequest("GET", s.URL+"/v1/background_jobs", nil)
+		req.Header.Set("Authorization", scheme+" "+testKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("scheme %q: status %d, want 200", scheme, resp.StatusCode)
+		}
+	}
+	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
+		t.Errorf("unauthenticated requests created %d jobs", len(jobs))
+	}
+}
+
+func listJobs(t *testing.T, s *server, query string) []job {
+	t.Helper()
+	r := s.get("/v1/background_jobs" + query)
+	if r.Status != http.StatusOK {
+		t.Fatalf("list jobs: %d %s", r.Status, r.Body)
+	}
+	var jobs []job
+	r.JSON(t, &jobs)
+	return jobs
+}
+
+// TestWholeRequestChecks covers every answer given before anything is
+// stored, and checks that nothing was.
+func TestWholeRequestChecks(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "0")
+	multipartNoFile := func() (string, io.Reader) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		mw.WriteField("note", "no file here")
+		mw.Close()
+		return mw.FormDataContentType(), &buf
+	}
+	ct, noFile := multipartNoFile()
+	for _, tc := range []struct {
+		name, path, contentType string
+		body                    io.Reader
+		status                  int
+		code                    string
+	}{
+		{"text/plain", "/v1/companies/bulk_identify", "text/plain", strings.NewReader(`{"companies":[]}`), 415, "unsupported_media_type"},
+		{"no content type", "/v1/users/bulk_identify", "", strings.NewReader(`{"users":[]}`), 415, "unsupported_media_type"},
+		{"form urlencoded", "/v1/users/bulk_identify", "application/x-www-form-urlencoded", strings.NewReader(`a=b`), 415, "unsupported_media_type"},
+		{"not json", "/v1/companies/bulk_identify", "application/json", strings.NewReader(`{"companies": [`), 400, "invalid_json"},
+		{"garbage", "/v1/companies/bulk_identify", "application/json", strings.NewReader(`hello`), 400, "invalid_json"},
+		{"bad element", "/v1/companies/bulk_identify", "application/json", strings.NewReader(`{"companies":[{"company_id":"a"}, {oops}]}`), 400, "invalid_json"},
+		{"no array", "/v1/companies/bulk_identify", "application/json", strings.NewReader(`{"data":[{"company_id":"a"}]}`), 400, "missing_records"},
+		{"wrong array for users", "/v1/users/bulk_identify", "application/json", strings.NewReader(`{"companies":[{"company_id":"a"}]}`), 400, "missing_records"},
+		{"array not object", "/v1/companies/bulk_identify", "application/json", strings.NewReader(`[{"company_id":"a"}]`), 400, "missing_records"},
+		{"companies not array", "/v1/companies/bulk_identify", "application/json", strings.NewReader(`{"companies":{"company_id":"a"}}`), 400, "missing_records"},
+		{"empty array", "/v1/companies/bulk_identify", "application/json", strings.NewReader(`{"companies":[]}`), 400, "empty_payload"},
+		{"multipart without file", "/v1/companies/bulk_identify", ct, noFile, 400, "missing_file"},
+		{"multipart without boundary", "/v1/companies/bulk_identify", "multipart/form-data", strings.NewReader("x"), 400, "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expectError(t, s.do("POST", tc.path, s.Key, tc.contentType, tc.body), tc.status, tc.code)
+		})
+	}
+	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
+		t.Errorf("rejected requests created %d jobs", len(jobs))
+	}
+}
+
+func TestNotFoundAndMethods(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	expectError(t, s.get("/v1/nothing"), 404, "not_found")
+	expectError(t, s.get("/v1/background_jobs/00000000-0000-0000-0000-000000000000"), 404, "not_found")
+	expectError(t, s.get("/v1/companies/none"), 404, "not_found")
+	expectError(t, s.get("/v1/users/none"), 404, "not_found")
+	r := s.do("DELETE", "/v1/background_jobs", s.Key, "", nil)
+	expectError(t, r, 405, "method_not_allowed")
+	if r.Header.Get("Allow") != "GET" {
+		t.Errorf("Allow = %q, want GET", r.Header.Get("Allow"))
+	}
+	expectError(t, s.get("/v1/companies/bulk_identify"), 404, "not_found") // a company with that id does not exist
+	expectError(t, s.get("/v1/background_jobs?limit=abc"), 400, "invalid_request")
+	expectError(t, s.get("/v1/background_jobs?cursor=nope"), 400, "invalid_request")
+}
+
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "0")
+
+	// 10,001 records in a JSON body.
+	expectError(t, s.postJSON("/v1/companies/bulk_identify", companies(10001, "c")), 413, "too_many_records")
+	// 10,001 lines in an NDJSON file.
+	var nd bytes.Buffer
+	for i := range 10001 {
+		fmt.Fprintf(&nd, `{"user_id":"u%d"}`+"\n", i)
+	}
+	expectError(t, s.upload("/v1/users/bulk_identify", "users.ndjson", nd.Bytes()), 413, "too_many_records")
+	// A file over 50 MB: few records, long lines.
+	big := bytes.Repeat([]byte(`{"company_id":"x","metadata":{"pad":"`+strings.Repeat("p", 1<<20)+`"}}`+"\n"), 49)
+	big = append(big, bytes.Repeat(big[:1<<20], 2)...)
+	if len(big) <= 50_000_000 {
+		t.Fatalf("test file is %d bytes, want over 50 MB", len(big))
+	}
+	expectError(t, s.upload("/v1/companies/bulk_identify", "big.ndjson", big), 413, "payload_too_large")
+	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
+		t.Fatalf("oversized requests created %d jobs", len(jobs))
+	}
+
+	// Exactly 10,000 records is within the limit.
+	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(10000, "c")))
+	if j.TotalRows != 10000 {
+		t.Errorf("total_rows = %d, want 10000", j.TotalRows)
+	}
+	done := s.waitJob(j.JobID)
+	if done.Status != "completed" || done.CompletedRows != 10000 || done.FailedRows != 0 {
+		t.Errorf("job = %s %d/%d, want completed 10000/0", done.Status, done.CompletedRows, done.FailedRows)
+	}
+}
+
+// TestOversizedBodyNotReadWhole streams a body far over the limit and
+// checks the 413 arrives without the server reading it all.
+func TestOversizedBodyNotReadWhole(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	pr, pw := io.Pipe()
+	var mu sync.Mutex
+	written := 0
+	go func() {
+		chunk := []byte(`{"company_id":"x","metadata":{"pad":"` + strings.Repeat("p", 1<<16) + `"}}` + "\n")
+		for written < 200_000_000 {
+			n, err := pw.Write(chunk)
+			mu.Lock()
+			written += n
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", s.URL+"/v1/companies/bulk_identify", pr)
+	req.Header.Set("Authorization", "Token "+s.Key)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	expectError(t, response{resp.StatusCode, resp.Header, b}, 413, "payload_too_large")
+	mu.Lock()
+	defer mu.Unlock()
+	if written >= 200_000_000 {
+		t.Errorf("the client sent all %d bytes before the 413", written)
+	}
+}
+
+func TestRetryAfterAndConflict(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "60") // one row a second: the job stays running
+	first := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(30, "c")))
+	for _, path := range []string{"/v1/companies/bulk_identify", "/v1/users/bulk_identify"} {
+		var r response
+		if strings.HasPrefix(path, "/v1/users") {
+			r = s.postJSON(path, map[string]any{"users": []any{map[string]any{"user_id": "u"}}})
+		} else {
+			r = s.postJSON(path, companies(1, "d"))
+		}
+		e := expectError(t, r, 409, "job_in_progress")
+		if e.Errors[0].JobID != first.JobID || e.Errors[0].Links != "/v1/background_jobs/"+first.JobID {
+			t.Errorf("409 names job %q at %q, want %q", e.Errors[0].JobID, e.Errors[0].Links, first.JobID)
+		}
+		secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		if err != nil || secs < 1 || secs > 60 {
+			t.Errorf("Retry-After = %q, want seconds in [1, 60] for 30 rows at 60/min", r.Header.Get("Retry-After"))
+		}
+	}
+	if n := len(listJobs(t, s, "")); n != 1 {
+		t.Errorf("%d jobs stored, want 1", n)
+	}
+}
+
+// TestConcurrentSubmissions: of many simultaneous submissions for one app,
+// exactly one is accepted.
+func TestConcurrentSubmissions(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "60")
+	const n = 20
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			body, _ := json.Marshal(companies(50, fmt.Sprintf("g%d-", i)))
+			req, _ := http.NewRequest("POST", s.URL+"/v1/companies/bulk_identify", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Token "+s.Key)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	if count[202] != 1 || count[409] != n-1 {
+		t.Fatalf("statuses = %v, want one 202 and %d 409", count, n-1)
+	}
+}
+
+// TestAppsCommand: apps created by the CLI work at once on a running
+// server, and each app sees only its own data.
+func TestAppsCommand(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "0")
+	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(3, "c")))
+	s.waitJob(j.JobID)
+	accepted(t, s.postJSON("/v1/users/bulk_identify", map[string]any{"users": []any{map[string]any{"user_id": "u1", "company_id": "c0"}}}))
+
+	// Flags after the name, as the issue asks.
+	out, err := exec.Command(binary, "apps", "create", "second", "--data-dir", s.DataDir).Output()
+	if err != nil {
+		t.Fatalf("apps create: %v", err)
+	}
+	fields := strings.Fields(string(out))
+	key2 := fields[len(fields)-1]
+	other := &server{t: t, URL: s.URL, Key: key2}
+
+	if jobs := listJobs(t, other, ""); len(jobs) != 0 {
+		t.Errorf("new app lists %d jobs, want 0", len(jobs))
+	}
+	expectError(t, other.get("/v1/background_jobs/"+j.JobID), 404, "not_found")
+	expectError(t, other.get("/v1/background_jobs/"+j.JobID+"/errors"), 404, "not_found")
+	expectError(t, other.get("/v1/companies/c0"), 404, "not_found")
+	expectError(t, other.get("/v1/users/u1"), 404, "not_found")
+	var cs []map[string]any
+	other.get("/v1/companies?all=true").JSON(t, &cs)
+	if len(cs) != 0 {
+		t.Errorf("new app lists %d companies, want 0", len(cs))
+	}
+	// The first app's running job does not block the second app.
+	j2 := accepted(t, other.postJSON("/v1/companies/bulk_identify", companies(2, "c")))
+	if done := other.waitJob(j2.JobID); done.Status != "completed" {
+		t.Errorf("second app's job = %s", done.Status)
+	}
+	var c map[string]any
+	other.get("/v1/companies/c0").JSON(t, &c)
+	if c["user_count"] != float64(0) {
+		t.Errorf("second app's c0 has user_count %v, want 0: apps share no data", c["user_count"])
+	}
+
+	// Keys are stored hashed: the clear key appears nowhere in the database.
+	list, err := exec.Command(binary, "apps", "list", "--data-dir", s.DataDir).Output()
+	if err != nil {
+		t.Fatalf("apps list: %v", err)
+	}
+	if !strings.Contains(string(list), "default") || !strings.Contains(string(list), "second") {
+		t.Errorf("apps list = %q, want both apps", list)
+	}
+	if strings.Contains(string(list), key2) {
+		t.Errorf("apps list shows a key")
+	}
+	grep := exec.Command("grep", "-rc", key2, s.DataDir)
+	if out, _ := grep.Output(); strings.Contains(string(out), ":1") || strings.Contains(string(out), ":2") {
+		t.Errorf("the clear API key is stored in %s: %s", s.DataDir, out)
+	}
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestThrottle: at 600 rows a minute (10 a second, batches of 10) a job's
+// completed_rows never runs ahead of rate × elapsed by more than one batch,
+// and progress shows along the way rather than all at the end.
+func TestThrottle(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "600")
+	const rows, perSec, batch = 60, 10.0, 10
+	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	values := map[int]bool{}
+	for {
+		cur := s.job(j.JobID)
+		now := time.Now()
+		values[cur.CompletedRows] = true
+		if cur.StartTime != nil {
+			start, err := time.Parse(time.RFC3339, *cur.StartTime)
+			if err != nil {
+				t.Fatal(err)
+			}
+			allowed := perSec*now.Sub(start).Seconds() + batch
+			if float64(cur.CompletedRows) > allowed+0.5 {
+				t.Fatalf("completed_rows = %d after %s: ahead of the rate (allowed %.1f)", cur.CompletedRows, now.Sub(start), allowed)
+			}
+		}
+		if cur.Status == "completed" {
+			j = cur
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start, _ := time.Parse(time.RFC3339, *j.StartTime)
+	end, _ := time.Parse(time.RFC3339, *j.EndTime)
+	// 60 rows: the first batch at once, five more a second apart.
+	if d := end.Sub(start); d < 4500*time.Millisecond {
+		t.Errorf("60 rows at 10/s took %s, want at least 5 batches a second apart", d)
+	}
+	if len(values) < 5 {
+		t.Errorf("saw completed_rows take %d values, want steady progress", len(values))
+	}
+}
+
+// TestRestartMidJob kills the server with SIGKILL in the middle of a job
+// and restarts it on the same data: the job completes, nothing is lost and
+// every row is counted once.
+func TestRestartMidJob(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	args := []string{"--rows-per-minute", "1200", "--lease-duration", "2s"}
+	s := startServer(t, dir, args...)
+	const rows = 100
+	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	waitProgress(t, s, j.JobID, 30)
+	s.Kill()
+
+	s = startServer(t, dir, args...)
+	done := s.waitJob(j.JobID)
+	checkComplete(t, s, done, rows)
+}
+
+// TestGracefulRestart stops the server with SIGTERM mid-job: it gives the
+// job back, and a restart resumes it at once.
+func TestGracefulRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	args := []string{"--rows-per-minute", "1200"} // default 30s lease: resuming must not wait for it
+	s := startServer(t, dir, args...)
+	const rows = 100
+	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	waitProgress(t, s, j.JobID, 20)
+	stopped := time.Now()
+	s.Stop()
+
+	s = startServer(t, dir, args...)
+	done := s.waitJob(j.JobID)
+	checkComplete(t, s, done, rows)
+	if d := time.Since(stopped); d > 25*time.Second {
+		t.Errorf("the job took %s after a graceful restart: it waited for the lease instead of resuming", d)
+	}
+}
+
+func waitProgress(t *testing.T, s *server, id string, min int) {
+	t.Helper()
+	for {
+		cur := s.job(id)
+		if cur.CompletedRows >= min {
+			if cur.Status == "completed" {
+				t.Fatalf("job completed before the restart; the test needs it mid-way")
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func checkComplete(t *testing.T, s *server, j job, rows int) {
+	t.Helper()
+	if j.Status != "completed" || j.CompletedRows != rows || j.FailedRows != 0 || j.TotalRows != rows {
+		t.Fatalf("job after restart = %s %d+%d/%d, want completed %d+0/%d", j.Status, j.CompletedRows, j.FailedRows, j.TotalRows, rows, rows)
+	}
+	for i := range rows {
+		c := getJSON(t, s, fmt.Sprintf("/v1/companies/c%d", i))
+		md, _ := c["metadata"].(map[string]any)
+		if md["i"] != float64(i) {
+			t.Fatalf("company c%d = %v, want its metadata", i, c)
+		}
+	}
+}

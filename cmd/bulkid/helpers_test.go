@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These are black-box tests: they build the real bulkid binary, start it
+// on a loopback port with its own data directory, and speak HTTP to it.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "bulkid-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "bulkid")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build bulkid: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testKey = "test-key-1"
+
+type server struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	URL     string
+	Key     string
+	DataDir string
+	stderr  *syncBuffer
+	exited  chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer starts bulkid serve on a fresh port with dataDir ("" for a
+// new one) and extra flags, and waits until /healthz answers.
+func startServer(t *testing.T, dataDir string, args ...string) *server {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...)
+	cmd := exec.Command(binary, all...)
+	cmd.Env = append(os.Environ(), "BULKID_API_KEY="+testKey)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, cmd: cmd, Key: testKey, DataDir: dataDir, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { cmd.Wait(); close(s.exited) }()
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("server stderr:\n%s", s.stderr.String())
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "bulkid listening on "); ok {
+				addr <- strings.Fields(rest)[0]
+			}
+		}
+	}()
+	select {
+	case s.URL = <-addr:
+	case <-s.exited:
+		t.Fatalf("server exited at start:\n%s", s.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not start:\n%s", s.stderr.String())
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(s.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz never answered 200")
+		}
+	}
+}
+
+// Stop ends the server with SIGTERM and waits for it.
+func (s *server) Stop() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+		s.t.Errorf("server did not stop within 30s of SIGTERM")
+	}
+}
+
+// Kill ends the server with SIGKILL, as a crash would.
+func (s *server) Kill() {
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) JSON(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response %d is not the JSON expected: %v\n%s", r.Status, err, r.Body)
+	}
+}
+
+// apiError is the documented error shape.
+type apiError struct {
+	Errors []struct {
+		Error     string `json:"error"`
+		ErrorCode string `json:"error_code"`
+		Message   string `json:"message"`
+		Details   string `json:"details"`
+		JobID     string `json:"job_id"`
+		Links     string `json:"links"`
+	} `json:"errors"`
+}
+
+// expectError checks that r is an error in the documented shape with the
+// given status and code, and returns it.
+func expectError(t *testing.T, r response, status int, code string) apiError {
+	t.Helper()
+	var e apiError
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body: %s", r.Status, status, r.Body)
+	}
+	r.JSON(t, &e)
+	if len(e.Errors) != 1 || e.Errors[0].ErrorCode != code || e.Errors[0].Message == "" || e.Errors[0].Error == "" {
+		t.Fatalf("error body = %s, want one error with error_code %q, an error and a message", r.Body, code)
+	}
+	if r.Header.Get("X-Request-Id") == "" {
+		t.Errorf("no x-request-id header")
+	}
+	return e
+}
+
+// do sends a request with the server's key (key "" for none).
+func (s *server) do(method, path, key, contentType string, body io.Reader) response {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Token "+key)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json, text/plain, */*")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+func (s *server) get(path string) response { return s.do("GET", path, s.Key, "", nil) }
+
+func (s *server) postJSON(path string, v any) response {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return s.do("POST", path, s.Key, "application/json", bytes.NewReader(b))
+}
+
+// upload posts content as the multipart field "file" named filename.
+func (s *server) upload(path, filename string, content []byte) response {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("file", filename)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	fw.Write(content)
+	mw.Close()
+	return s.do("POST", path, s.Key, mw.FormDataContentType(), &buf)
+}
+
+// job is the job object as the tests read it.
+type job struct {
+	JobID                   string  `json:"job_id"`
+	Type                    string  `json:"type"`
+	Status                  string  `json:"status"`
+	SubmittedAt             string  `json:"submitted_at"`
+	StartTime               *string `json:"start_time"`
+	EndTime                 *string `json:"end_time"`
+	ElapsedTime             int64   `json:"elapsed_time"`
+	Filename                *string `json:"filename"`
+	FileSize                *int64  `json:"file_size"`
+	TotalRows               int     `json:"total_rows"`
+	CompletedRows           int     `json:"completed_rows"`
+	FailedRows              int     `json:"failed_rows"`
+	Links                   string  `json:"links"`
+	EstimatedCompletionTime *string `json:"estimated_completion_time"`
+	FailureReason           *string `json:"failure_reason"`
+	Errors                  []struct {
+		Index     *int   `json:"index"`
+		Line      *int   `json:"line"`
+		CompanyID string `json:"company_id"`
+		UserID    string `json:"user_id"`
+		ErrorCode string `json:"error_code"`
+		Message   string `json:"message"`
+	} `json:"errors"`
+}
+
+// accepted checks that r is a 202 with a queued job and returns it.
+func accepted(t *testing.T, r response) job {
+	t.Helper()
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("status = %d, want 202; body: %s", r.Status, r.Body)
+	}
+	var j job
+	r.JSON(t, &j)
+	if j.Status != "queued" || j.JobID == "" {
+		t.Fatalf("202 body = %s, want a queued job with a job_id", r.Body)
+	}
+	return j
+}
+
+func (s *server) job(id string) job {
+	s.t.Helper()
+	r := s.get("/v1/background_jobs/" + id)
+	if r.Status != http.StatusOK {
+		s.t.Fatalf("GET job %s: %d %s", id, r.Status, r.Body)
+	}
+	var j job
+	r.JSON(s.t, &j)
+	return j
+}
+
+// waitJob polls a job until it is final and returns it.
+func (s *server) waitJob(id string) job {
+	s.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		j := s.job(id)
+		if j.Status == "completed" || j.Status == "failed" {
+			return j
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("job %s still %s after 2 minutes: %+v", id, j.Status, j)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// companies returns n company records c0..c(n-1) with metadata.
+func companies(n int, prefix string) map[string]any {
+	recs := make([]any, n)
+	for i := range recs {
+		recs[i] = map[string]any{"company_id": fmt.Sprintf("%s%d", prefix, i), "metadata": map[string]any{"i": i, "name": fmt.Sprintf("Company %d", i)}}
+	}
+	return map[string]any{"companies": recs}
+}
