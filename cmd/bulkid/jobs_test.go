@@ -277,7 +277,7 @@ func TestDashboardRule(t *testing.T) {
 		var cs []struct {
 			CompanyID string `json:"company_id"`
 		}
-		s.get("/v1/companies" + query).JSON(t, &cs)
+		s.get("/v1/companies"+query).JSON(t, &cs)
 		ids := []string{}
 		for _, c := range cs {
 			ids = append(ids, c.CompanyID)
