@@ -23,6 +23,7 @@ const (
 	EUNAVAILABLE    = "service_unavailable"    // the store cannot be reached
 	ELEASELOST      = "lease_lost"             // internal: another worker owns the job now
 	EMETHOD         = "method_not_allowed"     // the path exists, the method does not
+	EINVALIDRECORD  = "invalid_record"         // the one record of a real-time identify is invalid
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

@@ -100,11 +100,11 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job)
 			break
 		}
 		if err != nil {
-			return nil, multipartError(err)
+			return nil, bodyError(err)
 		}
 		if part.FormName() != "file" {
 			if _, err := io.Copy(io.Discard, part); err != nil {
-				return nil, multipartError(err)
+				return nil, bodyError(err)
 			}
 			continue
 		}
@@ -115,7 +115,7 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job)
 		job.Filename = part.FileName() // the base name only: never used as a path
 		recs, err = ingest.ReadNDJSON(ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize), s.limits)
 		if err != nil {
-			return nil, multipartError(err)
+			return nil, bodyError(err)
 		}
 	}
 	if !found {
@@ -124,12 +124,12 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job)
 	return recs, nil
 }
 
-func multipartError(err error) error {
+func bodyError(err error) error {
 	var be *bulkid.Error
 	if errors.As(err, &be) {
 		return err
 	}
-	return &bulkid.Error{Code: bulkid.EINVALID, Message: "The multipart body cannot be read: " + err.Error()}
+	return &bulkid.Error{Code: bulkid.EINVALID, Message: "The request body cannot be read: " + err.Error()}
 }
 
 // writeReadError answers a failure to read the body. A client that broke

@@ -25,6 +25,7 @@ var statusOf = map[string]int{
 	bulkid.EUNSUPPORTED:    http.StatusUnsupportedMediaType,
 	bulkid.EUNAVAILABLE:    http.StatusServiceUnavailable,
 	bulkid.EMETHOD:         http.StatusMethodNotAllowed,
+	bulkid.EINVALIDRECORD:  http.StatusBadRequest,
 }
 
 // errorJSON is one element of the documented error body

@@ -14,6 +14,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/companies/bulk_identify", s.authenticated(s.handleBulkIdentify(bulkid.JobCompanies)))
 	mux.Handle("POST /v1/users/bulk_identify", s.authenticated(s.handleBulkIdentify(bulkid.JobUsers)))
 
+	mux.Handle("POST /v1/companies/identify", s.authenticated(s.handleIdentifyCompany))
+	mux.Handle("POST /v1/identify", s.authenticated(s.handleIdentifyUser))
+
 	mux.Handle("GET /v1/background_jobs", s.authenticated(s.handleListJobs))
 	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.handleGetJob))
 	mux.Handle("GET /v1/background_jobs/{job_id}/errors", s.authenticated(s.handleJobErrors))

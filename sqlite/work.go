@@ -229,17 +229,20 @@ func applyUsers(ctx context.Context, tx *sql.Tx, appID int64, recs []bulkid.Reco
 	return nil
 }
 
+// refreshCompanies recounts the users of an app's dirty companies.
+const refreshCompanies = `UPDATE companies SET
+		user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
+		visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
+		dirty = 0
+	WHERE app_id = ? AND dirty = 1`
+
 // RefreshCompanies recomputes the counts and visibility of dirty companies.
 func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := db.leased(ctx, tx, l, ""); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE companies SET
-				user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-				visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-				dirty = 0
-			WHERE app_id = ? AND dirty = 1`, appID)
+		_, err := tx.ExecContext(ctx, refreshCompanies, appID)
 		return err
 	})
 }

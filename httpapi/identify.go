@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+
+	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/ingest"
+)
+
+// maxIdentifyBytes bounds the body of a real-time identify: one record.
+const maxIdentifyBytes = 1 << 20
+
+// readIdentify reads the JSON object of a real-time identify request.
+func (s *server) readIdentify(r *http.Request) (map[string]json.RawMessage, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, &bulkid.Error{Code: bulkid.EUNSUPPORTED, Message: "Send the record as application/json."}
+	}
+	b, err := io.ReadAll(ingest.LimitReader(r.Body, maxIdentifyBytes, nil))
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+		return nil, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body must be one JSON object."}
+	}
+	return m, nil
+}
+
+// validateOne validates a record built from a request, as a job would.
+func validateOne(t bulkid.JobType, fields map[string]json.RawMessage) (bulkid.Record, error) {
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return bulkid.Record{}, err
+	}
+	rec, rerr := bulkid.ValidateRecord(t, raw)
+	if rerr != nil {
+		return rec, &bulkid.Error{Code: bulkid.EINVALIDRECORD, Message: rerr.Message, Details: rerr.Code}
+	}
+	return rec, nil
+}
+
+// handleIdentifyCompany applies one company at once:
+// {"company_id": "...", "metadata": {...}}.
+func (s *server) handleIdentifyCompany(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
+	fields, err := s.readIdentify(r)
+	if err == nil {
+		var rec bulkid.Record
+		if rec, err = validateOne(bulkid.JobCompanies, fields); err == nil {
+			err = s.store.Identify(r.Context(), app.ID, bulkid.JobCompanies, []bulkid.Record{rec})
+		}
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})
+}
+
+// handleIdentifyUser applies one user at once: {"user_id": "...",
+// "metadata": {...}, "company": {"id": "...", ...properties}}. The company
+// object's id (or company_id) associates the user; its other members are
+// the company's metadata.
+func (s *server) handleIdentifyUser(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
+	fields, err := s.readIdentify(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var company *bulkid.Record
+	if raw, ok := fields["company"]; ok && string(raw) != "null" {
+		var props map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &props); err != nil || props == nil {
+			s.writeError(w, r, &bulkid.Error{Code: bulkid.EINVALIDRECORD, Message: "company must be an object with an id."})
+			return
+		}
+		id := props["id"]
+		if id == nil {
+			id = props["company_id"]
+		}
+		delete(props, "id")
+		delete(props, "company_id")
+		md, _ := json.Marshal(props)
+		rec, err := validateOne(bulkid.JobCompanies, map[string]json.RawMessage{"company_id": id, "metadata": md})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		company = &rec
+		fields["company_id"] = id
+	}
+	delete(fields, "company")
+	user, err := validateOne(bulkid.JobUsers, fields)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if company != nil {
+		if err := s.store.Identify(r.Context(), app.ID, bulkid.JobCompanies, []bulkid.Record{*company}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if err := s.store.Identify(r.Context(), app.ID, bulkid.JobUsers, []bulkid.Record{user}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})
+}
