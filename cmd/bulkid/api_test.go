@@ -7,7 +7,9 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -286,6 +288,10 @@ func TestAppsCommand(t *testing.T) {
 	s.waitJob(j.JobID)
 	accepted(t, s.postJSON("/v1/users/bulk_identify", map[string]any{"users": []any{map[string]any{"user_id": "u1", "company_id": "c0"}}}))
 
+	// Flags before the name work too.
+	if out, err := exec.Command(binary, "apps", "create", "--data-dir", s.DataDir, "third").Output(); err != nil || !strings.Contains(string(out), `"third"`) {
+		t.Fatalf("apps create with the flag first: %v %s", err, out)
+	}
 	// Flags after the name, as the issue asks.
 	out, err := exec.Command(binary, "apps", "create", "second", "--data-dir", s.DataDir).Output()
 	if err != nil {
@@ -329,8 +335,17 @@ func TestAppsCommand(t *testing.T) {
 	if strings.Contains(string(list), key2) {
 		t.Errorf("apps list shows a key")
 	}
-	grep := exec.Command("grep", "-rc", key2, s.DataDir)
-	if out, _ := grep.Output(); strings.Contains(string(out), ":1") || strings.Contains(string(out), ":2") {
-		t.Errorf("the clear API key is stored in %s: %s", s.DataDir, out)
+	files, _ := filepath.Glob(filepath.Join(s.DataDir, "*"))
+	if len(files) == 0 {
+		t.Fatalf("no files in the data directory %s", s.DataDir)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(key2)) || bytes.Contains(b, []byte(testKey)) {
+			t.Errorf("a clear API key is stored in %s", f)
+		}
 	}
 }
