@@ -159,15 +159,32 @@ func TestLimits(t *testing.T) {
 		fmt.Fprintf(&nd, `{"user_id":"u%d"}`+"\n", i)
 	}
 	expectError(t, s.upload("/v1/users/bulk_identify", "users.ndjson", nd.Bytes()), 413, "too_many_records")
-	// A file over 50 MB: few records, long lines.
-	big := bytes.Repeat([]byte(`{"company_id":"x","metadata":{"pad":"`+strings.Repeat("p", 1<<20)+`"}}`+"\n"), 49)
-	big = append(big, bytes.Repeat(big[:1<<20], 2)...)
-	if len(big) <= 50_000_000 {
-		t.Fatalf("test file is %d bytes, want over 50 MB", len(big))
+	// A file of exactly 50 MiB is accepted; one byte more is not. Fifty
+	// records, each a line of exactly 1 MiB.
+	line := func(i int) []byte {
+		head := fmt.Sprintf(`{"company_id":"big%d","metadata":{"pad":"`, i)
+		tail := `"}}` + "\n"
+		return []byte(head + strings.Repeat("p", 1<<20-len(head)-len(tail)) + tail)
 	}
-	expectError(t, s.upload("/v1/companies/bulk_identify", "big.ndjson", big), 413, "payload_too_large")
+	var exact bytes.Buffer
+	for i := range 50 {
+		exact.Write(line(i))
+	}
+	if exact.Len() != 50<<20 {
+		t.Fatalf("test file is %d bytes, want %d", exact.Len(), 50<<20)
+	}
+	over := append(bytes.Clone(exact.Bytes()), '\n')
+	expectError(t, s.upload("/v1/companies/bulk_identify", "over.ndjson", over), 413, "payload_too_large")
 	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
 		t.Fatalf("oversized requests created %d jobs", len(jobs))
+	}
+
+	big := accepted(t, s.upload("/v1/companies/bulk_identify", "exact.ndjson", exact.Bytes()))
+	if *big.FileSize != 50<<20 || big.TotalRows != 50 {
+		t.Errorf("50 MiB file: file_size %d, total_rows %d", *big.FileSize, big.TotalRows)
+	}
+	if done := s.waitJob(big.JobID); done.CompletedRows != 50 {
+		t.Errorf("50 MiB file: completed_rows = %d, want 50", done.CompletedRows)
 	}
 
 	// Exactly 10,000 records is within the limit.
