@@ -7,9 +7,9 @@ import (
 
 // Limits of one bulk request, as the public API documents them.
 const (
-	MaxRecords = 10_000           // records per JSON body or NDJSON file
+	MaxRecords = 10_000   // records per JSON body or NDJSON file
 	MaxBytes   = 50 << 20 // bytes per upload: 50 MB read as MiB, the larger reading, so no file the hosted service takes is refused
-	MaxIDLen   = 512              // bytes in a company_id or user_id
+	MaxIDLen   = 512      // bytes in a company_id or user_id
 )
 
 // App is an account: it owns its jobs, companies and users and is reached
