@@ -52,18 +52,17 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return rec, &RecordError{Code: RNotObject, Message: fmt.Sprintf("each record must be a JSON object with a %q field", t.IDField())}
 	}
-	var fields struct {
-		CompanyID json.RawMessage `json:"company_id"`
-		UserID    json.RawMessage `json:"user_id"`
-		Metadata  json.RawMessage `json:"metadata"`
-	}
+	// A map, not a struct: encoding/json matches struct fields case-
+	// insensitively, and only the exact names are fields of a record
+	// ({"Company_ID": "x"} has no company_id). The last duplicate wins.
+	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &fields); err != nil {
 		return rec, &RecordError{Code: RMalformedJSON, Message: "the record is not valid JSON: " + err.Error()}
 	}
 
-	idField, idRaw := "company_id", fields.CompanyID
+	idField, idRaw := "company_id", fields["company_id"]
 	if t == JobUsers {
-		idField, idRaw = "user_id", fields.UserID
+		idField, idRaw = "user_id", fields["user_id"]
 	}
 	id, code, msg := parseID(idField, idRaw)
 	if code != "" {
@@ -71,15 +70,15 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	}
 	rec.ID = id
 
-	if t == JobUsers && len(fields.CompanyID) > 0 && string(fields.CompanyID) != "null" {
-		cid, code, msg := parseID("company_id", fields.CompanyID)
+	if cidRaw := fields["company_id"]; t == JobUsers && len(cidRaw) > 0 && string(cidRaw) != "null" {
+		cid, code, msg := parseID("company_id", cidRaw)
 		if code != "" {
 			return rec, &RecordError{ID: id, Code: RInvalidCompanyID, Message: msg}
 		}
 		rec.CompanyID = cid
 	}
 
-	md, rerr := parseMetadata(fields.Metadata)
+	md, rerr := parseMetadata(fields["metadata"])
 	if rerr != nil {
 		rerr.ID = id
 		return rec, rerr
@@ -110,7 +109,9 @@ func parseID(field string, raw json.RawMessage) (id, code, msg string) {
 	if len(id) > MaxIDLen {
 		return "", RInvalidID, fmt.Sprintf("%s is %d bytes long; at most %d are allowed", field, len(id), MaxIDLen)
 	}
-	if !utf8.ValidString(id) {
+	// Checked on the raw bytes: encoding/json has already replaced invalid
+	// UTF-8 in id with U+FFFD, which would merge distinct ids into one.
+	if !utf8.Valid(raw) {
 		return "", RInvalidID, fmt.Sprintf("%s is not valid UTF-8", field)
 	}
 	return id, "", ""

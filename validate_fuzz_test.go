@@ -1,0 +1,166 @@
+package bulkid_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/bulkid/bulkid"
+)
+
+func FuzzValidateRecord(f *testing.F) {
+	for _, s := range []string{
+		`{"company_id":"acme","metadata":{"plan":"pro","seats":10}}`,
+		`{"user_id":42,"company_id":-7,"metadata":{"a":null,"b":true}}`,
+		`{"user_id":"u","company_id":1.5}`,
+		`{"company_id":1e3}`,
+		`{"company_id":"","user_id":null}`,
+		`{"Company_ID":"x","USER_ID":"y"}`,
+		`{"company_id":"c","user_id":"u","metadata":{"a":1,"a":[1]}}`,
+		`{"company_id":"c","user_id":"u","metadata":{"":1}}`,
+		`{"company_id":"c","user_id":"u","metadata":{"n":12345678901234567890,"x":0.1000000000000000055511151231257827}}`,
+		`{"company_id":"c","user_id":"u","metadata":"x"}`,
+		"{\"company_id\":\"\xff\",\"user_id\":\"\\ud800\"}",
+		`{"company_id":"c"`,
+		`[]`, `"x"`, `5`, `null`, ``, ` `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		orig := bytes.Clone(raw)
+		wellFormed := json.Valid(bytes.TrimSpace(raw))
+		for _, typ := range []bulkid.JobType{bulkid.JobCompanies, bulkid.JobUsers} {
+			rec, rerr := bulkid.ValidateRecord(typ, raw)
+			if !bytes.Equal(raw, orig) {
+				t.Fatalf("ValidateRecord changed its input")
+			}
+			if rerr != nil {
+				checkFuzzRecordError(t, typ, raw, wellFormed, rerr)
+				continue
+			}
+			if !wellFormed {
+				t.Fatalf("ValidateRecord(%s, %q) accepted malformed JSON", typ, raw)
+			}
+			checkFuzzRecord(t, typ, raw, rec)
+		}
+	})
+}
+
+func checkFuzzRecordError(t *testing.T, typ bulkid.JobType, raw []byte, wellFormed bool, rerr *bulkid.RecordError) {
+	t.Helper()
+	switch rerr.Code {
+	case bulkid.RMalformedJSON, bulkid.RNotObject, bulkid.RMissingID, bulkid.RInvalidID,
+		bulkid.RInvalidCompanyID, bulkid.RInvalidMetadata, bulkid.RNestedMetadata:
+	default:
+		t.Fatalf("ValidateRecord(%s, %q) code = %q, want a documented record error code", typ, raw, rerr.Code)
+	}
+	if rerr.Message == "" {
+		t.Fatalf("ValidateRecord(%s, %q) code %s has an empty message", typ, raw, rerr.Code)
+	}
+	if got := rerr.Code == bulkid.RMalformedJSON; got != !wellFormed {
+		t.Fatalf("ValidateRecord(%s, %q) code = %s, but json.Valid = %v", typ, raw, rerr.Code, wellFormed)
+	}
+	if rerr.Code == bulkid.RInvalidCompanyID && typ != bulkid.JobUsers {
+		t.Fatalf("ValidateRecord(%s, %q) = %s for a company", typ, raw, rerr.Code)
+	}
+	// Errors after the id is read carry it.
+	switch rerr.Code {
+	case bulkid.RInvalidCompanyID, bulkid.RInvalidMetadata, bulkid.RNestedMetadata:
+		if rerr.ID == "" {
+			t.Fatalf("ValidateRecord(%s, %q) code %s without the record's id", typ, raw, rerr.Code)
+		}
+	default:
+		if rerr.ID != "" {
+			t.Fatalf("ValidateRecord(%s, %q) code %s with ID %q, want none", typ, raw, rerr.Code, rerr.ID)
+		}
+	}
+}
+
+func checkFuzzRecord(t *testing.T, typ bulkid.JobType, raw []byte, rec bulkid.Record) {
+	t.Helper()
+	if rec.ID == "" || len(rec.ID) > bulkid.MaxIDLen || !utf8.ValidString(rec.ID) {
+		t.Fatalf("ValidateRecord(%s, %q) ID = %q, want 1 to %d bytes of UTF-8", typ, raw, rec.ID, bulkid.MaxIDLen)
+	}
+	if len(rec.CompanyID) > bulkid.MaxIDLen || !utf8.ValidString(rec.CompanyID) {
+		t.Fatalf("ValidateRecord(%s, %q) CompanyID = %q", typ, raw, rec.CompanyID)
+	}
+	if typ == bulkid.JobCompanies && rec.CompanyID != "" {
+		t.Fatalf("ValidateRecord(%s, %q) CompanyID = %q for a company, want \"\"", typ, raw, rec.CompanyID)
+	}
+
+	// The fields the record was read from exist under their exact names.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(bytes.TrimSpace(raw), &fields); err != nil {
+		t.Fatalf("ValidateRecord(%s, %q) accepted what json.Unmarshal rejects: %v", typ, raw, err)
+	}
+	idRaw, ok := fields[typ.IDField()]
+	if !ok {
+		t.Fatalf("ValidateRecord(%s, %q) = ID %q without a %s field", typ, raw, rec.ID, typ.IDField())
+	}
+	cidRaw, ok := fields["company_id"]
+	if rec.CompanyID != "" && !ok {
+		t.Fatalf("ValidateRecord(%s, %q) = CompanyID %q without a company_id field", typ, raw, rec.CompanyID)
+	}
+	// Invalid UTF-8 is refused, not silently replaced by U+FFFD.
+	if !utf8.Valid(idRaw) || rec.CompanyID != "" && !utf8.Valid(cidRaw) {
+		t.Fatalf("ValidateRecord(%s, %q) accepted an id that is not UTF-8", typ, raw)
+	}
+
+	if rec.Metadata != nil {
+		if !json.Valid(rec.Metadata) || rec.Metadata[0] != '{' {
+			t.Fatalf("ValidateRecord(%s, %q) Metadata = %q, want a JSON object", typ, raw, rec.Metadata)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, rec.Metadata); err != nil || !bytes.Equal(compact.Bytes(), rec.Metadata) {
+			t.Fatalf("ValidateRecord(%s, %q) Metadata = %s, not compact", typ, raw, rec.Metadata)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(rec.Metadata, &m); err != nil {
+			t.Fatalf("Metadata %s: %v", rec.Metadata, err)
+		}
+		for k, v := range m {
+			if k == "" || v[0] == '{' || v[0] == '[' {
+				t.Fatalf("ValidateRecord(%s, %q) Metadata = %s: key %q or its value %s is not allowed", typ, raw, rec.Metadata, k, v)
+			}
+		}
+		// Same content as sent, the last duplicate winning.
+		if got, want := decodeUseNumber(t, rec.Metadata), decodeUseNumber(t, fields["metadata"]); !reflect.DeepEqual(got, want) {
+			t.Fatalf("ValidateRecord(%s, %q) Metadata = %s, decodes to %v, want %v", typ, raw, rec.Metadata, got, want)
+		}
+	} else if md, ok := fields["metadata"]; ok && string(md) != "null" {
+		t.Fatalf("ValidateRecord(%s, %q) Metadata = nil, but the record has metadata %s", typ, raw, md)
+	}
+
+	// A record rebuilt from the result validates to the same result.
+	canon := map[string]any{typ.IDField(): rec.ID}
+	if rec.CompanyID != "" {
+		canon["company_id"] = rec.CompanyID
+	}
+	if rec.Metadata != nil {
+		canon["metadata"] = rec.Metadata
+	}
+	again, err := json.Marshal(canon)
+	if err != nil {
+		t.Fatalf("Marshal(%v): %v", canon, err)
+	}
+	rec2, rerr := bulkid.ValidateRecord(typ, again)
+	if rerr != nil {
+		t.Fatalf("ValidateRecord(%s, %s) rebuilt from %q = error %s: %s", typ, again, raw, rerr.Code, rerr.Message)
+	}
+	if !reflect.DeepEqual(rec2, rec) {
+		t.Fatalf("ValidateRecord(%s, %s) = %+v, want %+v as from %q", typ, again, rec2, rec, raw)
+	}
+}
+
+func decodeUseNumber(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+	return m
+}

@@ -1,0 +1,387 @@
+package bulkid_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulkid/bulkid"
+)
+
+// validCase is a record that must validate, and what it must give.
+type validCase struct {
+	name      string
+	raw       string
+	id        string
+	companyID string
+	metadata  string // "" means nil; otherwise compared as a JSON object
+}
+
+// invalidCase is a record that must fail, and how.
+type invalidCase struct {
+	name string
+	raw  string
+	code string
+	id   string // RecordError.ID: the record's id when it could be read
+	msg  string // a substring the message must contain, if not ""
+}
+
+func TestValidateRecordCompanies(t *testing.T) {
+	t.Parallel()
+	valid := []validCase{
+		{name: "string id", raw: `{"company_id":"acme"}`, id: "acme"},
+		{name: "spaces around", raw: " \t\r\n{ \"company_id\" : \"acme\" }\n", id: "acme"},
+		{name: "integer id", raw: `{"company_id":42}`, id: "42"},
+		{name: "negative integer id", raw: `{"company_id":-7}`, id: "-7"},
+		{name: "zero id", raw: `{"company_id":0}`, id: "0"},
+		{name: "integer beyond int64 keeps its digits", raw: `{"company_id":123456789012345678901234567890}`, id: "123456789012345678901234567890"},
+		{name: "string of digits", raw: `{"company_id":"007"}`, id: "007"},
+		{name: "escapes decoded", raw: `{"company_id":"a\"b\\c\u00e9"}`, id: "a\"b\\cé"},
+		{name: "unicode id", raw: `{"company_id":"société 株式会社"}`, id: "société 株式会社"},
+		{name: "space is an id", raw: `{"company_id":" "}`, id: " "},
+		{name: "id of MaxIDLen bytes", raw: `{"company_id":"` + strings.Repeat("a", bulkid.MaxIDLen) + `"}`, id: strings.Repeat("a", bulkid.MaxIDLen)},
+		{name: "id of MaxIDLen bytes in 2-byte runes", raw: `{"company_id":"` + strings.Repeat("é", bulkid.MaxIDLen/2) + `"}`, id: strings.Repeat("é", bulkid.MaxIDLen/2)},
+		{name: "integer id of MaxIDLen digits", raw: `{"company_id":` + strings.Repeat("9", bulkid.MaxIDLen) + `}`, id: strings.Repeat("9", bulkid.MaxIDLen)},
+		{name: "duplicate id last wins", raw: `{"company_id":"a","company_id":"b"}`, id: "b"},
+		{name: "user_id ignored for companies", raw: `{"company_id":"c","user_id":5}`, id: "c"},
+		{name: "other fields ignored", raw: `{"company_id":"c","name":{"x":[1]},"extra":[1,2]}`, id: "c"},
+		{name: "metadata absent", raw: `{"company_id":"c"}`, id: "c"},
+		{name: "metadata null", raw: `{"company_id":"c","metadata":null}`, id: "c"},
+		{name: "metadata empty", raw: `{"company_id":"c","metadata":{}}`, id: "c", metadata: `{}`},
+		{name: "metadata primitives", raw: `{"company_id":"c","metadata":{"plan":"pro","seats":10,"active":true,"trial":false,"churned":null,"mrr":99.5}}`,
+			id: "c", metadata: `{"plan":"pro","seats":10,"active":true,"trial":false,"churned":null,"mrr":99.5}`},
+		{name: "metadata compacted", raw: "{\"company_id\":\"c\",\"metadata\":{ \"a\" :\t1 ,\n\"b\" : \"x y\" }}", id: "c", metadata: `{"a":1,"b":"x y"}`},
+		{name: "metadata duplicate key last wins", raw: `{"company_id":"c","metadata":{"a":1,"b":2,"a":3}}`, id: "c", metadata: `{"a":3,"b":2}`},
+		{name: "metadata duplicate key nested then primitive", raw: `{"company_id":"c","metadata":{"a":{"x":1},"a":"flat"}}`, id: "c", metadata: `{"a":"flat"}`},
+		{name: "metadata big integer kept", raw: `{"company_id":"c","metadata":{"n":12345678901234567890}}`, id: "c", metadata: `{"n":12345678901234567890}`},
+		{name: "metadata long decimal kept", raw: `{"company_id":"c","metadata":{"x":0.1000000000000000055511151231257827}}`, id: "c", metadata: `{"x":0.1000000000000000055511151231257827}`},
+		{name: "metadata number forms kept", raw: `{"company_id":"c","metadata":{"a":1E+2,"b":-0.0,"c":1e400,"d":-0}}`, id: "c", metadata: `{"a":1E+2,"b":-0.0,"c":1e400,"d":-0}`},
+		{name: "metadata user fields are plain keys", raw: `{"company_id":"c","metadata":{"company_id":"other","user_id":1}}`, id: "c", metadata: `{"company_id":"other","user_id":1}`},
+		{name: "metadata duplicate member last wins", raw: `{"company_id":"c","metadata":[1],"metadata":{"a":1}}`, id: "c", metadata: `{"a":1}`},
+	}
+	invalid := []invalidCase{
+		{name: "missing id", raw: `{}`, code: bulkid.RMissingID, msg: "company_id"},
+		{name: "missing id with metadata", raw: `{"metadata":{"a":1}}`, code: bulkid.RMissingID},
+		{name: "user_id is not company_id", raw: `{"user_id":"u"}`, code: bulkid.RMissingID},
+		{name: "field names are case-sensitive", raw: `{"Company_ID":"c"}`, code: bulkid.RMissingID},
+		{name: "upper-case field name", raw: `{"COMPANY_ID":"c","metadata":{"a":1}}`, code: bulkid.RMissingID},
+		{name: "null id", raw: `{"company_id":null}`, code: bulkid.RMissingID},
+		{name: "empty id", raw: `{"company_id":""}`, code: bulkid.RMissingID},
+		{name: "duplicate id last is null", raw: `{"company_id":"a","company_id":null}`, code: bulkid.RMissingID},
+		{name: "fraction", raw: `{"company_id":1.5}`, code: bulkid.RInvalidID, msg: "1.5"},
+		{name: "exponent", raw: `{"company_id":1e3}`, code: bulkid.RInvalidID},
+		{name: "integral fraction", raw: `{"company_id":1.0}`, code: bulkid.RInvalidID},
+		{name: "negative fraction", raw: `{"company_id":-0.5}`, code: bulkid.RInvalidID},
+		{name: "true", raw: `{"company_id":true}`, code: bulkid.RInvalidID},
+		{name: "false", raw: `{"company_id":false}`, code: bulkid.RInvalidID},
+		{name: "object", raw: `{"company_id":{"id":"c"}}`, code: bulkid.RInvalidID},
+		{name: "empty object", raw: `{"company_id":{}}`, code: bulkid.RInvalidID},
+		{name: "array", raw: `{"company_id":["c"]}`, code: bulkid.RInvalidID},
+		{name: "empty array", raw: `{"company_id":[]}`, code: bulkid.RInvalidID},
+		{name: "id over MaxIDLen bytes", raw: `{"company_id":"` + strings.Repeat("a", bulkid.MaxIDLen+1) + `"}`, code: bulkid.RInvalidID, msg: strconv.Itoa(bulkid.MaxIDLen)},
+		{name: "id over MaxIDLen bytes in 2-byte runes", raw: `{"company_id":"` + strings.Repeat("é", bulkid.MaxIDLen/2+1) + `"}`, code: bulkid.RInvalidID},
+		{name: "integer id over MaxIDLen digits", raw: `{"company_id":` + strings.Repeat("9", bulkid.MaxIDLen+1) + `}`, code: bulkid.RInvalidID},
+		{name: "id not UTF-8", raw: "{\"company_id\":\"ab\xffcd\"}", code: bulkid.RInvalidID, msg: "UTF-8"},
+		{name: "metadata string", raw: `{"company_id":"c","metadata":"x"}`, code: bulkid.RInvalidMetadata, id: "c", msg: "object"},
+		{name: "metadata number", raw: `{"company_id":"c","metadata":5}`, code: bulkid.RInvalidMetadata, id: "c"},
+		{name: "metadata true", raw: `{"company_id":"c","metadata":true}`, code: bulkid.RInvalidMetadata, id: "c"},
+		{name: "metadata array", raw: `{"company_id":"c","metadata":[]}`, code: bulkid.RInvalidMetadata, id: "c"},
+		{name: "metadata array of objects", raw: `{"company_id":"c","metadata":[{"a":1}]}`, code: bulkid.RInvalidMetadata, id: "c"},
+		{name: "metadata empty key", raw: `{"company_id":"c","metadata":{"":1}}`, code: bulkid.RInvalidMetadata, id: "c", msg: "empty key"},
+		{name: "metadata nested object", raw: `{"company_id":"c","metadata":{"ok":1,"plan":{"name":"pro"}}}`, code: bulkid.RNestedMetadata, id: "c", msg: `"plan"`},
+		{name: "metadata nested array", raw: `{"company_id":"c","metadata":{"tags":["a","b"]}}`, code: bulkid.RNestedMetadata, id: "c", msg: `"tags"`},
+		{name: "metadata nested empty object", raw: `{"company_id":"c","metadata":{"x":{}}}`, code: bulkid.RNestedMetadata, id: "c", msg: `"x"`},
+		{name: "metadata nested after spaces", raw: `{"company_id":"c","metadata":{"arr" :   [ 1 ]}}`, code: bulkid.RNestedMetadata, id: "c", msg: `"arr"`},
+		{name: "metadata nested key quoted", raw: `{"company_id":"c","metadata":{"a \"b\"":[1]}}`, code: bulkid.RNestedMetadata, id: "c", msg: strconv.Quote(`a "b"`)},
+		{name: "metadata nested duplicate last wins", raw: `{"company_id":"c","metadata":{"a":1,"a":[1]}}`, code: bulkid.RNestedMetadata, id: "c", msg: `"a"`},
+		{name: "metadata from integer id", raw: `{"company_id":42,"metadata":"x"}`, code: bulkid.RInvalidMetadata, id: "42"},
+	}
+	runValid(t, bulkid.JobCompanies, valid)
+	runInvalid(t, bulkid.JobCompanies, invalid)
+	runInvalid(t, bulkid.JobCompanies, malformedCases)
+}
+
+func TestValidateRecordUsers(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("u", bulkid.MaxIDLen)
+	valid := []validCase{
+		{name: "string id", raw: `{"user_id":"u1"}`, id: "u1"},
+		{name: "integer id", raw: `{"user_id":42}`, id: "42"},
+		{name: "negative integer id", raw: `{"user_id":-7}`, id: "-7"},
+		{name: "id of MaxIDLen bytes", raw: `{"user_id":"` + long + `"}`, id: long},
+		{name: "company id string", raw: `{"user_id":"u1","company_id":"acme"}`, id: "u1", companyID: "acme"},
+		{name: "company id integer", raw: `{"user_id":"u1","company_id":42}`, id: "u1", companyID: "42"},
+		{name: "company id negative integer", raw: `{"user_id":"u1","company_id":-7}`, id: "u1", companyID: "-7"},
+		{name: "company id null", raw: `{"user_id":"u1","company_id":null}`, id: "u1"},
+		{name: "company id absent", raw: `{"user_id":"u1","metadata":{"a":1}}`, id: "u1", metadata: `{"a":1}`},
+		{name: "company id of MaxIDLen bytes", raw: `{"user_id":"u1","company_id":"` + long + `"}`, id: "u1", companyID: long},
+		{name: "company id duplicate last wins", raw: `{"user_id":"u1","company_id":"a","company_id":"b"}`, id: "u1", companyID: "b"},
+		{name: "company id field name is case-sensitive", raw: `{"user_id":"u1","Company_Id":"acme"}`, id: "u1"},
+		{name: "everything", raw: `{"metadata":{"email":"a@b.c","age":30},"company_id":7,"user_id":"u1"}`, id: "u1", companyID: "7", metadata: `{"email":"a@b.c","age":30}`},
+		{name: "metadata null", raw: `{"user_id":"u1","metadata":null}`, id: "u1"},
+		{name: "metadata big numbers kept", raw: `{"user_id":"u1","metadata":{"a":12345678901234567890,"b":0.1000000000000000055511151231257827}}`,
+			id: "u1", metadata: `{"a":12345678901234567890,"b":0.1000000000000000055511151231257827}`},
+	}
+	invalid := []invalidCase{
+		{name: "missing id", raw: `{}`, code: bulkid.RMissingID, msg: "user_id"},
+		{name: "company_id is not user_id", raw: `{"company_id":"acme"}`, code: bulkid.RMissingID, msg: "user_id"},
+		{name: "field names are case-sensitive", raw: `{"User_ID":"u1"}`, code: bulkid.RMissingID},
+		{name: "null id", raw: `{"user_id":null,"company_id":"acme"}`, code: bulkid.RMissingID},
+		{name: "empty id", raw: `{"user_id":""}`, code: bulkid.RMissingID},
+		{name: "fraction", raw: `{"user_id":1.5}`, code: bulkid.RInvalidID},
+		{name: "exponent", raw: `{"user_id":1e3}`, code: bulkid.RInvalidID},
+		{name: "boolean", raw: `{"user_id":true}`, code: bulkid.RInvalidID},
+		{name: "object", raw: `{"user_id":{}}`, code: bulkid.RInvalidID},
+		{name: "array", raw: `{"user_id":["u"]}`, code: bulkid.RInvalidID},
+		{name: "id over MaxIDLen bytes", raw: `{"user_id":"` + long + `u"}`, code: bulkid.RInvalidID},
+		{name: "id not UTF-8", raw: "{\"user_id\":\"\xfe\"}", code: bulkid.RInvalidID},
+		{name: "user id checked before company id", raw: `{"user_id":1.5,"company_id":1.5}`, code: bulkid.RInvalidID},
+		{name: "company id fraction", raw: `{"user_id":"u1","company_id":1.5}`, code: bulkid.RInvalidCompanyID, id: "u1", msg: "company_id"},
+		{name: "company id exponent", raw: `{"user_id":"u1","company_id":1e3}`, code: bulkid.RInvalidCompanyID, id: "u1"},
+		{name: "company id boolean", raw: `{"user_id":"u1","company_id":false}`, code: bulkid.RInvalidCompanyID, id: "u1"},
+		{name: "company id object", raw: `{"user_id":"u1","company_id":{"id":"acme"}}`, code: bulkid.RInvalidCompanyID, id: "u1"},
+		{name: "company id array", raw: `{"user_id":"u1","company_id":["acme"]}`, code: bulkid.RInvalidCompanyID, id: "u1"},
+		{name: "company id empty", raw: `{"user_id":"u1","company_id":""}`, code: bulkid.RInvalidCompanyID, id: "u1"},
+		{name: "company id too long", raw: `{"user_id":"u1","company_id":"` + long + `x"}`, code: bulkid.RInvalidCompanyID, id: "u1"},
+		{name: "company id not UTF-8", raw: "{\"user_id\":\"u1\",\"company_id\":\"\xc3\"}", code: bulkid.RInvalidCompanyID, id: "u1"},
+		{name: "company id checked before metadata", raw: `{"user_id":"u1","company_id":true,"metadata":5}`, code: bulkid.RInvalidCompanyID, id: "u1"},
+		{name: "metadata not an object", raw: `{"user_id":"u1","metadata":"x"}`, code: bulkid.RInvalidMetadata, id: "u1"},
+		{name: "metadata empty key", raw: `{"user_id":"u1","metadata":{"":"x"}}`, code: bulkid.RInvalidMetadata, id: "u1"},
+		{name: "metadata nested", raw: `{"user_id":"u1","company_id":"c","metadata":{"address":{"city":"x"}}}`, code: bulkid.RNestedMetadata, id: "u1", msg: `"address"`},
+	}
+	runValid(t, bulkid.JobUsers, valid)
+	runInvalid(t, bulkid.JobUsers, invalid)
+	runInvalid(t, bulkid.JobUsers, malformedCases)
+}
+
+// malformedCases fail the same way for both job types.
+var malformedCases = []invalidCase{
+	{name: "empty", raw: ``, code: bulkid.RMalformedJSON},
+	{name: "blank", raw: " \t\r\n", code: bulkid.RMalformedJSON},
+	{name: "truncated", raw: `{"company_id":"c","user_id":"u"`, code: bulkid.RMalformedJSON, msg: "not valid JSON"},
+	{name: "single quotes", raw: `{'company_id':'c'}`, code: bulkid.RMalformedJSON},
+	{name: "bare key", raw: `{company_id:"c"}`, code: bulkid.RMalformedJSON},
+	{name: "trailing comma", raw: `{"company_id":"c","user_id":"u",}`, code: bulkid.RMalformedJSON},
+	{name: "two objects", raw: `{"company_id":"c","user_id":"u"} {}`, code: bulkid.RMalformedJSON},
+	{name: "trailing garbage", raw: `{"company_id":"c","user_id":"u"}x`, code: bulkid.RMalformedJSON},
+	{name: "leading zero", raw: `{"company_id":01,"user_id":01}`, code: bulkid.RMalformedJSON},
+	{name: "control character in string", raw: "{\"company_id\":\"a\x01\",\"user_id\":\"a\x01\"}", code: bulkid.RMalformedJSON},
+	{name: "string", raw: `"x"`, code: bulkid.RNotObject},
+	{name: "number", raw: `5`, code: bulkid.RNotObject},
+	{name: "empty array", raw: `[]`, code: bulkid.RNotObject},
+	{name: "array of records", raw: `[{"company_id":"c","user_id":"u"}]`, code: bulkid.RNotObject},
+	{name: "null", raw: `null`, code: bulkid.RNotObject},
+	{name: "true", raw: `true`, code: bulkid.RNotObject},
+	{name: "string with spaces", raw: ` "x" `, code: bulkid.RNotObject},
+}
+
+func runValid(t *testing.T, typ bulkid.JobType, cases []validCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run("valid/"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			rec, rerr := bulkid.ValidateRecord(typ, []byte(tc.raw))
+			if rerr != nil {
+				t.Fatalf("ValidateRecord(%s, %q) = error %s: %s; want a record", typ, tc.raw, rerr.Code, rerr.Message)
+			}
+			if rec.ID != tc.id {
+				t.Errorf("ID = %q, want %q", rec.ID, tc.id)
+			}
+			if rec.CompanyID != tc.companyID {
+				t.Errorf("CompanyID = %q, want %q", rec.CompanyID, tc.companyID)
+			}
+			if tc.metadata == "" {
+				if rec.Metadata != nil {
+					t.Errorf("Metadata = %s, want nil", rec.Metadata)
+				}
+				return
+			}
+			checkCompactObject(t, rec.Metadata)
+			if got, want := rawFields(t, rec.Metadata), rawFields(t, []byte(tc.metadata)); !reflect.DeepEqual(got, want) {
+				t.Errorf("Metadata = %s, want %s", rec.Metadata, tc.metadata)
+			}
+		})
+	}
+}
+
+func runInvalid(t *testing.T, typ bulkid.JobType, cases []invalidCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run("invalid/"+tc.name, func(t *testing.T) {
+			t.Parallel()
+			rec, rerr := bulkid.ValidateRecord(typ, []byte(tc.raw))
+			if rerr == nil {
+				t.Fatalf("ValidateRecord(%s, %q) = %+v, want error %s", typ, tc.raw, rec, tc.code)
+			}
+			if rerr.Code != tc.code {
+				t.Errorf("Code = %q (%s), want %q", rerr.Code, rerr.Message, tc.code)
+			}
+			if rerr.ID != tc.id {
+				t.Errorf("ID = %q, want %q", rerr.ID, tc.id)
+			}
+			if rerr.Message == "" {
+				t.Errorf("Message is empty")
+			}
+			if tc.msg != "" && !strings.Contains(rerr.Message, tc.msg) {
+				t.Errorf("Message = %q, want it to contain %q", rerr.Message, tc.msg)
+			}
+		})
+	}
+}
+
+// checkCompactObject fails unless md is a valid JSON object in compact form.
+func checkCompactObject(t *testing.T, md []byte) {
+	t.Helper()
+	if !json.Valid(md) {
+		t.Fatalf("Metadata %q is not valid JSON", md)
+	}
+	if len(md) == 0 || md[0] != '{' {
+		t.Fatalf("Metadata %s is not an object", md)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, md); err != nil {
+		t.Fatalf("Compact(%s): %v", md, err)
+	}
+	if !bytes.Equal(buf.Bytes(), md) {
+		t.Errorf("Metadata = %s, want it compact: %s", md, buf.Bytes())
+	}
+}
+
+// rawFields decodes a JSON object into its members' raw text, so numbers
+// compare digit for digit and key order does not matter.
+func rawFields(t *testing.T, obj []byte) map[string]string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &m); err != nil {
+		t.Fatalf("Unmarshal(%s): %v", obj, err)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}
+
+func TestValidateRecordMetadataStringsKeepTheirValue(t *testing.T) {
+	t.Parallel()
+	// Escaping may change (HTML characters, say), the decoded text must not.
+	want := map[string]any{"html": "<b>&</b>", "unicode": "é\u2028😀", "quote": `"q"\`, "date": "2025-02-01T10:20:30Z", "deal_size": "$50,000"}
+	in, err := json.Marshal(map[string]any{"company_id": "c", "metadata": want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, in)
+	if rerr != nil {
+		t.Fatalf("ValidateRecord(%s) = error %s: %s", in, rerr.Code, rerr.Message)
+	}
+	checkCompactObject(t, rec.Metadata)
+	var got map[string]any
+	if err := json.Unmarshal(rec.Metadata, &got); err != nil {
+		t.Fatalf("Unmarshal(%s): %v", rec.Metadata, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Metadata decodes to %v, want %v", got, want)
+	}
+}
+
+func TestValidateRecordMetadataNestedNamesEachKey(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"a", "plan", "with space", "ключ", "x\ty"} {
+		for _, val := range []string{`{}`, `[]`, `{"k":1}`, `[1,2]`} {
+			md, _ := json.Marshal(map[string]json.RawMessage{"ok": json.RawMessage(`1`), key: json.RawMessage(val)})
+			raw := `{"company_id":"c","metadata":` + string(md) + `}`
+			_, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(raw))
+			if rerr == nil {
+				t.Errorf("ValidateRecord(%s) = ok, want %s", raw, bulkid.RNestedMetadata)
+				continue
+			}
+			if rerr.Code != bulkid.RNestedMetadata {
+				t.Errorf("ValidateRecord(%s) code = %q, want %q", raw, rerr.Code, bulkid.RNestedMetadata)
+			}
+			if q := strconv.Quote(key); !strings.Contains(rerr.Message, q) {
+				t.Errorf("ValidateRecord(%s) message = %q, want it to name %s", raw, rerr.Message, q)
+			}
+		}
+	}
+}
+
+func TestValidateRecordDoesNotModifyInput(t *testing.T) {
+	t.Parallel()
+	raw := []byte(` {"company_id":"c","metadata":{ "a" : 1 , "a" : 2 }} `)
+	orig := bytes.Clone(raw)
+	rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, raw)
+	if rerr != nil {
+		t.Fatalf("ValidateRecord = error %s", rerr.Code)
+	}
+	if !bytes.Equal(raw, orig) {
+		t.Errorf("input changed to %q, want %q", raw, orig)
+	}
+	if string(rec.Metadata) != `{"a":2}` {
+		t.Errorf("Metadata = %s, want %s", rec.Metadata, `{"a":2}`)
+	}
+}
+
+func TestJobElapsed(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2025, 2, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		job  bulkid.Job
+		now  time.Time
+		want time.Duration
+	}{
+		{"not started", bulkid.Job{Status: bulkid.StatusQueued}, t0, 0},
+		{"not started, end set", bulkid.Job{EndTime: t0}, t0.Add(time.Hour), 0},
+		{"running", bulkid.Job{StartTime: t0}, t0.Add(90 * time.Second), 90 * time.Second},
+		{"running, clock behind start", bulkid.Job{StartTime: t0}, t0.Add(-time.Minute), 0},
+		{"ended", bulkid.Job{StartTime: t0, EndTime: t0.Add(5 * time.Minute)}, t0.Add(time.Hour), 5 * time.Minute},
+		{"ended, now before end", bulkid.Job{StartTime: t0, EndTime: t0.Add(5 * time.Minute)}, t0, 5 * time.Minute},
+	}
+	for _, tc := range tests {
+		if got := tc.job.Elapsed(tc.now); got != tc.want {
+			t.Errorf("%s: Elapsed = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestJobRemaining(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2025, 2, 1, 10, 0, 0, 0, time.UTC)
+	running := func(total, completed, failed int) bulkid.Job {
+		return bulkid.Job{Status: bulkid.StatusProcessing, StartTime: t0, TotalRows: total, CompletedRows: completed, FailedRows: failed}
+	}
+	tests := []struct {
+		name   string
+		job    bulkid.Job
+		rpm    int
+		now    time.Time
+		want   time.Duration
+		wantOK bool
+	}{
+		{"completed", bulkid.Job{Status: bulkid.StatusCompleted, StartTime: t0, TotalRows: 100, CompletedRows: 10}, 0, t0.Add(time.Minute), 0, true},
+		{"failed", bulkid.Job{Status: bulkid.StatusFailed, TotalRows: 100}, 60, t0, 0, true},
+		{"throttled", running(1000, 300, 100), 600, t0, time.Minute, true},
+		{"throttled, fractional minutes", running(100, 10, 0), 60, t0, 90 * time.Second, true},
+		{"throttled, queued job", bulkid.Job{Status: bulkid.StatusQueued, TotalRows: 1800}, 1800, t0, time.Minute, true},
+		{"throttled, nothing left", running(100, 60, 40), 60, t0, 0, true},
+		{"throttled, counts above total", running(100, 90, 40), 60, t0, 0, true},
+		{"unthrottled, at observed speed", running(300, 100, 0), 0, t0.Add(10 * time.Minute), 20 * time.Minute, true},
+		{"unthrottled, failed rows are not left", running(300, 100, 50), 0, t0.Add(10 * time.Minute), 15 * time.Minute, true},
+		{"unthrottled, negative rate", running(300, 100, 0), -5, t0.Add(10 * time.Minute), 20 * time.Minute, true},
+		{"unthrottled, nothing completed", running(300, 0, 50), 0, t0.Add(10 * time.Minute), 0, false},
+		{"unthrottled, not started", bulkid.Job{Status: bulkid.StatusQueued, TotalRows: 300, CompletedRows: 10}, 0, t0, 0, false},
+		{"unthrottled, no time elapsed", running(300, 100, 0), 0, t0, 0, false},
+		{"unthrottled, clock behind start", running(300, 100, 0), 0, t0.Add(-time.Minute), 0, false},
+		{"unthrottled, nothing left", running(300, 300, 0), 0, t0.Add(time.Minute), 0, true},
+	}
+	for _, tc := range tests {
+		got, ok := tc.job.Remaining(tc.rpm, tc.now)
+		if got != tc.want || ok != tc.wantOK {
+			t.Errorf("%s: Remaining(%d) = %v, %v; want %v, %v", tc.name, tc.rpm, got, ok, tc.want, tc.wantOK)
+		}
+	}
+}
