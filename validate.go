@@ -148,11 +148,14 @@ func parseMetadata(raw json.RawMessage) (json.RawMessage, *RecordError) {
 				"metadata key %s is %s; only string, number, boolean or null values are allowed", strconv.Quote(k), kind)}
 		}
 	}
-	out, err := json.Marshal(m)
-	if err != nil {
+	// Without HTML escaping, strings are stored as sent ("<", not "\u003c").
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
 		return nil, &RecordError{Code: RInvalidMetadata, Message: "metadata cannot be encoded: " + err.Error()}
 	}
-	return out, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
 // preview returns the start of a JSON value for an error message.

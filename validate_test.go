@@ -385,3 +385,14 @@ func TestJobRemaining(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateRecordKeepsHTMLCharacters(t *testing.T) {
+	t.Parallel()
+	rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(`{"company_id":"a","metadata":{"note":"<b>Tom & Jerry</b>"}}`))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if got, want := string(rec.Metadata), `{"note":"<b>Tom & Jerry</b>"}`; got != want {
+		t.Errorf("Metadata = %s, want %s", got, want)
+	}
+}
