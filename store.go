@@ -36,8 +36,8 @@ type AppStore interface {
 // JobStore accepts jobs and answers what clients ask about them.
 type JobStore interface {
 	// CreateJob stores job, whose ID the caller chose, with status queued and
-	// all its records in one transaction, and sets job.SubmittedAt and
-	// job.Status. Returns ECONFLICT, with
+	// all its records in one transaction, and sets job.SubmittedAt,
+	// job.Status and job.TotalRows (len(records)). Returns ECONFLICT, with
 	// Error.Job set to the unfinished job, if the app already has a job that
 	// is not final: one job at a time per app is enforced here.
 	CreateJob(ctx context.Context, job *Job, records []RawRecord) error

@@ -21,7 +21,10 @@ import (
 // These are black-box tests: they build the real bulkid binary, start it
 // on a loopback port with its own data directory, and speak HTTP to it.
 
-var binary string
+var (
+	binary     string
+	buildFlags []string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bulkid-bin")
@@ -29,7 +32,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "bulkid")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	args := append([]string{"build", "-o", binary}, buildFlags...)
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build bulkid: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -1,0 +1,191 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/sqlite"
+	"github.com/bulkid/bulkid/storetest"
+)
+
+// open opens the database at path with the clock now, failing the test if
+// it cannot.
+func open(t *testing.T, path string, now func() time.Time) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), sqlite.Config{Path: path, Now: now, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunTests(t, func(t *testing.T, now func() time.Time) bulkid.Store {
+		return open(t, filepath.Join(t.TempDir(), "bulkid.db"), now)
+	})
+}
+
+func TestOpenRequiresPath(t *testing.T) {
+	t.Parallel()
+	if db, err := sqlite.Open(t.Context(), sqlite.Config{}); err == nil {
+		db.Close()
+		t.Fatal("Open without a Path succeeded, want an error")
+	}
+}
+
+// TestReopenKeepsData writes through one DB, closes it as a stopping
+// server does, and reads everything back through a new one, as if the
+// worker had died mid-job.
+func TestReopenKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "data", "bulkid.db") // Open creates the directory
+	now := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	const ttl = 30 * time.Second
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	validate := func(typ bulkid.JobType, raw string) bulkid.Record {
+		t.Helper()
+		rec, rerr := bulkid.ValidateRecord(typ, []byte(raw))
+		if rerr != nil {
+			t.Fatalf("ValidateRecord(%s): %s", raw, rerr.Message)
+		}
+		return rec
+	}
+
+	db := open(t, path, clock)
+	key := []byte("0123456789abcdef0123456789abcdef")
+	app, err := db.CreateApp(ctx, "acme", key)
+	must("CreateApp", err)
+
+	// A finished company job.
+	done := &bulkid.Job{ID: "00000000-0000-0000-0000-000000000001", AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
+	companyRaw := `{"company_id":"c1","metadata":{"name":"Acme","big":12345678901234567890}}`
+	must("CreateJob", db.CreateJob(ctx, done, []bulkid.RawRecord{{Seq: 0, Pos: 0, Raw: []byte(companyRaw)}}))
+	l := bulkid.Lease{JobID: done.ID, Owner: "w1", TTL: ttl}
+	_, err = db.ClaimJob(ctx, l.Owner, ttl)
+	must("ClaimJob", err)
+	must("SetJobStatus", db.SetJobStatus(ctx, l, bulkid.StatusValidating))
+	must("FinishValidation", db.FinishValidation(ctx, l, nil))
+	must("ApplyBatch", db.ApplyBatch(ctx, l, bulkid.JobCompanies, []bulkid.Record{validate(bulkid.JobCompanies, companyRaw)}, 0, 1))
+	must("FinishJob", db.FinishJob(ctx, l, bulkid.StatusCompleted, ""))
+
+	// A user job left half done by a worker that then vanished.
+	now = now.Add(time.Minute)
+	raws := []string{`{"user_id":"u1","company_id":"c1"}`, `{"user_id":null}`, `{"user_id":"u3"}`}
+	running := &bulkid.Job{ID: "00000000-0000-0000-0000-000000000002", AppID: app.ID, Type: bulkid.JobUsers,
+		Source: bulkid.SourceNDJSON, Filename: "users.ndjson", FileSize: 99}
+	var recs []bulkid.RawRecord
+	for i, raw := range raws {
+		recs = append(recs, bulkid.RawRecord{Seq: i, Pos: i + 1, Raw: []byte(raw)})
+	}
+	must("CreateJob", db.CreateJob(ctx, running, recs))
+	l = bulkid.Lease{JobID: running.ID, Owner: "w1", TTL: ttl}
+	_, err = db.ClaimJob(ctx, l.Owner, ttl)
+	must("ClaimJob", err)
+	must("SetJobStatus", db.SetJobStatus(ctx, l, bulkid.StatusValidating))
+	recErr := bulkid.RecordError{Seq: 1, Pos: 2, Code: bulkid.RMissingID, Message: "user_id is required", Raw: []byte(raws[1])}
+	must("FinishValidation", db.FinishValidation(ctx, l, []bulkid.RecordError{recErr}))
+	must("ApplyBatch", db.ApplyBatch(ctx, l, bulkid.JobUsers, []bulkid.Record{validate(bulkid.JobUsers, raws[0])}, 0, 2))
+	must("Close", db.Close())
+
+	now = now.Add(time.Hour) // the dead worker's lease has long expired
+	db = open(t, path, clock)
+	defer func() { must("Close", db.Close()) }()
+
+	got, err := db.AppByKeyHash(ctx, key)
+	must("AppByKeyHash", err)
+	if got.ID != app.ID || got.Name != "acme" {
+		t.Errorf("AppByKeyHash after reopening = %+v, want %+v", got, app)
+	}
+	c, err := db.Company(ctx, app.ID, "c1")
+	must("Company", err)
+	var md map[string]any
+	d := json.NewDecoder(bytes.NewReader(c.Metadata))
+	d.UseNumber()
+	if err := d.Decode(&md); err != nil || md["big"] != json.Number("12345678901234567890") || md["name"] != "Acme" {
+		t.Errorf("company metadata after reopening = %s, want name Acme, big 12345678901234567890", c.Metadata)
+	}
+	u, err := db.User(ctx, app.ID, "u1")
+	must("User", err)
+	if u.CompanyID != "c1" {
+		t.Errorf("u1 CompanyID after reopening = %q, want %q", u.CompanyID, "c1")
+	}
+	j, err := db.Job(ctx, app.ID, done.ID)
+	must("Job", err)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 1 || j.EndTime.IsZero() {
+		t.Errorf("finished job after reopening: Status %q, CompletedRows %d, EndTime %v; want completed, 1, set",
+			j.Status, j.CompletedRows, j.EndTime)
+	}
+
+	// A new worker picks the half-done job up where it stopped.
+	claimed, err := db.ClaimJob(ctx, "w2", ttl)
+	must("ClaimJob after reopening", err)
+	if claimed.ID != running.ID || claimed.Status != bulkid.StatusProcessing || claimed.Cursor != 2 ||
+		claimed.CompletedRows != 1 || claimed.FailedRows != 1 || claimed.TotalRows != 3 || claimed.Filename != "users.ndjson" {
+		t.Errorf("ClaimJob after reopening = %+v, want job %s processing at cursor 2 with 1 completed, 1 failed of 3 rows",
+			claimed, running.ID)
+	}
+	left, err := db.JobRecords(ctx, running.ID, claimed.Cursor, 100)
+	must("JobRecords", err)
+	if len(left) != 1 || left[0].Seq != 2 || left[0].Pos != 3 || string(left[0].Raw) != raws[2] {
+		t.Errorf("JobRecords after reopening = %+v, want the one record %s", left, raws[2])
+	}
+	errs, err := db.JobErrors(ctx, app.ID, running.ID, 0, 10)
+	must("JobErrors", err)
+	if len(errs) != 1 || errs[0].Seq != 1 || errs[0].Code != bulkid.RMissingID || string(errs[0].Raw) != raws[1] {
+		t.Errorf("JobErrors after reopening = %+v, want %+v", errs, recErr)
+	}
+	l = bulkid.Lease{JobID: running.ID, Owner: "w2", TTL: ttl}
+	must("ApplyBatch", db.ApplyBatch(ctx, l, bulkid.JobUsers, []bulkid.Record{validate(bulkid.JobUsers, raws[2])}, 2, 3))
+	must("RefreshCompanies", db.RefreshCompanies(ctx, l, app.ID))
+	must("FinishJob", db.FinishJob(ctx, l, bulkid.StatusCompleted, ""))
+	if c, err := db.Company(ctx, app.ID, "c1"); err != nil || c.UserCount != 1 {
+		t.Errorf("c1 after the resumed job: %+v, %v; want UserCount 1", c, err)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bulkid.db")
+	db := open(t, path, time.Now)
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	// A newer bulkid has migrated the file past what this one knows.
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = sqlite.Open(t.Context(), sqlite.Config{Path: path, Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		db.Close()
+		t.Fatal("Open of a database with a newer schema succeeded, want an error")
+	}
+	for _, want := range []string{"9999", "run a newer bulkid"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open error = %q, want it to contain %q", err, want)
+		}
+	}
+}
