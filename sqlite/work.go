@@ -13,8 +13,16 @@ var errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is n
 // ClaimJob leases the oldest unfinished job that no live lease holds.
 func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
 	now := db.now()
+	// Idle workers poll: look on the read pool first so that finding
+	// nothing never takes the single write connection.
+	var one int
+	err := db.read.QueryRowContext(ctx, `SELECT 1 FROM jobs
+		WHERE active = 1 AND (lease_until IS NULL OR lease_until < ?) LIMIT 1`, ms(now)).Scan(&one)
+	if err != nil {
+		return nil, interpretError(err)
+	}
 	var job *bulkid.Job
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		j, _, err := scanJob(tx.QueryRowContext(ctx, "SELECT "+jobColumns+` FROM jobs
 			WHERE active = 1 AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT 1`, ms(now)))
 		if err != nil {
