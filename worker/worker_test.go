@@ -1,0 +1,190 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/sqlite"
+	"github.com/bulkid/bulkid/worker"
+)
+
+// faultyStore fails ApplyBatch with fault from its failAt-th call on, until
+// healed.
+type faultyStore struct {
+	bulkid.Store
+	mu     sync.Mutex
+	calls  int
+	failAt int
+	fault  error
+}
+
+func (s *faultyStore) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, from, to int) error {
+	s.mu.Lock()
+	s.calls++
+	fail := s.fault != nil && s.calls >= s.failAt
+	fault := s.fault
+	s.mu.Unlock()
+	if fail {
+		return fault
+	}
+	return s.Store.ApplyBatch(ctx, l, t, recs, from, to)
+}
+
+func (s *faultyStore) heal() {
+	s.mu.Lock()
+	s.fault = nil
+	s.mu.Unlock()
+}
+
+func setup(t *testing.T) (bulkid.Store, *bulkid.App) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "bulkid.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	app, err := st.CreateApp(context.Background(), "a", bulkid.HashAPIKey("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, app
+}
+
+func submit(t *testing.T, st bulkid.Store, app *bulkid.App, n int) *bulkid.Job {
+	t.Helper()
+	recs := make([]bulkid.RawRecord, n)
+	for i := range recs {
+		recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: []byte(fmt.Sprintf(`{"company_id":"c%d","metadata":{"i":%d}}`, i, i))}
+	}
+	job := &bulkid.Job{ID: fmt.Sprintf("job-%d", time.Now().UnixNano()), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
+	if err := st.CreateJob(context.Background(), job, recs); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+// runUntil runs a pool until the job is final or the timeout passes.
+func runUntil(t *testing.T, cfg worker.Config, st bulkid.Store, app *bulkid.App, jobID string, timeout time.Duration) *bulkid.Job {
+	t.Helper()
+	pool, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pool.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(timeout)
+	for {
+		j, err := st.Job(context.Background(), app.ID, jobID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j.Status.Final() || time.Now().After(deadline) {
+			return j
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestUnrecoverableStoreErrorFailsJob(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	job := submit(t, st, app, 50)
+	fs := &faultyStore{Store: st, failAt: 3, fault: errors.New("disk on fire")}
+	j := runUntil(t, worker.Config{Store: fs, UnthrottledBatch: 10, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	if j.Status != bulkid.StatusFailed || j.Error == "" {
+		t.Fatalf("job = %s (%q), want failed with a reason", j.Status, j.Error)
+	}
+	if j.CompletedRows != 20 {
+		t.Errorf("completed_rows = %d, want the 20 rows of the two batches committed before the error", j.CompletedRows)
+	}
+	// The app is free for its next job.
+	submit(t, st, app, 1)
+}
+
+func TestUnavailableStorePausesJob(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	job := submit(t, st, app, 50)
+	fs := &faultyStore{Store: st, failAt: 2, fault: &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "down"}}
+	cfg := worker.Config{Store: fs, UnthrottledBatch: 10, PollInterval: 10 * time.Millisecond, LeaseTTL: time.Second}
+	j := runUntil(t, cfg, st, app, job.ID, 500*time.Millisecond)
+	if j.Status.Final() || j.CompletedRows != 10 {
+		t.Fatalf("job while the store is down = %s with %d rows, want paused after the first batch", j.Status, j.CompletedRows)
+	}
+	fs.heal()
+	j = runUntil(t, cfg, st, app, job.ID, 30*time.Second)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 50 || j.FailedRows != 0 {
+		t.Fatalf("job after the store is back = %s %d/%d, want completed 50/0", j.Status, j.CompletedRows, j.FailedRows)
+	}
+}
+
+// TestShutdownReleasesJob: a pool stopped mid-job gives the job back, and
+// another pool resumes it at once from the cursor, counting each row once.
+func TestShutdownReleasesJob(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	job := submit(t, st, app, 40)
+	var applied atomic.Int64
+	counting := &countingStore{Store: st, rows: &applied}
+	// 600 rows a minute: batches of 10, one a second.
+	pool, err := worker.New(worker.Config{Store: counting, RowsPerMinute: 600, PollInterval: 10 * time.Millisecond, LeaseTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pool.Run(ctx); close(done) }()
+	for applied.Load() < 10 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	j, _ := st.Job(context.Background(), app.ID, job.ID)
+	if j.Status.Final() || j.CompletedRows != int(applied.Load()) {
+		t.Fatalf("after shutdown: %s with %d rows (applied %d)", j.Status, j.CompletedRows, applied.Load())
+	}
+	// The lease is an hour long: only a release lets this pool start now.
+	j = runUntil(t, worker.Config{Store: counting, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 40 || applied.Load() != 40 {
+		t.Fatalf("after resume: %s, completed_rows %d, rows applied %d; want completed, 40, 40", j.Status, j.CompletedRows, applied.Load())
+	}
+}
+
+type countingStore struct {
+	bulkid.Store
+	rows *atomic.Int64
+}
+
+func (s *countingStore) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, from, to int) error {
+	err := s.Store.ApplyBatch(ctx, l, t, recs, from, to)
+	if err == nil {
+		s.rows.Add(int64(len(recs)))
+	}
+	return err
+}
+
+func TestBatchSize(t *testing.T) {
+	t.Parallel()
+	st, _ := setup(t)
+	for _, tc := range []struct{ rpm, want int }{{1800, 30}, {600, 10}, {30, 1}, {0, 1000}} {
+		p, err := worker.New(worker.Config{Store: st, RowsPerMinute: tc.rpm})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.BatchSize(); got != tc.want {
+			t.Errorf("BatchSize at %d rows/min = %d, want %d", tc.rpm, got, tc.want)
+		}
+	}
+	if _, err := worker.New(worker.Config{Store: st, RowsPerMinute: -1}); err == nil {
+		t.Errorf("a negative rate was accepted")
+	}
+}
