@@ -72,10 +72,10 @@ type ProfileStore interface {
 	ListCompanies(ctx context.Context, appID int64, p Page, all bool) ([]*Company, error)
 	// User returns one user. Returns ENOTFOUND if the app has none with that id.
 	User(ctx context.Context, appID int64, userID string) (*User, error)
-	// Identify applies records of type t at once, outside any job (the
-	// real-time identify endpoints), in order and in one transaction, and
-	// refreshes the user counts they change.
-	Identify(ctx context.Context, appID int64, t JobType, recs []Record) error
+	// Identify applies company records, then user records, at once and
+	// outside any job (the real-time identify endpoints), in order and in
+	// one transaction, and refreshes the user counts they change.
+	Identify(ctx context.Context, appID int64, companies, users []Record) error
 }
 
 // Lease is a worker's claim on a job. Every WorkStore write checks it and

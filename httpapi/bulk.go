@@ -67,6 +67,9 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 			job.Source = bulkid.SourceNDJSON
 			recs, err = s.readMultipart(body, params["boundary"], job)
 		}
+		if bulkid.ErrorCode(err) == bulkid.ETOOLARGE {
+			err = ingest.LimitError(s.limits.MaxBytes) // name the file limit, not the multipart allowance
+		}
 		if err != nil {
 			s.writeReadError(w, r, err)
 			return

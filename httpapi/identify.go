@@ -49,7 +49,7 @@ func (s *server) handleIdentifyCompany(w http.ResponseWriter, r *http.Request, a
 	if err == nil {
 		var rec bulkid.Record
 		if rec, err = validateOne(bulkid.JobCompanies, fields); err == nil {
-			err = s.store.Identify(r.Context(), app.ID, bulkid.JobCompanies, []bulkid.Record{rec})
+			err = s.store.Identify(r.Context(), app.ID, []bulkid.Record{rec}, nil)
 		}
 	}
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *server) handleIdentifyUser(w http.ResponseWriter, r *http.Request, app 
 		s.writeError(w, r, err)
 		return
 	}
-	var company *bulkid.Record
+	var companies []bulkid.Record
 	if raw, ok := fields["company"]; ok && string(raw) != "null" {
 		var props map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &props); err != nil || props == nil {
@@ -88,7 +88,7 @@ func (s *server) handleIdentifyUser(w http.ResponseWriter, r *http.Request, app 
 			s.writeError(w, r, err)
 			return
 		}
-		company = &rec
+		companies = append(companies, rec)
 		fields["company_id"] = id
 	}
 	delete(fields, "company")
@@ -97,13 +97,7 @@ func (s *server) handleIdentifyUser(w http.ResponseWriter, r *http.Request, app 
 		s.writeError(w, r, err)
 		return
 	}
-	if company != nil {
-		if err := s.store.Identify(r.Context(), app.ID, bulkid.JobCompanies, []bulkid.Record{*company}); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	if err := s.store.Identify(r.Context(), app.ID, bulkid.JobUsers, []bulkid.Record{user}); err != nil {
+	if err := s.store.Identify(r.Context(), app.ID, companies, []bulkid.Record{user}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -88,7 +88,10 @@ func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 		Errors:        make([]recordErrorJSON, 0, len(j.Errors)),
 	}
 	if j.Source == bulkid.SourceNDJSON {
-		out.Filename, out.FileSize = &j.Filename, &j.FileSize
+		out.FileSize = &j.FileSize
+		if j.Filename != "" {
+			out.Filename = &j.Filename
+		}
 	}
 	for _, e := range j.Errors {
 		out.Errors = append(out.Errors, recordError(j, e, false))
@@ -175,6 +178,7 @@ func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bu
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
 	for len(errs) > 0 {
 		for _, e := range errs {
 			if err := enc.Encode(recordError(job, e, true)); err != nil {

@@ -154,7 +154,9 @@ func jsonError(err error) error {
 	if errors.As(err, &se) {
 		return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body is not valid JSON: %v (at byte %d).", se, se.Offset)}
 	}
-	return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body is not valid JSON: " + err.Error()}
+	// Anything else is a failure to read the body (a client that went
+	// away, a timeout), not a fault of the JSON; pass it on as it is.
+	return err
 }
 
 var bom = []byte("\xef\xbb\xbf")

@@ -8,13 +8,16 @@ import (
 )
 
 // Identify applies records outside any job and refreshes what they change.
-func (db *DB) Identify(ctx context.Context, appID int64, t bulkid.JobType, recs []bulkid.Record) error {
+func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
 	now := ms(db.now())
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if t == bulkid.JobCompanies {
-			return applyCompanies(ctx, tx, appID, recs, now)
+		if err := applyCompanies(ctx, tx, appID, companies, now); err != nil {
+			return err
 		}
-		if err := applyUsers(ctx, tx, appID, recs, now); err != nil {
+		if len(users) == 0 {
+			return nil
+		}
+		if err := applyUsers(ctx, tx, appID, users, now); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, refreshCompanies, appID)

@@ -1181,7 +1181,12 @@ func testIdentify(t *testing.T, e *env) {
 	a, b := e.createApp("a"), e.createApp("b")
 	identify := func(app *bulkid.App, typ bulkid.JobType, raws ...string) {
 		t.Helper()
-		e.must("Identify", e.s.Identify(e.ctx, app.ID, typ, e.records(typ, raws...)))
+		recs := e.records(typ, raws...)
+		if typ == bulkid.JobUsers {
+			e.must("Identify", e.s.Identify(e.ctx, app.ID, nil, recs))
+		} else {
+			e.must("Identify", e.s.Identify(e.ctx, app.ID, recs, nil))
+		}
 	}
 	// A bulk job in progress does not hold real-time identify up.
 	queued := e.submit(a, bulkid.JobUsers, `{"user_id":"u1","company_id":"other"}`)

@@ -112,17 +112,20 @@ func (p *Pool) Notify() {
 // hand, gives its job back to the store, and returns.
 func (p *Pool) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for range p.cfg.Workers {
-		wg.Go(func() { p.loop(ctx) })
+	for i := range p.cfg.Workers {
+		// Each worker holds leases under its own name, so two workers of
+		// one process can never both think they hold a job.
+		owner := fmt.Sprintf("%s/%d", p.cfg.Owner, i)
+		wg.Go(func() { p.loop(ctx, owner) })
 	}
 	wg.Wait()
 }
 
-func (p *Pool) loop(ctx context.Context) {
+func (p *Pool) loop(ctx context.Context, owner string) {
 	tick := time.NewTicker(p.cfg.PollInterval)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		job, err := p.cfg.Store.ClaimJob(ctx, p.cfg.Owner, p.cfg.LeaseTTL)
+		job, err := p.cfg.Store.ClaimJob(ctx, owner, p.cfg.LeaseTTL)
 		switch {
 		case bulkid.ErrorCode(err) == bulkid.ENOTFOUND:
 		case err != nil:
@@ -130,7 +133,7 @@ func (p *Pool) loop(ctx context.Context) {
 				p.cfg.Logger.Error("claim job", "err", err)
 			}
 		default:
-			p.runJob(ctx, job)
+			p.runJob(ctx, owner, job)
 			continue
 		}
 		select {
@@ -155,9 +158,9 @@ func (p *Pool) limiter(appID int64) *rate.Limiter {
 // errStopped means the worker is shutting down with the job unfinished.
 var errStopped = errors.New("worker stopping")
 
-func (p *Pool) runJob(ctx context.Context, job *bulkid.Job) {
+func (p *Pool) runJob(ctx context.Context, owner string, job *bulkid.Job) {
 	log := p.cfg.Logger.With("job_id", job.ID, "app_id", job.AppID, "type", job.Type)
-	l := bulkid.Lease{JobID: job.ID, Owner: p.cfg.Owner, TTL: p.cfg.LeaseTTL}
+	l := bulkid.Lease{JobID: job.ID, Owner: owner, TTL: p.cfg.LeaseTTL}
 	// Store writes use a context that shutdown does not cancel, so the step
 	// in hand commits; the loop checks ctx between steps.
 	sctx := context.WithoutCancel(ctx)
@@ -252,6 +255,33 @@ func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) e
 	return nil
 }
 
+// throttle waits until the app's rate allows n more rows. At low rates a
+// wait can outlast the lease, so it renews the lease as it waits.
+func (p *Pool) throttle(ctx, sctx context.Context, l bulkid.Lease, lim *rate.Limiter, n int) error {
+	r := lim.ReserveN(time.Now(), n)
+	if !r.OK() {
+		return fmt.Errorf("worker: a batch of %d rows exceeds the limiter's burst", n)
+	}
+	for delay := r.Delay(); delay > 0; {
+		step := min(delay, p.cfg.LeaseTTL/3)
+		t := time.NewTimer(step)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			r.Cancel()
+			return errStopped
+		case <-t.C:
+		}
+		if delay -= step; delay > 0 {
+			if err := p.cfg.Store.RenewLease(sctx, l); err != nil {
+				r.Cancel()
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // process applies the valid records from the cursor on, one throttled batch
 // per transaction.
 func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
@@ -279,8 +309,8 @@ func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Jo
 			}
 		}
 		if lim != nil && len(recs) > 0 {
-			if err := lim.WaitN(ctx, len(recs)); err != nil {
-				return errStopped
+			if err := p.throttle(ctx, sctx, l, lim, len(recs)); err != nil {
+				return err
 			}
 		}
 		next := raws[len(raws)-1].Seq + 1

@@ -188,3 +188,34 @@ func TestBatchSize(t *testing.T) {
 		t.Errorf("a negative rate was accepted")
 	}
 }
+
+// TestSlowRateKeepsLease: at 30 rows a minute a batch waits two seconds,
+// longer than the lease; the worker renews the lease while it waits, so no
+// other worker takes the job over.
+func TestSlowRateKeepsLease(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	job := submit(t, st, app, 3)
+	var lost atomic.Int64
+	ls := &leaseWatch{Store: st, lost: &lost}
+	j := runUntil(t, worker.Config{Store: ls, RowsPerMinute: 30, LeaseTTL: time.Second, Workers: 4, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 3 {
+		t.Fatalf("job = %s %d/3, want completed", j.Status, j.CompletedRows)
+	}
+	if n := lost.Load(); n != 0 {
+		t.Errorf("%d writes found the lease lost: another worker took the job while it waited", n)
+	}
+}
+
+type leaseWatch struct {
+	bulkid.Store
+	lost *atomic.Int64
+}
+
+func (s *leaseWatch) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, from, to int) error {
+	err := s.Store.ApplyBatch(ctx, l, t, recs, from, to)
+	if bulkid.ErrorCode(err) == bulkid.ELEASELOST {
+		s.lost.Add(1)
+	}
+	return err
+}
