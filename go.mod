@@ -4,7 +4,6 @@ go 1.26.8
 
 require (
 	github.com/google/uuid v1.6.0
-	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.62.0
 )
 

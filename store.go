@@ -92,6 +92,12 @@ type WorkStore interface {
 	// ClaimJob leases the oldest unfinished job that no live lease holds.
 	// Returns ENOTFOUND if there is none.
 	ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*Job, error)
+	// ReserveRows takes n rows from the app's rate, rowsPerMinute in bursts
+	// of at most burst rows, by bulkid.ReserveRows on the app's stored state
+	// in one transaction, so the rate holds across processes. It returns 0
+	// if the rows may go now, or how long to wait before asking again.
+	// Returns ENOTFOUND if the app does not exist.
+	ReserveRows(ctx context.Context, appID int64, n, rowsPerMinute, burst int) (time.Duration, error)
 	// RenewLease extends the lease. Returns ELEASELOST.
 	RenewLease(ctx context.Context, l Lease) error
 	// ReleaseJob gives the job back for another worker to claim at once

@@ -273,3 +273,25 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 		return err
 	})
 }
+
+// ReserveRows takes rows from an app's rate.
+func (db *DB) ReserveRows(ctx context.Context, appID int64, n, rowsPerMinute, burst int) (time.Duration, error) {
+	var wait time.Duration
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var stored sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT throttle_tat FROM apps WHERE id = ?", appID).Scan(&stored); err != nil {
+			return err
+		}
+		var tat time.Time
+		if stored.Valid {
+			tat = time.UnixMicro(stored.Int64)
+		}
+		var next time.Time
+		if next, wait = bulkid.ReserveRows(tat, db.now(), n, rowsPerMinute, burst); wait > 0 {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE apps SET throttle_tat = ? WHERE id = ?", next.UnixMicro(), appID)
+		return err
+	})
+	return wait, err
+}

@@ -53,6 +53,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"ListCompanies", testListCompanies},
 		{"Identify", testIdentify},
 		{"Tenancy", testTenancy},
+		{"ReserveRows", testReserveRows},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1308,5 +1309,41 @@ func testTenancy(t *testing.T, e *env) {
 	e.must("ActiveJob", err)
 	if got.ID != active.ID {
 		t.Errorf("ActiveJob(a) = %s, want %s", got.ID, active.ID)
+	}
+}
+
+// testReserveRows: an app's rate lives in the store, per app, and holds
+// across calls as bulkid.ReserveRows says.
+func testReserveRows(t *testing.T, e *env) {
+	a, b := e.createApp("a"), e.createApp("b")
+	reserve := func(app *bulkid.App, n int) time.Duration {
+		t.Helper()
+		wait, err := e.s.ReserveRows(e.ctx, app.ID, n, 600, 10) // 10 rows a second
+		e.must("ReserveRows", err)
+		return wait
+	}
+	if w := reserve(a, 10); w != 0 {
+		t.Fatalf("first batch of a fresh app waits %v, want 0", w)
+	}
+	if w := reserve(a, 10); w != time.Second {
+		t.Fatalf("second batch at once waits %v, want 1s", w)
+	}
+	// A refused reservation takes nothing: asking again says the same.
+	if w := reserve(a, 10); w != time.Second {
+		t.Fatalf("asking again waits %v, want 1s still", w)
+	}
+	// Another app has a rate of its own.
+	if w := reserve(b, 10); w != 0 {
+		t.Fatalf("app b's first batch waits %v, want 0", w)
+	}
+	e.clock.Advance(time.Second)
+	if w := reserve(a, 10); w != 0 {
+		t.Fatalf("a second later, a's batch waits %v, want 0", w)
+	}
+	if w := reserve(a, 5); w != 500*time.Millisecond {
+		t.Fatalf("then 5 rows wait %v, want 500ms", w)
+	}
+	if _, err := e.s.ReserveRows(e.ctx, 1<<40, 1, 600, 10); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		t.Errorf("ReserveRows of an unknown app: %v, want ENOTFOUND", err)
 	}
 }

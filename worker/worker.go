@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
-	"golang.org/x/time/rate"
 )
 
 // Config configures a Pool. Zero values take the defaults named.
@@ -26,6 +25,8 @@ type Config struct {
 	// (default 16). A throttled job mostly waits, so this can exceed the cores.
 	Workers int
 	// RowsPerMinute is each app's rate of applied rows; 0 means unthrottled.
+	// The rate's state lives in the store, so it holds per app across jobs,
+	// restarts and every process that shares the store.
 	RowsPerMinute int
 	// UnthrottledBatch is the rows per batch when unthrottled (default 1000).
 	UnthrottledBatch int
@@ -77,9 +78,6 @@ func (c *Config) validate() error {
 type Pool struct {
 	cfg  Config
 	wake chan struct{}
-
-	mu       sync.Mutex
-	limiters map[int64]*rate.Limiter
 }
 
 // New returns a Pool; call Run to start it.
@@ -87,7 +85,7 @@ func New(cfg Config) (*Pool, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Pool{cfg: cfg, wake: make(chan struct{}, cfg.Workers), limiters: map[int64]*rate.Limiter{}}, nil
+	return &Pool{cfg: cfg, wake: make(chan struct{}, cfg.Workers)}, nil
 }
 
 // BatchSize is the most rows one batch applies: about one second's worth at
@@ -142,17 +140,6 @@ func (p *Pool) loop(ctx context.Context, owner string) {
 		case <-tick.C:
 		}
 	}
-}
-
-func (p *Pool) limiter(appID int64) *rate.Limiter {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	l := p.limiters[appID]
-	if l == nil {
-		l = rate.NewLimiter(rate.Limit(float64(p.cfg.RowsPerMinute)/60), p.BatchSize())
-		p.limiters[appID] = l
-	}
-	return l
 }
 
 // errStopped means the worker is shutting down with the job unfinished.
@@ -255,41 +242,32 @@ func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) e
 	return nil
 }
 
-// throttle waits until the app's rate allows n more rows. At low rates a
-// wait can outlast the lease, so it renews the lease as it waits.
-func (p *Pool) throttle(ctx, sctx context.Context, l bulkid.Lease, lim *rate.Limiter, n int) error {
-	r := lim.ReserveN(time.Now(), n)
-	if !r.OK() {
-		return fmt.Errorf("worker: a batch of %d rows exceeds the limiter's burst", n)
-	}
-	for delay := r.Delay(); delay > 0; {
-		step := min(delay, p.cfg.LeaseTTL/3)
-		t := time.NewTimer(step)
+// throttle waits until the app's rate allows n more rows and takes them.
+// At low rates a wait can outlast the lease, so it renews the lease as it
+// waits.
+func (p *Pool) throttle(ctx, sctx context.Context, l bulkid.Lease, appID int64, n int) error {
+	for {
+		wait, err := p.cfg.Store.ReserveRows(sctx, appID, n, p.cfg.RowsPerMinute, p.BatchSize())
+		if err != nil || wait == 0 {
+			return err
+		}
+		t := time.NewTimer(min(wait, p.cfg.LeaseTTL/3))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			r.Cancel()
 			return errStopped
 		case <-t.C:
 		}
-		if delay -= step; delay > 0 {
-			if err := p.cfg.Store.RenewLease(sctx, l); err != nil {
-				r.Cancel()
-				return err
-			}
+		if err := p.cfg.Store.RenewLease(sctx, l); err != nil {
+			return err
 		}
 	}
-	return nil
 }
 
 // process applies the valid records from the cursor on, one throttled batch
 // per transaction.
 func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
 	size := p.BatchSize()
-	var lim *rate.Limiter
-	if p.cfg.RowsPerMinute > 0 {
-		lim = p.limiter(job.AppID)
-	}
 	for job.Cursor < job.TotalRows {
 		if ctx.Err() != nil {
 			return errStopped
@@ -308,8 +286,8 @@ func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Jo
 				recs = append(recs, rec)
 			}
 		}
-		if lim != nil && len(recs) > 0 {
-			if err := p.throttle(ctx, sctx, l, lim, len(recs)); err != nil {
+		if p.cfg.RowsPerMinute > 0 && len(recs) > 0 {
+			if err := p.throttle(ctx, sctx, l, job.AppID, len(recs)); err != nil {
 				return err
 			}
 		}
