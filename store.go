@@ -26,6 +26,11 @@ type AppStore interface {
 	// CreateApp stores a new app reached by the key whose SHA-256 is keyHash.
 	// Returns ECONFLICT if another app has the same key hash.
 	CreateApp(ctx context.Context, name string, keyHash []byte) (*App, error)
+	// CreateFirstApp creates an app as CreateApp does if the store has no
+	// app at all, atomically, so that processes starting together create
+	// one first app between them. created is false, and app nil, if an app
+	// already existed.
+	CreateFirstApp(ctx context.Context, name string, keyHash []byte) (app *App, created bool, err error)
 	// AppByKeyHash returns the app whose key hashes to keyHash.
 	// Returns ENOTFOUND if there is none.
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*App, error)

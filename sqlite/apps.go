@@ -20,6 +20,22 @@ func (db *DB) CreateApp(ctx context.Context, name string, keyHash []byte) (*bulk
 	return app, nil
 }
 
+// CreateFirstApp creates an app if the store has none; the write
+// transaction makes the check and the insert one step.
+func (db *DB) CreateFirstApp(ctx context.Context, name string, keyHash []byte) (*bulkid.App, bool, error) {
+	var app *bulkid.App
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM apps)").Scan(&exists); err != nil || exists {
+			return err
+		}
+		app = &bulkid.App{Name: name, CreatedAt: db.now().UTC().Truncate(1e6)}
+		return tx.QueryRowContext(ctx, "INSERT INTO apps (name, key_hash, created_at) VALUES (?, ?, ?) RETURNING id",
+			name, keyHash, ms(app.CreatedAt)).Scan(&app.ID)
+	})
+	return app, app != nil && err == nil, err
+}
+
 // AppByKeyHash finds the app of a key.
 func (db *DB) AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error) {
 	var app bulkid.App

@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Identify", testIdentify},
 		{"Tenancy", testTenancy},
 		{"ReserveRows", testReserveRows},
+		{"CreateFirstApp", testCreateFirstApp},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1345,5 +1346,40 @@ func testReserveRows(t *testing.T, e *env) {
 	}
 	if _, err := e.s.ReserveRows(e.ctx, 1<<40, 1, 600, 10); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
 		t.Errorf("ReserveRows of an unknown app: %v, want ENOTFOUND", err)
+	}
+}
+
+// testCreateFirstApp: of many processes starting at once on an empty
+// store, exactly one creates the first app.
+func testCreateFirstApp(t *testing.T, e *env) {
+	const n = 10
+	var wg sync.WaitGroup
+	created := make(chan int64, n)
+	for i := range n {
+		wg.Go(func() {
+			app, ok, err := e.s.CreateFirstApp(e.ctx, "default", []byte(fmt.Sprintf("key-%d", i)))
+			if err != nil {
+				t.Errorf("CreateFirstApp: %v", err)
+				return
+			}
+			if ok {
+				created <- app.ID
+			} else if app != nil {
+				t.Errorf("CreateFirstApp returned an app without creating it")
+			}
+		})
+	}
+	wg.Wait()
+	close(created)
+	if got := len(created); got != 1 {
+		t.Fatalf("%d calls created the first app, want exactly 1", got)
+	}
+	apps, err := e.s.ListApps(e.ctx)
+	e.must("ListApps", err)
+	if len(apps) != 1 {
+		t.Fatalf("%d apps after the race, want 1", len(apps))
+	}
+	if _, ok, err := e.s.CreateFirstApp(e.ctx, "again", []byte("another")); ok || err != nil {
+		t.Errorf("CreateFirstApp on a store with an app: created %v, err %v; want false, nil", ok, err)
 	}
 }

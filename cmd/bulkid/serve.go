@@ -106,19 +106,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // ensureFirstApp creates the first app of an empty store and prints its key
 // once; key is used if it is not empty (BULKID_API_KEY).
 func ensureFirstApp(ctx context.Context, store bulkid.Store, key string, stdout io.Writer) error {
-	apps, err := store.ListApps(ctx)
-	if err != nil {
-		return err
-	}
-	if len(apps) > 0 {
-		return nil
-	}
 	shown := key == ""
 	if shown {
 		key = bulkid.NewAPIKey()
 	}
-	app, err := store.CreateApp(ctx, "default", bulkid.HashAPIKey(key))
-	if err != nil {
+	app, created, err := store.CreateFirstApp(ctx, "default", bulkid.HashAPIKey(key))
+	if err != nil || !created {
 		return err
 	}
 	if shown {

@@ -1,0 +1,65 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/bulkid/bulkid"
+	"github.com/jackc/pgx/v5"
+)
+
+// CreateApp stores a new app.
+func (db *DB) CreateApp(ctx context.Context, name string, keyHash []byte) (*bulkid.App, error) {
+	app := &bulkid.App{Name: name, CreatedAt: db.now().UTC()}
+	err := db.pool.QueryRow(ctx, "INSERT INTO apps (name, key_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
+		name, keyHash, app.CreatedAt).Scan(&app.ID)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return app, nil
+}
+
+// CreateFirstApp creates an app if the store has none; the table lock makes
+// processes that start together agree on one first app.
+func (db *DB) CreateFirstApp(ctx context.Context, name string, keyHash []byte) (*bulkid.App, bool, error) {
+	var app *bulkid.App
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "LOCK TABLE apps IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM apps)").Scan(&exists); err != nil || exists {
+			return err
+		}
+		app = &bulkid.App{Name: name, CreatedAt: db.now().UTC()}
+		return tx.QueryRow(ctx, "INSERT INTO apps (name, key_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
+			name, keyHash, app.CreatedAt).Scan(&app.ID)
+	})
+	return app, app != nil && err == nil, err
+}
+
+// AppByKeyHash finds the app of a key.
+func (db *DB) AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error) {
+	var app bulkid.App
+	err := db.pool.QueryRow(ctx, "SELECT id, name, created_at FROM apps WHERE key_hash = $1", keyHash).
+		Scan(&app.ID, &app.Name, &app.CreatedAt)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	app.CreatedAt = app.CreatedAt.UTC()
+	return &app, nil
+}
+
+// ListApps lists every app, oldest first.
+func (db *DB) ListApps(ctx context.Context) ([]*bulkid.App, error) {
+	rows, err := db.pool.Query(ctx, "SELECT id, name, created_at FROM apps ORDER BY id")
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	apps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*bulkid.App, error) {
+		var a bulkid.App
+		err := row.Scan(&a.ID, &a.Name, &a.CreatedAt)
+		a.CreatedAt = a.CreatedAt.UTC()
+		return &a, err
+	})
+	return apps, interpretError(err)
+}

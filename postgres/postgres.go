@@ -1,0 +1,203 @@
+// Package postgres is the PostgreSQL store, through pgx. Several bulkid
+// processes can share one database: the one-job rule is a unique index,
+// jobs are claimed with FOR UPDATE SKIP LOCKED under leases, and each app's
+// rate lives in its row.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+var _ bulkid.Store = (*DB)(nil)
+
+// Config configures a DB.
+type Config struct {
+	// URL is a postgres:// connection URL. Parameters PostgreSQL knows, such
+	// as search_path, may be given in its query.
+	URL string
+	// Now is the clock; time.Now if nil. Processes sharing a database
+	// compare leases by their clocks, which must agree (NTP).
+	Now func() time.Time
+	// Logger receives migration messages; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// DB is the PostgreSQL store.
+type DB struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+	log  *slog.Logger
+}
+
+// Open connects to the database and brings its schema up to date.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("postgres: Config.URL is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: --database-url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	db := &DB{pool: pool, now: cfg.Now, log: cfg.Logger}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return interpretError(db.pool.QueryRow(ctx, "SELECT 1").Scan(&one))
+}
+
+// migrate applies the embedded migrations not yet applied, under an
+// advisory lock so that processes starting together take turns, and
+// refuses a database written by a newer binary.
+func (db *DB) migrate(ctx context.Context) error {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	defer conn.Release()
+	const lockKey = "hashtextextended('bulkid-migrate:' || current_schema(), 0)"
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock("+lockKey+")"); err != nil {
+		return fmt.Errorf("postgres: take the migration lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock("+lockKey+")")
+
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
+		return fmt.Errorf("postgres: create schema_migrations: %w", err)
+	}
+	var current int
+	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return fmt.Errorf("postgres: read schema version: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	latest := 0
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(path.Base(name), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("postgres: migration %s does not start with a version number", name)
+		}
+		latest = max(latest, v)
+		if v <= current {
+			continue
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("apply %s: %w", name, err)
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", v, db.now())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
+		}
+		db.log.Info("applied migration", "store", "postgres", "version", v)
+	}
+	if current > latest {
+		return fmt.Errorf("postgres: the database schema is version %d but this bulkid knows only up to %d; run a newer bulkid", current, latest)
+	}
+	return nil
+}
+
+// SchemaVersion returns the version of the newest migration applied.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := db.pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
+	return v, interpretError(err)
+}
+
+// inTx runs fn in a transaction and commits it if fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return interpretError(pgx.BeginFunc(ctx, db.pool, fn))
+}
+
+// interpretError turns driver errors into domain errors; it is the one place
+// that knows PostgreSQL's error codes.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var be *bulkid.Error
+	if errors.As(err, &be) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &bulkid.Error{Code: bulkid.ENOTFOUND, Message: "Not found."}
+	}
+	unavailable := &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "The store is unavailable; try again later.", Details: err.Error()}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505": // unique_violation
+			return &bulkid.Error{Code: bulkid.ECONFLICT, Message: "Conflict.", Details: err.Error()}
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),                                   // insufficient resources
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutting down, cannot connect now
+			pe.Code == "40001", pe.Code == "40P01": // serialization failure, deadlock: try again
+			return unavailable
+		}
+		return fmt.Errorf("postgres: %w", err)
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return unavailable
+	}
+	return fmt.Errorf("postgres: %w", err)
+}
+
+// optTime is a nullable timestamp as the zero time.
+func optTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
