@@ -179,7 +179,7 @@ func interpretError(err error) error {
 		case pe.Code == "23505": // unique_violation
 			return &bulkid.Error{Code: bulkid.ECONFLICT, Message: "Conflict.", Details: err.Error()}
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "53"),                                   // insufficient resources
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutting down, cannot connect now
 			pe.Code == "40001", pe.Code == "40P01": // serialization failure, deadlock: try again
 			return unavailable

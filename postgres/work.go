@@ -247,4 +247,3 @@ func (db *DB) ReserveRows(ctx context.Context, appID int64, n, rowsPerMinute, bu
 	})
 	return wait, err
 }
-
