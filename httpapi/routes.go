@@ -10,6 +10,10 @@ import (
 // routes lists every endpoint in one place.
 func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("/", s.handleNotFound)
+	if s.healthOnly {
+		return
+	}
 
 	mux.Handle("POST /v1/companies/bulk_identify", s.authenticated(s.handleBulkIdentify(bulkid.JobCompanies)))
 	mux.Handle("POST /v1/users/bulk_identify", s.authenticated(s.handleBulkIdentify(bulkid.JobUsers)))
@@ -24,8 +28,6 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/companies", s.authenticated(s.handleListCompanies))
 	mux.Handle("GET /v1/companies/{company_id}", s.authenticated(s.handleGetCompany))
 	mux.Handle("GET /v1/users/{user_id}", s.authenticated(s.handleGetUser))
-
-	mux.HandleFunc("/", s.handleNotFound)
 }
 
 func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {

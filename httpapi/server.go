@@ -29,21 +29,25 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// HealthOnly serves /healthz alone, for processes that only run jobs.
+	HealthOnly bool
 }
 
 type server struct {
-	mux    *http.ServeMux
-	store  bulkid.Store
-	notify func()
-	rpm    int
-	limits ingest.Limits
-	log    *slog.Logger
-	now    func() time.Time
+	mux        *http.ServeMux
+	healthOnly bool
+	store      bulkid.Store
+	notify     func()
+	rpm        int
+	limits     ingest.Limits
+	log        *slog.Logger
+	now        func() time.Time
 }
 
 // NewServer returns the API's handler.
 func NewServer(cfg Config) http.Handler {
-	s := &server{store: cfg.Store, notify: cfg.Notify, rpm: cfg.RowsPerMinute, limits: cfg.Limits, log: cfg.Logger, now: cfg.Now}
+	s := &server{store: cfg.Store, notify: cfg.Notify, rpm: cfg.RowsPerMinute, limits: cfg.Limits, log: cfg.Logger, now: cfg.Now,
+		healthOnly: cfg.HealthOnly}
 	if s.notify == nil {
 		s.notify = func() {}
 	}

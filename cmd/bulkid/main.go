@@ -26,9 +26,12 @@ Usage:
   bulkid serve [flags]          run the HTTP API and the job workers
   bulkid apps create NAME       create an app and print its API key
   bulkid apps list              list apps
+  bulkid migrate                bring the store's schema up to date
 
 Run "bulkid COMMAND --help" for a command's flags. Every flag can also be
 set with the environment variable BULKID_<FLAG>, e.g. BULKID_DATA_DIR.
+Without --database-url the store is SQLite in --data-dir; with a
+postgres:// URL it is PostgreSQL, which several processes can share.
 `
 
 // run is the whole program, with the OS passed in so tests can run it.
@@ -42,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "apps":
 		return runApps(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

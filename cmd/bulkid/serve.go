@@ -26,6 +26,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	lease := fs.Duration("lease-duration", 30*time.Second, "how long a worker's claim on a job lasts without renewal; a job of a crashed server resumes after it")
 	shutdown := fs.Duration("shutdown-timeout", 15*time.Second, "how long to wait for requests in flight at shutdown")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	role := fs.String("role", "all", "all (API and workers), api (answer requests only) or worker (run jobs only; serves /healthz)")
+	poll := fs.Duration("poll-interval", time.Second, "how often idle workers look for jobs submitted to other processes")
 	pos, err := parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -46,6 +48,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *lease < time.Second {
 		return fmt.Errorf("--lease-duration must be at least 1s, not %s", *lease)
 	}
+	if *poll <= 0 {
+		return fmt.Errorf("--poll-interval must be positive, not %s", *poll)
+	}
+	runAPI, runWorkers := *role == "all" || *role == "api", *role == "all" || *role == "worker"
+	if !runAPI && !runWorkers {
+		return fmt.Errorf("--role must be all, api or worker, not %q", *role)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	store, err := sf.open(ctx, log)
@@ -57,11 +66,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
-	pool, err := worker.New(worker.Config{Store: store, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease, Logger: log})
+	pool, err := worker.New(worker.Config{Store: store, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease,
+		PollInterval: *poll, Logger: log})
 	if err != nil {
 		return err
 	}
-	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: pool.Notify, RowsPerMinute: *rpm, Logger: log})
+	notify := pool.Notify
+	if !runWorkers {
+		notify = nil // workers of other processes find the job when they poll
+	}
+	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
+		HealthOnly: !runAPI})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -77,12 +92,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "bulkid listening on http://%s (rows per minute: %d)\n", ln.Addr(), *rpm)
-	log.Info("serving", "addr", ln.Addr().String(), "data_dir", sf.dataDir, "rows_per_minute", *rpm, "workers", *workers)
+	fmt.Fprintf(stdout, "bulkid listening on http://%s (role: %s, rows per minute: %d)\n", ln.Addr(), *role, *rpm)
+	log.Info("serving", "addr", ln.Addr().String(), "store", sf.name(), "role", *role, "rows_per_minute", *rpm, "workers", *workers)
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { pool.Run(workCtx) })
+	if runWorkers {
+		wg.Go(func() { pool.Run(workCtx) })
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// runMigrate brings the store's schema up to date, as serve does at start,
+// for deployments that migrate as a step of their own.
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bulkid migrate [flags]", "bulkid migrate --database-url postgres://bulkid@db:5432/bulkid", stderr)
+	var sf storeFlags
+	sf.register(fs)
+	pos, err := parse(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("migrate: unexpected argument %q", pos[0])
+	}
+	store, err := sf.open(ctx, quietLogger(stderr))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	v, ok := store.(interface {
+		SchemaVersion(context.Context) (int, error)
+	})
+	if !ok {
+		return fmt.Errorf("migrate: the store cannot tell its schema version")
+	}
+	version, err := v.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "The %s schema is at version %d.\n", sf.name(), version)
+	return nil
+}
