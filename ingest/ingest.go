@@ -77,6 +77,9 @@ func empty() error {
 // only if r is a LimitReader).
 func ReadJSON(r io.Reader, field string, lim Limits) ([]bulkid.RawRecord, error) {
 	dec := json.NewDecoder(r)
+	// Numbers stay text: a member holding a number too large for float64
+	// is still valid JSON.
+	dec.UseNumber()
 	missing := &bulkid.Error{Code: bulkid.EMISSINGRECORDS,
 		Message: fmt.Sprintf(`The body must be a JSON object with a %q array, like {"%s": [...]}.`, field, field)}
 

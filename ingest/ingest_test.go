@@ -685,3 +685,18 @@ func TestLimitError(t *testing.T) {
 		t.Errorf("message %q does not name the limit %d", err.Error(), bulkid.MaxBytes)
 	}
 }
+
+// A number too large for float64 is still valid JSON, wherever it stands.
+func TestReadJSONHugeNumbers(t *testing.T) {
+	t.Parallel()
+	huge := "2" + strings.Repeat("0", 400)
+	recs, err := ingest.ReadJSON(strings.NewReader(`{"count":`+huge+`,"companies":[{"company_id":"a","metadata":{"n":`+huge+`}}]}`), "companies", small(10))
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("ReadJSON with a huge number beside the array: %d records, %v", len(recs), err)
+	}
+	_, err = ingest.ReadJSON(strings.NewReader(huge), "companies", small(10))
+	var be *bulkid.Error
+	if !errors.As(err, &be) || be.Code != bulkid.EMISSINGRECORDS {
+		t.Fatalf("a huge number as the body: %v, want missing_records", err)
+	}
+}
