@@ -1,0 +1,310 @@
+// Package client is a Go SDK for the Bulk Identify API: it speaks to a
+// bulkid server or to the hosted service it is compatible with
+// (https://analytex.userpilot.io, https://analytex-eu.userpilot.io).
+//
+// It depends on nothing of the server. Every call takes a context, retries
+// what retrying can fix (409 while a job runs, 429, 5xx, network errors)
+// with backoff and jitter, honouring Retry-After, and returns *Error for
+// an answer it cannot use.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Hosted endpoints of the compatible public service.
+const (
+	HostedUS = "https://analytex.userpilot.io"
+	HostedEU = "https://analytex-eu.userpilot.io"
+)
+
+// Client calls one server with one API key. Its fields may be set before
+// first use; the zero Retry is the default policy.
+type Client struct {
+	BaseURL    string // e.g. http://127.0.0.1:8080
+	Token      string // the API key, sent as "Authorization: Token KEY"
+	HTTPClient *http.Client
+	Retry      RetryPolicy
+	UserAgent  string
+}
+
+// RetryPolicy says how a call is retried. Zero fields take the defaults.
+type RetryPolicy struct {
+	// MaxAttempts is the most tries of one call, the first included
+	// (default 8; 1 disables retries).
+	MaxAttempts int
+	// MaxElapsed bounds the time spent retrying one call (default 15m, long
+	// enough to wait out a running job).
+	MaxElapsed time.Duration
+	// BaseDelay is the first backoff, doubled on each retry up to MaxDelay
+	// (defaults 500ms and 30s), with full jitter. A Retry-After from the
+	// server replaces the backoff.
+	BaseDelay, MaxDelay time.Duration
+	// RetryConflicts retries 409 (another job is running) when true. It is
+	// the default for New; set false to see the 409 instead.
+	RetryConflicts bool
+	// OnRetry, if set, is told of each retry before its wait.
+	OnRetry func(attempt int, wait time.Duration, err error)
+}
+
+// New returns a client of baseURL with key.
+func New(baseURL, token string) *Client {
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, Retry: RetryPolicy{RetryConflicts: true}}
+}
+
+// Error is an answer the server gave instead of what was asked, in the
+// API's error shape.
+type Error struct {
+	StatusCode int
+	Code       string // error_code
+	Message    string
+	Details    string
+	RequestID  string        // x-request-id
+	JobID      string        // for 409: the job that is running (bulkid)
+	RetryAfter time.Duration // from Retry-After, when given
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%d %s: %s", e.StatusCode, e.Code, e.Message)
+	if e.Details != "" {
+		msg += " (" + e.Details + ")"
+	}
+	return msg
+}
+
+// IsCode reports whether err is an *Error with the given error_code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// retryable reports whether retrying can fix err.
+func (c *Client) retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		switch {
+		case e.StatusCode == http.StatusConflict:
+			return c.Retry.RetryConflicts
+		case e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	var ue *url.Error
+	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// request is one call: a method, a path and a body that can be made again
+// for each attempt.
+type request struct {
+	method, path string
+	contentType  string
+	body         func() (io.Reader, error) // nil for none
+	accept       string
+}
+
+// do sends req, retrying per c.Retry, and returns the successful response
+// (the caller closes its body).
+func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
+	p := c.Retry
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = 8
+	}
+	if p.MaxElapsed == 0 {
+		p.MaxElapsed = 15 * time.Minute
+	}
+	if p.BaseDelay == 0 {
+		p.BaseDelay = 500 * time.Millisecond
+	}
+	if p.MaxDelay == 0 {
+		p.MaxDelay = 30 * time.Second
+	}
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		resp, err := c.once(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		if attempt >= p.MaxAttempts || !c.retryable(err) {
+			return nil, err
+		}
+		wait := backoff(p, attempt)
+		var e *Error
+		if errors.As(err, &e) && e.RetryAfter > 0 {
+			wait = e.RetryAfter + time.Duration(rand.Int64N(int64(250*time.Millisecond)))
+		}
+		if time.Since(start)+wait > p.MaxElapsed {
+			return nil, err
+		}
+		if p.OnRetry != nil {
+			p.OnRetry(attempt, wait, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential with full jitter.
+func backoff(p RetryPolicy, attempt int) time.Duration {
+	d := p.BaseDelay << min(attempt-1, 20)
+	if d <= 0 || d > p.MaxDelay {
+		d = p.MaxDelay
+	}
+	return time.Duration(rand.Int64N(int64(d))) + time.Millisecond
+}
+
+// once makes one attempt.
+func (c *Client) once(ctx context.Context, req request) (*http.Response, error) {
+	var body io.Reader
+	if req.body != nil {
+		b, err := req.body()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	hr, err := http.NewRequestWithContext(ctx, req.method, c.BaseURL+req.path, body)
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Authorization", "Token "+c.Token)
+	accept := req.accept
+	if accept == "" {
+		accept = "application/json, text/plain, */*"
+	}
+	hr.Header.Set("Accept", accept)
+	if req.contentType != "" {
+		hr.Header.Set("Content-Type", req.contentType)
+	}
+	if c.UserAgent != "" {
+		hr.Header.Set("User-Agent", c.UserAgent)
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, readError(resp)
+}
+
+// readError reads an error answer; a body not in the error shape still
+// gives the status.
+func readError(resp *http.Response) error {
+	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Code: strings.ToLower(strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "_"))}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+		e.RetryAfter = time.Duration(secs) * time.Second
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var body struct {
+		Errors []struct {
+			ErrorCode string `json:"error_code"`
+			Message   string `json:"message"`
+			Details   any    `json:"details"`
+			JobID     string `json:"job_id"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(b, &body) == nil && len(body.Errors) > 0 {
+		first := body.Errors[0]
+		if first.ErrorCode != "" {
+			e.Code = first.ErrorCode
+		}
+		e.Message, e.JobID = first.Message, first.JobID
+		switch d := first.Details.(type) {
+		case string:
+			e.Details = d
+		case nil:
+		default:
+			db, _ := json.Marshal(d)
+			e.Details = string(db)
+		}
+	}
+	if e.Message == "" {
+		e.Message = strings.TrimSpace(string(b))
+		if e.Message == "" {
+			e.Message = http.StatusText(resp.StatusCode)
+		}
+	}
+	return e
+}
+
+// getJSON fetches path into v.
+func (c *Client) getJSON(ctx context.Context, path string, v any) (http.Header, error) {
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: path})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return nil, fmt.Errorf("client: decode %s: %w", path, err)
+	}
+	return resp.Header, nil
+}
+
+// postJSON sends v as JSON to path and decodes the answer into out.
+func (c *Client) postJSON(ctx context.Context, path string, v, out any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: path, contentType: "application/json",
+		body: func() (io.Reader, error) { return bytes.NewReader(b), nil }})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// multipartBody returns a function that makes a multipart body holding
+// content as the part "file" named filename, without copying content, and
+// the body's content type.
+func multipartBody(filename string, content []byte) (func() (io.Reader, error), string, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	if _, err := mw.CreateFormFile("file", filename); err != nil {
+		return nil, "", err
+	}
+	head := bytes.Clone(buf.Bytes())
+	buf.Reset()
+	if err := mw.Close(); err != nil {
+		return nil, "", err
+	}
+	tail := bytes.Clone(buf.Bytes())
+	make := func() (io.Reader, error) {
+		return io.MultiReader(bytes.NewReader(head), bytes.NewReader(content), bytes.NewReader(tail)), nil
+	}
+	return make, mw.FormDataContentType(), nil
+}
