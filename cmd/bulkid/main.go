@@ -27,6 +27,8 @@ Usage:
   bulkid apps create NAME       create an app and print its API key
   bulkid apps list              list apps
   bulkid migrate                bring the store's schema up to date
+  bulkid push companies|users FILE...
+                                validate and sync CSV, NDJSON or JSON files
 
 Run "bulkid COMMAND --help" for a command's flags. Every flag can also be
 set with the environment variable BULKID_<FLAG>, e.g. BULKID_DATA_DIR.
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runApps(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "push":
+		return runPush(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

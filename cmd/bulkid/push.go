@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/client"
+	"github.com/bulkid/bulkid/input"
+)
+
+// Limits of one job as push cuts them: the documented 10,000 records, and
+// 50 MB read as 50,000,000 bytes so that a job fits the hosted service
+// whichever way it reads "MB".
+const (
+	pushMaxRecords = bulkid.MaxRecords
+	pushMaxBytes   = 50_000_000
+)
+
+const pushExample = `bulkid push companies --url http://127.0.0.1:8080 --token $KEY accounts.csv
+  bulkid push users --skip-invalid --failed-out failed.ndjson users-*.ndjson.gz
+  zcat export.ndjson.gz | bulkid push users --json -`
+
+// pushOptions are push's flags.
+type pushOptions struct {
+	kind        bulkid.JobType
+	skipInvalid bool
+	failedOut   string
+	jsonOut     bool
+	format      string
+	csvStrings  bool
+	batchSize   int
+	poll        time.Duration
+}
+
+// runPush syncs files of companies or users: it validates every record
+// locally, then sends them as jobs of at most 10,000 records and 50 MB, one
+// after another, waiting out a job that is already running.
+func runPush(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bulkid push companies|users [flags] FILE...", pushExample, stderr)
+	var cf clientFlags
+	cf.register(fs)
+	var o pushOptions
+	fs.BoolVar(&o.skipInvalid, "skip-invalid", false, "send the valid records even if some are invalid (the invalid ones go to --failed-out)")
+	fs.StringVar(&o.failedOut, "failed-out", "", "write every failed record, with its file, line and reason, to this NDJSON file (default: bulkid-failed-TIME.ndjson when any fails)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print progress as JSON events, one a line, on standard output")
+	fs.StringVar(&o.format, "format", "", "ndjson, json or csv (default: from each file's name or content)")
+	fs.BoolVar(&o.csvStrings, "csv-strings", false, "keep every CSV value a string instead of recognising numbers and booleans")
+	fs.IntVar(&o.batchSize, "batch-size", pushMaxRecords, "records per job, at most 10000")
+	fs.DurationVar(&o.poll, "poll-interval", 500*time.Millisecond, "how often to poll a running job")
+	pos, err := parse(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 || (pos[0] != "companies" && pos[0] != "users") {
+		fs.Usage()
+		return fmt.Errorf("push: say companies or users, then one or more files (- for standard input)")
+	}
+	if o.batchSize < 1 || o.batchSize > pushMaxRecords {
+		return fmt.Errorf("--batch-size must be between 1 and %d", pushMaxRecords)
+	}
+	o.kind = bulkid.JobType(pos[0])
+	files := pos[1:]
+
+	// Standard input is read twice (validate, then send): keep a copy.
+	for i, f := range files {
+		if f != "-" {
+			continue
+		}
+		tmp, err := os.CreateTemp("", "bulkid-stdin-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		if _, err := io.Copy(tmp, stdin); err != nil {
+			return fmt.Errorf("read standard input: %w", err)
+		}
+		tmp.Close()
+		files[i] = tmp.Name()
+		stdinName = tmp.Name()
+	}
+
+	p := &pusher{opts: o, c: cf.client(), files: files, stdout: stdout, stderr: stderr, started: time.Now()}
+	p.c.Retry.MaxAttempts = 1000 // waiting out a running job is the point
+	p.c.Retry.MaxElapsed = 24 * time.Hour
+	p.c.Retry.OnRetry = p.onRetry
+	p.prog = newProgress(o.jsonOut, stdout, stderr)
+	defer p.closeFailed()
+	return p.run(ctx)
+}
+
+// stdinName is the spooled copy of standard input, shown as "-".
+var stdinName string
+
+func displayName(f string) string {
+	if f == stdinName && f != "" {
+		return "-"
+	}
+	return f
+}
+
+type pusher struct {
+	opts    pushOptions
+	c       *client.Client
+	files   []string
+	stdout  io.Writer
+	stderr  io.Writer
+	prog    *progress
+	started time.Time
+
+	failed     *os.File
+	failedName string
+	valid      int
+	invalid    int
+	serverFail int
+	jobs       []string
+}
+
+func (p *pusher) open(name string) (input.Reader, error) {
+	return input.Open(name, input.Options{Kind: p.opts.kind, Format: input.Format(p.opts.format), CSVStrings: p.opts.csvStrings})
+}
+
+// check validates one record with the server's own validation.
+func (p *pusher) check(rec input.Record) *bulkid.RecordError {
+	if rec.Err != "" {
+		return &bulkid.RecordError{Code: "malformed_row", Message: rec.Err}
+	}
+	_, rerr := bulkid.ValidateRecord(p.opts.kind, rec.Raw)
+	return rerr
+}
+
+func (p *pusher) run(ctx context.Context) error {
+	// Pass 1: validate everything before sending anything.
+	shown := 0
+	for _, f := range p.files {
+		r, err := p.open(f)
+		if err != nil {
+			return err
+		}
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				r.Close()
+				return err
+			}
+			rerr := p.check(rec)
+			if rerr == nil {
+				p.valid++
+				continue
+			}
+			p.invalid++
+			if shown < 100 && !p.opts.jsonOut {
+				fmt.Fprintf(p.stderr, "%s:%d: %s: %s\n", displayName(rec.File), rec.Line, rerr.Code, rerr.Message)
+			}
+			shown++
+			if err := p.writeFailed(displayName(rec.File), rec.Line, "", rerr.Code, rerr.Message, rec.Raw); err != nil {
+				r.Close()
+				return err
+			}
+		}
+		r.Close()
+	}
+	if shown > 100 && !p.opts.jsonOut {
+		fmt.Fprintf(p.stderr, "... and %d more invalid records\n", shown-100)
+	}
+	p.prog.event(map[string]any{"event": "validated", "valid": p.valid, "invalid": p.invalid})
+	if p.invalid > 0 && !p.opts.skipInvalid {
+		p.summary()
+		return fmt.Errorf("%d invalid records; nothing was sent (fix them, or pass --skip-invalid to send the %d valid ones)", p.invalid, p.valid)
+	}
+	p.prog.total = p.valid
+
+	// Pass 2: send the valid records, one job at a time.
+	var b batch
+	for _, f := range p.files {
+		r, err := p.open(f)
+		if err != nil {
+			return err
+		}
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				r.Close()
+				return err
+			}
+			if p.check(rec) != nil {
+				continue
+			}
+			if b.n > 0 && (b.n == p.opts.batchSize || b.buf.Len()+len(rec.Raw)+1 > pushMaxBytes) {
+				if err := p.send(ctx, &b); err != nil {
+					r.Close()
+					return err
+				}
+			}
+			b.add(displayName(rec.File), rec.Line, rec.Raw)
+		}
+		r.Close()
+	}
+	if b.n > 0 {
+		if err := p.send(ctx, &b); err != nil {
+			return err
+		}
+	}
+	p.summary()
+	if failed := p.invalid + p.serverFail; failed > 0 {
+		return fmt.Errorf("%d of %d records failed; see %s", failed, p.valid+p.invalid, p.failedName)
+	}
+	return nil
+}
+
+// batch is the records of one job, as the NDJSON file sent, with where
+// each line came from.
+type batch struct {
+	buf    bytes.Buffer
+	n      int
+	origin []origin
+}
+
+type origin struct {
+	file       string
+	line       int
+	start, end int // the record within buf
+}
+
+func (b *batch) add(file string, line int, raw []byte) {
+	start := b.buf.Len()
+	b.buf.Write(raw)
+	b.origin = append(b.origin, origin{file, line, start, b.buf.Len()})
+	b.buf.WriteByte('\n')
+	b.n++
+}
+
+// send submits a batch as one job, waits for it, collects its failed
+// records, and empties the batch.
+func (p *pusher) send(ctx context.Context, b *batch) error {
+	name := fmt.Sprintf("bulkid-push-%s-%04d.ndjson", p.opts.kind, len(p.jobs)+1)
+	job, err := p.c.Upload(ctx, client.Kind(p.opts.kind), name, b.buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("submit job %d: %w", len(p.jobs)+1, err)
+	}
+	p.jobs = append(p.jobs, job.JobID)
+	p.prog.submitted(job, b.n)
+	job, err = p.c.WaitJob(ctx, job.JobID, p.opts.poll, p.prog.update)
+	if err != nil {
+		return fmt.Errorf("wait for job %s: %w", p.jobs[len(p.jobs)-1], err)
+	}
+	p.prog.finished(job)
+	if job.FailedRows > 0 {
+		err := p.c.JobErrors(ctx, job.JobID, func(e client.RecordError) error {
+			o, ok := b.lookup(e)
+			if !ok {
+				return p.writeFailed("", 0, job.JobID, e.ErrorCode, e.Message, e.Record)
+			}
+			return p.writeFailed(o.file, o.line, job.JobID, e.ErrorCode, e.Message, b.buf.Bytes()[o.start:o.end])
+		})
+		if err != nil {
+			return fmt.Errorf("read the failed records of job %s: %w", job.JobID, err)
+		}
+	}
+	p.serverFail += job.FailedRows
+	if job.Status == "failed" && job.CompletedRows+job.FailedRows < job.TotalRows {
+		reason := ""
+		if job.FailureReason != nil {
+			reason = ": " + *job.FailureReason
+		}
+		return fmt.Errorf("job %s failed%s", job.JobID, reason)
+	}
+	b.buf.Reset()
+	b.n, b.origin = 0, b.origin[:0]
+	return nil
+}
+
+// lookup finds the origin of a failed record: its 1-based line in the
+// file sent, or the 0-based index of a JSON body.
+func (b *batch) lookup(e client.RecordError) (origin, bool) {
+	i := -1
+	switch {
+	case e.Line != nil:
+		i = *e.Line - 1
+	case e.Index != nil:
+		i = *e.Index
+	}
+	if i < 0 || i >= len(b.origin) {
+		return origin{}, false
+	}
+	return b.origin[i], true
+}
+
+// writeFailed appends one failed record to the failed-records file,
+// creating it on first use.
+func (p *pusher) writeFailed(file string, line int, jobID, code, message string, raw []byte) error {
+	if p.failed == nil {
+		name := p.opts.failedOut
+		if name == "" {
+			name = "bulkid-failed-" + time.Now().Format("20060102-150405") + ".ndjson"
+		}
+		f, err := os.Create(name)
+		if err != nil {
+			return fmt.Errorf("--failed-out: %w", err)
+		}
+		p.failed, p.failedName = f, name
+	}
+	rec := map[string]any{"file": file, "line": line, "error_code": code, "message": message}
+	if jobID != "" {
+		rec["job_id"] = jobID
+	}
+	if json.Valid(raw) {
+		rec["record"] = json.RawMessage(raw)
+	} else {
+		rec["raw"] = string(raw)
+	}
+	enc := json.NewEncoder(p.failed)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(rec)
+}
+
+func (p *pusher) closeFailed() {
+	if p.failed != nil {
+		p.failed.Close()
+	}
+}
+
+func (p *pusher) onRetry(attempt int, wait time.Duration, err error) {
+	var e *client.Error
+	if errors.As(err, &e) && e.StatusCode == 409 {
+		p.prog.waiting(e.JobID, wait)
+		return
+	}
+	p.prog.retrying(attempt, wait, err)
+}
+
+func (p *pusher) summary() {
+	failed := p.invalid + p.serverFail
+	elapsed := time.Since(p.started).Round(time.Millisecond)
+	if p.opts.jsonOut {
+		p.prog.event(map[string]any{"event": "summary", "jobs": len(p.jobs), "records": p.valid + p.invalid,
+			"applied": p.prog.applied, "invalid": p.invalid, "failed": failed, "failed_out": p.failedName,
+			"elapsed_seconds": elapsed.Seconds()})
+		return
+	}
+	p.prog.clear()
+	fmt.Fprintf(p.stdout, "%s: %d records in %d files; %d jobs; %d applied, %d failed (%d invalid locally, %d by the server) in %s\n",
+		p.opts.kind, p.valid+p.invalid, len(p.files), len(p.jobs), p.prog.applied, failed, p.invalid, p.serverFail, elapsed)
+	if failed > 0 {
+		fmt.Fprintf(p.stdout, "failed records, with their reasons: %s\n", p.failedName)
+	}
+	if len(p.jobs) > 0 {
+		fmt.Fprintf(p.stdout, "jobs: %s\n", strings.Join(p.jobs, " "))
+	}
+}
+
