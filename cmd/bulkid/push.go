@@ -361,4 +361,3 @@ func (p *pusher) summary() {
 		fmt.Fprintf(p.stdout, "jobs: %s\n", strings.Join(p.jobs, " "))
 	}
 }
-
