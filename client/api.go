@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -43,7 +44,60 @@ type Job struct {
 	Errors        []RecordError `json:"errors"`
 	// bulkid extensions; absent from the hosted service.
 	EstimatedCompletionTime *time.Time `json:"estimated_completion_time"`
+	ErrorsURL               string     `json:"errors_url"`
 	FailureReason           *string    `json:"failure_reason"`
+}
+
+// UnmarshalJSON reads a job and is lenient with its times: the hosted
+// service does not document their format, so a time that is not RFC 3339
+// (or one of a few common forms) is left nil instead of failing the call.
+func (j *Job) UnmarshalJSON(b []byte) error {
+	type plain Job
+	var aux struct {
+		*plain
+		SubmittedAt             json.RawMessage `json:"submitted_at"`
+		StartTime               json.RawMessage `json:"start_time"`
+		EndTime                 json.RawMessage `json:"end_time"`
+		EstimatedCompletionTime json.RawMessage `json:"estimated_completion_time"`
+	}
+	aux.plain = (*plain)(j)
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	j.SubmittedAt = parseTime(aux.SubmittedAt)
+	j.StartTime = parseTime(aux.StartTime)
+	j.EndTime = parseTime(aux.EndTime)
+	j.EstimatedCompletionTime = parseTime(aux.EstimatedCompletionTime)
+	return nil
+}
+
+// parseTime reads a JSON time: a string in RFC 3339 or a similar layout, or
+// a number of Unix seconds (or milliseconds, if too large for seconds).
+func parseTime(raw json.RawMessage) *time.Time {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
+			if t, err := time.Parse(layout, s); err == nil {
+				return &t
+			}
+		}
+		return nil
+	}
+	var n json.Number
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&n) == nil {
+		if f, err := n.Float64(); err == nil && f > 0 {
+			var t time.Time
+			if f >= 1e11 { // milliseconds: 1e11 s is the year 5138
+				t = time.UnixMilli(int64(f)).UTC()
+			} else {
+				t = time.Unix(int64(f), 0).UTC()
+			}
+			return &t
+		}
+	}
+	return nil
 }
 
 // Done reports whether the job has reached a final status.
@@ -93,47 +147,55 @@ func (k Kind) bulkPath() string { return "/v1/" + string(k) + "/bulk_identify" }
 
 // BulkIdentifyCompanies submits companies as a JSON body (at most 10,000).
 func (c *Client) BulkIdentifyCompanies(ctx context.Context, companies []Company) (*Job, error) {
-	var job Job
-	err := c.postJSON(ctx, Companies.bulkPath(), map[string]any{"companies": companies}, &job)
-	return &job, err
+	return c.bulk(ctx, Companies, companies)
 }
 
 // BulkIdentifyUsers submits users as a JSON body (at most 10,000).
 func (c *Client) BulkIdentifyUsers(ctx context.Context, users []User) (*Job, error) {
-	var job Job
-	err := c.postJSON(ctx, Users.bulkPath(), map[string]any{"users": users}, &job)
-	return &job, err
+	return c.bulk(ctx, Users, users)
 }
 
 // BulkIdentifyRaw submits records, each already one JSON object, as a JSON
 // body of kind k.
 func (c *Client) BulkIdentifyRaw(ctx context.Context, k Kind, records []json.RawMessage) (*Job, error) {
+	return c.bulk(ctx, k, records)
+}
+
+// bulk posts records as the JSON body {k: records}.
+func (c *Client) bulk(ctx context.Context, k Kind, records any) (*Job, error) {
 	var job Job
-	err := c.postJSON(ctx, k.bulkPath(), map[string]any{string(k): records}, &job)
-	return &job, err
+	if err := c.postJSON(ctx, k.bulkPath(), map[string]any{string(k): records}, &job); err != nil {
+		return nil, err
+	}
+	return &job, nil
 }
 
 // Upload submits an NDJSON file of kind k as the multipart field "file"
 // (at most 50 MB and 10,000 lines).
 func (c *Client) Upload(ctx context.Context, k Kind, filename string, ndjson []byte) (*Job, error) {
-	body, ct, err := multipartBody(filename, ndjson)
+	body, n, ct, err := multipartBody(filename, ndjson)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: k.bulkPath(), contentType: ct, body: body})
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: k.bulkPath(), contentType: ct, body: body, length: n})
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	var job Job
-	return &job, json.NewDecoder(resp.Body).Decode(&job)
+	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
+		return nil, fmt.Errorf("client: decode %s: %w", k.bulkPath(), err)
+	}
+	return &job, nil
 }
 
 // Job returns one job.
 func (c *Client) Job(ctx context.Context, jobID string) (*Job, error) {
 	var job Job
-	_, err := c.getJSON(ctx, "/v1/background_jobs/"+url.PathEscape(jobID), &job)
-	return &job, err
+	if _, err := c.getJSON(ctx, "/v1/background_jobs/"+url.PathEscape(jobID), &job); err != nil {
+		return nil, err
+	}
+	return &job, nil
 }
 
 // ListOptions selects a page of a listing. Cursor is the Next of the
@@ -160,15 +222,31 @@ func (o ListOptions) query(extra url.Values) string {
 	return "?" + q.Encode()
 }
 
-// nextCursor reads the cursor of the next page from a Link header.
+// nextCursor reads the cursor of the next page from a Link header
+// (RFC 8288: `<target>; rel="next"`, rel quoted or not, perhaps among other
+// relation types).
 func nextCursor(h http.Header) string {
 	for _, link := range h.Values("Link") {
 		for _, part := range strings.Split(link, ",") {
-			if !strings.Contains(part, `rel="next"`) {
+			params := strings.Split(part, ";")
+			next := false
+			for _, p := range params[1:] {
+				name, value, ok := strings.Cut(strings.TrimSpace(p), "=")
+				if !ok || !strings.EqualFold(strings.TrimSpace(name), "rel") {
+					continue
+				}
+				for _, rel := range strings.Fields(strings.Trim(strings.TrimSpace(value), `"`)) {
+					next = next || strings.EqualFold(rel, "next")
+				}
+			}
+			if !next {
 				continue
 			}
-			target := strings.Trim(strings.TrimSpace(strings.Split(part, ";")[0]), "<>")
-			if u, err := url.Parse(target); err == nil {
+			target := strings.TrimSpace(params[0])
+			if !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				continue
+			}
+			if u, err := url.Parse(target[1 : len(target)-1]); err == nil {
 				return u.Query().Get("cursor")
 			}
 		}
@@ -210,12 +288,15 @@ func (c *Client) JobErrors(ctx context.Context, jobID string, fn func(RecordErro
 	return sc.Err()
 }
 
-// WaitJob polls a job every interval until it is final, calling progress
+// WaitJob polls a job until it is final, at first often and then every
+// interval, calling progress
 // (if not nil) with each poll, and returns the final job.
 func (c *Client) WaitJob(ctx context.Context, jobID string, interval time.Duration, progress func(*Job)) (*Job, error) {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	// Start fast, for short jobs, and slow down to interval.
+	wait := min(interval, 50*time.Millisecond)
 	for {
 		job, err := c.Job(ctx, jobID)
 		if err != nil {
@@ -227,13 +308,14 @@ func (c *Client) WaitJob(ctx context.Context, jobID string, interval time.Durati
 		if job.Done() {
 			return job, nil
 		}
-		t := time.NewTimer(interval)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
 		case <-t.C:
 		}
+		wait = min(2*wait, interval)
 	}
 }
 
@@ -242,15 +324,26 @@ func (c *Client) IdentifyCompany(ctx context.Context, company Company) error {
 	return c.postJSON(ctx, "/v1/companies/identify", company, nil)
 }
 
-// IdentifyUser applies one user at once, without a job; company, if not
-// nil, is associated (its metadata becomes the company's properties).
+// IdentifyUser applies one user at once, without a job. user.CompanyID, if
+// set, associates the user with that company; company, if not nil, is
+// associated instead and its metadata becomes the company's properties
+// (the keys "id" and "company_id" cannot be among them: they name the
+// company on the wire).
 func (c *Client) IdentifyUser(ctx context.Context, user User, company *Company) error {
-	body := map[string]any{"user_id": user.UserID, "metadata": user.Metadata}
+	body := map[string]any{"user_id": user.UserID}
+	if user.Metadata != nil {
+		body["metadata"] = user.Metadata
+	}
+	if user.CompanyID != "" {
+		body["company_id"] = user.CompanyID
+	}
 	if company != nil {
-		props := map[string]any{"id": company.CompanyID}
+		props := make(map[string]any, len(company.Metadata)+1)
 		for k, v := range company.Metadata {
 			props[k] = v
 		}
+		delete(props, "company_id")
+		props["id"] = company.CompanyID
 		body["company"] = props
 	}
 	return c.postJSON(ctx, "/v1/identify", body, nil)
@@ -259,8 +352,10 @@ func (c *Client) IdentifyUser(ctx context.Context, user User, company *Company) 
 // Company returns a stored company (a bulkid extension).
 func (c *Client) Company(ctx context.Context, companyID string) (*CompanyProfile, error) {
 	var p CompanyProfile
-	_, err := c.getJSON(ctx, "/v1/companies/"+url.PathEscape(companyID), &p)
-	return &p, err
+	if _, err := c.getJSON(ctx, "/v1/companies/"+url.PathEscape(companyID), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // ListCompanies returns a page of companies by id: those the dashboard
@@ -281,6 +376,8 @@ func (c *Client) ListCompanies(ctx context.Context, o ListOptions, all bool) ([]
 // User returns a stored user (a bulkid extension).
 func (c *Client) User(ctx context.Context, userID string) (*UserProfile, error) {
 	var p UserProfile
-	_, err := c.getJSON(ctx, "/v1/users/"+url.PathEscape(userID), &p)
-	return &p, err
+	if _, err := c.getJSON(ctx, "/v1/users/"+url.PathEscape(userID), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }

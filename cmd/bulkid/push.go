@@ -352,12 +352,19 @@ func (p *pusher) summary() {
 		return
 	}
 	p.prog.clear()
-	fmt.Fprintf(p.stdout, "%s: %d records in %d files; %d jobs; %d applied, %d failed (%d invalid locally, %d by the server) in %s\n",
-		p.opts.kind, p.valid+p.invalid, len(p.files), len(p.jobs), p.prog.applied, failed, p.invalid, p.serverFail, elapsed)
+	fmt.Fprintf(p.stdout, "%s: %d records in %s; %s; %d applied, %d failed (%d invalid locally, %d by the server) in %s\n",
+		p.opts.kind, p.valid+p.invalid, plural(len(p.files), "file"), plural(len(p.jobs), "job"), p.prog.applied, failed, p.invalid, p.serverFail, elapsed)
 	if failed > 0 {
 		fmt.Fprintf(p.stdout, "failed records, with their reasons: %s\n", p.failedName)
 	}
 	if len(p.jobs) > 0 {
 		fmt.Fprintf(p.stdout, "jobs: %s\n", strings.Join(p.jobs, " "))
 	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
