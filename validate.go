@@ -1,13 +1,14 @@
 package bulkid
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // Record error codes: why one record of a job was not applied.
@@ -34,51 +35,68 @@ type Record struct {
 
 var integerRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 
+// parsers are reused: parsing a record then allocates next to nothing.
+var parsers fastjson.ParserPool
+
 // ValidateRecord checks one raw record of a job of type t and returns it
 // ready to apply, or the reason it cannot be applied. It is the one
 // validation both the server and clients use.
+//
+// It parses the record once with fastjson (strict validation first, so
+// exactly well-formed JSON passes) and writes the metadata back out itself:
+// values are primitives, so that is keys, strings and literals.
 func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	var rec Record
-	trimmed := bytes.TrimSpace(raw)
-	if !json.Valid(trimmed) {
-		var v any
-		err := json.Unmarshal(trimmed, &v)
+	if !wellFormed(raw) {
 		msg := "the record is not valid JSON"
-		if err != nil {
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
 			msg += ": " + err.Error()
 		}
 		return rec, &RecordError{Code: RMalformedJSON, Message: msg}
 	}
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return rec, &RecordError{Code: RNotObject, Message: fmt.Sprintf("each record must be a JSON object with a %q field", t.IDField())}
-	}
-	// A map, not a struct: encoding/json matches struct fields case-
-	// insensitively, and only the exact names are fields of a record
-	// ({"Company_ID": "x"} has no company_id). The last duplicate wins.
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &fields); err != nil {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(raw)
+	if err != nil {
 		return rec, &RecordError{Code: RMalformedJSON, Message: "the record is not valid JSON: " + err.Error()}
 	}
-
-	idField, idRaw := "company_id", fields["company_id"]
-	if t == JobUsers {
-		idField, idRaw = "user_id", fields["user_id"]
+	obj, err := v.Object()
+	if err != nil {
+		return rec, &RecordError{Code: RNotObject, Message: fmt.Sprintf("each record must be a JSON object with a %q field", t.IDField())}
 	}
-	id, code, msg := parseID(idField, idRaw)
+	// Only the exact names are fields of a record ({"Company_ID": "x"} has
+	// no company_id); of duplicates the last wins.
+	var idV, companyV, metadataV *fastjson.Value
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "company_id":
+			companyV = v
+		case "user_id":
+			idV = v
+		case "metadata":
+			metadataV = v
+		}
+	})
+	idField := "user_id"
+	if t != JobUsers {
+		idField, idV = "company_id", companyV
+	}
+	id, code, msg := parseID(idField, idV)
 	if code != "" {
 		return rec, &RecordError{Code: code, Message: msg}
 	}
 	rec.ID = id
 
-	if cidRaw := fields["company_id"]; t == JobUsers && len(cidRaw) > 0 && string(cidRaw) != "null" {
-		cid, code, msg := parseID("company_id", cidRaw)
+	if t == JobUsers && companyV != nil && companyV.Type() != fastjson.TypeNull {
+		cid, code, msg := parseID("company_id", companyV)
 		if code != "" {
 			return rec, &RecordError{ID: id, Code: RInvalidCompanyID, Message: msg}
 		}
 		rec.CompanyID = cid
 	}
 
-	md, rerr := parseMetadata(fields["metadata"])
+	md, rerr := parseMetadata(metadataV)
 	if rerr != nil {
 		rerr.ID = id
 		return rec, rerr
@@ -87,75 +105,147 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	return rec, nil
 }
 
+// wellFormed reports whether raw is exactly well-formed JSON. fastjson's
+// validator is fast but lets control characters through inside strings;
+// those are the only bytes below 0x20, and but for tab, LF and CR (JSON
+// whitespace outside strings) they are never valid, so records holding
+// those three take the standard library's slower, exact check.
+func wellFormed(raw []byte) bool {
+	ws := false
+	for _, c := range raw {
+		if c < 0x20 {
+			if c != '\t' && c != '\n' && c != '\r' {
+				return false
+			}
+			ws = true
+		}
+	}
+	if ws {
+		return json.Valid(raw)
+	}
+	return fastjson.ValidateBytes(raw) == nil
+}
+
 // parseID reads an id: a non-empty string, or an integer taken as its
 // decimal string. It returns a record error code and message on failure.
-func parseID(field string, raw json.RawMessage) (id, code, msg string) {
-	if len(raw) == 0 || string(raw) == "null" {
+func parseID(field string, v *fastjson.Value) (id, code, msg string) {
+	if v == nil || v.Type() == fastjson.TypeNull {
 		return "", RMissingID, fmt.Sprintf("%s is required", field)
 	}
-	switch {
-	case raw[0] == '"':
-		if err := json.Unmarshal(raw, &id); err != nil {
-			return "", RInvalidID, fmt.Sprintf("%s is not a valid string", field)
-		}
-		if id == "" {
+	switch v.Type() {
+	case fastjson.TypeString:
+		b := v.GetStringBytes()
+		if len(b) == 0 {
 			return "", RMissingID, fmt.Sprintf("%s must not be empty", field)
 		}
-	case integerRE.Match(raw):
-		id = string(raw)
+		// Checked on the bytes as sent: a decoder that replaced invalid
+		// UTF-8 with U+FFFD would merge distinct ids into one.
+		if !utf8.Valid(b) {
+			return "", RInvalidID, fmt.Sprintf("%s is not valid UTF-8", field)
+		}
+		id = string(b)
+	case fastjson.TypeNumber:
+		text := v.MarshalTo(nil) // numbers keep the text they were sent as
+		if !integerRE.Match(text) {
+			return "", RInvalidID, fmt.Sprintf("%s must be a string or an integer, got %s", field, preview(text))
+		}
+		id = string(text)
 	default:
-		return "", RInvalidID, fmt.Sprintf("%s must be a string or an integer, got %s", field, preview(raw))
+		return "", RInvalidID, fmt.Sprintf("%s must be a string or an integer, got %s", field, preview(v.MarshalTo(nil)))
 	}
 	if len(id) > MaxIDLen {
 		return "", RInvalidID, fmt.Sprintf("%s is %d bytes long; at most %d are allowed", field, len(id), MaxIDLen)
 	}
-	// Checked on the raw bytes: encoding/json has already replaced invalid
-	// UTF-8 in id with U+FFFD, which would merge distinct ids into one.
-	if !utf8.Valid(raw) {
-		return "", RInvalidID, fmt.Sprintf("%s is not valid UTF-8", field)
-	}
 	return id, "", ""
 }
 
-// parseMetadata checks that raw is absent, null or an object of primitives,
-// and returns it compacted with duplicate keys resolved (the last wins).
-func parseMetadata(raw json.RawMessage) (json.RawMessage, *RecordError) {
-	if len(raw) == 0 || string(raw) == "null" {
+type member struct {
+	key string
+	v   *fastjson.Value
+}
+
+// parseMetadata checks that v is absent, null or an object of primitives,
+// and returns it as compact JSON with keys sorted and duplicate keys
+// resolved (the last wins).
+func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
+	if v == nil || v.Type() == fastjson.TypeNull {
 		return nil, nil
 	}
-	if raw[0] != '{' {
-		return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata must be an object, got %s", preview(raw))}
+	obj, err := v.Object()
+	if err != nil {
+		return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata must be an object, got %s", preview(v.MarshalTo(nil)))}
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, &RecordError{Code: RInvalidMetadata, Message: "metadata is not a valid object: " + err.Error()}
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if k == "" {
-			return nil, &RecordError{Code: RInvalidMetadata, Message: "metadata has an empty key"}
+	members := make([]member, 0, obj.Len())
+	obj.Visit(func(k []byte, v *fastjson.Value) { members = append(members, member{string(k), v}) })
+	// Sorted by key; of equal keys the stable sort keeps the input order,
+	// so the last of each run is the one that wins.
+	sort.SliceStable(members, func(i, j int) bool { return members[i].key < members[j].key })
+	out := make([]byte, 0, 64*len(members)+2)
+	out = append(out, '{')
+	for i, m := range members {
+		if i+1 < len(members) && members[i+1].key == m.key {
+			continue
 		}
-		if v := m[k]; v[0] == '{' || v[0] == '[' {
+		typ := m.v.Type()
+		switch {
+		case m.key == "":
+			return nil, &RecordError{Code: RInvalidMetadata, Message: "metadata has an empty key"}
+		case !utf8.ValidString(m.key):
+			return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata key %s is not valid UTF-8", strconv.Quote(m.key))}
+		case typ == fastjson.TypeObject || typ == fastjson.TypeArray:
 			kind := "an object"
-			if v[0] == '[' {
+			if typ == fastjson.TypeArray {
 				kind = "an array"
 			}
 			return nil, &RecordError{Code: RNestedMetadata, Message: fmt.Sprintf(
-				"metadata key %s is %s; only string, number, boolean or null values are allowed", strconv.Quote(k), kind)}
+				"metadata key %s is %s; only string, number, boolean or null values are allowed", strconv.Quote(m.key), kind)}
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = appendString(out, m.key)
+		out = append(out, ':')
+		if typ == fastjson.TypeString {
+			b := m.v.GetStringBytes()
+			if !utf8.Valid(b) {
+				return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("the value of metadata key %s is not valid UTF-8", strconv.Quote(m.key))}
+			}
+			out = appendString(out, string(b))
+		} else { // numbers as sent, true, false, null
+			out = m.v.MarshalTo(out)
 		}
 	}
-	// Without HTML escaping, strings are stored as sent ("<", not "\u003c").
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return nil, &RecordError{Code: RInvalidMetadata, Message: "metadata cannot be encoded: " + err.Error()}
+	return append(out, '}'), nil
+}
+
+// appendString appends s, valid UTF-8, as a JSON string: quotes,
+// backslashes and control characters escaped, everything else as it is.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // preview returns the start of a JSON value for an error message.

@@ -396,3 +396,28 @@ func TestValidateRecordKeepsHTMLCharacters(t *testing.T) {
 		t.Errorf("Metadata = %s, want %s", got, want)
 	}
 }
+
+func TestValidateRecordStrictJSONAndUTF8(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, raw, code string
+	}{
+		{"control character in a string", "{\"company_id\":\"a\x01b\"}", bulkid.RMalformedJSON},
+		{"raw newline in a string", "{\"company_id\":\"a\nb\"}", bulkid.RMalformedJSON},
+		{"unicode space is not JSON whitespace", "\u2000{\"company_id\":\"a\"}", bulkid.RMalformedJSON},
+		{"invalid UTF-8 in a metadata value", "{\"company_id\":\"a\",\"metadata\":{\"k\":\"\xff\"}}", bulkid.RInvalidMetadata},
+		{"invalid UTF-8 in a metadata key", "{\"company_id\":\"a\",\"metadata\":{\"\xfe\":1}}", bulkid.RInvalidMetadata},
+	} {
+		if _, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(tc.raw)); rerr == nil || rerr.Code != tc.code {
+			t.Errorf("%s: got %v, want %s", tc.name, rerr, tc.code)
+		}
+	}
+	// JSON whitespace, and escapes of control characters, are fine.
+	rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte("{\n\t\"company_id\": \"a\",\r\n \"metadata\": {\"note\": \"line\\nbreak\\u0001\"}}"))
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if got, want := string(rec.Metadata), `{"note":"line\nbreak\u0001"}`; got != want {
+		t.Errorf("Metadata = %s, want %s", got, want)
+	}
+}
