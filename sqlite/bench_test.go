@@ -1,0 +1,23 @@
+package sqlite_test
+
+import (
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/sqlite"
+	"github.com/bulkid/bulkid/storetest"
+)
+
+func benchStore(b *testing.B) bulkid.Store {
+	db, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "bench.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+func BenchmarkCreateJob(b *testing.B)  { storetest.BenchmarkCreateJob(b, benchStore) }
+func BenchmarkApplyBatch(b *testing.B) { storetest.BenchmarkApplyBatch(b, benchStore) }

@@ -1,0 +1,110 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"github.com/google/uuid"
+)
+
+// NewBenchStore opens an empty store for a benchmark.
+type NewBenchStore func(b *testing.B) bulkid.Store
+
+// benchRecords returns n raw company records with 14 metadata keys of
+// mixed types; version changes the values, for the merge path.
+func benchRecords(n, version int) []bulkid.RawRecord {
+	recs := make([]bulkid.RawRecord, n)
+	for i := range recs {
+		recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: fmt.Appendf(nil,
+			`{"company_id":"co-%06d","metadata":{"name":"Company %d","plan":"enterprise","seats":%d,"arr":%d.25,"is_trial":%v,"region":"eu-west","renewal":"2026-03-31T00:00:00Z","nps":%d,"industry":"Software","owner":"someone@example.com","health":0.87,"churn_risk":null,"employees":%d,"website":"https://c%d.example.com/v%d"}}`,
+			i, i, i%5000+version, i*10, i%3 == 0, i%200-100, i*7+version, i, version)}
+	}
+	return recs
+}
+
+// BenchmarkCreateJob measures accepting a 10,000-record job: the job and
+// its input committed.
+func BenchmarkCreateJob(b *testing.B, newStore NewBenchStore) {
+	s := newStore(b)
+	app, err := s.CreateApp(b.Context(), "bench", []byte("bench-key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := benchRecords(bulkid.MaxRecords, 0)
+	for b.Loop() {
+		job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
+		if err := s.CreateJob(b.Context(), job, recs); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		l := bulkid.Lease{JobID: job.ID, Owner: "bench", TTL: time.Hour}
+		if _, err := s.ClaimJob(b.Context(), "bench", time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.FinishJob(b.Context(), l, bulkid.StatusCompleted, ""); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkApplyBatch measures applying 10,000 companies in batches of
+// 1,000, new (first pass) and merged into existing rows (later passes).
+func BenchmarkApplyBatch(b *testing.B, newStore NewBenchStore) {
+	for _, merge := range []bool{false, true} {
+		name := "new"
+		if merge {
+			name = "merge"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := newStore(b)
+			app, err := s.CreateApp(b.Context(), "bench", []byte("bench-key"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			version := 0
+			for b.Loop() {
+				b.StopTimer()
+				if !merge {
+					// A fresh app each time, so every row is new.
+					app, err = s.CreateApp(b.Context(), "bench", fmt.Appendf(nil, "key-%d", version))
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				version++
+				raws := benchRecords(bulkid.MaxRecords, version)
+				recs := make([]bulkid.Record, len(raws))
+				for i, r := range raws {
+					rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, r.Raw)
+					if rerr != nil {
+						b.Fatal(rerr)
+					}
+					recs[i] = rec
+				}
+				job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
+				if err := s.CreateJob(b.Context(), job, raws); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.ClaimJob(b.Context(), "bench", time.Hour); err != nil {
+					b.Fatal(err)
+				}
+				l := bulkid.Lease{JobID: job.ID, Owner: "bench", TTL: time.Hour}
+				b.StartTimer()
+				for from := 0; from < len(recs); from += 1000 {
+					if err := s.ApplyBatch(b.Context(), l, bulkid.JobCompanies, recs[from:from+1000], from, from+1000); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				if err := s.FinishJob(b.Context(), l, bulkid.StatusCompleted, ""); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(bulkid.MaxRecords)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
