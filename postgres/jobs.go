@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -37,10 +38,11 @@ func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, records []bulkid.R
 		if err != nil {
 			return err
 		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"job_records"}, []string{"job_seq", "n", "pos", "raw"},
-			pgx.CopyFromSlice(len(records), func(i int) ([]any, error) {
-				r := records[i]
-				return []any{seq, r.Seq, r.Pos, r.Raw}, nil
+		chunks := recordpack.Pack(records)
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"job_input"}, []string{"job_seq", "first", "count", "data"},
+			pgx.CopyFromSlice(len(chunks), func(i int) ([]any, error) {
+				c := chunks[i]
+				return []any{seq, c.First, c.Count, c.Data}, nil
 			}))
 		return err
 	})

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -63,20 +64,24 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 
 // JobRecords returns a slice of a job's input.
 func (db *DB) JobRecords(ctx context.Context, jobID string, fromSeq, limit int) ([]bulkid.RawRecord, error) {
-	rows, err := db.pool.Query(ctx, `SELECT n, pos, raw FROM job_records
-		WHERE job_seq = (SELECT seq FROM jobs WHERE id = $1) AND n >= $2 ORDER BY n LIMIT $3`, jobID, fromSeq, limit)
+	rows, err := db.pool.Query(ctx, `SELECT first, data FROM job_input
+		WHERE job_seq = (SELECT seq FROM jobs WHERE id = $1) AND first + count > $2 ORDER BY first`, jobID, fromSeq)
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	recs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (bulkid.RawRecord, error) {
-		var r bulkid.RawRecord
-		err := row.Scan(&r.Seq, &r.Pos, &r.Raw)
-		return r, err
-	})
-	if recs == nil {
-		recs = []bulkid.RawRecord{}
+	defer rows.Close()
+	recs := make([]bulkid.RawRecord, 0, min(limit, 4096))
+	for len(recs) < limit && rows.Next() {
+		var first int
+		var data []byte
+		if err := rows.Scan(&first, &data); err != nil {
+			return nil, interpretError(err)
+		}
+		if recs, err = recordpack.Unpack(recs, first, data, fromSeq, limit); err != nil {
+			return nil, err
+		}
 	}
-	return recs, interpretError(err)
+	return recs, interpretError(rows.Err())
 }
 
 // SetJobStatus moves a job to status.
@@ -224,7 +229,7 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 		if _, err := tx.Exec(ctx, "UPDATE jobs SET active = false, lease_owner = NULL, lease_until = NULL WHERE seq = $1", seq); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM job_records WHERE job_seq = $1", seq)
+		_, err := tx.Exec(ctx, "DELETE FROM job_input WHERE job_seq = $1", seq)
 		return err
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
 )
 
 const jobColumns = `seq, id, app_id, type, status, source, filename, file_size, submitted_at, start_time, end_time,
@@ -45,13 +46,13 @@ func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, records []bulkid.R
 		if err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, "INSERT INTO job_records (job_seq, n, pos, raw) VALUES (?, ?, ?, ?)")
+		stmt, err := tx.PrepareContext(ctx, "INSERT INTO job_input (job_seq, first, count, data) VALUES (?, ?, ?, ?)")
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		for _, r := range records {
-			if _, err := stmt.ExecContext(ctx, seq, r.Seq, r.Pos, r.Raw); err != nil {
+		for _, c := range recordpack.Pack(records) {
+			if _, err := stmt.ExecContext(ctx, seq, c.First, c.Count, c.Data); err != nil {
 				return err
 			}
 		}

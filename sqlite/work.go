@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
 )
 
 var errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is no longer held by this worker."}
@@ -89,19 +90,22 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 
 // JobRecords returns a slice of a job's input.
 func (db *DB) JobRecords(ctx context.Context, jobID string, fromSeq, limit int) ([]bulkid.RawRecord, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT n, pos, raw FROM job_records
-		WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) AND n >= ? ORDER BY n LIMIT ?`, jobID, fromSeq, limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT first, data FROM job_input
+		WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) AND first + count > ? ORDER BY first`, jobID, fromSeq)
 	if err != nil {
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	recs := make([]bulkid.RawRecord, 0, limit)
-	for rows.Next() {
-		var r bulkid.RawRecord
-		if err := rows.Scan(&r.Seq, &r.Pos, &r.Raw); err != nil {
+	recs := make([]bulkid.RawRecord, 0, min(limit, 4096))
+	for len(recs) < limit && rows.Next() {
+		var first int
+		var data []byte
+		if err := rows.Scan(&first, &data); err != nil {
 			return nil, interpretError(err)
 		}
-		recs = append(recs, r)
+		if recs, err = recordpack.Unpack(recs, first, data, fromSeq, limit); err != nil {
+			return nil, err
+		}
 	}
 	return recs, interpretError(rows.Err())
 }
@@ -269,7 +273,7 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 		if _, err := tx.ExecContext(ctx, "UPDATE jobs SET active = 0, lease_owner = NULL, lease_until = NULL WHERE seq = ?", seq); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM job_records WHERE job_seq = ?", seq)
+		_, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq)
 		return err
 	})
 }

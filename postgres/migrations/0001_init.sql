@@ -33,12 +33,14 @@ CREATE UNIQUE INDEX jobs_one_active_per_app ON jobs (app_id) WHERE active;
 CREATE INDEX jobs_by_app ON jobs (app_id, seq);
 CREATE INDEX jobs_claimable ON jobs (seq) WHERE active;
 
-CREATE TABLE job_records (
+-- A job's input as sent, until the job is final, in chunks of consecutive
+-- records (internal/recordpack): a few rows a job instead of one a record.
+CREATE TABLE job_input (
 	job_seq bigint  NOT NULL REFERENCES jobs (seq),
-	n       integer NOT NULL,
-	pos     integer NOT NULL,
-	raw     bytea   NOT NULL, -- as sent, which need not be valid UTF-8
-	PRIMARY KEY (job_seq, n)
+	first   integer NOT NULL, -- Seq of the chunk's first record
+	count   integer NOT NULL,
+	data    bytea   NOT NULL, -- records as sent, which need not be valid UTF-8
+	PRIMARY KEY (job_seq, first)
 );
 
 CREATE TABLE job_errors (

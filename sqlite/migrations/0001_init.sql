@@ -32,13 +32,14 @@ CREATE UNIQUE INDEX jobs_one_active_per_app ON jobs (app_id) WHERE active = 1;
 CREATE INDEX jobs_by_app ON jobs (app_id, seq);
 CREATE INDEX jobs_claimable ON jobs (seq) WHERE active = 1;
 
--- A job's input as sent, until the job is final.
-CREATE TABLE job_records (
+-- A job's input as sent, until the job is final, in chunks of consecutive
+-- records (internal/recordpack): a few rows a job instead of one a record.
+CREATE TABLE job_input (
 	job_seq INTEGER NOT NULL REFERENCES jobs (seq),
-	n       INTEGER NOT NULL, -- 0-based order in the job
-	pos     INTEGER NOT NULL, -- index (JSON) or line (NDJSON)
-	raw     BLOB    NOT NULL,
-	PRIMARY KEY (job_seq, n)
+	first   INTEGER NOT NULL, -- Seq of the chunk's first record
+	count   INTEGER NOT NULL,
+	data    BLOB    NOT NULL,
+	PRIMARY KEY (job_seq, first)
 ) WITHOUT ROWID;
 
 CREATE TABLE job_errors (
