@@ -147,22 +147,26 @@ func (k Kind) bulkPath() string { return "/v1/" + string(k) + "/bulk_identify" }
 
 // BulkIdentifyCompanies submits companies as a JSON body (at most 10,000).
 func (c *Client) BulkIdentifyCompanies(ctx context.Context, companies []Company) (*Job, error) {
-	return c.bulk(ctx, Companies, companies)
+	return bulk(ctx, c, Companies, companies)
 }
 
 // BulkIdentifyUsers submits users as a JSON body (at most 10,000).
 func (c *Client) BulkIdentifyUsers(ctx context.Context, users []User) (*Job, error) {
-	return c.bulk(ctx, Users, users)
+	return bulk(ctx, c, Users, users)
 }
 
 // BulkIdentifyRaw submits records, each already one JSON object, as a JSON
 // body of kind k.
 func (c *Client) BulkIdentifyRaw(ctx context.Context, k Kind, records []json.RawMessage) (*Job, error) {
-	return c.bulk(ctx, k, records)
+	return bulk(ctx, c, k, records)
 }
 
-// bulk posts records as the JSON body {k: records}.
-func (c *Client) bulk(ctx context.Context, k Kind, records any) (*Job, error) {
+// bulk posts records as the JSON body {k: records}. A nil slice is sent
+// as [], which the server refuses as empty, rather than as null.
+func bulk[T any](ctx context.Context, c *Client, k Kind, records []T) (*Job, error) {
+	if records == nil {
+		records = []T{}
+	}
 	var job Job
 	if err := c.postJSON(ctx, k.bulkPath(), map[string]any{string(k): records}, &job); err != nil {
 		return nil, err

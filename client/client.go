@@ -11,15 +11,15 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"mime/multipart"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -106,10 +106,26 @@ func (c *Client) retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	var ne net.Error
-	var ue *url.Error
-	return errors.As(err, &ne) || errors.As(err, &ue) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+	var te *transportError
+	if !errors.As(err, &te) {
+		return false // the request could not be built: retrying cannot fix it
+	}
+	// A certificate the client does not trust stays untrusted.
+	var certErr *tls.CertificateVerificationError
+	var authErr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	if errors.As(err, &certErr) || errors.As(err, &authErr) || errors.As(err, &hostErr) {
+		return false
+	}
+	return true
 }
+
+// transportError is a failure to exchange a request with the server
+// (connection refused or reset, a broken-off answer): worth a retry.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
 
 // request is one call: a method, a path and a body that can be made again
 // for each attempt.
@@ -117,6 +133,7 @@ type request struct {
 	method, path string
 	contentType  string
 	body         func() (io.Reader, error) // nil for none
+	length       int64                     // the body's length, if body is set and it is known (>0)
 	accept       string
 }
 
@@ -187,7 +204,20 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 	}
 	hr, err := http.NewRequestWithContext(ctx, req.method, c.BaseURL+req.path, body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	if hr.URL.Scheme != "http" && hr.URL.Scheme != "https" || hr.URL.Host == "" {
+		return nil, fmt.Errorf("client: base URL %q is not an http:// or https:// URL", c.BaseURL)
+	}
+	if req.body != nil && req.length > 0 {
+		hr.ContentLength = req.length
+		hr.GetBody = func() (io.ReadCloser, error) {
+			b, err := req.body()
+			if err != nil {
+				return nil, err
+			}
+			return io.NopCloser(b), nil
+		}
 	}
 	hr.Header.Set("Authorization", "Token "+c.Token)
 	accept := req.accept
@@ -207,7 +237,7 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 	}
 	resp, err := hc.Do(hr)
 	if err != nil {
-		return nil, err
+		return nil, &transportError{err}
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
@@ -216,13 +246,31 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 	return nil, readError(resp)
 }
 
+// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func retryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
 // readError reads an error answer; a body not in the error shape still
 // gives the status.
 func readError(resp *http.Response) error {
 	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Code: strings.ToLower(strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "_"))}
-	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
-		e.RetryAfter = time.Duration(secs) * time.Second
-	}
+	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var body struct {
 		Errors []struct {
@@ -289,22 +337,22 @@ func (c *Client) postJSON(ctx context.Context, path string, v, out any) error {
 }
 
 // multipartBody returns a function that makes a multipart body holding
-// content as the part "file" named filename, without copying content, and
-// the body's content type.
-func multipartBody(filename string, content []byte) (func() (io.Reader, error), string, error) {
+// content as the part "file" named filename, without copying content, the
+// body's length and its content type.
+func multipartBody(filename string, content []byte) (func() (io.Reader, error), int64, string, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	if _, err := mw.CreateFormFile("file", filename); err != nil {
-		return nil, "", err
+		return nil, 0, "", err
 	}
 	head := bytes.Clone(buf.Bytes())
 	buf.Reset()
 	if err := mw.Close(); err != nil {
-		return nil, "", err
+		return nil, 0, "", err
 	}
 	tail := bytes.Clone(buf.Bytes())
-	make := func() (io.Reader, error) {
+	body := func() (io.Reader, error) {
 		return io.MultiReader(bytes.NewReader(head), bytes.NewReader(content), bytes.NewReader(tail)), nil
 	}
-	return make, mw.FormDataContentType(), nil
+	return body, int64(len(head) + len(content) + len(tail)), mw.FormDataContentType(), nil
 }
