@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +16,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) { // --help printed the usage: that is success
+		err = nil
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bulkid:", err)
 		os.Exit(1)
 	}
@@ -29,6 +35,10 @@ Usage:
   bulkid migrate                bring the store's schema up to date
   bulkid push companies|users FILE...
                                 validate and sync CSV, NDJSON or JSON files
+  bulkid jobs list|get|wait|errors|cancel
+                                read a server's jobs (--url, --token)
+  bulkid companies get|list     read stored companies
+  bulkid users get              read a stored user
 
 Run "bulkid COMMAND --help" for a command's flags. Every flag can also be
 set with the environment variable BULKID_<FLAG>, e.g. BULKID_DATA_DIR.
@@ -51,6 +61,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "push":
 		return runPush(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "jobs":
+		return runJobs(ctx, args[1:], getenv, stdout, stderr)
+	case "companies":
+		return runCompanies(ctx, args[1:], getenv, stdout, stderr)
+	case "users":
+		return runUsers(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
