@@ -42,10 +42,10 @@ type AppStore interface {
 type JobStore interface {
 	// CreateJob stores job, whose ID the caller chose, with status queued and
 	// all its records in one transaction, and sets job.SubmittedAt,
-	// job.Status and job.TotalRows (len(records)). Returns ECONFLICT, with
+	// job.Status and job.TotalRows (input.Len()). Returns ECONFLICT, with
 	// Error.Job set to the unfinished job, if the app already has a job that
 	// is not final: one job at a time per app is enforced here.
-	CreateJob(ctx context.Context, job *Job, records []RawRecord) error
+	CreateJob(ctx context.Context, job *Job, input JobInput) error
 	// Job returns one job of the app with its first MaxJobErrors record
 	// errors. Returns ENOTFOUND if it does not exist or belongs to another app.
 	Job(ctx context.Context, appID int64, jobID string) (*Job, error)
@@ -60,6 +60,14 @@ type JobStore interface {
 	// Seq >= fromSeq, at most limit of them.
 	// Returns ENOTFOUND if the job does not exist or belongs to another app.
 	JobErrors(ctx context.Context, appID int64, jobID string, fromSeq, limit int) ([]RecordError, error)
+}
+
+// JobInput is a job's records as CreateJob stores them: packed in chunks
+// of consecutive records (internal/recordpack), in Seq order from 0. The
+// data passed to fn is valid only during the call.
+type JobInput interface {
+	Len() int
+	Chunks(fn func(first, count int, data []byte) error) error
 }
 
 // Page selects one page of a listing ordered by a unique key.

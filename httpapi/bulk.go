@@ -11,8 +11,13 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/ingest"
+	"github.com/bulkid/bulkid/internal/recordpack"
 	"github.com/google/uuid"
 )
+
+// memoryInputMax is the largest body whose records are packed in memory;
+// larger ones, and those of unknown length, go to a spool file.
+const memoryInputMax = 8 << 20
 
 // multipartOverhead is what a multipart body may carry beyond its file part
 // (boundaries, part headers, small fields).
@@ -54,18 +59,29 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 		}
 		body := ingest.LimitReader(r.Body, maxBody, nil)
 
+		// The records are packed as they arrive: in memory for a small body,
+		// in a spool file for one that may reach 50 MB, so a request never
+		// holds its whole input in memory.
+		input := recordpack.NewWriter()
+		if r.ContentLength < 0 || r.ContentLength > memoryInputMax {
+			if input, err = recordpack.NewFileWriter(s.spoolDir); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		defer input.Close()
+
 		job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: t}
-		var recs []bulkid.RawRecord
 		switch mediaType {
 		case "application/json":
 			job.Source = bulkid.SourceJSON
-			recs, err = ingest.ReadJSON(body, field, s.limits)
+			_, err = ingest.ScanJSON(body, field, s.limits, input.Add)
 		case "application/x-ndjson":
 			job.Source = bulkid.SourceNDJSON
-			recs, err = ingest.ReadNDJSON(ingest.LimitReader(body, s.limits.MaxBytes, &job.FileSize), s.limits)
+			_, err = ingest.ScanNDJSON(ingest.LimitReader(body, s.limits.MaxBytes, &job.FileSize), s.limits, input.Add)
 		case "multipart/form-data":
 			job.Source = bulkid.SourceNDJSON
-			recs, err = s.readMultipart(body, params["boundary"], job)
+			err = s.readMultipart(body, params["boundary"], job, input.Add)
 		}
 		if bulkid.ErrorCode(err) == bulkid.ETOOLARGE {
 			err = ingest.LimitError(s.limits.MaxBytes) // name the file limit, not the multipart allowance
@@ -74,7 +90,7 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 			s.writeReadError(w, r, err)
 			return
 		}
-		if err := s.store.CreateJob(r.Context(), job, recs); err != nil {
+		if err := s.store.CreateJob(r.Context(), job, input); err != nil {
 			var be *bulkid.Error
 			if errors.As(err, &be) && be.Code == bulkid.ECONFLICT && be.Job != nil {
 				s.writeConflict(w, r, be.Job)
@@ -89,13 +105,12 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 	}
 }
 
-// readMultipart reads the NDJSON file in the part named "file".
-func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job) ([]bulkid.RawRecord, error) {
+// readMultipart reads the NDJSON file in the part named "file" into add.
+func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job, add ingest.Sink) error {
 	if boundary == "" {
-		return nil, bulkid.Errorf(bulkid.EINVALID, "The multipart Content-Type has no boundary parameter.")
+		return bulkid.Errorf(bulkid.EINVALID, "The multipart Content-Type has no boundary parameter.")
 	}
 	mr := multipart.NewReader(body, boundary)
-	var recs []bulkid.RawRecord
 	found := false
 	for {
 		part, err := mr.NextPart()
@@ -103,28 +118,27 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job)
 			break
 		}
 		if err != nil {
-			return nil, bodyError(err)
+			return bodyError(err)
 		}
 		if part.FormName() != "file" {
 			if _, err := io.Copy(io.Discard, part); err != nil {
-				return nil, bodyError(err)
+				return bodyError(err)
 			}
 			continue
 		}
 		if found {
-			return nil, bulkid.Errorf(bulkid.EINVALID, "The multipart body has more than one \"file\" part; send one file per job.")
+			return bulkid.Errorf(bulkid.EINVALID, "The multipart body has more than one \"file\" part; send one file per job.")
 		}
 		found = true
 		job.Filename = part.FileName() // the base name only: never used as a path
-		recs, err = ingest.ReadNDJSON(ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize), s.limits)
-		if err != nil {
-			return nil, bodyError(err)
+		if _, err := ingest.ScanNDJSON(ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize), s.limits, add); err != nil {
+			return bodyError(err)
 		}
 	}
 	if !found {
-		return nil, &bulkid.Error{Code: bulkid.EMISSINGFILE, Message: "The multipart body has no part named \"file\"; attach the NDJSON file as file."}
+		return &bulkid.Error{Code: bulkid.EMISSINGFILE, Message: "The multipart body has no part named \"file\"; attach the NDJSON file as file."}
 	}
-	return recs, nil
+	return nil
 }
 
 func bodyError(err error) error {

@@ -31,11 +31,15 @@ type Config struct {
 	Now func() time.Time
 	// HealthOnly serves /healthz alone, for processes that only run jobs.
 	HealthOnly bool
+	// SpoolDir holds the input of large requests while they are read
+	// (os.TempDir() if "").
+	SpoolDir string
 }
 
 type server struct {
 	mux        *http.ServeMux
 	healthOnly bool
+	spoolDir   string
 	store      bulkid.Store
 	notify     func()
 	rpm        int
@@ -47,7 +51,7 @@ type server struct {
 // NewServer returns the API's handler.
 func NewServer(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, notify: cfg.Notify, rpm: cfg.RowsPerMinute, limits: cfg.Limits, log: cfg.Logger, now: cfg.Now,
-		healthOnly: cfg.HealthOnly}
+		healthOnly: cfg.HealthOnly, spoolDir: cfg.SpoolDir}
 	if s.notify == nil {
 		s.notify = func() {}
 	}

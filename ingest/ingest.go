@@ -71,11 +71,42 @@ func empty() error {
 	return &bulkid.Error{Code: bulkid.EEMPTY, Message: "The payload holds no record."}
 }
 
-// ReadJSON reads a JSON object whose member field is the array of records
-// ({"companies": [...]}) from r. Other members are ignored. It fails with
-// EINVALIDJSON, EMISSINGRECORDS, EEMPTY, ETOOMANY or ETOOLARGE (the last
-// only if r is a LimitReader).
+// Sink takes each record as it is read: its position (array index or line)
+// and its bytes, valid only during the call.
+type Sink func(pos int, raw []byte) error
+
+// collect returns a Sink that appends copies of the records to *recs.
+func collect(recs *[]bulkid.RawRecord) Sink {
+	return func(pos int, raw []byte) error {
+		*recs = append(*recs, bulkid.RawRecord{Seq: len(*recs), Pos: pos, Raw: bytes.Clone(raw)})
+		return nil
+	}
+}
+
+// ReadJSON is ScanJSON into a slice.
 func ReadJSON(r io.Reader, field string, lim Limits) ([]bulkid.RawRecord, error) {
+	var recs []bulkid.RawRecord
+	if _, err := ScanJSON(r, field, lim, collect(&recs)); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// ReadNDJSON is ScanNDJSON into a slice.
+func ReadNDJSON(r io.Reader, lim Limits) ([]bulkid.RawRecord, error) {
+	var recs []bulkid.RawRecord
+	if _, err := ScanNDJSON(r, lim, collect(&recs)); err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// ScanJSON reads a JSON object whose member field is the array of records
+// ({"companies": [...]}) from r, passing each record to add, and returns
+// how many there were. Other members are ignored. It fails with
+// EINVALIDJSON, EMISSINGRECORDS, EEMPTY, ETOOMANY, ETOOLARGE (only if r is
+// a LimitReader), a read error, or add's error.
+func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 	dec := json.NewDecoder(r)
 	// Numbers stay text: a member holding a number too large for float64
 	// is still valid JSON.
@@ -84,63 +115,66 @@ func ReadJSON(r io.Reader, field string, lim Limits) ([]bulkid.RawRecord, error)
 		Message: fmt.Sprintf(`The body must be a JSON object with a %q array, like {"%s": [...]}.`, field, field)}
 
 	if tok, err := dec.Token(); err != nil {
-		return nil, jsonError(err)
+		return 0, jsonError(err)
 	} else if tok != json.Delim('{') {
-		return nil, missing
+		return 0, missing
 	}
-	var recs []bulkid.RawRecord
+	n := 0
 	found := false
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, jsonError(err)
+			return 0, jsonError(err)
 		}
 		if key, _ := tok.(string); key != field {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return nil, jsonError(err)
+				return 0, jsonError(err)
 			}
 			continue
 		}
 		if found {
-			return nil, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body has the member %q twice.", field)}
+			return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body has the member %q twice.", field)}
 		}
 		found = true
 		if tok, err := dec.Token(); err != nil {
-			return nil, jsonError(err)
+			return 0, jsonError(err)
 		} else if tok != json.Delim('[') {
-			return nil, missing
+			return 0, missing
 		}
 		for dec.More() {
-			if len(recs) == lim.MaxRecords {
-				return nil, tooMany(lim.MaxRecords)
+			if n == lim.MaxRecords {
+				return 0, tooMany(lim.MaxRecords)
 			}
 			var raw json.RawMessage
 			if err := dec.Decode(&raw); err != nil {
-				return nil, jsonError(err)
+				return 0, jsonError(err)
 			}
-			recs = append(recs, bulkid.RawRecord{Seq: len(recs), Pos: len(recs), Raw: raw})
+			if err := add(n, raw); err != nil {
+				return 0, err
+			}
+			n++
 		}
 		if _, err := dec.Token(); err != nil { // ]
-			return nil, jsonError(err)
+			return 0, jsonError(err)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // }
-		return nil, jsonError(err)
+		return 0, jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		if err == nil {
-			return nil, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body has data after its JSON object."}
+			return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body has data after its JSON object."}
 		}
-		return nil, jsonError(err)
+		return 0, jsonError(err)
 	}
 	if !found {
-		return nil, missing
+		return 0, missing
 	}
-	if len(recs) == 0 {
-		return nil, empty()
+	if n == 0 {
+		return 0, empty()
 	}
-	return recs, nil
+	return n, nil
 }
 
 // jsonError passes limit errors through and turns decoding errors into
@@ -164,37 +198,41 @@ func jsonError(err error) error {
 
 var bom = []byte("\xef\xbb\xbf")
 
-// ReadNDJSON reads newline-delimited records from r. Each non-blank line is
-// one record, kept as sent (less a trailing CR and a leading byte-order
-// mark) with its 1-based line number, whether or not it is valid JSON: a
-// malformed line fails alone when the job validates it. It fails with
-// EEMPTY, ETOOMANY, ETOOLARGE (if r is a LimitReader) or a read error.
-func ReadNDJSON(r io.Reader, lim Limits) ([]bulkid.RawRecord, error) {
+// ScanNDJSON reads newline-delimited records from r, passing each to add,
+// and returns how many there were. Each non-blank line is one record, kept
+// as sent (less a trailing CR and a leading byte-order mark) with its
+// 1-based line number, whether or not it is valid JSON: a malformed line
+// fails alone when the job validates it. It fails with EEMPTY, ETOOMANY,
+// ETOOLARGE (if r is a LimitReader), a read error, or add's error.
+func ScanNDJSON(r io.Reader, lim Limits, add Sink) (int, error) {
 	br := bufio.NewReaderSize(r, 64*1024)
-	var recs []bulkid.RawRecord
+	n := 0
 	for line := 1; ; line++ {
 		b, err := readLine(br)
 		if err != nil && err != io.EOF {
-			return nil, err
+			return 0, err
 		}
 		if line == 1 {
 			b = bytes.TrimPrefix(b, bom)
 		}
 		b = bytes.TrimSuffix(b, []byte{'\r'})
 		if len(bytes.TrimSpace(b)) > 0 {
-			if len(recs) == lim.MaxRecords {
-				return nil, tooMany(lim.MaxRecords)
+			if n == lim.MaxRecords {
+				return 0, tooMany(lim.MaxRecords)
 			}
-			recs = append(recs, bulkid.RawRecord{Seq: len(recs), Pos: line, Raw: bytes.Clone(b)})
+			if err := add(line, b); err != nil {
+				return 0, err
+			}
+			n++
 		}
 		if err == io.EOF {
 			break
 		}
 	}
-	if len(recs) == 0 {
-		return nil, empty()
+	if n == 0 {
+		return 0, empty()
 	}
-	return recs, nil
+	return n, nil
 }
 
 // readLine returns the next line without its newline, and io.EOF with the

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
-	"github.com/bulkid/bulkid/internal/recordpack"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -28,23 +27,20 @@ func scanJob(row pgx.Row) (*bulkid.Job, int64, error) {
 
 // CreateJob stores a job and its input in one transaction, the input
 // through COPY.
-func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, records []bulkid.RawRecord) error {
+func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, input bulkid.JobInput) error {
 	now := db.now().UTC()
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var seq int64
 		err := tx.QueryRow(ctx, `INSERT INTO jobs (id, app_id, type, status, source, filename, file_size, submitted_at, total_rows)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq`,
-			job.ID, job.AppID, job.Type, bulkid.StatusQueued, job.Source, job.Filename, job.FileSize, now, len(records)).Scan(&seq)
+			job.ID, job.AppID, job.Type, bulkid.StatusQueued, job.Source, job.Filename, job.FileSize, now, input.Len()).Scan(&seq)
 		if err != nil {
 			return err
 		}
-		chunks := recordpack.Pack(records)
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"job_input"}, []string{"job_seq", "first", "count", "data"},
-			pgx.CopyFromSlice(len(chunks), func(i int) ([]any, error) {
-				c := chunks[i]
-				return []any{seq, c.First, c.Count, c.Data}, nil
-			}))
-		return err
+		return input.Chunks(func(first, count int, data []byte) error {
+			_, err := tx.Exec(ctx, "INSERT INTO job_input (job_seq, first, count, data) VALUES ($1, $2, $3, $4)", seq, first, count, data)
+			return err
+		})
 	})
 	if bulkid.ErrorCode(err) == bulkid.ECONFLICT {
 		// The transaction is gone; read the job that holds the app.
@@ -57,7 +53,7 @@ func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, records []bulkid.R
 	if err != nil {
 		return err
 	}
-	job.Status, job.SubmittedAt, job.TotalRows = bulkid.StatusQueued, now, len(records)
+	job.Status, job.SubmittedAt, job.TotalRows = bulkid.StatusQueued, now, input.Len()
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 
 	"github.com/bulkid/bulkid"
-	"github.com/bulkid/bulkid/internal/recordpack"
 )
 
 const jobColumns = `seq, id, app_id, type, status, source, filename, file_size, submitted_at, start_time, end_time,
@@ -29,13 +28,13 @@ func scanJob(s scanner) (*bulkid.Job, int64, error) {
 }
 
 // CreateJob stores a job and its input in one transaction.
-func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, records []bulkid.RawRecord) error {
+func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, input bulkid.JobInput) error {
 	now := db.now().UTC().Truncate(1e6)
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var seq int64
 		err := tx.QueryRowContext(ctx, `INSERT INTO jobs (id, app_id, type, status, source, filename, file_size, submitted_at, total_rows)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-			job.ID, job.AppID, job.Type, bulkid.StatusQueued, job.Source, job.Filename, job.FileSize, ms(now), len(records)).Scan(&seq)
+			job.ID, job.AppID, job.Type, bulkid.StatusQueued, job.Source, job.Filename, job.FileSize, ms(now), input.Len()).Scan(&seq)
 		if bulkid.ErrorCode(interpretError(err)) == bulkid.ECONFLICT {
 			active, aerr := scanActiveJob(ctx, tx, job.AppID)
 			if aerr != nil {
@@ -51,17 +50,15 @@ func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, records []bulkid.R
 			return err
 		}
 		defer stmt.Close()
-		for _, c := range recordpack.Pack(records) {
-			if _, err := stmt.ExecContext(ctx, seq, c.First, c.Count, c.Data); err != nil {
-				return err
-			}
-		}
-		return nil
+		return input.Chunks(func(first, count int, data []byte) error {
+			_, err := stmt.ExecContext(ctx, seq, first, count, data)
+			return err
+		})
 	})
 	if err != nil {
 		return err
 	}
-	job.Status, job.SubmittedAt, job.TotalRows = bulkid.StatusQueued, now, len(records)
+	job.Status, job.SubmittedAt, job.TotalRows = bulkid.StatusQueued, now, input.Len()
 	return nil
 }
 

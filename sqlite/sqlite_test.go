@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/storetest"
 )
@@ -74,7 +75,7 @@ func TestReopenKeepsData(t *testing.T) {
 	// A finished company job.
 	done := &bulkid.Job{ID: "00000000-0000-0000-0000-000000000001", AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
 	companyRaw := `{"company_id":"c1","metadata":{"name":"Acme","big":12345678901234567890}}`
-	must("CreateJob", db.CreateJob(ctx, done, []bulkid.RawRecord{{Seq: 0, Pos: 0, Raw: []byte(companyRaw)}}))
+	must("CreateJob", db.CreateJob(ctx, done, recordpack.FromRecords([]bulkid.RawRecord{{Seq: 0, Pos: 0, Raw: []byte(companyRaw)}})))
 	l := bulkid.Lease{JobID: done.ID, Owner: "w1", TTL: ttl}
 	_, err = db.ClaimJob(ctx, l.Owner, ttl)
 	must("ClaimJob", err)
@@ -92,7 +93,7 @@ func TestReopenKeepsData(t *testing.T) {
 	for i, raw := range raws {
 		recs = append(recs, bulkid.RawRecord{Seq: i, Pos: i + 1, Raw: []byte(raw)})
 	}
-	must("CreateJob", db.CreateJob(ctx, running, recs))
+	must("CreateJob", db.CreateJob(ctx, running, recordpack.FromRecords(recs)))
 	l = bulkid.Lease{JobID: running.ID, Owner: "w1", TTL: ttl}
 	_, err = db.ClaimJob(ctx, l.Owner, ttl)
 	must("ClaimJob", err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
 	"github.com/google/uuid"
 )
 
@@ -35,7 +36,7 @@ func BenchmarkCreateJob(b *testing.B, newStore NewBenchStore) {
 	recs := benchRecords(bulkid.MaxRecords, 0)
 	for b.Loop() {
 		job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
-		if err := s.CreateJob(b.Context(), job, recs); err != nil {
+		if err := s.CreateJob(b.Context(), job, recordpack.FromRecords(recs)); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
@@ -85,7 +86,7 @@ func BenchmarkApplyBatch(b *testing.B, newStore NewBenchStore) {
 					recs[i] = rec
 				}
 				job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
-				if err := s.CreateJob(b.Context(), job, raws); err != nil {
+				if err := s.CreateJob(b.Context(), job, recordpack.FromRecords(raws)); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := s.ClaimJob(b.Context(), "bench", time.Hour); err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
 	"github.com/google/uuid"
 )
 
@@ -153,7 +154,7 @@ func rawRecords(raws ...string) []bulkid.RawRecord {
 func (e *env) submit(app *bulkid.App, typ bulkid.JobType, raws ...string) *bulkid.Job {
 	e.t.Helper()
 	job := newJob(app, typ)
-	e.must("CreateJob", e.s.CreateJob(e.ctx, job, rawRecords(raws...)))
+	e.must("CreateJob", e.s.CreateJob(e.ctx, job, recordpack.FromRecords(rawRecords(raws...))))
 	return job
 }
 
@@ -459,7 +460,7 @@ func testCreateJob(t *testing.T, e *env) {
 	submitted := e.clock.Advance(time.Minute)
 	job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: bulkid.JobUsers,
 		Source: bulkid.SourceNDJSON, Filename: "users.ndjson", FileSize: 4096}
-	e.must("CreateJob", e.s.CreateJob(e.ctx, job, rawRecords(`{"user_id":"u1"}`, `{"user_id":"u2"}`, `{"user_id":"u3"}`)))
+	e.must("CreateJob", e.s.CreateJob(e.ctx, job, recordpack.FromRecords(rawRecords(`{"user_id":"u1"}`, `{"user_id":"u2"}`, `{"user_id":"u3"}`))))
 	if job.Status != bulkid.StatusQueued {
 		t.Errorf("CreateJob set Status %q, want %q", job.Status, bulkid.StatusQueued)
 	}
@@ -493,7 +494,7 @@ func testOneJobPerApp(t *testing.T, e *env) {
 		t.Helper()
 		for _, typ := range []bulkid.JobType{bulkid.JobCompanies, bulkid.JobUsers} {
 			job := newJob(a, typ)
-			err := e.s.CreateJob(e.ctx, job, rawRecords(fmt.Sprintf(`{%q:"x"}`, typ.IDField())))
+			err := e.s.CreateJob(e.ctx, job, recordpack.FromRecords(rawRecords(fmt.Sprintf(`{%q:"x"}`, typ.IDField()))))
 			wantConflict(t, fmt.Sprintf("CreateJob of a %s job %s", typ, what), err, first.ID)
 			_, err = e.s.Job(e.ctx, a.ID, job.ID)
 			wantCode(t, "Job of the refused job", err, bulkid.ENOTFOUND)
@@ -529,7 +530,7 @@ func testOneJobPerAppConcurrent(t *testing.T, e *env) {
 		job := newJob(app, typ)
 		ids[i] = job.ID
 		wg.Go(func() {
-			errs[i] = e.s.CreateJob(e.ctx, job, rawRecords(fmt.Sprintf(`{%q:"%d"}`, typ.IDField(), i)))
+			errs[i] = e.s.CreateJob(e.ctx, job, recordpack.FromRecords(rawRecords(fmt.Sprintf(`{%q:"%d"}`, typ.IDField(), i))))
 		})
 	}
 	wg.Wait()
@@ -745,7 +746,7 @@ func testJobRecords(t *testing.T, e *env) {
 		{Seq: 4, Pos: 8, Raw: []byte(`[1,2]`)},
 	}
 	job := newJob(app, bulkid.JobCompanies)
-	e.must("CreateJob", e.s.CreateJob(e.ctx, job, want))
+	e.must("CreateJob", e.s.CreateJob(e.ctx, job, recordpack.FromRecords(want)))
 
 	check := func(fromSeq, limit int, want []bulkid.RawRecord) {
 		t.Helper()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/worker"
 )
@@ -64,7 +65,7 @@ func submit(t *testing.T, st bulkid.Store, app *bulkid.App, n int) *bulkid.Job {
 		recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: []byte(fmt.Sprintf(`{"company_id":"c%d","metadata":{"i":%d}}`, i, i))}
 	}
 	job := &bulkid.Job{ID: fmt.Sprintf("job-%d", time.Now().UnixNano()), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
-	if err := st.CreateJob(context.Background(), job, recs); err != nil {
+	if err := st.CreateJob(context.Background(), job, recordpack.FromRecords(recs)); err != nil {
 		t.Fatal(err)
 	}
 	return job

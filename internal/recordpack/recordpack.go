@@ -25,23 +25,6 @@ type Chunk struct {
 	Data  []byte
 }
 
-// Pack cuts records, in Seq order from 0, into chunks.
-func Pack(records []bulkid.RawRecord) []Chunk {
-	var chunks []Chunk
-	var cur *Chunk
-	for _, r := range records {
-		if cur == nil || cur.Count == MaxRecords || len(cur.Data) >= MaxBytes {
-			chunks = append(chunks, Chunk{First: r.Seq})
-			cur = &chunks[len(chunks)-1]
-		}
-		cur.Data = binary.AppendUvarint(cur.Data, uint64(r.Pos))
-		cur.Data = binary.AppendUvarint(cur.Data, uint64(len(r.Raw)))
-		cur.Data = append(cur.Data, r.Raw...)
-		cur.Count++
-	}
-	return chunks
-}
-
 var errCorrupt = errors.New("recordpack: corrupt chunk")
 
 // Unpack appends to dst the records of the chunk data holding the records

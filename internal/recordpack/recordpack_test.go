@@ -9,7 +9,7 @@ import (
 	"github.com/bulkid/bulkid/internal/recordpack"
 )
 
-func TestPackUnpack(t *testing.T) {
+func TestWriterAndUnpack(t *testing.T) {
 	t.Parallel()
 	var recs []bulkid.RawRecord
 	for i := range 2500 {
@@ -19,37 +19,60 @@ func TestPackUnpack(t *testing.T) {
 		}
 		recs = append(recs, bulkid.RawRecord{Seq: i, Pos: 2*i + 1, Raw: raw})
 	}
-	chunks := recordpack.Pack(recs)
-	total := 0
-	for i, c := range chunks {
-		if c.First != total || c.Count > recordpack.MaxRecords {
-			t.Fatalf("chunk %d: first %d count %d after %d records", i, c.First, c.Count, total)
-		}
-		total += c.Count
+	file, err := recordpack.NewFileWriter(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if total != len(recs) {
-		t.Fatalf("chunks hold %d records, want %d", total, len(recs))
+	for _, r := range recs {
+		if err := file.Add(r.Pos, r.Raw); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// Read back from every chunk, from a Seq in the middle, with a limit.
-	for _, tc := range []struct{ from, limit int }{{0, 10000}, {1234, 500}, {1700, 2}, {2499, 10}} {
-		var got []bulkid.RawRecord
-		for _, c := range chunks {
-			if c.First+c.Count <= tc.from || len(got) >= tc.limit {
-				continue
+	for name, w := range map[string]*recordpack.Writer{"memory": recordpack.FromRecords(recs), "file": file} {
+		if w.Len() != len(recs) {
+			t.Fatalf("%s: Len = %d, want %d", name, w.Len(), len(recs))
+		}
+		var chunks []recordpack.Chunk
+		err := w.Chunks(func(first, count int, data []byte) error {
+			chunks = append(chunks, recordpack.Chunk{First: first, Count: count, Data: bytes.Clone(data)})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for i, c := range chunks {
+			if c.First != total || c.Count > recordpack.MaxRecords {
+				t.Fatalf("%s: chunk %d: first %d count %d after %d records", name, i, c.First, c.Count, total)
 			}
-			var err error
-			if got, err = recordpack.Unpack(got, c.First, c.Data, tc.from, tc.limit); err != nil {
-				t.Fatal(err)
+			total += c.Count
+		}
+		if total != len(recs) {
+			t.Fatalf("%s: chunks hold %d records, want %d", name, total, len(recs))
+		}
+		// Read back from a Seq in the middle, with a limit, as JobRecords does.
+		for _, tc := range []struct{ from, limit int }{{0, 10000}, {1234, 500}, {1700, 2}, {2499, 10}} {
+			var got []bulkid.RawRecord
+			for _, c := range chunks {
+				if c.First+c.Count <= tc.from || len(got) >= tc.limit {
+					continue
+				}
+				if got, err = recordpack.Unpack(got, c.First, c.Data, tc.from, tc.limit); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := recs[tc.from:min(len(recs), tc.from+tc.limit)]
+			if len(got) != len(want) {
+				t.Fatalf("%s: from %d limit %d: %d records, want %d", name, tc.from, tc.limit, len(got), len(want))
+			}
+			for i := range want {
+				if got[i].Seq != want[i].Seq || got[i].Pos != want[i].Pos || !bytes.Equal(got[i].Raw, want[i].Raw) {
+					t.Fatalf("%s: from %d: record %d = %d/%d, want %d/%d", name, tc.from, i, got[i].Seq, got[i].Pos, want[i].Seq, want[i].Pos)
+				}
 			}
 		}
-		want := recs[tc.from:min(len(recs), tc.from+tc.limit)]
-		if len(got) != len(want) {
-			t.Fatalf("from %d limit %d: %d records, want %d", tc.from, tc.limit, len(got), len(want))
-		}
-		for i := range want {
-			if got[i].Seq != want[i].Seq || got[i].Pos != want[i].Pos || !bytes.Equal(got[i].Raw, want[i].Raw) {
-				t.Fatalf("from %d: record %d = %d/%d, want %d/%d", tc.from, i, got[i].Seq, got[i].Pos, want[i].Seq, want[i].Pos)
-			}
+		if err := w.Close(); err != nil {
+			t.Errorf("%s: Close: %v", name, err)
 		}
 	}
 	if _, err := recordpack.Unpack(nil, 0, []byte{0x05, 0xff}, 0, 10); err == nil {
