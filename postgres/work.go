@@ -183,10 +183,89 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		if err := tx.QueryRow(ctx, "SELECT app_id FROM jobs WHERE id = $1", l.JobID).Scan(&appID); err != nil {
 			return err
 		}
+		if t == bulkid.JobCompanies {
+			return applyCompanies(ctx, tx, appID, recs, now)
+		}
 		b := &pgx.Batch{}
 		queueApply(b, t, appID, recs, now)
 		return sendBatch(ctx, tx, b)
 	})
+}
+
+// Companies of a batch are written set-wise: records for the same id are
+// folded into one patch (bulkid.MergePatches, which keeps their order's
+// effect), one UPDATE merges into the companies that exist and one INSERT
+// creates the rest. A company another transaction created in between is
+// merged into by a last UPDATE, so no record is dropped.
+const (
+	mergeCompanies = `UPDATE companies c SET metadata = jsonb_strip_nulls(c.metadata || u.md::jsonb), updated_at = $4
+		FROM unnest($2::text[], $3::text[]) AS u (id, md)
+		WHERE c.app_id = $1 AND c.company_id = u.id
+		RETURNING c.company_id`
+	insertCompanies = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
+		SELECT $1, u.id, jsonb_strip_nulls(u.md::jsonb), $4, $4 FROM unnest($2::text[], $3::text[]) AS u (id, md)
+		ON CONFLICT (app_id, company_id) DO NOTHING
+		RETURNING company_id`
+)
+
+func applyCompanies(ctx context.Context, tx pgx.Tx, appID int64, recs []bulkid.Record, now time.Time) error {
+	index := make(map[string]int, len(recs))
+	ids := make([]string, 0, len(recs))
+	mds := make([]string, 0, len(recs))
+	patches := make([][]byte, 0, len(recs))
+	for _, r := range recs {
+		if i, ok := index[r.ID]; ok {
+			patches[i] = bulkid.MergePatches(patches[i], r.Metadata)
+			continue
+		}
+		index[r.ID] = len(ids)
+		ids = append(ids, r.ID)
+		patches = append(patches, r.Metadata)
+	}
+	for _, p := range patches {
+		mds = append(mds, metadataArg(p))
+	}
+	// step runs q for the companies in ids and returns those it wrote.
+	step := func(q string, ids, mds []string) ([]string, error) {
+		rows, err := tx.Query(ctx, q, appID, ids, mds, now)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	// without returns the ids (and their patches) not in done.
+	without := func(ids, mds, done []string) ([]string, []string) {
+		if len(done) == 0 {
+			return ids, mds
+		}
+		skip := make(map[string]bool, len(done))
+		for _, id := range done {
+			skip[id] = true
+		}
+		var restIDs, restMDs []string
+		for i, id := range ids {
+			if !skip[id] {
+				restIDs, restMDs = append(restIDs, id), append(restMDs, mds[i])
+			}
+		}
+		return restIDs, restMDs
+	}
+	updated, err := step(mergeCompanies, ids, mds)
+	if err != nil {
+		return err
+	}
+	if ids, mds = without(ids, mds, updated); len(ids) == 0 {
+		return nil
+	}
+	inserted, err := step(insertCompanies, ids, mds)
+	if err != nil {
+		return err
+	}
+	if ids, mds = without(ids, mds, inserted); len(ids) == 0 {
+		return nil
+	}
+	_, err = step(mergeCompanies, ids, mds)
+	return err
 }
 
 // Identify applies records outside any job and refreshes what they change.
