@@ -47,7 +47,7 @@ var parsers fastjson.ParserPool
 // values are primitives, so that is keys, strings and literals.
 func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	var rec Record
-	if !wellFormed(raw) {
+	if !WellFormed(raw) {
 		msg := "the record is not valid JSON"
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -105,12 +105,12 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	return rec, nil
 }
 
-// wellFormed reports whether raw is exactly well-formed JSON. fastjson's
+// WellFormed reports whether raw is exactly well-formed JSON. fastjson's
 // validator is fast but lets control characters through inside strings;
 // those are the only bytes below 0x20, and but for tab, LF and CR (JSON
 // whitespace outside strings) they are never valid, so records holding
 // those three take the standard library's slower, exact check.
-func wellFormed(raw []byte) bool {
+func WellFormed(raw []byte) bool {
 	ws := false
 	for _, c := range raw {
 		if c < 0x20 {

@@ -8,8 +8,6 @@ package ingest
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
@@ -99,101 +97,6 @@ func ReadNDJSON(r io.Reader, lim Limits) ([]bulkid.RawRecord, error) {
 		return nil, err
 	}
 	return recs, nil
-}
-
-// ScanJSON reads a JSON object whose member field is the array of records
-// ({"companies": [...]}) from r, passing each record to add, and returns
-// how many there were. Other members are ignored. It fails with
-// EINVALIDJSON, EMISSINGRECORDS, EEMPTY, ETOOMANY, ETOOLARGE (only if r is
-// a LimitReader), a read error, or add's error.
-func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
-	dec := json.NewDecoder(r)
-	// Numbers stay text: a member holding a number too large for float64
-	// is still valid JSON.
-	dec.UseNumber()
-	missing := &bulkid.Error{Code: bulkid.EMISSINGRECORDS,
-		Message: fmt.Sprintf(`The body must be a JSON object with a %q array, like {"%s": [...]}.`, field, field)}
-
-	if tok, err := dec.Token(); err != nil {
-		return 0, jsonError(err)
-	} else if tok != json.Delim('{') {
-		return 0, missing
-	}
-	n := 0
-	found := false
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return 0, jsonError(err)
-		}
-		if key, _ := tok.(string); key != field {
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return 0, jsonError(err)
-			}
-			continue
-		}
-		if found {
-			return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body has the member %q twice.", field)}
-		}
-		found = true
-		if tok, err := dec.Token(); err != nil {
-			return 0, jsonError(err)
-		} else if tok != json.Delim('[') {
-			return 0, missing
-		}
-		for dec.More() {
-			if n == lim.MaxRecords {
-				return 0, tooMany(lim.MaxRecords)
-			}
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return 0, jsonError(err)
-			}
-			if err := add(n, raw); err != nil {
-				return 0, err
-			}
-			n++
-		}
-		if _, err := dec.Token(); err != nil { // ]
-			return 0, jsonError(err)
-		}
-	}
-	if _, err := dec.Token(); err != nil { // }
-		return 0, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		if err == nil {
-			return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body has data after its JSON object."}
-		}
-		return 0, jsonError(err)
-	}
-	if !found {
-		return 0, missing
-	}
-	if n == 0 {
-		return 0, empty()
-	}
-	return n, nil
-}
-
-// jsonError passes limit errors through and turns decoding errors into
-// EINVALIDJSON with the decoder's explanation.
-func jsonError(err error) error {
-	var be *bulkid.Error
-	if errors.As(err, &be) {
-		return err
-	}
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body is not valid JSON: it ends too early."}
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body is not valid JSON: %v (at byte %d).", se, se.Offset)}
-	}
-	// Anything else is a failure to read the body (a client that went
-	// away, a timeout), not a fault of the JSON; pass it on as it is.
-	return err
 }
 
 var bom = []byte("\xef\xbb\xbf")

@@ -1,0 +1,294 @@
+package ingest
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/bulkid/bulkid"
+)
+
+// ScanJSON reads a JSON object whose member field is the array of records
+// ({"companies": [...]}) from r, passing each record to add, and returns
+// how many there were. Other members are ignored. It fails with
+// EINVALIDJSON, EMISSINGRECORDS, EEMPTY, ETOOMANY, ETOOLARGE (only if r is
+// a LimitReader), a read error, or add's error.
+//
+// It walks the body's structure itself, finding where each value ends, and
+// validates each value with bulkid.WellFormed: the standard decoder would
+// scan every element twice through reflection, at about a quarter of the
+// speed.
+func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
+	s := &jsonSplitter{br: bufio.NewReaderSize(r, 64<<10)}
+	missing := &bulkid.Error{Code: bulkid.EMISSINGRECORDS,
+		Message: fmt.Sprintf(`The body must be a JSON object with a %q array, like {"%s": [...]}.`, field, field)}
+
+	c, err := s.next()
+	if err != nil {
+		return 0, err
+	}
+	if c != '{' {
+		if startsValue(c) {
+			return 0, missing
+		}
+		return 0, s.syntax("invalid character %q looking for beginning of value", c)
+	}
+	s.br.ReadByte()
+	n, found := 0, false
+	for first := true; ; first = false {
+		c, err := s.next()
+		if err != nil {
+			return 0, err
+		}
+		if c == '}' && first {
+			s.br.ReadByte()
+			break
+		}
+		if c != '"' {
+			return 0, s.syntax("invalid character %q looking for beginning of object key string", c)
+		}
+		keyRaw, err := s.value(nil)
+		if err != nil {
+			return 0, err
+		}
+		var key string
+		if !bulkid.WellFormed(keyRaw) || json.Unmarshal(keyRaw, &key) != nil {
+			return 0, s.syntax("invalid object key")
+		}
+		if c, err = s.next(); err != nil {
+			return 0, err
+		} else if c != ':' {
+			return 0, s.syntax("invalid character %q after object key", c)
+		}
+		s.br.ReadByte()
+		if c, err = s.next(); err != nil {
+			return 0, err
+		}
+		switch {
+		case key != field:
+			if err := s.skipValue(); err != nil {
+				return 0, err
+			}
+		case found:
+			return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body has the member %q twice.", field)}
+		case c != '[':
+			if err := s.skipValue(); err != nil {
+				return 0, err
+			}
+			return 0, missing
+		default:
+			found = true
+			if n, err = s.array(lim, add); err != nil {
+				return 0, err
+			}
+		}
+		c, err = s.next()
+		if err != nil {
+			return 0, err
+		}
+		s.br.ReadByte()
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return 0, s.syntax("invalid character %q after object key:value pair", c)
+		}
+	}
+	if c, err := s.next(); err == nil {
+		return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body has data after its JSON object (%q at byte %d).", c, s.off+1)}
+	} else if !errors.Is(err, errEnd) {
+		return 0, err
+	}
+	if !found {
+		return 0, missing
+	}
+	if n == 0 {
+		return 0, empty()
+	}
+	return n, nil
+}
+
+// array reads the elements of the records array, whose '[' is next.
+func (s *jsonSplitter) array(lim Limits, add Sink) (int, error) {
+	s.br.ReadByte()
+	c, err := s.next()
+	if err != nil {
+		return 0, err
+	}
+	if c == ']' {
+		s.br.ReadByte()
+		return 0, nil
+	}
+	var elem []byte
+	for n := 0; ; n++ {
+		if n == lim.MaxRecords {
+			return 0, tooMany(lim.MaxRecords)
+		}
+		if _, err := s.next(); err != nil {
+			return 0, err
+		}
+		start := s.off
+		if elem, err = s.value(elem[:0]); err != nil {
+			return 0, err
+		}
+		if !bulkid.WellFormed(elem) {
+			return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body is not valid JSON: record %d (at byte %d) is malformed.", n, start+1)}
+		}
+		if err := add(n, elem); err != nil {
+			return 0, err
+		}
+		if c, err = s.next(); err != nil {
+			return 0, err
+		}
+		s.br.ReadByte()
+		switch c {
+		case ']':
+			return n + 1, nil
+		case ',':
+		default:
+			return 0, s.syntax("invalid character %q after array element", c)
+		}
+	}
+}
+
+// jsonSplitter finds the extent of JSON values in a stream.
+type jsonSplitter struct {
+	br  *bufio.Reader
+	off int64 // bytes consumed
+}
+
+// errEnd is the end of the input where a value was still to come.
+var errEnd = &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body is not valid JSON: it ends too early."}
+
+// readErr turns the end of the input into errEnd; other errors (a limit, a
+// broken connection) pass as they are.
+func readErr(err error) error {
+	if err == io.EOF {
+		return errEnd
+	}
+	return err
+}
+
+func (s *jsonSplitter) syntax(format string, args ...any) error {
+	return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body is not valid JSON: "+format+" (at byte %d).", append(args, s.off+1)...)}
+}
+
+func startsValue(c byte) bool {
+	return c == '[' || c == '{' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n'
+}
+
+// next skips JSON whitespace and returns the next byte without consuming it.
+func (s *jsonSplitter) next() (byte, error) {
+	for {
+		buf, err := s.br.Peek(1)
+		if err != nil {
+			return 0, readErr(err)
+		}
+		switch buf[0] {
+		case ' ', '\t', '\n', '\r':
+			s.br.ReadByte()
+			s.off++
+		default:
+			return buf[0], nil
+		}
+	}
+}
+
+// skipValue reads the value that is next and checks that it is JSON.
+func (s *jsonSplitter) skipValue() error {
+	v, err := s.value(nil)
+	if err != nil {
+		return err
+	}
+	if !bulkid.WellFormed(v) {
+		return s.syntax("malformed value")
+	}
+	return nil
+}
+
+// value appends the value that is next to dst: a string to its closing
+// quote, an object or array to its closing bracket (minding strings), a
+// number or literal to the next delimiter. It does not validate the value.
+func (s *jsonSplitter) value(dst []byte) ([]byte, error) {
+	c, err := s.br.ReadByte()
+	if err != nil {
+		return dst, readErr(err)
+	}
+	s.off++
+	dst = append(dst, c)
+	switch {
+	case c == '"':
+		return s.scan(dst, 0, true)
+	case c == '{' || c == '[':
+		return s.scan(dst, 1, false)
+	case startsValue(c):
+		for {
+			buf, err := s.br.Peek(1)
+			if err == io.EOF {
+				return dst, nil // the end of a literal; the caller sees what follows
+			} else if err != nil {
+				return dst, err
+			}
+			switch buf[0] {
+			case ',', ']', '}', ' ', '\t', '\n', '\r', ':':
+				return dst, nil
+			}
+			s.br.ReadByte()
+			s.off++
+			dst = append(dst, buf[0])
+		}
+	default:
+		return dst, s.syntax("invalid character %q looking for beginning of value", c)
+	}
+}
+
+// scan appends bytes to dst until the nesting depth returns to zero, or,
+// inString at depth 0, until the string's closing quote. It works on
+// bufio's buffer a slice at a time.
+func (s *jsonSplitter) scan(dst []byte, depth int, inString bool) ([]byte, error) {
+	escaped := false
+	for {
+		if s.br.Buffered() == 0 {
+			if _, err := s.br.Peek(1); err != nil {
+				return dst, readErr(err)
+			}
+		}
+		buf, _ := s.br.Peek(s.br.Buffered())
+		for i, c := range buf {
+			switch {
+			case escaped:
+				escaped = false
+			case inString:
+				switch c {
+				case '\\':
+					escaped = true
+				case '"':
+					inString = false
+					if depth == 0 {
+						dst = append(dst, buf[:i+1]...)
+						s.br.Discard(i + 1)
+						s.off += int64(i + 1)
+						return dst, nil
+					}
+				}
+			case c == '"':
+				inString = true
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				if depth == 0 {
+					dst = append(dst, buf[:i+1]...)
+					s.br.Discard(i + 1)
+					s.off += int64(i + 1)
+					return dst, nil
+				}
+			}
+		}
+		dst = append(dst, buf...)
+		s.br.Discard(len(buf))
+		s.off += int64(len(buf))
+	}
+}
