@@ -63,3 +63,21 @@ func MergePatches(a, b json.RawMessage) json.RawMessage {
 	}
 	return append(out, '}')
 }
+
+// FoldByID returns records with one record per id, in the order of each
+// id's first record, whose metadata is the MergePatches of that id's
+// records in order: writing them in any order has the effect of writing
+// recs in order. For companies only: a user's association is not folded.
+func FoldByID(recs []Record) []Record {
+	index := make(map[string]int, len(recs))
+	out := make([]Record, 0, len(recs))
+	for _, r := range recs {
+		if i, ok := index[r.ID]; ok {
+			out[i].Metadata = MergePatches(out[i].Metadata, r.Metadata)
+			continue
+		}
+		index[r.ID] = len(out)
+		out = append(out, r)
+	}
+	return out
+}

@@ -209,21 +209,11 @@ const (
 )
 
 func applyCompanies(ctx context.Context, tx pgx.Tx, appID int64, recs []bulkid.Record, now time.Time) error {
-	index := make(map[string]int, len(recs))
-	ids := make([]string, 0, len(recs))
-	mds := make([]string, 0, len(recs))
-	patches := make([][]byte, 0, len(recs))
-	for _, r := range recs {
-		if i, ok := index[r.ID]; ok {
-			patches[i] = bulkid.MergePatches(patches[i], r.Metadata)
-			continue
-		}
-		index[r.ID] = len(ids)
-		ids = append(ids, r.ID)
-		patches = append(patches, r.Metadata)
-	}
-	for _, p := range patches {
-		mds = append(mds, metadataArg(p))
+	folded := bulkid.FoldByID(recs)
+	ids := make([]string, len(folded))
+	mds := make([]string, len(folded))
+	for i, r := range folded {
+		ids[i], mds[i] = r.ID, metadataArg(r.Metadata)
 	}
 	// step runs q for the companies in ids and returns those it wrote.
 	step := func(q string, ids, mds []string) ([]string, error) {
