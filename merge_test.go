@@ -33,3 +33,17 @@ func BenchmarkMergePatches(b *testing.B) {
 		bulkid.MergePatches(x, y)
 	}
 }
+
+func TestFoldByID(t *testing.T) {
+	t.Parallel()
+	recs := []bulkid.Record{
+		{ID: "a", Metadata: []byte(`{"x":1,"y":2}`)},
+		{ID: "b"},
+		{ID: "a", Metadata: []byte(`{"y":null}`)},
+		{ID: "a", Metadata: []byte(`{"x":3}`)},
+	}
+	got := bulkid.FoldByID(recs)
+	if len(got) != 2 || got[0].ID != "a" || string(got[0].Metadata) != `{"x":3,"y":null}` || got[1].ID != "b" || got[1].Metadata != nil {
+		t.Errorf("FoldByID = %+v", got)
+	}
+}
