@@ -35,6 +35,7 @@ Usage:
   bulkid migrate                bring the store's schema up to date
   bulkid push companies|users FILE...
                                 validate and sync CSV, NDJSON or JSON files
+  bulkid bench [flags]          benchmark the server on loopback (docs/BENCHMARKS.md)
   bulkid jobs list|get|wait|errors|cancel
                                 read a server's jobs (--url, --token)
   bulkid companies get|list     read stored companies
@@ -67,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runCompanies(ctx, args[1:], getenv, stdout, stderr)
 	case "users":
 		return runUsers(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,580 @@
+package main
+
+// The subprocesses of bulkid bench (the server under test and the floor
+// server), the fresh stores they run on, the HTTP calls to them and the
+// readings of their memory and CPU from /proc.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// benchFloorServerArg is the hidden "bulkid bench floor-server": a bare
+// net/http server on loopback whose handler reads each request body and
+// discards it, then answers with a canned job object (202 for POST, 200
+// otherwise). It is the floor of the HTTP scenarios: the same bytes over
+// the same loopback to a separate process, with nothing done to them.
+const benchFloorServerArg = "floor-server"
+
+// benchCannedJob is what the floor server answers: a job object of the
+// size the real server sends.
+var benchCannedJob = []byte(`{"job_id":"01JDZ8V7Q6W3K9X2M4N5P6R7S8","type":"companies","status":"processing",` +
+	`"submitted_at":"2026-11-28T15:35:20.781Z","start_time":"2026-11-28T15:35:20.790Z","end_time":null,"elapsed_time":120,` +
+	`"filename":null,"file_size":null,"total_rows":10000,"completed_rows":4000,"failed_rows":0,` +
+	`"links":"/v1/background_jobs/01JDZ8V7Q6W3K9X2M4N5P6R7S8","errors":[],` +
+	`"estimated_completion_time":"2026-11-28T15:35:21.100Z","errors_url":"/v1/background_jobs/01JDZ8V7Q6W3K9X2M4N5P6R7S8/errors","failure_reason":null}`)
+
+func runBenchFloorServer(ctx context.Context, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		if r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusAccepted)
+		}
+		w.Write(benchCannedJob)
+	})}
+	fmt.Fprintf(stdout, "floor listening on http://%s\n", ln.Addr())
+	go srv.Serve(ln)
+	<-ctx.Done()
+	return srv.Close()
+}
+
+// benchEnv is the state of one bench invocation.
+type benchEnv struct {
+	ctx    context.Context
+	exe    string
+	runs   int
+	pgBase string // --database-url, "" for SQLite
+	log    io.Writer
+	http   *http.Client
+
+	cleanups []func()
+	main     *benchServer
+	floorSrv *benchProc
+	floorDB  benchFloorDB
+	tails    []*benchTail
+	used     map[string]int // data sets used: name → bytes
+	pgBest   string         // the faster PostgreSQL floor method, once measured
+}
+
+func (e *benchEnv) logf(format string, args ...any) {
+	fmt.Fprintf(e.log, "bench: "+format+"\n", args...)
+}
+
+func (e *benchEnv) atClose(f func()) { e.cleanups = append(e.cleanups, f) }
+
+func (e *benchEnv) close() {
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
+	e.cleanups = nil
+}
+
+func benchRandHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// benchChildEnv is this process's environment without any BULKID_
+// variable, so that a child's configuration is exactly its flags, plus extra.
+func benchChildEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BULKID_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// benchStore is a fresh, empty store: a new SQLite data directory, or a
+// new PostgreSQL schema in the --database-url database.
+type benchStore struct {
+	args   []string // --data-dir DIR or --database-url URL
+	dir    string   // SQLite
+	url    string   // PostgreSQL: the URL with search_path set to the schema
+	schema string
+	drop   func()
+}
+
+func (e *benchEnv) freshStore() (*benchStore, error) {
+	if e.pgBase == "" {
+		dir, err := os.MkdirTemp("", "bulkid-bench-")
+		if err != nil {
+			return nil, err
+		}
+		var once sync.Once
+		st := &benchStore{args: []string{"--data-dir", dir}, dir: dir,
+			drop: func() { once.Do(func() { os.RemoveAll(dir) }) }}
+		e.atClose(st.drop)
+		return st, nil
+	}
+	u, err := url.Parse(e.pgBase)
+	if err != nil {
+		return nil, fmt.Errorf("--database-url: %v", err)
+	}
+	schema := "bulkid_bench_" + benchRandHex(6)
+	conn, err := pgx.Connect(e.ctx, e.pgBase)
+	if err != nil {
+		return nil, fmt.Errorf("connect to --database-url: %w", err)
+	}
+	_, err = conn.Exec(e.ctx, "CREATE SCHEMA "+schema)
+	conn.Close(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	var once sync.Once
+	st := &benchStore{args: []string{"--database-url", u.String()}, url: u.String(), schema: schema}
+	st.drop = func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			conn, err := pgx.Connect(ctx, e.pgBase)
+			if err == nil {
+				_, err = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+				conn.Close(ctx)
+			}
+			if err != nil {
+				e.logf("drop schema %s: %v", schema, err)
+			}
+		})
+	}
+	e.atClose(st.drop)
+	return st, nil
+}
+
+// storeFacts describes the store for the report.
+func (e *benchEnv) storeFacts() (map[string]string, error) {
+	bi := benchBuild()
+	if e.pgBase == "" {
+		return map[string]string{"kind": "sqlite", "driver": "modernc.org/sqlite " + bi["modernc.org/sqlite"],
+			"settings": "the server's: WAL, synchronous=FULL, one write connection; files in " + os.TempDir()}, nil
+	}
+	conn, err := pgx.Connect(e.ctx, e.pgBase)
+	if err != nil {
+		return nil, fmt.Errorf("connect to --database-url: %w", err)
+	}
+	defer conn.Close(context.Background())
+	m := map[string]string{"kind": "postgres", "driver": "github.com/jackc/pgx/v5 " + bi["github.com/jackc/pgx/v5"]}
+	var v, sc, fsync, sb string
+	if err := conn.QueryRow(e.ctx, "SELECT current_setting('server_version'), current_setting('synchronous_commit'), current_setting('fsync'), current_setting('shared_buffers')").Scan(&v, &sc, &fsync, &sb); err != nil {
+		return nil, err
+	}
+	m["server_version"] = v
+	m["settings"] = fmt.Sprintf("synchronous_commit=%s, fsync=%s, shared_buffers=%s, host %s", sc, fsync, sb, conn.Config().Host)
+	return m, nil
+}
+
+// benchTail keeps the first 64 KiB a process writes (its log).
+type benchTail struct {
+	name string
+	mu   sync.Mutex
+	b    bytes.Buffer
+}
+
+func (t *benchTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if room := 64<<10 - t.b.Len(); room > 0 {
+		t.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (t *benchTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.b.String()
+}
+
+func (e *benchEnv) serverLogTail() string {
+	var out []string
+	for _, t := range e.tails {
+		if s := strings.TrimSpace(t.String()); s != "" {
+			if len(s) > 4000 {
+				s = s[:4000] + "\n…"
+			}
+			out = append(out, "["+t.name+"]\n"+s)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// benchLines calls fn with each line written to it.
+type benchLines struct {
+	fn  func(string)
+	buf []byte
+}
+
+func (l *benchLines) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.fn(string(l.buf[:i]))
+		l.buf = l.buf[i+1:]
+	}
+}
+
+// benchProc is a subprocess that serves HTTP on loopback.
+type benchProc struct {
+	name   string
+	cmd    *exec.Cmd
+	pid    int
+	url    string
+	stderr *benchTail
+	exited chan struct{}
+	once   sync.Once
+}
+
+// startProc runs this binary with args, takes its address from the stdout
+// line that starts with listenPrefix, and waits for GET /healthz = 200.
+func (e *benchEnv) startProc(name string, args, env []string, listenPrefix string) (*benchProc, error) {
+	p := &benchProc{name: name, cmd: exec.Command(e.exe, args...), stderr: &benchTail{name: name}, exited: make(chan struct{})}
+	e.tails = append(e.tails, p.stderr)
+	addr := make(chan string, 1)
+	p.cmd.Env = env
+	p.cmd.Stdout = &benchLines{fn: func(line string) {
+		if rest, ok := strings.CutPrefix(line, listenPrefix); ok && rest != "" {
+			select {
+			case addr <- strings.Fields(rest)[0]:
+			default:
+			}
+		}
+	}}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.pid = p.cmd.Process.Pid
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	e.atClose(p.stop)
+	select {
+	case p.url = <-addr:
+	case <-p.exited:
+		return nil, fmt.Errorf("%s exited at start: %s", name, p.stderr.String())
+	case <-time.After(30 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("%s printed no %q line within 30s: %s", name, listenPrefix, p.stderr.String())
+	case <-e.ctx.Done():
+		p.stop()
+		return nil, e.ctx.Err()
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		status, _, err := e.request(e.ctx, "GET", p.url+"/healthz", "", "", nil)
+		if err == nil && status == http.StatusOK {
+			return p, nil
+		}
+		if time.Now().After(deadline) || e.ctx.Err() != nil {
+			p.stop()
+			return nil, fmt.Errorf("%s: GET /healthz = %d, %v after 30s", name, status, err)
+		}
+	}
+}
+
+// stop ends the process with SIGTERM, or SIGKILL after 30 s.
+func (p *benchProc) stop() {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+}
+
+// benchServer is a "bulkid serve" on a fresh store.
+type benchServer struct {
+	*benchProc
+	key   string
+	store *benchStore
+}
+
+func (e *benchEnv) startServer(rowsPerMinute int) (*benchServer, error) {
+	st, err := e.freshStore()
+	if err != nil {
+		return nil, err
+	}
+	key := "bench-" + benchRandHex(16)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--rows-per-minute", strconv.Itoa(rowsPerMinute),
+		"--log-level", "warn"}, st.args...)
+	p, err := e.startProc("server", args, benchChildEnv("BULKID_API_KEY="+key), "bulkid listening on ")
+	if err != nil {
+		st.drop()
+		return nil, err
+	}
+	return &benchServer{benchProc: p, key: key, store: st}, nil
+}
+
+func (s *benchServer) stop() {
+	s.benchProc.stop()
+	s.store.drop()
+}
+
+// mainServer is the unthrottled server most scenarios share.
+func (e *benchEnv) mainServer() (*benchServer, error) {
+	if e.main == nil {
+		s, err := e.startServer(0)
+		if err != nil {
+			return nil, err
+		}
+		e.main = s
+	}
+	return e.main, nil
+}
+
+func (e *benchEnv) floorServer() (*benchProc, error) {
+	if e.floorSrv == nil {
+		p, err := e.startFloorServer()
+		if err != nil {
+			return nil, err
+		}
+		e.floorSrv = p
+	}
+	return e.floorSrv, nil
+}
+
+func (e *benchEnv) startFloorServer() (*benchProc, error) {
+	return e.startProc("floor", []string{"bench", benchFloorServerArg}, benchChildEnv(), "floor listening on ")
+}
+
+// createApp runs "bulkid apps create NAME" on the server's store and
+// returns the new key, the last word of its output.
+func (e *benchEnv) createApp(s *benchServer, name string) (string, error) {
+	cmd := exec.CommandContext(e.ctx, e.exe, append([]string{"apps", "create", name}, s.store.args...)...)
+	cmd.Env = benchChildEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("bulkid apps create %s: %v: %s", name, err, stderr.String())
+	}
+	f := strings.Fields(string(out))
+	if len(f) == 0 {
+		return "", fmt.Errorf("bulkid apps create %s printed nothing", name)
+	}
+	return f[len(f)-1], nil
+}
+
+// request sends one request and reads the whole answer.
+func (e *benchEnv) request(ctx context.Context, method, u, key, ctype string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Token "+key)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// benchJob is the part of the job object bench reads.
+type benchJob struct {
+	JobID         string  `json:"job_id"`
+	Status        string  `json:"status"`
+	TotalRows     int     `json:"total_rows"`
+	CompletedRows int     `json:"completed_rows"`
+	FailedRows    int     `json:"failed_rows"`
+	ElapsedTime   int64   `json:"elapsed_time"`
+	FailureReason *string `json:"failure_reason"`
+}
+
+// submit posts a companies bulk body with key and returns the job id and
+// the time from sending the request to having read the 202.
+func (e *benchEnv) submit(s *benchServer, key, ctype string, body []byte) (string, time.Duration, error) {
+	start := time.Now()
+	status, b, err := e.request(e.ctx, "POST", s.url+"/v1/companies/bulk_identify", key, ctype, body)
+	d := time.Since(start)
+	if err != nil {
+		return "", d, fmt.Errorf("submit: %w", err)
+	}
+	if status != http.StatusAccepted {
+		return "", d, fmt.Errorf("submit: status %d: %.300s", status, b)
+	}
+	var j benchJob
+	if err := json.Unmarshal(b, &j); err != nil || j.JobID == "" {
+		return "", d, fmt.Errorf("submit: 202 without a job: %.300s", b)
+	}
+	return j.JobID, d, nil
+}
+
+func (e *benchEnv) getJob(ctx context.Context, s *benchServer, key, id string) (benchJob, error) {
+	var j benchJob
+	status, b, err := e.request(ctx, "GET", s.url+"/v1/background_jobs/"+id, key, "", nil)
+	if err != nil {
+		return j, err
+	}
+	if status != http.StatusOK {
+		return j, fmt.Errorf("GET job %s: status %d: %.300s", id, status, b)
+	}
+	return j, json.Unmarshal(b, &j)
+}
+
+// waitJob polls a job every interval until it is final and returns it and
+// the time the final status was read. A failed job, or failed rows, is an
+// error: the generated data is valid, so either means the run measured
+// something else than intended.
+func (e *benchEnv) waitJob(s *benchServer, key, id string, interval time.Duration) (benchJob, time.Time, error) {
+	deadline := time.Now().Add(15 * time.Minute)
+	for {
+		j, err := e.getJob(e.ctx, s, key, id)
+		now := time.Now()
+		if err != nil {
+			return j, now, err
+		}
+		switch j.Status {
+		case "completed":
+			if j.FailedRows > 0 || j.CompletedRows != j.TotalRows {
+				return j, now, fmt.Errorf("job %s completed %d of %d rows with %d failed", id, j.CompletedRows, j.TotalRows, j.FailedRows)
+			}
+			return j, now, nil
+		case "failed":
+			reason := ""
+			if j.FailureReason != nil {
+				reason = *j.FailureReason
+			}
+			return j, now, fmt.Errorf("job %s failed: %s", id, reason)
+		}
+		if now.After(deadline) {
+			return j, now, fmt.Errorf("job %s still %s after 15 minutes", id, j.Status)
+		}
+		select {
+		case <-time.After(interval):
+		case <-e.ctx.Done():
+			return j, now, e.ctx.Err()
+		}
+	}
+}
+
+// benchProcStatus reads VmRSS and VmHWM of a process, in bytes.
+func benchProcStatus(pid int) (rss, hwm int64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[0], 10, 64)
+		if k == "VmRSS" {
+			rss = kb << 10
+		} else {
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm, nil
+}
+
+func benchMiB(b int64) float64 { return float64(b) / (1 << 20) }
+
+// benchRSS samples a process's VmRSS every 10 ms and keeps the peak.
+type benchRSS struct {
+	pid        int
+	stop, done chan struct{}
+	peak       int64
+}
+
+func benchSampleRSS(pid int) *benchRSS {
+	s := &benchRSS{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
+	s.sample()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				s.sample()
+			}
+		}
+	}()
+	return s
+}
+
+func (s *benchRSS) sample() {
+	if rss, _, err := benchProcStatus(s.pid); err == nil && rss > s.peak {
+		s.peak = rss
+	}
+}
+
+// Stop ends the sampling and returns the peak in MiB.
+func (s *benchRSS) Stop() float64 {
+	close(s.stop)
+	<-s.done
+	s.sample()
+	return benchMiB(s.peak)
+}
+
+// benchCPU is the user plus system CPU time a process has used so far.
+func benchCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: fields count from
+	// the last ')'. utime and stime are fields 14 and 15, in clock ticks
+	// (USER_HZ, 100 on Linux).
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func benchMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
