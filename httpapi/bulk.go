@@ -17,7 +17,7 @@ import (
 
 // memoryInputMax is the largest body whose records are packed in memory;
 // larger ones, and those of unknown length, go to a spool file.
-const memoryInputMax = 8 << 20
+const memoryInputMax = 1 << 20
 
 // multipartOverhead is what a multipart body may carry beyond its file part
 // (boundaries, part headers, small fields).

@@ -78,6 +78,9 @@ func (db *DB) Job(ctx context.Context, appID int64, jobID string) (*bulkid.Job, 
 	if err != nil {
 		return nil, err
 	}
+	if j.FailedRows == 0 {
+		return j, nil // no record error to read
+	}
 	if j.Errors, err = db.jobErrors(ctx, seq, 0, bulkid.MaxJobErrors); err != nil {
 		return nil, err
 	}

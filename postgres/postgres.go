@@ -63,6 +63,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: --database-url: %w", err)
 	}
+	if !strings.Contains(cfg.URL, "pool_max_conns") {
+		// pgxpool's default, 4, makes requests queue behind the workers'
+		// transactions; pool_max_conns in the URL still decides.
+		pc.MaxConns = 24
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

@@ -42,6 +42,9 @@ CREATE TABLE job_input (
 	data    bytea   NOT NULL, -- records as sent, which need not be valid UTF-8
 	PRIMARY KEY (job_seq, first)
 );
+-- Kept out of line but not compressed: the input lives for one job, and
+-- compressing a megabyte chunk costs more than writing it.
+ALTER TABLE job_input ALTER COLUMN data SET STORAGE EXTERNAL;
 
 CREATE TABLE job_errors (
 	job_seq bigint  NOT NULL REFERENCES jobs (seq),
