@@ -72,3 +72,14 @@ func ErrorMessage(err error) string {
 	}
 	return "An internal error occurred."
 }
+
+// ConflictError is the ECONFLICT of a submission while active, the app's
+// unfinished job, runs; it names the job.
+func ConflictError(active *Job) error {
+	return &Error{
+		Code:    ECONFLICT,
+		Message: "Another bulk job of this app is in progress; submit again when it has finished.",
+		Details: "job " + active.ID + " is " + string(active.Status),
+		Job:     active,
+	}
+}

@@ -48,22 +48,13 @@ func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, input bulkid.JobIn
 		if aerr != nil {
 			return aerr
 		}
-		return conflictError(active)
+		return bulkid.ConflictError(active)
 	}
 	if err != nil {
 		return err
 	}
 	job.Status, job.SubmittedAt, job.TotalRows = bulkid.StatusQueued, now, input.Len()
 	return nil
-}
-
-func conflictError(active *bulkid.Job) error {
-	return &bulkid.Error{
-		Code:    bulkid.ECONFLICT,
-		Message: "Another bulk job of this app is in progress; submit again when it has finished.",
-		Details: "job " + active.ID + " is " + string(active.Status),
-		Job:     active,
-	}
 }
 
 // ActiveJob returns the app's unfinished job.

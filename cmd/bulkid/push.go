@@ -70,24 +70,28 @@ func runPush(ctx context.Context, args []string, getenv func(string) string, std
 	files := pos[1:]
 
 	// Standard input is read twice (validate, then send): keep a copy.
+	var stdinCopy string
 	for i, f := range files {
 		if f != "-" {
 			continue
 		}
-		tmp, err := os.CreateTemp("", "bulkid-stdin-*")
-		if err != nil {
-			return err
+		if stdinCopy == "" {
+			tmp, err := os.CreateTemp("", "bulkid-stdin-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			if _, err := io.Copy(tmp, stdin); err != nil {
+				tmp.Close()
+				return fmt.Errorf("read standard input: %w", err)
+			}
+			tmp.Close()
+			stdinCopy = tmp.Name()
 		}
-		defer os.Remove(tmp.Name())
-		if _, err := io.Copy(tmp, stdin); err != nil {
-			return fmt.Errorf("read standard input: %w", err)
-		}
-		tmp.Close()
-		files[i] = tmp.Name()
-		stdinName = tmp.Name()
+		files[i] = stdinCopy
 	}
 
-	p := &pusher{opts: o, c: cf.client(), files: files, stdout: stdout, stderr: stderr, started: time.Now()}
+	p := &pusher{opts: o, c: cf.client(), files: files, stdinCopy: stdinCopy, stdout: stdout, stderr: stderr, started: time.Now()}
 	p.c.Retry.MaxAttempts = 1000 // waiting out a running job is the point
 	p.c.Retry.MaxElapsed = 24 * time.Hour
 	p.c.Retry.OnRetry = p.onRetry
@@ -96,24 +100,25 @@ func runPush(ctx context.Context, args []string, getenv func(string) string, std
 	return p.run(ctx)
 }
 
-// stdinName is the spooled copy of standard input, shown as "-".
-var stdinName string
-
-func displayName(f string) string {
-	if f == stdinName && f != "" {
+// displayName is a file's name as the user gave it: "-" for the copy of
+// standard input.
+func (p *pusher) displayName(f string) string {
+	if f == p.stdinCopy && f != "" {
 		return "-"
 	}
 	return f
 }
 
 type pusher struct {
-	opts    pushOptions
-	c       *client.Client
-	files   []string
-	stdout  io.Writer
-	stderr  io.Writer
-	prog    *progress
-	started time.Time
+	opts  pushOptions
+	c     *client.Client
+	files []string
+	// stdinCopy is the file standard input was copied to, if "-" was given.
+	stdinCopy string
+	stdout    io.Writer
+	stderr    io.Writer
+	prog      *progress
+	started   time.Time
 
 	failed     *os.File
 	failedName string
@@ -136,9 +141,8 @@ func (p *pusher) check(rec input.Record) *bulkid.RecordError {
 	return rerr
 }
 
-func (p *pusher) run(ctx context.Context) error {
-	// Pass 1: validate everything before sending anything.
-	shown := 0
+// eachRecord calls fn with every record of every file, in order.
+func (p *pusher) eachRecord(fn func(input.Record) error) error {
 	for _, f := range p.files {
 		r, err := p.open(f)
 		if err != nil {
@@ -149,26 +153,37 @@ func (p *pusher) run(ctx context.Context) error {
 			if err == io.EOF {
 				break
 			}
+			if err == nil {
+				err = fn(rec)
+			}
 			if err != nil {
-				r.Close()
-				return err
-			}
-			rerr := p.check(rec)
-			if rerr == nil {
-				p.valid++
-				continue
-			}
-			p.invalid++
-			if shown < 100 && !p.opts.jsonOut {
-				fmt.Fprintf(p.stderr, "%s:%d: %s: %s\n", displayName(rec.File), rec.Line, rerr.Code, rerr.Message)
-			}
-			shown++
-			if err := p.writeFailed(displayName(rec.File), rec.Line, "", rerr.Code, rerr.Message, rec.Raw); err != nil {
 				r.Close()
 				return err
 			}
 		}
 		r.Close()
+	}
+	return nil
+}
+
+func (p *pusher) run(ctx context.Context) error {
+	// Pass 1: validate everything before sending anything.
+	shown := 0
+	err := p.eachRecord(func(rec input.Record) error {
+		rerr := p.check(rec)
+		if rerr == nil {
+			p.valid++
+			return nil
+		}
+		p.invalid++
+		if shown < 100 && !p.opts.jsonOut {
+			fmt.Fprintf(p.stderr, "%s:%d: %s: %s\n", p.displayName(rec.File), rec.Line, rerr.Code, rerr.Message)
+		}
+		shown++
+		return p.writeFailed(p.displayName(rec.File), rec.Line, "", rerr.Code, rerr.Message, rec.Raw)
+	})
+	if err != nil {
+		return err
 	}
 	if shown > 100 && !p.opts.jsonOut {
 		fmt.Fprintf(p.stderr, "... and %d more invalid records\n", shown-100)
@@ -182,32 +197,20 @@ func (p *pusher) run(ctx context.Context) error {
 
 	// Pass 2: send the valid records, one job at a time.
 	var b batch
-	for _, f := range p.files {
-		r, err := p.open(f)
-		if err != nil {
-			return err
+	err = p.eachRecord(func(rec input.Record) error {
+		if p.check(rec) != nil {
+			return nil
 		}
-		for {
-			rec, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				r.Close()
+		if b.n > 0 && (b.n == p.opts.batchSize || b.buf.Len()+len(rec.Raw)+1 > pushMaxBytes) {
+			if err := p.send(ctx, &b); err != nil {
 				return err
 			}
-			if p.check(rec) != nil {
-				continue
-			}
-			if b.n > 0 && (b.n == p.opts.batchSize || b.buf.Len()+len(rec.Raw)+1 > pushMaxBytes) {
-				if err := p.send(ctx, &b); err != nil {
-					r.Close()
-					return err
-				}
-			}
-			b.add(displayName(rec.File), rec.Line, rec.Raw)
 		}
-		r.Close()
+		b.add(p.displayName(rec.File), rec.Line, rec.Raw)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if b.n > 0 {
 		if err := p.send(ctx, &b); err != nil {
