@@ -15,9 +15,6 @@ import (
 // works: it exits 0 and prints a result with a median for each scenario.
 // It says nothing about speed; benchmarks are not tests.
 func TestBenchCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts servers and sends 3.8 MB bodies")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "bench", "--runs", "1", "--scenarios", "accept-json,job-new")
