@@ -28,6 +28,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	role := fs.String("role", "all", "all (API and workers), api (answer requests only) or worker (run jobs only; serves /healthz)")
 	poll := fs.Duration("poll-interval", time.Second, "how often idle workers look for jobs submitted to other processes")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
 	pos, err := parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -50,6 +52,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *poll <= 0 {
 		return fmt.Errorf("--poll-interval must be positive, not %s", *poll)
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
 	}
 	runAPI, runWorkers := *role == "all" || *role == "api", *role == "all" || *role == "worker"
 	if !runAPI && !runWorkers {
@@ -92,7 +97,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stdout, "bulkid listening on http://%s (role: %s, rows per minute: %d)\n", ln.Addr(), *role, *rpm)
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d)\n", scheme, ln.Addr(), *role, *rpm)
 	log.Info("serving", "addr", ln.Addr().String(), "store", sf.name(), "role", *role, "rows_per_minute", *rpm, "workers", *workers)
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -102,7 +111,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if *tlsCert != "" {
+			serveErr <- srv.ServeTLS(ln, *tlsCert, *tlsKey)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():
