@@ -36,6 +36,10 @@ type AppStore interface {
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*App, error)
 	// ListApps returns every app, oldest first.
 	ListApps(ctx context.Context) ([]*App, error)
+	// SetAppKey replaces the app's key hash: the old key stops working at
+	// once. Returns ENOTFOUND if there is no such app, ECONFLICT if another
+	// app has that hash.
+	SetAppKey(ctx context.Context, appID int64, keyHash []byte) error
 }
 
 // JobStore accepts jobs and answers what clients ask about them.

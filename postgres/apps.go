@@ -49,6 +49,18 @@ func (db *DB) AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, er
 	return &app, nil
 }
 
+// SetAppKey replaces an app's key hash.
+func (db *DB) SetAppKey(ctx context.Context, appID int64, keyHash []byte) error {
+	tag, err := db.pool.Exec(ctx, "UPDATE apps SET key_hash = $1 WHERE id = $2", keyHash, appID)
+	if err != nil {
+		return interpretError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return bulkid.Errorf(bulkid.ENOTFOUND, "No app with the id %d.", appID)
+	}
+	return nil
+}
+
 // ListApps lists every app, oldest first.
 func (db *DB) ListApps(ctx context.Context) ([]*bulkid.App, error) {
 	rows, err := db.pool.Query(ctx, "SELECT id, name, created_at FROM apps ORDER BY id")

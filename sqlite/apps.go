@@ -49,6 +49,22 @@ func (db *DB) AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, er
 	return &app, nil
 }
 
+// SetAppKey replaces an app's key hash.
+func (db *DB) SetAppKey(ctx context.Context, appID int64, keyHash []byte) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE apps SET key_hash = ? WHERE id = ?", keyHash, appID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return bulkid.Errorf(bulkid.ENOTFOUND, "No app with the id %d.", appID)
+		}
+		return nil
+	})
+}
+
 // ListApps lists every app, oldest first.
 func (db *DB) ListApps(ctx context.Context) ([]*bulkid.App, error) {
 	rows, err := db.read.QueryContext(ctx, "SELECT id, name, created_at FROM apps ORDER BY id")

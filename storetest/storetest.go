@@ -56,6 +56,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Tenancy", testTenancy},
 		{"ReserveRows", testReserveRows},
 		{"CreateFirstApp", testCreateFirstApp},
+		{"SetAppKey", testSetAppKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1382,5 +1383,23 @@ func testCreateFirstApp(t *testing.T, e *env) {
 	}
 	if _, ok, err := e.s.CreateFirstApp(e.ctx, "again", []byte("another")); ok || err != nil {
 		t.Errorf("CreateFirstApp on a store with an app: created %v, err %v; want false, nil", ok, err)
+	}
+}
+
+// testSetAppKey: replacing a key makes the old one unknown at once.
+func testSetAppKey(t *testing.T, e *env) {
+	a, b := e.createApp("a"), e.createApp("b")
+	e.must("SetAppKey", e.s.SetAppKey(e.ctx, a.ID, keyHash("a2")))
+	_, err := e.s.AppByKeyHash(e.ctx, keyHash("a"))
+	wantCode(t, "AppByKeyHash of the replaced key", err, bulkid.ENOTFOUND)
+	got, err := e.s.AppByKeyHash(e.ctx, keyHash("a2"))
+	e.must("AppByKeyHash of the new key", err)
+	if got.ID != a.ID {
+		t.Errorf("the new key opens app %d, want %d", got.ID, a.ID)
+	}
+	wantCode(t, "SetAppKey to another app's key", e.s.SetAppKey(e.ctx, b.ID, keyHash("a2")), bulkid.ECONFLICT)
+	wantCode(t, "SetAppKey of an unknown app", e.s.SetAppKey(e.ctx, 1<<40, keyHash("x")), bulkid.ENOTFOUND)
+	if got, err := e.s.AppByKeyHash(e.ctx, keyHash("b")); err != nil || got.ID != b.ID {
+		t.Errorf("app b's key after the refused change: %v, %v", got, err)
 	}
 }

@@ -366,3 +366,33 @@ func TestAppsCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestRotateAndRevokeKeys: on a running server, a rotated key stops working
+// at once and the new one works; a revoked key stops working at once.
+func TestRotateAndRevokeKeys(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	if r := s.get("/v1/background_jobs"); r.Status != 200 {
+		t.Fatalf("before: %d", r.Status)
+	}
+	out, err := exec.Command(binary, "apps", "rotate-key", "default", "--data-dir", s.DataDir).Output()
+	if err != nil {
+		t.Fatalf("apps rotate-key: %v", err)
+	}
+	fields := strings.Fields(string(out))
+	newKey := fields[len(fields)-1]
+	expectError(t, s.get("/v1/background_jobs"), 401, "unauthorized")
+	rotated := &server{t: t, URL: s.URL, Key: newKey}
+	if r := rotated.get("/v1/background_jobs"); r.Status != 200 {
+		t.Fatalf("the new key: %d %s", r.Status, r.Body)
+	}
+	if out, err := exec.Command(binary, "apps", "revoke-key", "1", "--data-dir", s.DataDir).CombinedOutput(); err != nil {
+		t.Fatalf("apps revoke-key: %v\n%s", err, out)
+	} else if strings.Contains(string(out), newKey) {
+		t.Errorf("revoke-key printed a key")
+	}
+	expectError(t, rotated.get("/v1/background_jobs"), 401, "unauthorized")
+	if out, err := exec.Command(binary, "apps", "rotate-key", "nope", "--data-dir", s.DataDir).CombinedOutput(); err == nil {
+		t.Errorf("rotate-key of an unknown app succeeded: %s", out)
+	}
+}
