@@ -24,7 +24,9 @@ func (panicStore) AppByKeyHash(ctx context.Context, hash []byte) (*bulkid.App, e
 	return &bulkid.App{ID: 1, Name: "a"}, nil
 }
 
-func (panicStore) ListJobs(context.Context, int64, bulkid.Page) ([]*bulkid.Job, error) { return nil, nil }
+func (panicStore) ListJobs(context.Context, int64, bulkid.Page) ([]*bulkid.Job, error) {
+	return nil, nil
+}
 
 // TestPanicAnswers500: a panic in a handler answers 500 in the documented
 // shape, without the panic's text, and the server keeps serving.
