@@ -28,6 +28,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	role := fs.String("role", "all", "all (API and workers), api (answer requests only) or worker (run jobs only; serves /healthz)")
 	poll := fs.Duration("poll-interval", time.Second, "how often idle workers look for jobs submitted to other processes")
+	headerTimeout := fs.Duration("read-header-timeout", 10*time.Second, "how long a client may take to send a request's headers")
+	readTimeout := fs.Duration("read-timeout", 10*time.Minute, "how long a client may take to send a whole request, body included (a 50 MB upload on a slow link)")
+	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
 	pos, err := parse(fs, args, getenv)
@@ -49,6 +52,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *lease < time.Second {
 		return fmt.Errorf("--lease-duration must be at least 1s, not %s", *lease)
+	}
+	if *headerTimeout <= 0 || *readTimeout <= 0 || *idleTimeout <= 0 {
+		return fmt.Errorf("--read-header-timeout, --read-timeout and --idle-timeout must be positive")
 	}
 	if *poll <= 0 {
 		return fmt.Errorf("--poll-interval must be positive, not %s", *poll)
@@ -89,12 +95,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Long enough for a 50 MB upload over a slow link, short enough
-		// that a stuck client cannot hold a connection forever.
-		ReadTimeout:  10 * time.Minute,
-		WriteTimeout: 10 * time.Minute,
-		IdleTimeout:  2 * time.Minute,
+		// A client that sends its headers a byte at a time, or a body that
+		// never ends, is cut off; others are served meanwhile.
+		ReadHeaderTimeout: *headerTimeout,
+		ReadTimeout:       *readTimeout,
+		WriteTimeout:      *readTimeout,
+		IdleTimeout:       *idleTimeout,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
