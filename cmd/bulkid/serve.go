@@ -94,14 +94,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler: handler,
 		// A client that sends its headers a byte at a time, or a body that
 		// never ends, is cut off; others are served meanwhile.
 		ReadHeaderTimeout: *headerTimeout,
 		ReadTimeout:       *readTimeout,
 		WriteTimeout:      *readTimeout,
 		IdleTimeout:       *idleTimeout,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
 	if *tlsCert != "" {
