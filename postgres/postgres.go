@@ -9,16 +9,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"path"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/migration"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -115,39 +112,26 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 		return fmt.Errorf("postgres: read schema version: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	steps, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("postgres: %w", err)
 	}
-	sort.Strings(names)
-	latest := 0
-	for _, name := range names {
-		v, err := strconv.Atoi(strings.SplitN(path.Base(name), "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("postgres: migration %s does not start with a version number", name)
-		}
-		latest = max(latest, v)
-		if v <= current {
-			continue
-		}
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("apply %s: %w", name, err)
+	pending, err := migration.Pending(steps, current)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	for _, m := range pending {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply %s: %w", m.Name, err)
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", v, db.now())
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", m.Version, db.now())
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("postgres: migrate: %w", err)
 		}
-		db.log.Info("applied migration", "store", "postgres", "version", v)
-	}
-	if current > latest {
-		return fmt.Errorf("postgres: the database schema is version %d but this bulkid knows only up to %d; run a newer bulkid", current, latest)
+		db.log.Info("applied migration", "store", "postgres", "version", m.Version)
 	}
 	return nil
 }

@@ -12,17 +12,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/migration"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -117,50 +114,29 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err := db.write.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 		return fmt.Errorf("sqlite: read schema version: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	steps, err := migration.Load(migrationFS, "migrations")
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	sort.Strings(names)
-	latest := 0
-	for _, name := range names {
-		v, err := migrationVersion(name)
-		if err != nil {
-			return err
-		}
-		latest = max(latest, v)
-		if v <= current {
-			continue
-		}
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return err
-		}
+	pending, err := migration.Pending(steps, current)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	for _, m := range pending {
 		if err := db.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("apply %s: %w", name, err)
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply %s: %w", m.Name, err)
 			}
-			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", v, ms(db.now()))
+			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", m.Version, ms(db.now()))
 			return err
 		}); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
-		db.log.Info("applied migration", "store", "sqlite", "version", v)
-	}
-	if current > latest {
-		return fmt.Errorf("sqlite: the database schema is version %d but this bulkid knows only up to %d; run a newer bulkid", current, latest)
+		db.log.Info("applied migration", "store", "sqlite", "version", m.Version)
 	}
 	return nil
 }
 
-func migrationVersion(name string) (int, error) {
-	base := filepath.Base(name)
-	v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: migration %s does not start with a version number", base)
-	}
-	return v, nil
-}
 
 // inTx runs fn in a write transaction and commits it if fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
