@@ -109,13 +109,6 @@ type Job struct {
 // endpoint streams all of them.
 const MaxJobErrors = 100
 
-// Position of a record in its request: a 0-based index into a JSON body's
-// array, or a 1-based line number of an NDJSON file.
-type Position struct {
-	Source Source
-	N      int
-}
-
 // RawRecord is one record of a job's input exactly as the client sent it.
 type RawRecord struct {
 	Seq int    // 0-based order within the job

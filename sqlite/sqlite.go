@@ -137,7 +137,6 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-
 // inTx runs fn in a write transaction and commits it if fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
