@@ -34,6 +34,14 @@ type Config struct {
 	// SpoolDir holds the input of large requests while they are read
 	// (os.TempDir() if "").
 	SpoolDir string
+	// MaxUploads is how many bulk requests are read at once, across all
+	// apps (default 4). One request holds at most a record's worth of
+	// memory (up to the 50 MB limit, for a file that is one long line), so
+	// this bounds the memory of uploads whatever clients send.
+	MaxUploads int
+	// UploadWait is how long a bulk request waits for its turn before it
+	// is answered 503 with Retry-After (default 30s).
+	UploadWait time.Duration
 }
 
 type server struct {
@@ -46,6 +54,8 @@ type server struct {
 	limits     ingest.Limits
 	log        *slog.Logger
 	now        func() time.Time
+	uploads    chan struct{} // a slot for each bulk request being read
+	uploadWait time.Duration
 }
 
 // NewServer returns the API's handler.
@@ -63,6 +73,14 @@ func NewServer(cfg Config) http.Handler {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = 4
+	}
+	s.uploads = make(chan struct{}, cfg.MaxUploads)
+	s.uploadWait = cfg.UploadWait
+	if s.uploadWait <= 0 {
+		s.uploadWait = 30 * time.Second
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
@@ -173,4 +191,25 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 		}
 		h(w, r, app)
 	})
+}
+
+// uploadSlot lets h read its request once one of the MaxUploads slots is
+// free. A request that waits longer than UploadWait is answered 503 with
+// Retry-After, before its body is read; the client retries it.
+func (s *server) uploadSlot(h func(http.ResponseWriter, *http.Request, *bulkid.App)) func(http.ResponseWriter, *http.Request, *bulkid.App) {
+	return func(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
+		timer := time.NewTimer(s.uploadWait)
+		defer timer.Stop()
+		select {
+		case s.uploads <- struct{}{}:
+			defer func() { <-s.uploads }()
+			h(w, r, app)
+		case <-timer.C:
+			w.Header().Set("Retry-After", "5")
+			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAVAILABLE,
+				Message: "The server is reading as many uploads as it can hold; try again in a few seconds."})
+		case <-r.Context().Done():
+			// The client went away while it waited: there is no one to answer.
+		}
+	}
 }

@@ -31,6 +31,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	headerTimeout := fs.Duration("read-header-timeout", 10*time.Second, "how long a client may take to send a request's headers")
 	readTimeout := fs.Duration("read-timeout", 10*time.Minute, "how long a client may take to send a whole request, body included (a 50 MB upload on a slow link)")
 	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	maxUploads := fs.Int("max-uploads", 4, "bulk requests read at once, across all apps; each holds at most one record's worth of memory, up to 50 MB")
+	uploadWait := fs.Duration("upload-wait", 30*time.Second, "how long a bulk request waits for its turn before it is answered 503 with Retry-After")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
 	pos, err := parse(fs, args, getenv)
@@ -55,6 +57,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *headerTimeout <= 0 || *readTimeout <= 0 || *idleTimeout <= 0 {
 		return fmt.Errorf("--read-header-timeout, --read-timeout and --idle-timeout must be positive")
+	}
+	if *maxUploads < 1 || *uploadWait <= 0 {
+		return fmt.Errorf("--max-uploads must be at least 1 and --upload-wait positive")
 	}
 	if *poll <= 0 {
 		return fmt.Errorf("--poll-interval must be positive, not %s", *poll)
@@ -87,7 +92,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		notify = nil // workers of other processes find the job when they poll
 	}
 	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
-		HealthOnly: !runAPI})
+		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
