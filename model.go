@@ -10,6 +10,11 @@ const (
 	MaxRecords = 10_000   // records per JSON body or NDJSON file
 	MaxBytes   = 50 << 20 // bytes per upload: 50 MB read as MiB, the larger reading, so no file the hosted service takes is refused
 	MaxIDLen   = 512      // bytes in a company_id or user_id
+	// MaxDepth is how deeply arrays and objects may nest in a record, the
+	// record's own braces counted: deeper JSON is refused as malformed
+	// before it is parsed, so no parser recurses without bound. It is below
+	// the 300 levels the record parser (fastjson) takes.
+	MaxDepth = 256
 )
 
 // App is an account: it owns its jobs, companies and users and is reached
