@@ -218,6 +218,9 @@ func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
 	if err != nil {
 		return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata must be an object, got %s", preview(v.MarshalTo(nil)))}
 	}
+	if obj.Len() > MaxMetadataKeys {
+		return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata has %d keys; at most %d are allowed", obj.Len(), MaxMetadataKeys)}
+	}
 	members := make([]member, 0, obj.Len())
 	obj.Visit(func(k []byte, v *fastjson.Value) { members = append(members, member{string(k), v}) })
 	// Sorted by key; of equal keys the stable sort keeps the input order,

@@ -60,6 +60,7 @@ func TestValidateRecordCompanies(t *testing.T) {
 		{name: "metadata big integer kept", raw: `{"company_id":"c","metadata":{"n":12345678901234567890}}`, id: "c", metadata: `{"n":12345678901234567890}`},
 		{name: "metadata long decimal kept", raw: `{"company_id":"c","metadata":{"x":0.1000000000000000055511151231257827}}`, id: "c", metadata: `{"x":0.1000000000000000055511151231257827}`},
 		{name: "metadata number forms kept", raw: `{"company_id":"c","metadata":{"a":1E+2,"b":-0.0,"c":1e-5,"d":-0,"e":0e-999}}`, id: "c", metadata: `{"a":1E+2,"b":-0.0,"c":1e-5,"d":-0,"e":0e-999}`},
+		{name: "metadata of MaxMetadataKeys keys", raw: `{"company_id":"c","metadata":{` + manyKeys(bulkid.MaxMetadataKeys) + `}}`, id: "c", metadata: `{` + manyKeys(bulkid.MaxMetadataKeys) + `}`},
 		{name: "metadata integer beyond 2^53 kept", raw: `{"company_id":"c","metadata":{"n":12345678901234567890123,"m":-9007199254740993}}`, id: "c", metadata: `{"n":12345678901234567890123,"m":-9007199254740993}`},
 		{name: "metadata numbers at the float64 range kept", raw: `{"company_id":"c","metadata":{"max":1.7976931348623157e308,"min":5e-324,"neg":-1.7976931348623157E+308,"z":0.000e+000}}`,
 			id: "c", metadata: `{"max":1.7976931348623157e308,"min":5e-324,"neg":-1.7976931348623157E+308,"z":0.000e+000}`},
@@ -110,6 +111,7 @@ func TestValidateRecordCompanies(t *testing.T) {
 		{name: "metadata number under float64 in decimals", raw: `{"company_id":"c","metadata":{"n":0.` + strings.Repeat("0", 400) + `1}}`, code: bulkid.RInvalidMetadata, id: "c", msg: "too small"},
 		{name: "metadata zero with a 5-digit exponent", raw: `{"company_id":"c","metadata":{"n":0e-99999}}`, code: bulkid.RInvalidMetadata, id: "c", msg: "exponent"},
 		{name: "metadata number over MaxNumberLen characters", raw: `{"company_id":"c","metadata":{"n":0.` + strings.Repeat("1", bulkid.MaxNumberLen-1) + `}}`, code: bulkid.RInvalidMetadata, id: "c", msg: strconv.Itoa(bulkid.MaxNumberLen)},
+		{name: "metadata over MaxMetadataKeys keys", raw: `{"company_id":"c","metadata":{` + manyKeys(bulkid.MaxMetadataKeys+1) + `}}`, code: bulkid.RInvalidMetadata, id: "c", msg: strconv.Itoa(bulkid.MaxMetadataKeys)},
 		{name: "metadata from integer id", raw: `{"company_id":42,"metadata":"x"}`, code: bulkid.RInvalidMetadata, id: "42"},
 	}
 	runValid(t, bulkid.JobCompanies, valid)
@@ -474,4 +476,16 @@ func TestValidateRecordDepth(t *testing.T) {
 			t.Errorf("%s: got %v, want %s naming the limit of %d levels", tc.name, rerr, bulkid.RMalformedJSON, bulkid.MaxDepth)
 		}
 	}
+}
+
+// manyKeys returns n metadata members "k0":0,"k1":1,...
+func manyKeys(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"k` + strconv.Itoa(i) + `":` + strconv.Itoa(i))
+	}
+	return b.String()
 }
