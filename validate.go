@@ -1,6 +1,7 @@
 package bulkid
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -48,6 +49,9 @@ var parsers fastjson.ParserPool
 func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	var rec Record
 	if !WellFormed(raw) {
+		if TooDeep(raw) {
+			return rec, &RecordError{Code: RMalformedJSON, Message: tooDeepMessage}
+		}
 		msg := "the record is not valid JSON"
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -105,26 +109,65 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	return rec, nil
 }
 
-// WellFormed reports whether raw is exactly well-formed JSON. fastjson's
-// validator is fast but lets control characters through inside strings;
+// WellFormed reports whether raw is exactly well-formed JSON nested at most
+// MaxDepth deep. fastjson's validator is fast but recursive, with no bound
+// on its depth: a 10 MB line of brackets would overflow the goroutine's
+// stack and kill the process, so anything nested deeper is refused first.
+// The validator also lets control characters through inside strings;
 // those are the only bytes below 0x20, and but for tab, LF and CR (JSON
 // whitespace outside strings) they are never valid, so records holding
 // those three take the standard library's slower, exact check.
 func WellFormed(raw []byte) bool {
-	ws := false
+	ws, open := false, 0
 	for _, c := range raw {
 		if c < 0x20 {
 			if c != '\t' && c != '\n' && c != '\r' {
 				return false
 			}
 			ws = true
+		} else if c|0x20 == '{' { // '{' or '['
+			open++
 		}
+	}
+	if open > MaxDepth && TooDeep(raw) {
+		return false
 	}
 	if ws {
 		return json.Valid(raw)
 	}
 	return fastjson.ValidateBytes(raw) == nil
 }
+
+// TooDeep reports whether raw opens more than MaxDepth arrays and objects
+// within each other, brackets inside strings not counted. It reads raw
+// once, without recursion, whether or not raw is valid JSON.
+func TooDeep(raw []byte) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			if c == '\\' {
+				escaped = true
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > MaxDepth {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}
+
+// tooDeepMessage is the record error message of a record TooDeep.
+var tooDeepMessage = fmt.Sprintf("the record nests arrays and objects more than %d levels deep, more than bulkid reads", MaxDepth)
 
 // parseID reads an id: a non-empty string, or an integer taken as its
 // decimal string. It returns a record error code and message on failure.
@@ -175,6 +218,9 @@ func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
 	if err != nil {
 		return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata must be an object, got %s", preview(v.MarshalTo(nil)))}
 	}
+	if obj.Len() > MaxMetadataKeys {
+		return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata has %d keys; at most %d are allowed", obj.Len(), MaxMetadataKeys)}
+	}
 	members := make([]member, 0, obj.Len())
 	obj.Visit(func(k []byte, v *fastjson.Value) { members = append(members, member{string(k), v}) })
 	// Sorted by key; of equal keys the stable sort keeps the input order,
@@ -212,10 +258,54 @@ func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
 			}
 			out = appendString(out, string(b))
 		} else { // numbers as sent, true, false, null
+			n := len(out)
 			out = m.v.MarshalTo(out)
+			if typ == fastjson.TypeNumber {
+				if problem := numberProblem(out[n:]); problem != "" {
+					return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf(
+						"the value of metadata key %s %s; send it as a string to keep it as it is", strconv.Quote(m.key), problem)}
+				}
+			}
 		}
 	}
 	return append(out, '}'), nil
+}
+
+// MaxNumberLen is the longest number text metadata may hold.
+const MaxNumberLen = 1000
+
+// numberProblem says why the JSON number text cannot be metadata, or "".
+// A number is stored as sent, but it must be one a 64-bit float holds
+// without overflow or underflow (1e400 and 1e-400 are not), so that every
+// store and client reads the same value: PostgreSQL's numeric refuses
+// exponents beyond its range, and would fail the job, and a float64 client
+// would read ±Inf or 0. Digits beyond a float64's precision are kept. The
+// length and exponent bounds keep the number within PostgreSQL's numeric
+// scale (at most 16,383 decimal places) even when it is zero, as 0e-99999.
+func numberProblem(text []byte) string {
+	if len(text) > MaxNumberLen {
+		return fmt.Sprintf("is a number of %d characters; at most %d are allowed", len(text), MaxNumberLen)
+	}
+	exp := bytes.IndexAny(text, "eE")
+	if exp < 0 && len(text) <= 15 {
+		return "" // at most 15 characters without an exponent: within range
+	}
+	if exp >= 0 {
+		digits := bytes.TrimLeft(text[exp+1:], "+-0")
+		if len(digits) > 3 {
+			return fmt.Sprintf("is the number %s, whose exponent has more than 3 digits", preview(text))
+		}
+	} else {
+		exp = len(text)
+	}
+	f, err := strconv.ParseFloat(string(text), 64)
+	if err != nil {
+		return fmt.Sprintf("is the number %s, beyond the range of a 64-bit float", preview(text))
+	}
+	if f == 0 && bytes.ContainsAny(text[:exp], "123456789") {
+		return fmt.Sprintf("is the number %s, too small for a 64-bit float (it would read as 0)", preview(text))
+	}
+	return ""
 }
 
 // appendString appends s, valid UTF-8, as a JSON string: quotes,

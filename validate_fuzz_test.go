@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
 	"unicode/utf8"
 
@@ -24,6 +25,8 @@ func FuzzValidateRecord(f *testing.F) {
 		`{"company_id":"c","user_id":"u","metadata":"x"}`,
 		"{\"company_id\":\"\xff\",\"user_id\":\"\\ud800\"}",
 		`{"company_id":"c"`,
+		`{"company_id":"c","user_id":"u","metadata":{"big":1e400,"small":1e-400,"z":0e-9999,"ok":5e-324}}`,
+		`{"company_id":"c","user_id":"u","x":[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]}`,
 		`[]`, `"x"`, `5`, `null`, ``, ` `,
 	} {
 		f.Add([]byte(s))
@@ -31,7 +34,8 @@ func FuzzValidateRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		orig := bytes.Clone(raw)
 		// Whitespace is JSON's own (space, tab, CR, LF), not Unicode's.
-		wellFormed := json.Valid(raw)
+		// JSON nested deeper than bulkid.MaxDepth counts as malformed.
+		wellFormed := json.Valid(raw) && nesting(raw) <= bulkid.MaxDepth
 		for _, typ := range []bulkid.JobType{bulkid.JobCompanies, bulkid.JobUsers} {
 			rec, rerr := bulkid.ValidateRecord(typ, raw)
 			if !bytes.Equal(raw, orig) {
@@ -125,6 +129,12 @@ func checkFuzzRecord(t *testing.T, typ bulkid.JobType, raw []byte, rec bulkid.Re
 			if k == "" || v[0] == '{' || v[0] == '[' {
 				t.Fatalf("ValidateRecord(%s, %q) Metadata = %s: key %q or its value %s is not allowed", typ, raw, rec.Metadata, k, v)
 			}
+			// Numbers are within a float64's range.
+			if v[0] == '-' || v[0] >= '0' && v[0] <= '9' {
+				if _, err := strconv.ParseFloat(string(v), 64); err != nil || len(v) > bulkid.MaxNumberLen {
+					t.Fatalf("ValidateRecord(%s, %q) Metadata = %s: number %s out of range", typ, raw, rec.Metadata, v)
+				}
+			}
 		}
 		// Same content as sent, the last duplicate winning.
 		if got, want := decodeUseNumber(t, rec.Metadata), decodeUseNumber(t, fields["metadata"]); !reflect.DeepEqual(got, want) {
@@ -164,4 +174,27 @@ func decodeUseNumber(t *testing.T, data []byte) map[string]any {
 		t.Fatalf("decode %s: %v", data, err)
 	}
 	return m
+}
+
+// nesting returns how deeply arrays and objects nest in data, brackets in
+// strings not counted.
+func nesting(data []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = c == '\\'
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }

@@ -59,7 +59,13 @@ func TestValidateRecordCompanies(t *testing.T) {
 		{name: "metadata duplicate key nested then primitive", raw: `{"company_id":"c","metadata":{"a":{"x":1},"a":"flat"}}`, id: "c", metadata: `{"a":"flat"}`},
 		{name: "metadata big integer kept", raw: `{"company_id":"c","metadata":{"n":12345678901234567890}}`, id: "c", metadata: `{"n":12345678901234567890}`},
 		{name: "metadata long decimal kept", raw: `{"company_id":"c","metadata":{"x":0.1000000000000000055511151231257827}}`, id: "c", metadata: `{"x":0.1000000000000000055511151231257827}`},
-		{name: "metadata number forms kept", raw: `{"company_id":"c","metadata":{"a":1E+2,"b":-0.0,"c":1e400,"d":-0}}`, id: "c", metadata: `{"a":1E+2,"b":-0.0,"c":1e400,"d":-0}`},
+		{name: "metadata number forms kept", raw: `{"company_id":"c","metadata":{"a":1E+2,"b":-0.0,"c":1e-5,"d":-0,"e":0e-999}}`, id: "c", metadata: `{"a":1E+2,"b":-0.0,"c":1e-5,"d":-0,"e":0e-999}`},
+		{name: "metadata of MaxMetadataKeys keys", raw: `{"company_id":"c","metadata":{` + manyKeys(bulkid.MaxMetadataKeys) + `}}`, id: "c", metadata: `{` + manyKeys(bulkid.MaxMetadataKeys) + `}`},
+		{name: "metadata integer beyond 2^53 kept", raw: `{"company_id":"c","metadata":{"n":12345678901234567890123,"m":-9007199254740993}}`, id: "c", metadata: `{"n":12345678901234567890123,"m":-9007199254740993}`},
+		{name: "metadata numbers at the float64 range kept", raw: `{"company_id":"c","metadata":{"max":1.7976931348623157e308,"min":5e-324,"neg":-1.7976931348623157E+308,"z":0.000e+000}}`,
+			id: "c", metadata: `{"max":1.7976931348623157e308,"min":5e-324,"neg":-1.7976931348623157E+308,"z":0.000e+000}`},
+		{name: "metadata number of MaxNumberLen characters kept", raw: `{"company_id":"c","metadata":{"n":0.` + strings.Repeat("1", bulkid.MaxNumberLen-2) + `}}`,
+			id: "c", metadata: `{"n":0.` + strings.Repeat("1", bulkid.MaxNumberLen-2) + `}`},
 		{name: "metadata user fields are plain keys", raw: `{"company_id":"c","metadata":{"company_id":"other","user_id":1}}`, id: "c", metadata: `{"company_id":"other","user_id":1}`},
 		{name: "metadata duplicate member last wins", raw: `{"company_id":"c","metadata":[1],"metadata":{"a":1}}`, id: "c", metadata: `{"a":1}`},
 	}
@@ -98,6 +104,14 @@ func TestValidateRecordCompanies(t *testing.T) {
 		{name: "metadata nested after spaces", raw: `{"company_id":"c","metadata":{"arr" :   [ 1 ]}}`, code: bulkid.RNestedMetadata, id: "c", msg: `"arr"`},
 		{name: "metadata nested key quoted", raw: `{"company_id":"c","metadata":{"a \"b\"":[1]}}`, code: bulkid.RNestedMetadata, id: "c", msg: strconv.Quote(`a "b"`)},
 		{name: "metadata nested duplicate last wins", raw: `{"company_id":"c","metadata":{"a":1,"a":[1]}}`, code: bulkid.RNestedMetadata, id: "c", msg: `"a"`},
+		{name: "metadata number over float64", raw: `{"company_id":"c","metadata":{"n":1e400}}`, code: bulkid.RInvalidMetadata, id: "c", msg: `"n" is the number 1e400, beyond the range`},
+		{name: "metadata negative number over float64", raw: `{"company_id":"c","metadata":{"n":-1.8e308}}`, code: bulkid.RInvalidMetadata, id: "c", msg: "range"},
+		{name: "metadata integer over float64", raw: `{"company_id":"c","metadata":{"n":1` + strings.Repeat("0", 309) + `}}`, code: bulkid.RInvalidMetadata, id: "c", msg: "range"},
+		{name: "metadata number under float64", raw: `{"company_id":"c","metadata":{"n":1e-400}}`, code: bulkid.RInvalidMetadata, id: "c", msg: "too small"},
+		{name: "metadata number under float64 in decimals", raw: `{"company_id":"c","metadata":{"n":0.` + strings.Repeat("0", 400) + `1}}`, code: bulkid.RInvalidMetadata, id: "c", msg: "too small"},
+		{name: "metadata zero with a 5-digit exponent", raw: `{"company_id":"c","metadata":{"n":0e-99999}}`, code: bulkid.RInvalidMetadata, id: "c", msg: "exponent"},
+		{name: "metadata number over MaxNumberLen characters", raw: `{"company_id":"c","metadata":{"n":0.` + strings.Repeat("1", bulkid.MaxNumberLen-1) + `}}`, code: bulkid.RInvalidMetadata, id: "c", msg: strconv.Itoa(bulkid.MaxNumberLen)},
+		{name: "metadata over MaxMetadataKeys keys", raw: `{"company_id":"c","metadata":{` + manyKeys(bulkid.MaxMetadataKeys+1) + `}}`, code: bulkid.RInvalidMetadata, id: "c", msg: strconv.Itoa(bulkid.MaxMetadataKeys)},
 		{name: "metadata from integer id", raw: `{"company_id":42,"metadata":"x"}`, code: bulkid.RInvalidMetadata, id: "42"},
 	}
 	runValid(t, bulkid.JobCompanies, valid)
@@ -420,4 +434,58 @@ func TestValidateRecordStrictJSONAndUTF8(t *testing.T) {
 	if got, want := string(rec.Metadata), `{"note":"line\nbreak\u0001"}`; got != want {
 		t.Errorf("Metadata = %s, want %s", got, want)
 	}
+}
+
+// nest wraps inner in depth arrays.
+func nest(depth int, inner string) string {
+	return strings.Repeat("[", depth) + inner + strings.Repeat("]", depth)
+}
+
+// Deeply nested JSON is refused before any parser recurses into it: a
+// recursive validator would overflow the stack on a few million levels and
+// kill the process, which no recover catches.
+func TestValidateRecordDepth(t *testing.T) {
+	t.Parallel()
+	// The record's own braces count: the ignored field adds MaxDepth-1 levels.
+	atLimit := `{"company_id":"c","extra":` + nest(bulkid.MaxDepth-1, "1") + `}`
+	if !bulkid.WellFormed([]byte(atLimit)) || bulkid.TooDeep([]byte(atLimit)) {
+		t.Fatalf("a record nested exactly %d deep is not well-formed", bulkid.MaxDepth)
+	}
+	if rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(atLimit)); rerr != nil || rec.ID != "c" {
+		t.Fatalf("a record nested exactly %d deep: %v", bulkid.MaxDepth, rerr)
+	}
+	// Brackets inside strings are not nesting.
+	inString := `{"company_id":"c","metadata":{"s":"` + strings.Repeat("[{", 10000) + `\"]"}}`
+	if rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(inString)); rerr != nil || !strings.HasPrefix(string(rec.Metadata), `{"s":"[{[{`) {
+		t.Fatalf("brackets in a string: %v", rerr)
+	}
+	for _, tc := range []struct{ name, raw string }{
+		{"one level too deep", `{"company_id":"c","extra":` + nest(bulkid.MaxDepth, "1") + `}`},
+		{"10,000 levels in metadata", `{"company_id":"c","metadata":{"x":` + nest(10000, "") + `}}`},
+		{"10,000 levels of objects in metadata", `{"company_id":"c","metadata":` + strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000) + `}`},
+		{"10,000 levels as the record", nest(10000, "")},
+		{"5,000,000 levels as the record", nest(5_000_000, "")},
+		{"5,000,000 levels, never closed", strings.Repeat("[", 5_000_000)},
+		{"deep with a tab", "{\"company_id\":\"c\",\t\"x\":" + nest(10000, "") + "}"},
+	} {
+		if bulkid.WellFormed([]byte(tc.raw)) {
+			t.Errorf("%s: WellFormed = true", tc.name)
+		}
+		_, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(tc.raw))
+		if rerr == nil || rerr.Code != bulkid.RMalformedJSON || !strings.Contains(rerr.Message, strconv.Itoa(bulkid.MaxDepth)+" levels") {
+			t.Errorf("%s: got %v, want %s naming the limit of %d levels", tc.name, rerr, bulkid.RMalformedJSON, bulkid.MaxDepth)
+		}
+	}
+}
+
+// manyKeys returns n metadata members "k0":0,"k1":1,...
+func manyKeys(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"k` + strconv.Itoa(i) + `":` + strconv.Itoa(i))
+	}
+	return b.String()
 }

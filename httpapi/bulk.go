@@ -8,6 +8,9 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/ingest"
@@ -130,7 +133,9 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job,
 			return bulkid.Errorf(bulkid.EINVALID, "The multipart body has more than one \"file\" part; send one file per job.")
 		}
 		found = true
-		job.Filename = part.FileName() // the base name only: never used as a path
+		if job.Filename, err = fileName(part); err != nil {
+			return err
+		}
 		if _, err := ingest.ScanNDJSON(ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize), s.limits, add); err != nil {
 			return bodyError(err)
 		}
@@ -139,6 +144,31 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job,
 		return &bulkid.Error{Code: bulkid.EMISSINGFILE, Message: "The multipart body has no part named \"file\"; attach the NDJSON file as file."}
 	}
 	return nil
+}
+
+// maxFileName is the longest file name a job keeps, in bytes: NAME_MAX,
+// the longest a file system's names are.
+const maxFileName = 255
+
+// fileName returns the job's filename from the file part: the part's file
+// name less any directory, whether '/' or '\\' separates it (browsers on
+// Windows have sent whole paths). It is only ever shown, never used as a
+// path. Bytes that are not UTF-8, and control characters, become U+FFFD,
+// so that every store can keep it and JSON shows what is stored.
+func fileName(part *multipart.Part) (string, error) {
+	name := part.FileName() // already the base name by '/'
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	if len(name) > maxFileName {
+		return "", bulkid.Errorf(bulkid.EINVALID, "The file name is %d bytes long; at most %d are allowed.", len(name), maxFileName)
+	}
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, name), nil
 }
 
 func bodyError(err error) error {

@@ -700,3 +700,83 @@ func TestReadJSONHugeNumbers(t *testing.T) {
 		t.Fatalf("a huge number as the body: %v, want missing_records", err)
 	}
 }
+
+// A UTF-8 byte-order mark may start a JSON body, as it may an NDJSON file;
+// only one, only at the very start, and offsets in messages count it.
+func TestReadJSONByteOrderMark(t *testing.T) {
+	t.Parallel()
+	recs, err := ingest.ReadJSON(strings.NewReader("\xef\xbb\xbf{\"companies\":[{\"company_id\":\"a\"}]}\r\n"), "companies", small(10))
+	if err != nil {
+		t.Fatalf("BOM before the body: %v", err)
+	}
+	checkRecs(t, recs, []rec{{0, 0, `{"company_id":"a"}`}})
+	for _, tc := range []struct{ name, body, code string }{
+		{"two BOMs", "\xef\xbb\xbf\xef\xbb\xbf{\"companies\":[{}]}", bulkid.EINVALIDJSON},
+		{"BOM after a space", " \xef\xbb\xbf{\"companies\":[{}]}", bulkid.EINVALIDJSON},
+		{"BOM inside", "{\xef\xbb\xbf\"companies\":[{}]}", bulkid.EINVALIDJSON},
+		{"BOM alone", "\xef\xbb\xbf", bulkid.EINVALIDJSON},
+		{"half a BOM", "\xef\xbb{\"companies\":[{}]}", bulkid.EINVALIDJSON},
+		{"BOM then an empty array", "\xef\xbb\xbf{\"companies\":[]}", bulkid.EEMPTY},
+	} {
+		_, err := ingest.ReadJSON(strings.NewReader(tc.body), "companies", small(10))
+		if got := errCode(t, err); got != tc.code {
+			t.Errorf("%s: code %q, want %q", tc.name, got, tc.code)
+		}
+	}
+	// Byte offsets are of the body as sent, BOM included.
+	_, err = ingest.ReadJSON(strings.NewReader("\xef\xbb\xbf{\"companies\":[{}] x}"), "companies", small(10))
+	if err == nil || !strings.Contains(err.Error(), "at byte 22") {
+		t.Errorf("error %v, want the offset of x counted from the BOM (byte 22)", err)
+	}
+}
+
+// JSON nested deeper than bulkid.MaxDepth is refused without recursion;
+// within the limit it is read. An NDJSON line is not parsed here at all:
+// a deep line is a record, and fails alone when the job validates it.
+func TestReadJSONDeepNesting(t *testing.T) {
+	t.Parallel()
+	nest := func(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
+	ok := `{"companies":[` + nest(bulkid.MaxDepth) + `],"other":` + nest(bulkid.MaxDepth) + `}`
+	if recs, err := ingest.ReadJSON(strings.NewReader(ok), "companies", small(10)); err != nil || len(recs) != 1 {
+		t.Fatalf("values nested exactly %d deep: %d records, %v", bulkid.MaxDepth, len(recs), err)
+	}
+	for _, tc := range []struct{ name, body string }{
+		{"element one level too deep", `{"companies":[` + nest(bulkid.MaxDepth+1) + `]}`},
+		{"element 10,000 deep in metadata", `{"companies":[{"company_id":"c","metadata":{"x":` + nest(10000) + `}}]}`},
+		{"element 5,000,000 deep", `{"companies":[` + nest(5_000_000) + `]}`},
+		{"other member 5,000,000 deep", `{"other":` + nest(5_000_000) + `,"companies":[{}]}`},
+	} {
+		_, err := ingest.ReadJSON(strings.NewReader(tc.body), "companies", small(10))
+		wantCode(t, err, bulkid.EINVALIDJSON)
+		if !strings.Contains(err.Error(), strconv.Itoa(bulkid.MaxDepth)+" levels deep") {
+			t.Errorf("%s: message %q does not name the depth limit", tc.name, err)
+		}
+	}
+	line := nest(5_000_000)
+	recs, err := ingest.ReadNDJSON(strings.NewReader("{}\n"+line+"\n{}\n"), small(10))
+	if err != nil || len(recs) != 3 || len(recs[1].Raw) != len(line) {
+		t.Fatalf("a deep NDJSON line: %d records, %v; want 3, the deep one as sent", len(recs), err)
+	}
+}
+
+// Messages name the 1-based byte offset of the offending byte.
+func TestReadJSONErrorOffsets(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		body string
+		at   int
+	}{
+		{`{"companies":[{}] x}`, 19},
+		{`{"companies":[{}}]}`, 17},
+		{`{"x":1 "companies":[{}]}`, 8},
+		{`{"x":tru,"companies":[{}]}`, 6},
+		{`{"companies":[{}, {"a" 1}]}`, 19},
+		{`{"companies":[{}]}  }`, 21},
+	} {
+		_, err := ingest.ReadJSON(strings.NewReader(tc.body), "companies", small(10))
+		wantCode(t, err, bulkid.EINVALIDJSON)
+		if want := fmt.Sprintf("byte %d)", tc.at); !strings.Contains(err.Error(), want) && !strings.Contains(err.Error(), fmt.Sprintf("byte %d ", tc.at)) {
+			t.Errorf("%s: %v, want the offset %d", tc.body, err, tc.at)
+		}
+	}
+}

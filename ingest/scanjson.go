@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,8 @@ import (
 
 // ScanJSON reads a JSON object whose member field is the array of records
 // ({"companies": [...]}) from r, passing each record to add, and returns
-// how many there were. Other members are ignored. It fails with
+// how many there were. Other members are ignored, and so is one leading
+// byte-order mark. It fails with
 // EINVALIDJSON, EMISSINGRECORDS, EEMPTY, ETOOMANY, ETOOLARGE (only if r is
 // a LimitReader), a read error, or add's error.
 //
@@ -22,6 +24,15 @@ import (
 // speed.
 func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 	s := &jsonSplitter{br: bufio.NewReaderSize(r, 64<<10)}
+	// A UTF-8 byte-order mark, which Windows tools write, may start the
+	// body (RFC 8259 section 8.1 lets a parser ignore it); byte offsets in
+	// messages still count it.
+	if b, err := s.br.Peek(len(bom)); bytes.Equal(b, bom) {
+		s.br.Discard(len(bom))
+		s.off = int64(len(bom))
+	} else if err != nil && err != io.EOF {
+		return 0, err // bufio hands an error out once: do not drop it
+	}
 	missing := &bulkid.Error{Code: bulkid.EMISSINGRECORDS,
 		Message: fmt.Sprintf(`The body must be a JSON object with a %q array, like {"%s": [...]}.`, field, field)}
 
@@ -35,7 +46,7 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 		}
 		return 0, s.syntax("invalid character %q looking for beginning of value", c)
 	}
-	s.br.ReadByte()
+	s.skip()
 	n, found := 0, false
 	for first := true; ; first = false {
 		c, err := s.next()
@@ -43,7 +54,7 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 			return 0, err
 		}
 		if c == '}' && first {
-			s.br.ReadByte()
+			s.skip()
 			break
 		}
 		if c != '"' {
@@ -62,7 +73,7 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 		} else if c != ':' {
 			return 0, s.syntax("invalid character %q after object key", c)
 		}
-		s.br.ReadByte()
+		s.skip()
 		if c, err = s.next(); err != nil {
 			return 0, err
 		}
@@ -88,12 +99,12 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		s.br.ReadByte()
+		if c != '}' && c != ',' {
+			return 0, s.syntax("invalid character %q after object key:value pair", c)
+		}
+		s.skip()
 		if c == '}' {
 			break
-		}
-		if c != ',' {
-			return 0, s.syntax("invalid character %q after object key:value pair", c)
 		}
 	}
 	if c, err := s.next(); err == nil {
@@ -112,13 +123,13 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 
 // array reads the elements of the records array, whose '[' is next.
 func (s *jsonSplitter) array(lim Limits, add Sink) (int, error) {
-	s.br.ReadByte()
+	s.skip()
 	c, err := s.next()
 	if err != nil {
 		return 0, err
 	}
 	if c == ']' {
-		s.br.ReadByte()
+		s.skip()
 		return 0, nil
 	}
 	var elem []byte
@@ -134,6 +145,9 @@ func (s *jsonSplitter) array(lim Limits, add Sink) (int, error) {
 			return 0, err
 		}
 		if !bulkid.WellFormed(elem) {
+			if bulkid.TooDeep(elem) {
+				return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body is not valid JSON: record %d (at byte %d) nests arrays and objects more than %d levels deep.", n, start+1, bulkid.MaxDepth)}
+			}
 			return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body is not valid JSON: record %d (at byte %d) is malformed.", n, start+1)}
 		}
 		if err := add(n, elem); err != nil {
@@ -142,11 +156,12 @@ func (s *jsonSplitter) array(lim Limits, add Sink) (int, error) {
 		if c, err = s.next(); err != nil {
 			return 0, err
 		}
-		s.br.ReadByte()
 		switch c {
 		case ']':
+			s.skip()
 			return n + 1, nil
 		case ',':
+			s.skip()
 		default:
 			return 0, s.syntax("invalid character %q after array element", c)
 		}
@@ -179,6 +194,12 @@ func startsValue(c byte) bool {
 	return c == '[' || c == '{' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n'
 }
 
+// skip consumes the byte that next returned.
+func (s *jsonSplitter) skip() {
+	s.br.ReadByte()
+	s.off++
+}
+
 // next skips JSON whitespace and returns the next byte without consuming it.
 func (s *jsonSplitter) next() (byte, error) {
 	for {
@@ -198,12 +219,17 @@ func (s *jsonSplitter) next() (byte, error) {
 
 // skipValue reads the value that is next and checks that it is JSON.
 func (s *jsonSplitter) skipValue() error {
+	start := s.off
 	v, err := s.value(nil)
 	if err != nil {
 		return err
 	}
 	if !bulkid.WellFormed(v) {
-		return s.syntax("malformed value")
+		what := "is malformed"
+		if bulkid.TooDeep(v) {
+			what = fmt.Sprintf("nests arrays and objects more than %d levels deep", bulkid.MaxDepth)
+		}
+		return &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body is not valid JSON: the value at byte %d %s.", start+1, what)}
 	}
 	return nil
 }

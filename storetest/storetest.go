@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"reflect"
 	"slices"
 	"sort"
@@ -341,6 +342,29 @@ func wantMetadata(t *testing.T, what string, got json.RawMessage, want string) {
 	}
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("%s metadata = %s, want %s", what, got, want)
+	}
+}
+
+// wantSameNumbers checks that got holds the keys of want, each a number of
+// exactly the same value, whatever its notation.
+func wantSameNumbers(t *testing.T, what string, got json.RawMessage, want string) {
+	t.Helper()
+	w, err := decodeObject([]byte(want))
+	if err != nil {
+		panic(fmt.Sprintf("storetest: bad want %s: %v", want, err))
+	}
+	g, err := decodeObject(got)
+	if err != nil || len(g) != len(w) {
+		t.Errorf("%s metadata = %s, want %s", what, got, want)
+		return
+	}
+	for k, wv := range w {
+		gn, ok := g[k].(json.Number)
+		gr, ok1 := new(big.Rat).SetString(string(gn))
+		wr, ok2 := new(big.Rat).SetString(string(wv.(json.Number)))
+		if !ok || !ok1 || !ok2 || gr.Cmp(wr) != 0 {
+			t.Errorf("%s metadata %q = %v, want the number %v exactly", what, k, g[k], wv)
+		}
 	}
 }
 
@@ -999,6 +1023,10 @@ func testMergeCompanies(t *testing.T, e *env) {
 		`{"company_id":"fresh","metadata":{"v":"second"}}`,
 		// Numbers keep their digits.
 		`{"company_id":"numbers","metadata":{"big":12345678901234567890123,"pi":3.14159265358979323846264338,"price":1.50,"neg":-7,"zero":0}}`,
+		// At the ends of a float64's range, and in exponent notation:
+		// the value is kept exactly, though PostgreSQL writes it out in
+		// plain decimals.
+		`{"company_id":"extremes","metadata":{"max":1.7976931348623157e308,"min":5e-324,"exp":1E3,"neg":-12345678901234567890123.5e-3,"zero":0e-999}}`,
 	)
 	acme = e.company(app, "acme")
 	wantMetadata(t, "merged acme", acme.Metadata, `{"name":"Acme","plan":"pro","region":"eu","active":false}`)
@@ -1010,6 +1038,8 @@ func testMergeCompanies(t *testing.T, e *env) {
 	numbers := e.company(app, "numbers")
 	wantMetadata(t, "numbers", numbers.Metadata, `{"big":12345678901234567890123,"pi":3.14159265358979323846264338,"price":1.50,"neg":-7,"zero":0}`)
 	wantTime(t, "numbers CreatedAt", numbers.CreatedAt, updated)
+	wantSameNumbers(t, "extremes", e.company(app, "extremes").Metadata,
+		`{"max":1.7976931348623157e308,"min":5e-324,"exp":1E3,"neg":-12345678901234567890123.5e-3,"zero":0e-999}`)
 	wantMetadata(t, "hooli, not sent again", e.company(app, "hooli").Metadata, `{"kept":false}`)
 
 	_, err := e.s.Company(e.ctx, app.ID, "nobody")
