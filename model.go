@@ -20,6 +20,13 @@ const (
 	// key up in a list), so a record of 100,000 keys took 44 s to apply,
 	// and 94 s when merged into as many stored keys, holding up the job.
 	MaxMetadataKeys = 1000
+	// MaxRecordBytes is the size of one record: an array element, an NDJSON
+	// line or a real-time identify body. Readers never hold more of a
+	// record than this, so memory is bounded per request whatever a client
+	// sends: a 40 MB line cost about 600 MiB to accept and apply before.
+	// Profile stores of the kind cap an event or profile update at the
+	// same order (1 MB); metadata of primitives rarely comes near it.
+	MaxRecordBytes = 1 << 20
 )
 
 // App is an account: it owns its jobs, companies and users and is reached

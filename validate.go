@@ -21,7 +21,49 @@ const (
 	RInvalidCompanyID = "invalid_company_id" // a user's company_id is not a valid id
 	RInvalidMetadata  = "invalid_metadata"   // metadata is not an object, or has an empty key
 	RNestedMetadata   = "nested_metadata"    // a metadata value is an object or an array
+	RRecordTooLarge   = "record_too_large"   // the record is over MaxRecordBytes
 )
+
+// oversizedMark starts the stand-in a reader keeps for a record over
+// MaxRecordBytes. No JSON text starts with a NUL byte, so a stand-in never
+// passes for a record; a line that forges one fails as it would anyway.
+var oversizedMark = []byte("\x00record_too_large:")
+
+// sampleBytes is how much of an oversized record is kept, to show in its
+// error report.
+const sampleBytes = 1024
+
+// OversizedRecord returns what a reader keeps, instead of the record, for a
+// record of size bytes over MaxRecordBytes that begins with head: the size
+// and up to the first kilobyte of head. ValidateRecord fails it with
+// RRecordTooLarge and reports the kept bytes as the record sent.
+func OversizedRecord(head []byte, size int64) []byte {
+	head = head[:min(len(head), sampleBytes)]
+	b := append([]byte(nil), oversizedMark...)
+	b = strconv.AppendInt(b, size, 10)
+	b = append(b, 0)
+	return append(b, head...)
+}
+
+// oversized reports whether raw is a stand-in of OversizedRecord, and the
+// size and sample it holds.
+func oversized(raw []byte) (size int64, head []byte, ok bool) {
+	rest, found := bytes.CutPrefix(raw, oversizedMark)
+	if !found {
+		return 0, nil, false
+	}
+	num, head, found := bytes.Cut(rest, []byte{0})
+	if !found {
+		return 0, nil, false
+	}
+	size, err := strconv.ParseInt(string(num), 10, 64)
+	return size, head, err == nil
+}
+
+func tooLargeRecord(size int64) *RecordError {
+	return &RecordError{Code: RRecordTooLarge,
+		Message: fmt.Sprintf("the record is %d bytes; a record may be at most %d bytes (1 MiB)", size, MaxRecordBytes)}
+}
 
 // Record is a validated record, ready to be applied.
 type Record struct {
@@ -48,6 +90,14 @@ var parsers fastjson.ParserPool
 // values are primitives, so that is keys, strings and literals.
 func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 	var rec Record
+	if size, head, ok := oversized(raw); ok {
+		e := tooLargeRecord(size)
+		e.Raw = head // what the error report shows as sent
+		return rec, e
+	}
+	if len(raw) > MaxRecordBytes {
+		return rec, tooLargeRecord(int64(len(raw)))
+	}
 	if !WellFormed(raw) {
 		if TooDeep(raw) {
 			return rec, &RecordError{Code: RMalformedJSON, Message: tooDeepMessage}

@@ -464,8 +464,8 @@ func TestValidateRecordDepth(t *testing.T) {
 		{"10,000 levels in metadata", `{"company_id":"c","metadata":{"x":` + nest(10000, "") + `}}`},
 		{"10,000 levels of objects in metadata", `{"company_id":"c","metadata":` + strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000) + `}`},
 		{"10,000 levels as the record", nest(10000, "")},
-		{"5,000,000 levels as the record", nest(5_000_000, "")},
-		{"5,000,000 levels, never closed", strings.Repeat("[", 5_000_000)},
+		{"500,000 levels as the record (1 MB, under MaxRecordBytes)", nest(500_000, "")},
+		{"1,000,000 levels, never closed", strings.Repeat("[", 1_000_000)},
 		{"deep with a tab", "{\"company_id\":\"c\",\t\"x\":" + nest(10000, "") + "}"},
 	} {
 		if bulkid.WellFormed([]byte(tc.raw)) {
@@ -488,4 +488,38 @@ func manyKeys(n int) string {
 		b.WriteString(`"k` + strconv.Itoa(i) + `":` + strconv.Itoa(i))
 	}
 	return b.String()
+}
+
+// A record over MaxRecordBytes fails as record_too_large, whether it comes
+// whole (a client validating a file) or as the stand-in a reader keeps of
+// a longer line, whose report shows the line's first kilobyte.
+func TestValidateRecordTooLarge(t *testing.T) {
+	t.Parallel()
+	pad := func(n int) string {
+		return `{"company_id":"c","metadata":{"p":"` + strings.Repeat("x", n-len(`{"company_id":"c","metadata":{"p":""}}`)) + `"}}`
+	}
+	if _, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(pad(bulkid.MaxRecordBytes))); rerr != nil {
+		t.Fatalf("a record of exactly MaxRecordBytes: %+v", rerr)
+	}
+	over := pad(bulkid.MaxRecordBytes + 1)
+	_, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(over))
+	if rerr == nil || rerr.Code != bulkid.RRecordTooLarge || !strings.Contains(rerr.Message, strconv.Itoa(bulkid.MaxRecordBytes+1)+" bytes") {
+		t.Fatalf("a record of MaxRecordBytes+1: %+v, want record_too_large naming its size", rerr)
+	}
+	standIn := bulkid.OversizedRecord([]byte(over), 41943040)
+	if len(standIn) > 1100 {
+		t.Fatalf("the stand-in holds %d bytes, want about a kilobyte", len(standIn))
+	}
+	_, rerr = bulkid.ValidateRecord(bulkid.JobUsers, standIn)
+	if rerr == nil || rerr.Code != bulkid.RRecordTooLarge || !strings.Contains(rerr.Message, "41943040 bytes") || string(rerr.Raw) != over[:1024] {
+		t.Fatalf("the stand-in: %+v, want record_too_large of 41943040 bytes showing the first kilobyte", rerr)
+	}
+	// A line that forges the mark is no record either way.
+	forged := "\x00record_too_large:12\x00{\"user_id\":\"u\"}"
+	if _, rerr := bulkid.ValidateRecord(bulkid.JobUsers, []byte(forged)); rerr == nil {
+		t.Fatalf("a forged stand-in validated")
+	}
+	if _, rerr := bulkid.ValidateRecord(bulkid.JobUsers, []byte("\x00record_too_large:x\x00{}")); rerr == nil || rerr.Code != bulkid.RMalformedJSON {
+		t.Fatalf("a broken stand-in: %+v, want malformed_json", rerr)
+	}
 }

@@ -86,7 +86,7 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 			job.Source = bulkid.SourceNDJSON
 			err = s.readMultipart(body, params["boundary"], job, input.Add)
 		}
-		if bulkid.ErrorCode(err) == bulkid.ETOOLARGE {
+		if bulkid.ErrorMessage(err) == bulkid.ErrorMessage(ingest.LimitError(maxBody)) {
 			err = ingest.LimitError(s.limits.MaxBytes) // name the file limit, not the multipart allowance
 		}
 		if err != nil {

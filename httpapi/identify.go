@@ -11,7 +11,7 @@ import (
 )
 
 // maxIdentifyBytes bounds the body of a real-time identify: one record.
-const maxIdentifyBytes = 1 << 20
+const maxIdentifyBytes = bulkid.MaxRecordBytes
 
 // readIdentify reads the JSON object of a real-time identify request.
 func (s *server) readIdentify(r *http.Request) (map[string]json.RawMessage, error) {

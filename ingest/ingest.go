@@ -85,17 +85,21 @@ func ScanNDJSON(r io.Reader, lim Limits, add Sink) (int, error) {
 	br := bufio.NewReaderSize(r, 64*1024)
 	n := 0
 	for line := 1; ; line++ {
-		b, err := readLine(br)
+		b, size, err := readLine(br, bulkid.MaxRecordBytes)
 		if err != nil && err != io.EOF {
 			return 0, err
 		}
 		if line == 1 {
 			b = bytes.TrimPrefix(b, bom)
 		}
-		b = bytes.TrimSuffix(b, []byte{'\r'})
 		if len(bytes.TrimSpace(b)) > 0 {
 			if n == lim.MaxRecords {
 				return 0, tooMany(lim.MaxRecords)
+			}
+			if size > bulkid.MaxRecordBytes {
+				// Kept is its first part only; it fails alone, like a
+				// malformed line, when the job validates it.
+				b = bulkid.OversizedRecord(b, size)
 			}
 			if err := add(line, b); err != nil {
 				return 0, err
@@ -112,24 +116,40 @@ func ScanNDJSON(r io.Reader, lim Limits, add Sink) (int, error) {
 	return n, nil
 }
 
-// readLine returns the next line without its newline, and io.EOF with the
-// last line if the input ends without one. The slice is valid until the
+// readLine returns the next line without its newline or a CR before it,
+// and io.EOF with the last line if the input ends without one. A line of
+// more than max bytes is read to its end but only its first max+1 bytes are
+// returned; size is the whole line's length. The slice is valid until the
 // next call.
-func readLine(br *bufio.Reader) ([]byte, error) {
+func readLine(br *bufio.Reader, max int) (line []byte, size int64, err error) {
 	b, err := br.ReadSlice('\n')
-	if err == nil {
-		return b[:len(b)-1], nil
-	}
 	if err != bufio.ErrBufferFull {
-		return b, err
+		if err == nil {
+			b = b[:len(b)-1]
+		}
+		b = bytes.TrimSuffix(b, []byte{'\r'})
+		return b, int64(len(b)), err
 	}
 	long := bytes.Clone(b)
+	size = int64(len(b))
+	var prev byte // the last byte of the chunk before b
 	for err == bufio.ErrBufferFull {
+		prev = b[len(b)-1]
 		b, err = br.ReadSlice('\n')
-		long = append(long, b...)
+		size += int64(len(b))
+		if keep := max + 1 - len(long); keep > 0 {
+			long = append(long, b[:min(keep, len(b))]...)
+		}
 	}
 	if err == nil {
-		return long[:len(long)-1], nil
+		b = b[:len(b)-1]
+		size-- // the newline
 	}
-	return long, err
+	if len(b) > 0 && b[len(b)-1] == '\r' || len(b) == 0 && prev == '\r' {
+		size-- // the CR before it
+	}
+	if int64(len(long)) > size {
+		long = long[:size] // the whole line fits: drop what came after it
+	}
+	return long, size, err
 }

@@ -421,7 +421,7 @@ func TestReadNDJSONLongLines(t *testing.T) {
 		}
 		return string(b)
 	}
-	for _, n := range []int{buf - 2, buf - 1, buf, buf + 1, 2 * buf, 5 << 20} {
+	for _, n := range []int{buf - 2, buf - 1, buf, buf + 1, 2 * buf, bulkid.MaxRecordBytes} {
 		long := line(n)
 		for _, tail := range []string{"", "\n", "\r\n", "\n\n{}\n"} {
 			in := "{}\n" + long + tail
@@ -743,8 +743,8 @@ func TestReadJSONDeepNesting(t *testing.T) {
 	for _, tc := range []struct{ name, body string }{
 		{"element one level too deep", `{"companies":[` + nest(bulkid.MaxDepth+1) + `]}`},
 		{"element 10,000 deep in metadata", `{"companies":[{"company_id":"c","metadata":{"x":` + nest(10000) + `}}]}`},
-		{"element 5,000,000 deep", `{"companies":[` + nest(5_000_000) + `]}`},
-		{"other member 5,000,000 deep", `{"other":` + nest(5_000_000) + `,"companies":[{}]}`},
+		{"element 500,000 deep", `{"companies":[` + nest(500_000) + `]}`},
+		{"other member 500,000 deep", `{"other":` + nest(500_000) + `,"companies":[{}]}`},
 	} {
 		_, err := ingest.ReadJSON(strings.NewReader(tc.body), "companies", small(10))
 		wantCode(t, err, bulkid.EINVALIDJSON)
@@ -752,7 +752,7 @@ func TestReadJSONDeepNesting(t *testing.T) {
 			t.Errorf("%s: message %q does not name the depth limit", tc.name, err)
 		}
 	}
-	line := nest(5_000_000)
+	line := nest(500_000)
 	recs, err := ingest.ReadNDJSON(strings.NewReader("{}\n"+line+"\n{}\n"), small(10))
 	if err != nil || len(recs) != 3 || len(recs[1].Raw) != len(line) {
 		t.Fatalf("a deep NDJSON line: %d records, %v; want 3, the deep one as sent", len(recs), err)
@@ -778,5 +778,86 @@ func TestReadJSONErrorOffsets(t *testing.T) {
 		if want := fmt.Sprintf("byte %d)", tc.at); !strings.Contains(err.Error(), want) && !strings.Contains(err.Error(), fmt.Sprintf("byte %d ", tc.at)) {
 			t.Errorf("%s: %v, want the offset %d", tc.body, err, tc.at)
 		}
+	}
+}
+
+// An NDJSON line over bulkid.MaxRecordBytes is read to its end but kept as
+// a stand-in holding its size and first kilobyte, so it fails alone as
+// record_too_large; the lines after it are read as usual.
+func TestReadNDJSONOversizedLine(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{bulkid.MaxRecordBytes + 1, 5 << 20, 40 << 20} {
+		line := `{"company_id":"big","metadata":{"pad":"` + strings.Repeat("p", n-len(`{"company_id":"big","metadata":{"pad":""}}`)) + `"}}`
+		for _, end := range []string{"\n", "\r\n", ""} {
+			in := "{}\n" + line + end
+			if end != "" {
+				in += `{"company_id":"after"}` + "\n"
+			}
+			recs, err := ingest.ReadNDJSON(strings.NewReader(in), small(10))
+			if err != nil {
+				t.Fatalf("line of %d bytes: %v", n, err)
+			}
+			want := 3
+			if end == "" {
+				want = 2
+			}
+			if len(recs) != want {
+				t.Fatalf("line of %d bytes, end %q: %d records, want %d", n, end, len(recs), want)
+			}
+			big := recs[1]
+			if big.Pos != 2 || len(big.Raw) > 2048 {
+				t.Fatalf("line of %d bytes: kept %d bytes at line %d, want a stand-in of about a kilobyte at line 2", n, len(big.Raw), big.Pos)
+			}
+			_, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, big.Raw)
+			if rerr == nil || rerr.Code != bulkid.RRecordTooLarge || !strings.Contains(rerr.Message, fmt.Sprintf("is %d bytes", n)) {
+				t.Fatalf("line of %d bytes, end %q: validation = %+v, want record_too_large naming %d bytes", n, end, rerr, n)
+			}
+			if string(rerr.Raw) != line[:1024] {
+				t.Errorf("line of %d bytes: the report shows %q…, want the line's first kilobyte", n, rerr.Raw[:min(40, len(rerr.Raw))])
+			}
+			if end != "" && string(recs[2].Raw) != `{"company_id":"after"}` {
+				t.Errorf("the line after the long one = %q", recs[2].Raw)
+			}
+		}
+	}
+	// A line of exactly the limit is a record like any other.
+	line := `{"company_id":"c","metadata":{"pad":"` + strings.Repeat("p", bulkid.MaxRecordBytes-len(`{"company_id":"c","metadata":{"pad":""}}`)) + `"}}`
+	recs, err := ingest.ReadNDJSON(strings.NewReader(line+"\r\n"), small(10))
+	if err != nil || len(recs) != 1 || string(recs[0].Raw) != line {
+		t.Fatalf("a line of exactly %d bytes: %d records, %v", bulkid.MaxRecordBytes, len(recs), err)
+	}
+	if _, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, recs[0].Raw); rerr != nil {
+		t.Errorf("a line of exactly %d bytes: %+v", bulkid.MaxRecordBytes, rerr)
+	}
+}
+
+// A JSON body whose element, member name or other member is over
+// bulkid.MaxRecordBytes is refused with payload_too_large naming it, and
+// reading stops right after the limit: the rest of the body is not read.
+func TestReadJSONOversizedValue(t *testing.T) {
+	t.Parallel()
+	huge := strings.Repeat("p", 20<<20)
+	for _, tc := range []struct{ name, body, what string }{
+		{"element", `{"companies":[{"company_id":"a"},{"company_id":"b","metadata":{"pad":"` + huge + `"}}]}`, "record 1 (at byte 34)"},
+		{"element, a bare string", `{"companies":["` + huge + `"]}`, "record 0 (at byte 15)"},
+		{"element, a bare number", `{"companies":[1` + strings.Repeat("0", 2<<20) + `]}`, "record 0 (at byte 15)"},
+		{"other member", `{"x":{"pad":"` + huge + `"},"companies":[{}]}`, "value at byte 6"},
+		{"member name", `{"` + huge + `":1,"companies":[{}]}`, "member name at byte 2"},
+	} {
+		cr := &countingReader{r: strings.NewReader(tc.body)}
+		_, err := ingest.ReadJSON(cr, "companies", small(10))
+		wantCode(t, err, bulkid.ETOOLARGE)
+		if !strings.Contains(err.Error(), tc.what) || !strings.Contains(err.Error(), "1 MiB") {
+			t.Errorf("%s: message %q, want it to name the %s and the 1 MiB limit", tc.name, err, tc.what)
+		}
+		if cr.n > 2*bulkid.MaxRecordBytes {
+			t.Errorf("%s: read %d bytes of the body before refusing it; want at most about the limit", tc.name, cr.n)
+		}
+	}
+	// An element of exactly the limit is read.
+	elem := `{"company_id":"c","metadata":{"pad":"` + strings.Repeat("p", bulkid.MaxRecordBytes-len(`{"company_id":"c","metadata":{"pad":""}}`)) + `"}}`
+	recs, err := ingest.ReadJSON(strings.NewReader(`{"companies":[`+elem+`]}`), "companies", small(10))
+	if err != nil || len(recs) != 1 || string(recs[0].Raw) != elem {
+		t.Fatalf("an element of exactly %d bytes: %d records, %v", bulkid.MaxRecordBytes, len(recs), err)
 	}
 }

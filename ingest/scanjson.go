@@ -23,7 +23,7 @@ import (
 // scan every element twice through reflection, at about a quarter of the
 // speed.
 func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
-	s := &jsonSplitter{br: bufio.NewReaderSize(r, 64<<10)}
+	s := &jsonSplitter{br: bufio.NewReaderSize(r, 64<<10), max: bulkid.MaxRecordBytes}
 	// A UTF-8 byte-order mark, which Windows tools write, may start the
 	// body (RFC 8259 section 8.1 lets a parser ignore it); byte offsets in
 	// messages still count it.
@@ -60,9 +60,10 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 		if c != '"' {
 			return 0, s.syntax("invalid character %q looking for beginning of object key string", c)
 		}
+		start := s.off
 		keyRaw, err := s.value(nil)
 		if err != nil {
-			return 0, err
+			return 0, s.valueErr(err, "the member name at byte %d", start)
 		}
 		var key string
 		if !bulkid.WellFormed(keyRaw) || json.Unmarshal(keyRaw, &key) != nil {
@@ -142,7 +143,7 @@ func (s *jsonSplitter) array(lim Limits, add Sink) (int, error) {
 		}
 		start := s.off
 		if elem, err = s.value(elem[:0]); err != nil {
-			return 0, err
+			return 0, s.valueErr(err, fmt.Sprintf("record %d (at byte %%d)", n), start)
 		}
 		if !bulkid.WellFormed(elem) {
 			if bulkid.TooDeep(elem) {
@@ -172,6 +173,20 @@ func (s *jsonSplitter) array(lim Limits, add Sink) (int, error) {
 type jsonSplitter struct {
 	br  *bufio.Reader
 	off int64 // bytes consumed
+	max int   // the most bytes one value may have
+}
+
+// errValueTooLarge is a value longer than the splitter's max: reading
+// stops there, having held at most max bytes of it.
+var errValueTooLarge = errors.New("value too large")
+
+// valueErr names what (a format with one %d for start) in the error of a
+// value over the size limit, and passes other errors as they are.
+func (s *jsonSplitter) valueErr(err error, what string, start int64) error {
+	if err != errValueTooLarge {
+		return err
+	}
+	return &bulkid.Error{Code: bulkid.ETOOLARGE, Message: fmt.Sprintf("The body's "+what+" is larger than %d bytes (1 MiB), the most one record may be.", start+1, s.max)}
 }
 
 // errEnd is the end of the input where a value was still to come.
@@ -222,7 +237,7 @@ func (s *jsonSplitter) skipValue() error {
 	start := s.off
 	v, err := s.value(nil)
 	if err != nil {
-		return err
+		return s.valueErr(err, "the value at byte %d", start)
 	}
 	if !bulkid.WellFormed(v) {
 		what := "is malformed"
@@ -263,11 +278,25 @@ func (s *jsonSplitter) value(dst []byte) ([]byte, error) {
 			}
 			s.br.ReadByte()
 			s.off++
-			dst = append(dst, buf[0])
+			if dst = append(dst, buf[0]); len(dst) > s.max {
+				return dst, errValueTooLarge
+			}
 		}
 	default:
 		return dst, s.syntax("invalid character %q looking for beginning of value", c)
 	}
+}
+
+// take appends the buffered bytes b, the end of a value, to dst and
+// consumes them.
+func (s *jsonSplitter) take(dst, b []byte) ([]byte, error) {
+	if len(dst)+len(b) > s.max {
+		return dst, errValueTooLarge
+	}
+	dst = append(dst, b...)
+	s.br.Discard(len(b))
+	s.off += int64(len(b))
+	return dst, nil
 }
 
 // scan appends bytes to dst until the nesting depth returns to zero, or,
@@ -293,10 +322,7 @@ func (s *jsonSplitter) scan(dst []byte, depth int, inString bool) ([]byte, error
 				case '"':
 					inString = false
 					if depth == 0 {
-						dst = append(dst, buf[:i+1]...)
-						s.br.Discard(i + 1)
-						s.off += int64(i + 1)
-						return dst, nil
+						return s.take(dst, buf[:i+1])
 					}
 				}
 			case c == '"':
@@ -306,12 +332,12 @@ func (s *jsonSplitter) scan(dst []byte, depth int, inString bool) ([]byte, error
 			case c == '}' || c == ']':
 				depth--
 				if depth == 0 {
-					dst = append(dst, buf[:i+1]...)
-					s.br.Discard(i + 1)
-					s.off += int64(i + 1)
-					return dst, nil
+					return s.take(dst, buf[:i+1])
 				}
 			}
+		}
+		if len(dst)+len(buf) > s.max {
+			return dst, errValueTooLarge
 		}
 		dst = append(dst, buf...)
 		s.br.Discard(len(buf))

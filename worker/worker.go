@@ -229,7 +229,10 @@ func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) e
 		}
 		for _, r := range recs {
 			if _, rerr := bulkid.ValidateRecord(job.Type, r.Raw); rerr != nil {
-				rerr.Seq, rerr.Pos, rerr.Raw = r.Seq, r.Pos, r.Raw
+				rerr.Seq, rerr.Pos = r.Seq, r.Pos
+				if rerr.Raw == nil {
+					rerr.Raw = r.Raw
+				}
 				errs = append(errs, *rerr)
 			}
 		}
