@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -95,7 +96,7 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) migrate(ctx context.Context) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: connect: %w", err)
+		return fmt.Errorf("postgres: cannot reach the database: %w", err)
 	}
 	defer conn.Release()
 	const lockKey = "hashtextextended('bulkid-migrate:' || current_schema(), 0)"
@@ -177,7 +178,10 @@ func interpretError(err error) error {
 	}
 	var ne net.Error
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		// The server went away mid-query (stopped, crashed, a proxy or the
+		// network cut the connection): pgx returns the read's EOF as is.
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return unavailable
 	}
 	return fmt.Errorf("postgres: %w", err)
