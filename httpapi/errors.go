@@ -24,6 +24,7 @@ var statusOf = map[string]int{
 	bulkid.EUNAUTHORIZED:   http.StatusUnauthorized,
 	bulkid.EUNSUPPORTED:    http.StatusUnsupportedMediaType,
 	bulkid.EUNAVAILABLE:    http.StatusServiceUnavailable,
+	bulkid.EFULL:           http.StatusInsufficientStorage,
 	bulkid.EMETHOD:         http.StatusMethodNotAllowed,
 	bulkid.EINVALIDRECORD:  http.StatusBadRequest,
 }

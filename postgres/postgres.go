@@ -168,6 +168,8 @@ func interpretError(err error) error {
 		switch {
 		case pe.Code == "23505": // unique_violation
 			return &bulkid.Error{Code: bulkid.ECONFLICT, Message: "Conflict.", Details: err.Error()}
+		case pe.Code == "53100": // disk_full
+			return &bulkid.Error{Code: bulkid.EFULL, Message: "The database's disk is full, so nothing was stored; try again once space has been freed.", Details: err.Error()}
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutting down, cannot connect now
