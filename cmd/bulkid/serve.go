@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	headerTimeout := fs.Duration("read-header-timeout", 10*time.Second, "how long a client may take to send a request's headers")
 	readTimeout := fs.Duration("read-timeout", 10*time.Minute, "how long a client may take to send a whole request, body included (a 50 MB upload on a slow link)")
 	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
 	pos, err := parse(fs, args, getenv)
@@ -62,6 +64,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
 	}
+	if *spoolDir != "" {
+		if err := os.MkdirAll(*spoolDir, 0o700); err != nil {
+			return fmt.Errorf("--spool-dir: %w", err)
+		}
+	}
 	runAPI, runWorkers := *role == "all" || *role == "api", *role == "all" || *role == "worker"
 	if !runAPI && !runWorkers {
 		return fmt.Errorf("--role must be all, api or worker, not %q", *role)
@@ -87,7 +94,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		notify = nil // workers of other processes find the job when they poll
 	}
 	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
-		HealthOnly: !runAPI})
+		HealthOnly: !runAPI, SpoolDir: *spoolDir})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
