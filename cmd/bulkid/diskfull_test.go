@@ -137,7 +137,7 @@ func TestDiskFullSQLite(t *testing.T) {
 		t.Fatalf("identify: %d %s", r.Status, r.Body)
 	}
 	// A job of app 2, mid-way when the disk fills.
-	const runRows = 400
+	const runRows = 300
 	run := accepted(t, s2.postJSON("/v1/companies/bulk_identify", companies(runRows, "run")))
 	waitProgress(t, s2, run.JobID, 100)
 

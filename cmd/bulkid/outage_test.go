@@ -9,8 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -178,7 +182,7 @@ func TestStoreOutagePostgres(t *testing.T) {
 	s := startServer(t, t.TempDir(), "--database-url", proxy.URL(dbURL), "--rows-per-minute", "1200",
 		"--lease-duration", "1s", "--poll-interval", "100ms", "--log-level", "info")
 
-	const rows = 100
+	const rows = 60
 	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "out")))
 	waitProgress(t, s, j.JobID, 20)
 
@@ -239,11 +243,12 @@ func TestStoreDownAtStart(t *testing.T) {
 	}
 }
 
-// waitLog waits until the server has logged want.
+// waitLog waits until the server has logged want. A job failing meanwhile
+// fails the test at once.
 func waitLog(t *testing.T, s *server, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(s.stderr.String(), want); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || strings.Contains(s.stderr.String(), `msg="job failed"`) {
 			t.Fatalf("the server never logged %q:\n%s", want, s.stderr.String())
 		}
 	}
@@ -299,6 +304,129 @@ func TestStoreLockedSQLite(t *testing.T) {
 
 	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(5, "after")))
 	checkStored(t, s, s.waitJob(j.JobID), 5, "after")
+	if r := s.get("/v1/companies/lost0"); r.Status != http.StatusNotFound {
+		t.Errorf("a record of the refused submission was stored: %d %s", r.Status, r.Body)
+	}
+}
+
+// privatePG is a PostgreSQL cluster of the test's own, which it may stop
+// and start: initdb in a temporary directory, listening on a Unix socket
+// there only, so it needs no free port and cannot disturb the machine's
+// PostgreSQL.
+type privatePG struct {
+	t              *testing.T
+	dir, bin, user string // user: run the server as this user ("" = as we are)
+}
+
+// startPrivatePG creates and starts the cluster. It needs PostgreSQL's
+// server binaries (initdb, pg_ctl) and, as root, the user postgres: without
+// them the test skips, unless CI is set, where it fails.
+func startPrivatePG(t *testing.T) *privatePG {
+	t.Helper()
+	unusable := func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip("skipping the private PostgreSQL test: " + msg)
+	}
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	sort.Strings(bins) // the newest version last (single-digit majors sort the same)
+	bin := ""
+	if len(bins) > 0 {
+		bin = filepath.Dir(bins[len(bins)-1])
+	} else if p, err := exec.LookPath("initdb"); err == nil {
+		bin = filepath.Dir(p)
+	} else {
+		unusable("no initdb in /usr/lib/postgresql/*/bin or on PATH")
+	}
+	dir, err := os.MkdirTemp("", "bulkid-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	pg := &privatePG{t: t, dir: dir, bin: bin}
+	if os.Geteuid() == 0 { // PostgreSQL refuses to run as root
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			unusable("running as root, and there is no user postgres to run PostgreSQL as: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		pg.user = "postgres"
+	}
+	if out, err := pg.run("initdb", "-D", pg.data(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
+		unusable("initdb: %v\n%s", err, out)
+	}
+	pg.Start()
+	t.Cleanup(func() { pg.run("pg_ctl", "-D", pg.data(), "-m", "immediate", "-w", "stop") })
+	return pg
+}
+
+func (pg *privatePG) data() string { return filepath.Join(pg.dir, "data") }
+
+func (pg *privatePG) run(tool string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(pg.bin, tool), args...)
+	if pg.user != "" {
+		cmd = exec.Command("runuser", append([]string{"-u", pg.user, "--", cmd.Path}, args...)...)
+	}
+	return cmd.CombinedOutput()
+}
+
+// URL is the cluster's database postgres, through the socket.
+func (pg *privatePG) URL() string {
+	return "postgres://postgres@/postgres?host=" + url.QueryEscape(pg.dir) + "&sslmode=disable"
+}
+
+// Start starts the server and waits until it takes connections. fsync is
+// off: the test stops the server, not the machine.
+func (pg *privatePG) Start() {
+	pg.t.Helper()
+	opts := "-c listen_addresses= -c fsync=off -k " + pg.dir
+	if out, err := pg.run("pg_ctl", "-D", pg.data(), "-o", opts, "-l", filepath.Join(pg.dir, "log"), "-w", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(pg.dir, "log"))
+		pg.t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+}
+
+// Stop stops the server at once, as a crash or kill -9 of its processes
+// would: no checkpoint, clients cut off, recovery at the next start.
+func (pg *privatePG) Stop() {
+	pg.t.Helper()
+	if out, err := pg.run("pg_ctl", "-D", pg.data(), "-m", "immediate", "-w", "stop"); err != nil {
+		pg.t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// TestStoreRestartPrivatePostgres stops a real PostgreSQL server
+// (immediate shutdown, so it recovers at the next start) while a throttled
+// job is mid-way, and starts it again: requests answer 503 meanwhile, the
+// job pauses and then completes with every row stored and counted once.
+func TestStoreRestartPrivatePostgres(t *testing.T) {
+	t.Parallel()
+	pg := startPrivatePG(t)
+	s := startServer(t, t.TempDir(), "--database-url", pg.URL(), "--rows-per-minute", "1200",
+		"--lease-duration", "1s", "--poll-interval", "100ms", "--log-level", "info")
+
+	const rows = 60
+	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "pg")))
+	waitProgress(t, s, j.JobID, 20)
+	pg.Stop()
+	expectUnavailable(t, "GET /healthz", s.do("GET", "/healthz", "", "", nil))
+	expectUnavailable(t, "GET job", s.get("/v1/background_jobs/"+j.JobID))
+	expectUnavailable(t, "POST bulk_identify", s.postJSON("/v1/companies/bulk_identify", companies(5, "lost")))
+	waitLog(t, s, "store unavailable; job paused")
+	time.Sleep(1500 * time.Millisecond) // past the lease
+	pg.Start()
+
+	checkStored(t, s, s.waitJob(j.JobID), rows, "pg")
+	if strings.Contains(s.stderr.String(), "job failed") {
+		t.Errorf("the restart failed the job somewhere:\n%s", s.stderr.String())
+	}
 	if r := s.get("/v1/companies/lost0"); r.Status != http.StatusNotFound {
 		t.Errorf("a record of the refused submission was stored: %d %s", r.Status, r.Body)
 	}
