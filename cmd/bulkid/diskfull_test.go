@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // mountTmpfs mounts a tmpfs of the given size (e.g. "32m") on a fresh
@@ -158,6 +160,9 @@ func TestDiskFullSQLite(t *testing.T) {
 		fmt.Fprintf(&ndjson, `{"company_id":"big%d","metadata":{"pad":"%s"}}`+"\n", i, strings.Repeat("x", 8000))
 	}
 	expectFull(t, "POST bulk_identify (file, spooled)", s.upload("/v1/companies/bulk_identify", "big.ndjson", ndjson.Bytes()))
+	expectFull(t, "POST bulk_identify (NDJSON body, spooled)", s.do("POST", "/v1/companies/bulk_identify", s.Key, "application/x-ndjson", bytes.NewReader(ndjson.Bytes())))
+	bigJSON := []byte(`{"companies":[` + strings.Join(strings.Split(strings.TrimSpace(ndjson.String()), "\n"), ",") + `]}`)
+	expectFull(t, "POST bulk_identify (JSON, spooled)", s.do("POST", "/v1/companies/bulk_identify", s.Key, "application/json", bytes.NewReader(bigJSON)))
 	expectFull(t, "POST identify", s.postJSON("/v1/companies/identify", map[string]any{"company_id": "rt", "metadata": map[string]any{"a": 1}}))
 	// Reads go on.
 	if r := s.do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
@@ -201,6 +206,18 @@ func TestDiskFullSQLite(t *testing.T) {
 	s.Stop()
 	if got := sqliteExec(t, dbPath, "PRAGMA integrity_check"); got != "ok" {
 		t.Fatalf("integrity_check = %q", got)
+	}
+	// Started on a full disk, serve exits and says why.
+	fillDisk(t, filler)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // only a guard against a hang
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
+	cmd.Env = append(cmd.Environ(), "BULKID_API_KEY="+testKey)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "the disk holding --data-dir "+dataDir+" is full") {
+		t.Errorf("serve on a full disk: %v, want exit status 1 naming the full disk:\n%s", err, out)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
 	}
 	s = startServer(t, dataDir, args...)
 	s2.URL = s.URL
