@@ -21,6 +21,7 @@ const (
 	EUNAUTHORIZED   = "unauthorized"           // missing, malformed or unknown API key
 	EUNSUPPORTED    = "unsupported_media_type" // a Content-Type the endpoint does not take
 	EUNAVAILABLE    = "service_unavailable"    // the store cannot be reached
+	EFULL           = "insufficient_storage"   // the disk of the store or of the upload spool is full
 	ELEASELOST      = "lease_lost"             // internal: another worker owns the job now
 	EMETHOD         = "method_not_allowed"     // the path exists, the method does not
 	EINVALIDRECORD  = "invalid_record"         // the one record of a real-time identify is invalid

@@ -24,9 +24,14 @@ var statusOf = map[string]int{
 	bulkid.EUNAUTHORIZED:   http.StatusUnauthorized,
 	bulkid.EUNSUPPORTED:    http.StatusUnsupportedMediaType,
 	bulkid.EUNAVAILABLE:    http.StatusServiceUnavailable,
+	bulkid.EFULL:           http.StatusInsufficientStorage,
 	bulkid.EMETHOD:         http.StatusMethodNotAllowed,
 	bulkid.EINVALIDRECORD:  http.StatusBadRequest,
 }
+
+// unavailableRetryAfter is the Retry-After, in seconds, of a 503: long
+// enough for a store to restart, short enough not to keep a client waiting.
+const unavailableRetryAfter = "5"
 
 // errorJSON is one element of the documented error body
 // {"errors": [{"error", "error_code", "message", "details"}]}.
@@ -56,6 +61,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if be.Job != nil {
 			e.JobID, e.JobStatus, e.Links = be.Job.ID, string(be.Job.Status), jobLink(be.Job.ID)
 		}
+	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// The store is away (restarting, busy): tell clients when to try
+		// again, as for a 409.
+		w.Header().Set("Retry-After", unavailableRetryAfter)
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)

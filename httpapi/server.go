@@ -205,7 +205,6 @@ func (s *server) uploadSlot(h func(http.ResponseWriter, *http.Request, *bulkid.A
 			defer func() { <-s.uploads }()
 			h(w, r, app)
 		case <-timer.C:
-			w.Header().Set("Retry-After", "5")
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAVAILABLE,
 				Message: "The server is reading as many uploads as it can hold; try again in a few seconds."})
 		case <-r.Context().Done():

@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -95,7 +96,7 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) migrate(ctx context.Context) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: connect: %w", err)
+		return fmt.Errorf("postgres: cannot reach the database: %w", err)
 	}
 	defer conn.Release()
 	const lockKey = "hashtextextended('bulkid-migrate:' || current_schema(), 0)"
@@ -167,6 +168,8 @@ func interpretError(err error) error {
 		switch {
 		case pe.Code == "23505": // unique_violation
 			return &bulkid.Error{Code: bulkid.ECONFLICT, Message: "Conflict.", Details: err.Error()}
+		case pe.Code == "53100": // disk_full
+			return &bulkid.Error{Code: bulkid.EFULL, Message: "The database's disk is full, so nothing was stored; try again once space has been freed.", Details: err.Error()}
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
 			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutting down, cannot connect now
@@ -177,7 +180,10 @@ func interpretError(err error) error {
 	}
 	var ne net.Error
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		// The server went away mid-query (stopped, crashed, a proxy or the
+		// network cut the connection): pgx returns the read's EOF as is.
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return unavailable
 	}
 	return fmt.Errorf("postgres: %w", err)

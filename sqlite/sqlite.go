@@ -170,11 +170,20 @@ func interpretError(err error) error {
 			return &bulkid.Error{Code: bulkid.ECONFLICT, Message: "Conflict.", Details: err.Error()}
 		}
 		switch se.Code() & 0xff { // the primary result code
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		case sqlite3.SQLITE_FULL:
+			return fullError(err)
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
 			return &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "The store is unavailable; try again later.", Details: err.Error()}
 		}
 	}
 	return fmt.Errorf("sqlite: %w", err)
+}
+
+// fullError is a write refused because the disk is full: SQLite rolled it
+// back, and what was committed before is intact.
+func fullError(err error) error {
+	return &bulkid.Error{Code: bulkid.EFULL, Message: "The server's disk is full, so nothing was stored; try again once space has been freed.",
+		Details: err.Error()}
 }
 
 // ms converts a time to the stored Unix milliseconds.

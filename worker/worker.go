@@ -163,7 +163,7 @@ func (p *Pool) runJob(ctx context.Context, owner string, job *bulkid.Job) {
 		log.Info("job released at shutdown", "cursor", job.Cursor)
 	case code == bulkid.ELEASELOST:
 		log.Warn("job lease lost; another worker has it")
-	case code == bulkid.EUNAVAILABLE:
+	case code == bulkid.EUNAVAILABLE || code == bulkid.EFULL:
 		// Leave the lease to expire; the job resumes when the store is back.
 		log.Error("store unavailable; job paused", "err", err)
 	default:

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -31,8 +32,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	headerTimeout := fs.Duration("read-header-timeout", 10*time.Second, "how long a client may take to send a request's headers")
 	readTimeout := fs.Duration("read-timeout", 10*time.Minute, "how long a client may take to send a whole request, body included (a 50 MB upload on a slow link)")
 	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
-	maxUploads := fs.Int("max-uploads", 4, "bulk requests read at once, across all apps; each holds at most one record's worth of memory, up to 50 MB")
+	maxUploads := fs.Int("max-uploads", 4, "bulk requests read at once, across all apps; each holds a few MiB of memory at most")
 	uploadWait := fs.Duration("upload-wait", 30*time.Second, "how long a bulk request waits for its turn before it is answered 503 with Retry-After")
+	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
 	pos, err := parse(fs, args, getenv)
@@ -67,6 +69,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both or neither")
 	}
+	if *spoolDir != "" {
+		if err := os.MkdirAll(*spoolDir, 0o700); err != nil {
+			return fmt.Errorf("--spool-dir: %w", err)
+		}
+	}
 	runAPI, runWorkers := *role == "all" || *role == "api", *role == "all" || *role == "worker"
 	if !runAPI && !runWorkers {
 		return fmt.Errorf("--role must be all, api or worker, not %q", *role)
@@ -92,7 +99,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		notify = nil // workers of other processes find the job when they poll
 	}
 	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
-		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait})
+		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -27,7 +27,16 @@ func (f *storeFlags) register(fs *flag.FlagSet) {
 // open opens the store the flags name, applying its migrations.
 func (f *storeFlags) open(ctx context.Context, log *slog.Logger) (bulkid.Store, error) {
 	if f.databaseURL == "" {
-		return sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(f.dataDir, "bulkid.db"), Logger: log})
+		db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(f.dataDir, "bulkid.db"), Logger: log})
+		if err != nil {
+			if free, ok := diskFree(f.dataDir); ok && free < 1<<20 {
+				// SQLite reports a full disk at open as an I/O error (it
+				// cannot grow its shared-memory file): name the cause.
+				err = fmt.Errorf("%w: the disk holding --data-dir %s is full (%d bytes free)", err, f.dataDir, free)
+			}
+			return nil, err
+		}
+		return db, nil
 	}
 	if !strings.HasPrefix(f.databaseURL, "postgres://") && !strings.HasPrefix(f.databaseURL, "postgresql://") {
 		return nil, fmt.Errorf("--database-url must be a postgres:// or postgresql:// URL")

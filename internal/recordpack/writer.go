@@ -3,9 +3,12 @@ package recordpack
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/bulkid/bulkid"
 )
@@ -34,12 +37,14 @@ var _ bulkid.JobInput = (*Writer)(nil)
 func NewWriter() *Writer { return &Writer{} }
 
 // NewFileWriter returns a Writer that spools chunks to a temporary file in
-// dir (os.TempDir() if ""). Close removes the file.
+// dir (os.TempDir() if ""). The file is unlinked at once where the system
+// allows it, so a crash leaves nothing behind; Close removes it otherwise.
 func NewFileWriter(dir string) (*Writer, error) {
 	f, err := os.CreateTemp(dir, "bulkid-input-*")
 	if err != nil {
 		return nil, spoolError(err)
 	}
+	os.Remove(f.Name()) // fails on Windows, where Close removes it
 	return &Writer{file: f, bw: bufio.NewWriterSize(f, 256<<10)}, nil
 }
 
@@ -125,19 +130,26 @@ func (w *Writer) Chunks(fn func(first, count int, data []byte) error) error {
 	return nil
 }
 
-// Close removes the spool file, if any.
+// Close closes and removes the spool file, if any.
 func (w *Writer) Close() error {
 	if w.file == nil {
 		return nil
 	}
 	name := w.file.Name()
 	w.file.Close()
-	return os.Remove(name)
+	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // spoolError is a failure of the spool file (a full disk, say): the
 // server's fault, to be retried, not the request's.
 func spoolError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &bulkid.Error{Code: bulkid.EFULL, Message: "The server's disk for uploads is full, so the upload was not taken; try again once space has been freed.",
+			Details: fmt.Sprintf("recordpack: spool: %v", err)}
+	}
 	return &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "The server cannot hold the upload right now; try again later.",
 		Details: fmt.Sprintf("recordpack: spool: %v", err)}
 }
