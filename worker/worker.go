@@ -122,13 +122,19 @@ func (p *Pool) Run(ctx context.Context) {
 func (p *Pool) loop(ctx context.Context, owner string) {
 	tick := time.NewTicker(p.cfg.PollInterval)
 	defer tick.Stop()
+	failing := false // claims fail: logged once, not at every poll
 	for ctx.Err() == nil {
 		job, err := p.cfg.Store.ClaimJob(ctx, owner, p.cfg.LeaseTTL)
+		if failing && (err == nil || bulkid.ErrorCode(err) == bulkid.ENOTFOUND) {
+			p.cfg.Logger.Info("claim job: the store answers again", "worker", owner)
+			failing = false
+		}
 		switch {
 		case bulkid.ErrorCode(err) == bulkid.ENOTFOUND:
 		case err != nil:
-			if ctx.Err() == nil {
-				p.cfg.Logger.Error("claim job", "err", err)
+			if ctx.Err() == nil && !failing {
+				p.cfg.Logger.Error("claim job; trying again every poll interval", "worker", owner, "err", err)
+				failing = true
 			}
 		default:
 			p.runJob(ctx, owner, job)
@@ -163,13 +169,45 @@ func (p *Pool) runJob(ctx context.Context, owner string, job *bulkid.Job) {
 		log.Info("job released at shutdown", "cursor", job.Cursor)
 	case code == bulkid.ELEASELOST:
 		log.Warn("job lease lost; another worker has it")
-	case code == bulkid.EUNAVAILABLE || code == bulkid.EFULL:
-		// Leave the lease to expire; the job resumes when the store is back.
+	case code == bulkid.EUNAVAILABLE:
+		log.Error("store unavailable; job paused", "err", err)
+		p.giveBack(ctx, sctx, l, log)
+	case code == bulkid.EFULL:
+		// Leave the lease to expire: the job is tried again a lease later,
+		// by when an operator may have freed space.
 		log.Error("store unavailable; job paused", "err", err)
 	default:
 		log.Error("job failed", "err", err)
 		if ferr := p.cfg.Store.FinishJob(sctx, l, bulkid.StatusFailed, "An unrecoverable store error stopped the job; the rows counted as completed are stored."); ferr != nil {
 			log.Error("mark job failed", "err", ferr)
+		}
+	}
+}
+
+// giveBack waits for the store to answer again, then releases the job so
+// that it resumes at once from what was committed, rather than a lease
+// later. It tries again with backoff, up to every 5 s, and gives up at
+// shutdown (the lease then runs out, as after a crash) or when another
+// worker has taken the job meanwhile.
+func (p *Pool) giveBack(ctx, sctx context.Context, l bulkid.Lease, log *slog.Logger) {
+	wait := 250 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err := p.cfg.Store.ReleaseJob(sctx, l)
+		switch bulkid.ErrorCode(err) {
+		case "":
+			log.Info("store answers again; job given back to resume")
+			p.Notify()
+			return
+		case bulkid.EUNAVAILABLE:
+			wait = min(2*wait, 5*time.Second)
+		default:
+			log.Warn("give back paused job", "err", err)
+			return
 		}
 	}
 }
