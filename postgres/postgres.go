@@ -66,6 +66,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		// transactions; pool_max_conns in the URL still decides.
 		pc.MaxConns = 24
 	}
+	if !strings.Contains(cfg.URL, "connect_timeout") {
+		// Without one, a connection to a host that drops packets waits for
+		// the kernel (minutes) while requests and workers queue behind it;
+		// connect_timeout in the URL still decides.
+		pc.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
