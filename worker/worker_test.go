@@ -137,30 +137,10 @@ func TestUnavailableStoreResumesAtOnce(t *testing.T) {
 	job := submit(t, st, app, 50)
 	fs := &faultyStore{Store: st, failAt: 2, fault: &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "down"}}
 	cfg := worker.Config{Store: fs, UnthrottledBatch: 10, PollInterval: time.Hour, LeaseTTL: time.Hour, Workers: 1}
-	pool, err := worker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { pool.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	time.Sleep(300 * time.Millisecond) // the outage
-	fs.heal()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		j, err := st.Job(context.Background(), app.ID, job.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if j.Status == bulkid.StatusCompleted {
-			if j.CompletedRows != 50 || j.FailedRows != 0 {
-				t.Fatalf("job = %d/%d, want 50/0", j.CompletedRows, j.FailedRows)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job still %s with %d rows 30 s after the store came back: it waits for its lease (1 h) or a poll (1 h)", j.Status, j.CompletedRows)
-		}
+	time.AfterFunc(300*time.Millisecond, fs.heal) // the outage
+	j := runUntil(t, cfg, st, app, job.ID, 30*time.Second)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 50 || j.FailedRows != 0 {
+		t.Fatalf("job 30 s after the store came back = %s %d/%d, want completed 50/0 without waiting for its lease (1 h) or a poll (1 h)", j.Status, j.CompletedRows, j.FailedRows)
 	}
 }
 
