@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,4 +406,185 @@ func checkFaultWorkload(t *testing.T, s *server, attempts []*attempt) {
 		}
 	}
 	t.Logf("%d attempts, %d jobs, %d keys checked", len(attempts), len(jobs), len(got))
+}
+
+// createApp creates an app in the store of dataDir and returns its key.
+func createApp(t *testing.T, dataDir, name string) string {
+	t.Helper()
+	out, err := exec.Command(binary, "apps", "create", name, "--data-dir", dataDir).Output()
+	if err != nil {
+		t.Fatalf("apps create %s: %v", name, err)
+	}
+	f := strings.Fields(string(out))
+	return f[len(f)-1]
+}
+
+// as is s speaking with another app's key.
+func (s *server) as(key string) *server {
+	c := *s
+	c.Key = key
+	return &c
+}
+
+// waitExit waits for a stopped server to exit and returns how long it took
+// since from and its exit code.
+func waitExit(t *testing.T, s *server, from time.Time, bound time.Duration) (time.Duration, int) {
+	t.Helper()
+	select {
+	case <-s.exited:
+		return time.Since(from), s.cmd.ProcessState.ExitCode()
+	case <-time.After(bound):
+		t.Fatalf("the server has not exited %s after SIGTERM", bound)
+		return 0, 0
+	}
+}
+
+// TestSigtermMidJob stops the server with SIGTERM while its job waits for
+// the app's rate between batches of a slow throttle: the wait is cut short,
+// the job is given back, and the process exits at once rather than after
+// the wait. A restart resumes the job without waiting for the lease and
+// counts each row once.
+func TestSigtermMidJob(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// 6 rows a minute: batches of one row, 10 s apart. A 60 s lease that a
+	// restart would have to wait out if the job were not given back.
+	args := []string{"--rows-per-minute", "6", "--lease-duration", "60s", "--shutdown-timeout", "2s", "--log-level", "info"}
+	s := startServer(t, dir, args...)
+	const rows = 2
+	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	for s.job(j.JobID).CompletedRows < 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The first row is applied; the second waits 10 s for the rate.
+	stopped := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	took, code := waitExit(t, s, stopped, 30*time.Second)
+	t.Logf("exited %s after SIGTERM with status %d", took, code)
+	if bound := 2*time.Second + 4*time.Second; took > bound {
+		t.Errorf("the server took %s to exit after SIGTERM, more than --shutdown-timeout + 4s (%s): it waited for the rate instead of stopping", took, bound)
+	}
+	if code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+	if !strings.Contains(s.stderr.String(), `job released at shutdown" job_id=`+j.JobID) {
+		t.Errorf("the job was not given back at shutdown:\n%s", s.stderr.String())
+	}
+
+	restarted := time.Now()
+	s = startServer(t, dir, args...)
+	done := s.waitJob(j.JobID)
+	// The second row goes 10 s after the first; a job left leased would
+	// wait for the 60 s lease first.
+	if d := time.Since(restarted); d > 40*time.Second {
+		t.Errorf("the job took %s to finish after the restart: it waited for its lease", d)
+	}
+	checkComplete(t, s, done, rows)
+}
+
+// TestSigtermRequestsInFlight stops the server with SIGTERM while two
+// uploads are being sent: new connections are refused at once, the upload
+// that ends within --shutdown-timeout is accepted and stored, the one that
+// does not is cut off when the timeout ends, and the process then exits
+// cleanly. After a restart the accepted job runs, and the app whose upload
+// was cut has no job and is free to submit one.
+func TestSigtermRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	args := []string{"--rows-per-minute", "0", "--shutdown-timeout", "3s", "--log-level", "info"}
+	s := startServer(t, dir, args...)
+	slowKey, stalledKey := createApp(t, dir, "slow"), createApp(t, dir, "stalled")
+
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	// startUpload sends the first half of an upload of n companies and
+	// returns the rest of it, and where the answer will come.
+	startUpload := func(key string, n int) (*io.PipeWriter, []byte, chan result) {
+		var lines []string
+		for i := range n {
+			lines = append(lines, fmt.Sprintf(`{"company_id": "c%d", "metadata": {"i": %d}}`, i, i))
+		}
+		body, ctype := multipartBody("companies.ndjson", []byte(strings.Join(lines, "\n")))
+		pr, pw := io.Pipe()
+		done := make(chan result, 1)
+		go func() {
+			status, b, err := tryDo("POST", s.URL+"/v1/companies/bulk_identify", key, ctype, pr)
+			done <- result{status, b, err}
+		}()
+		if _, err := pw.Write(body[:len(body)/2]); err != nil {
+			t.Fatal(err)
+		}
+		return pw, body[len(body)/2:], done
+	}
+	slowW, slowRest, slowDone := startUpload(slowKey, 50)
+	stalledW, _, stalledDone := startUpload(stalledKey, 50)
+	defer stalledW.Close()
+
+	stopped := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+
+	// New connections are refused (or answered 503) while the uploads hold
+	// the shutdown open.
+	refused := false
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := fresh.Get(s.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("the server exited %s after SIGTERM with two uploads in flight and a 3s shutdown timeout", time.Since(stopped))
+		default:
+		}
+		if err == nil && resp.StatusCode != http.StatusServiceUnavailable {
+			continue // SIGTERM may not have been handled yet
+		}
+		refused = true
+		break
+	}
+	if !refused {
+		t.Fatalf("the server still took new requests 2s after SIGTERM")
+	}
+
+	// The slow upload ends within the timeout: it is accepted.
+	if _, err := slowW.Write(slowRest); err != nil {
+		t.Fatalf("the server stopped reading an upload in flight: %v", err)
+	}
+	slowW.Close()
+	r := <-slowDone
+	if r.err != nil || r.status != http.StatusAccepted {
+		t.Fatalf("the upload in flight at SIGTERM got %d %s (%v), want 202", r.status, r.body, r.err)
+	}
+	var slowJob job
+	json.Unmarshal(r.body, &slowJob)
+
+	// The stalled one holds the shutdown until the timeout, then is cut off.
+	took, code := waitExit(t, s, stopped, 30*time.Second)
+	t.Logf("exited %s after SIGTERM with status %d", took, code)
+	if bound := 3*time.Second + 5*time.Second; took > bound {
+		t.Errorf("the server took %s to exit after SIGTERM, more than --shutdown-timeout + 5s (%s)", took, bound)
+	}
+	if code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0:\n%s", code, s.stderr.String())
+	}
+	stalledW.CloseWithError(errors.New("the test gives up"))
+	if r := <-stalledDone; r.status == http.StatusAccepted {
+		t.Fatalf("an upload that never ended was accepted: %s", r.body)
+	}
+
+	s = startServer(t, dir, args...)
+	if done := s.as(slowKey).waitJob(slowJob.JobID); done.Status != "completed" || done.CompletedRows != 50 {
+		t.Errorf("the job accepted during shutdown = %s %d/%d, want completed 50/50", done.Status, done.CompletedRows, done.TotalRows)
+	}
+	stalled := s.as(stalledKey)
+	var jobs []job
+	stalled.get("/v1/background_jobs").JSON(t, &jobs)
+	if len(jobs) != 0 {
+		t.Errorf("the app whose upload was cut off has jobs: %+v", jobs)
+	}
+	accepted(t, stalled.postJSON("/v1/companies/bulk_identify", companies(3, "c")))
 }
