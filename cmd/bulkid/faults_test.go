@@ -233,8 +233,9 @@ func TestKillAnywherePostgres(t *testing.T) {
 func runKills(t *testing.T, sc killScenario) {
 	rng, iterations := faultRand(t, sc.iterations)
 	dir, spool := t.TempDir(), t.TempDir()
-	// 3,600 rows a minute: batches of 60, a second apart, so a job of
-	// about 60 records spends a second in processing.
+	// 3,600 rows a minute: batches of 60 records, a second apart, so a
+	// job of 71 to 82 records makes two batches and spends a second in
+	// processing between them.
 	args := append([]string{"--rows-per-minute", "3600", "--lease-duration", "1s", "--poll-interval", "50ms", "--workers", "2"}, sc.args...)
 	env := []string{"TMPDIR=" + spool}
 	start := func() *server { return startServerEnv(t, dir, env, args...) }
@@ -256,7 +257,7 @@ func runKills(t *testing.T, sc killScenario) {
 			}
 		}
 		waitIdle(t, s)
-		a := newAttempt(rng, i, killPoint((first+i)%int(numKillPoints)), 55+rng.IntN(10))
+		a := newAttempt(rng, i, killPoint((first+i)%int(numKillPoints)), 70+rng.IntN(10))
 		attempts = append(attempts, a)
 		body, ctype := multipartBody(a.filename, a.body)
 		uploadURL := s.URL + "/v1/companies/bulk_identify"
