@@ -75,12 +75,18 @@ func (s *syncBuffer) String() string {
 // new one) and extra flags, and waits until /healthz answers.
 func startServer(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, dataDir, nil, args...)
+}
+
+// startServerEnv is startServer with extra environment variables (KEY=VALUE).
+func startServerEnv(t *testing.T, dataDir string, env []string, args ...string) *server {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...)
 	cmd := exec.Command(binary, all...)
-	cmd.Env = append(os.Environ(), "BULKID_API_KEY="+testKey)
+	cmd.Env = append(append(os.Environ(), "BULKID_API_KEY="+testKey), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -143,6 +143,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
 		err = srv.Shutdown(sctx)
 		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Requests still in flight (a stalled upload, say) are cut
+			// off: none of them has been answered, so none is accepted.
+			// That ends a shutdown as designed, not in failure.
+			log.Warn("shutdown timeout: closing the connections of requests still in flight", "timeout", *shutdown)
+			err = srv.Close()
+		}
 	}
 	stopWork()
 	wg.Wait()

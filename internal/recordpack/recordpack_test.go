@@ -3,6 +3,8 @@ package recordpack_test
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"runtime"
 	"testing"
 
 	"github.com/bulkid/bulkid"
@@ -19,7 +21,8 @@ func TestWriterAndUnpack(t *testing.T) {
 		}
 		recs = append(recs, bulkid.RawRecord{Seq: i, Pos: 2*i + 1, Raw: raw})
 	}
-	file, err := recordpack.NewFileWriter(t.TempDir())
+	spool := t.TempDir()
+	file, err := recordpack.NewFileWriter(spool)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +30,11 @@ func TestWriterAndUnpack(t *testing.T) {
 		if err := file.Add(r.Pos, r.Raw); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The spool file has no name while it is in use, so a process killed
+	// mid-upload leaves none behind (where an open file can be unlinked).
+	if left, _ := os.ReadDir(spool); runtime.GOOS != "windows" && len(left) > 0 {
+		t.Errorf("the spool file is in the directory while in use: %v", left)
 	}
 	for name, w := range map[string]*recordpack.Writer{"memory": recordpack.FromRecords(recs), "file": file} {
 		if w.Len() != len(recs) {
@@ -74,6 +82,9 @@ func TestWriterAndUnpack(t *testing.T) {
 		if err := w.Close(); err != nil {
 			t.Errorf("%s: Close: %v", name, err)
 		}
+	}
+	if left, _ := os.ReadDir(spool); len(left) > 0 {
+		t.Errorf("Close left the spool file: %v", left)
 	}
 	if _, err := recordpack.Unpack(nil, 0, []byte{0x05, 0xff}, 0, 10); err == nil {
 		t.Error("a truncated chunk unpacked without an error")

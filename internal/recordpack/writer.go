@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"syscall"
 
@@ -17,13 +16,14 @@ import (
 // that may be 50 MB, into a temporary file, so that accepting a job holds
 // one chunk in memory rather than the whole input. It is a bulkid.JobInput.
 type Writer struct {
-	file   *os.File // nil: chunks stay in memory
-	bw     *bufio.Writer
-	mem    []Chunk
-	refs   []ref // where each chunk is in file
-	cur    Chunk
-	n      int
-	offset int64
+	file     *os.File // nil: chunks stay in memory
+	unlinked bool     // file's name is already removed
+	bw       *bufio.Writer
+	mem      []Chunk
+	refs     []ref // where each chunk is in file
+	cur      Chunk
+	n        int
+	offset   int64
 }
 
 type ref struct {
@@ -37,15 +37,17 @@ var _ bulkid.JobInput = (*Writer)(nil)
 func NewWriter() *Writer { return &Writer{} }
 
 // NewFileWriter returns a Writer that spools chunks to a temporary file in
-// dir (os.TempDir() if ""). The file is unlinked at once where the system
-// allows it, so a crash leaves nothing behind; Close removes it otherwise.
+// dir (os.TempDir() if ""). The file's name is removed at once where the
+// system allows an open file to be unlinked, so a process killed mid-upload
+// leaves nothing behind; elsewhere Close removes it.
 func NewFileWriter(dir string) (*Writer, error) {
 	f, err := os.CreateTemp(dir, "bulkid-input-*")
 	if err != nil {
 		return nil, spoolError(err)
 	}
-	os.Remove(f.Name()) // fails on Windows, where Close removes it
-	return &Writer{file: f, bw: bufio.NewWriterSize(f, 256<<10)}, nil
+	w := &Writer{file: f, bw: bufio.NewWriterSize(f, 256<<10)}
+	w.unlinked = os.Remove(f.Name()) == nil
+	return w, nil
 }
 
 // FromRecords packs records, in Seq order from 0, in memory.
@@ -135,12 +137,11 @@ func (w *Writer) Close() error {
 	if w.file == nil {
 		return nil
 	}
-	name := w.file.Name()
-	w.file.Close()
-	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	err := w.file.Close()
+	if !w.unlinked {
+		err = os.Remove(w.file.Name())
 	}
-	return nil
+	return err
 }
 
 // spoolError is a failure of the spool file (a full disk, say): the
