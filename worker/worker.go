@@ -124,7 +124,11 @@ func (p *Pool) loop(ctx context.Context, owner string) {
 	defer tick.Stop()
 	failing := false // claims fail: logged once, not at every poll
 	for ctx.Err() == nil {
-		job, err := p.cfg.Store.ClaimJob(ctx, owner, p.cfg.LeaseTTL)
+		// Shutdown must not cancel a claim in flight: the claim could
+		// commit while the worker saw an error, leaving the job leased to
+		// no one until the lease ran out. A claim that completes is given
+		// back at once by runJob when the worker is stopping.
+		job, err := p.cfg.Store.ClaimJob(context.WithoutCancel(ctx), owner, p.cfg.LeaseTTL)
 		if failing && (err == nil || bulkid.ErrorCode(err) == bulkid.ENOTFOUND) {
 			p.cfg.Logger.Info("claim job: the store answers again", "worker", owner)
 			failing = false

@@ -236,3 +236,48 @@ func (s *leaseWatch) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.Jo
 	}
 	return err
 }
+
+// lateClaimStore holds each claim until the test lets it go, then claims
+// for real and reports the caller's context error if it has one, as a
+// driver does whose commit lands as the context is cancelled.
+type lateClaimStore struct {
+	bulkid.Store
+	claiming chan struct{} // closed at the first claim
+	release  chan struct{}
+	once     sync.Once
+}
+
+func (s *lateClaimStore) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
+	s.once.Do(func() { close(s.claiming) })
+	<-s.release
+	job, err := s.Store.ClaimJob(context.WithoutCancel(ctx), owner, ttl) // the commit lands
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return job, err
+}
+
+// TestShutdownDuringClaim: a claim in flight when the pool stops is not cut
+// off halfway; the job it takes is given back, so another process claims it
+// at once rather than a lease later.
+func TestShutdownDuringClaim(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	job := submit(t, st, app, 5)
+	ls := &lateClaimStore{Store: st, claiming: make(chan struct{}), release: make(chan struct{})}
+	pool, err := worker.New(worker.Config{Store: ls, Workers: 1, LeaseTTL: time.Hour, PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pool.Run(ctx); close(done) }()
+	<-ls.claiming
+	cancel()
+	close(ls.release)
+	<-done
+	got, err := st.ClaimJob(context.Background(), "another-process", time.Minute)
+	if err != nil || got.ID != job.ID {
+		t.Fatalf("after shutdown another worker's claim = %v, %v; want job %s, free at once", got, err, job.ID)
+	}
+}
