@@ -1,6 +1,9 @@
 package bulkid_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/bulkid/bulkid"
@@ -45,5 +48,95 @@ func TestFoldByID(t *testing.T) {
 	got := bulkid.FoldByID(recs)
 	if len(got) != 2 || got[0].ID != "a" || string(got[0].Metadata) != `{"x":3,"y":null}` || got[1].ID != "b" || got[1].Metadata != nil {
 		t.Errorf("FoldByID = %+v", got)
+	}
+}
+
+func TestApplyPatch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ target, patch, want string }{
+		{`{}`, `{}`, `{}`},
+		{`{}`, `{"a":1,"b":null}`, `{"a":1}`},
+		{`{"a":1,"b":"x","c":true}`, `{"b":null,"d":"new","a":2}`, `{"a":2,"c":true,"d":"new"}`},
+		{`{"k":"a\"b\\c","n":12345678901234567890.50}`, `{"z":"é"}`, `{"k":"a\"b\\c","n":12345678901234567890.50,"z":"é"}`},
+		{`{"a":1}`, `{"a":null}`, `{}`},
+		{`[1,2]`, `{"a":1}`, `{"a":1}`},                       // a target that is not an object is replaced
+		{"{ \"a\" : 1 ,\"b\":2}", `{"b":3}`, `{"a":1,"b":3}`}, // not canonical: parsed
+	} {
+		got, err := bulkid.ApplyPatch([]byte(tc.target), []byte(tc.patch))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("ApplyPatch(%s, %s) = %s, %v; want %s", tc.target, tc.patch, got, err, tc.want)
+		}
+		parsed, err := bulkid.ApplyParsed([]byte(tc.target), []byte(tc.patch))
+		if err != nil || string(parsed) != tc.want {
+			t.Errorf("applyParsed(%s, %s) = %s, %v; want %s", tc.target, tc.patch, parsed, err, tc.want)
+		}
+	}
+	if _, err := bulkid.ApplyPatch([]byte(`{}`), []byte(`[1]`)); err == nil {
+		t.Errorf("a patch that is not an object was applied")
+	}
+}
+
+// FuzzApplyPatch: on the metadata of any two valid records, the fast path
+// of ApplyPatch agrees with parsing both objects, and the result is what
+// encoding/json makes of RFC 7396.
+func FuzzApplyPatch(f *testing.F) {
+	f.Add(`{"company_id":"c","metadata":{"a":1,"b":"x\"y"}}`, `{"company_id":"c","metadata":{"b":null,"c":true}}`)
+	f.Add(`{"company_id":"c","metadata":{"é":"\u0000","n":1e5}}`, `{"company_id":"c","metadata":{"é":2,"n":null,"m":""}}`)
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ra, ea := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(a))
+		rb, eb := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(b))
+		if ea != nil || eb != nil || rb.Metadata == nil {
+			return
+		}
+		target, err := bulkid.ApplyPatch([]byte("{}"), ra.Metadata)
+		if ra.Metadata == nil {
+			target, err = []byte("{}"), nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := bulkid.ApplyPatch(target, rb.Metadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := bulkid.ApplyParsed(target, rb.Metadata)
+		if err != nil || string(parsed) != string(got) {
+			t.Fatalf("ApplyPatch(%s, %s) = %s, parsed %s (%v)", target, rb.Metadata, got, parsed, err)
+		}
+		var tm, pm, gm map[string]any
+		if json.Unmarshal(target, &tm) != nil || json.Unmarshal(rb.Metadata, &pm) != nil || json.Unmarshal(got, &gm) != nil {
+			t.Fatalf("not JSON: %s %s %s", target, rb.Metadata, got)
+		}
+		for k, v := range pm {
+			if v == nil {
+				delete(tm, k)
+			} else {
+				tm[k] = v
+			}
+		}
+		if !reflect.DeepEqual(tm, gm) {
+			t.Fatalf("ApplyPatch(%s, %s) = %s, want %v", target, rb.Metadata, got, tm)
+		}
+	})
+}
+
+// BenchmarkFoldByIDOneID: 200 records of 1,000 new keys each for one id,
+// folded into one patch in time linear in the keys.
+func BenchmarkFoldByIDOneID(b *testing.B) {
+	recs := make([]bulkid.Record, 200)
+	for r := range recs {
+		md := []byte{'{'}
+		for i := range 1000 {
+			if i > 0 {
+				md = append(md, ',')
+			}
+			md = fmt.Appendf(md, `"k%03d_%04d":%d`, r, i, i)
+		}
+		recs[r] = bulkid.Record{ID: "same", Metadata: append(md, '}')}
+	}
+	for b.Loop() {
+		if got := bulkid.FoldByID(recs); len(got) != 1 {
+			b.Fatal(len(got))
+		}
 	}
 }

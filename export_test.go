@@ -1,0 +1,4 @@
+package bulkid
+
+// ApplyParsed is ApplyPatch without its fast path for canonical objects.
+var ApplyParsed = applyParsed
