@@ -15,10 +15,9 @@ const (
 	// before it is parsed, so no parser recurses without bound. It is below
 	// the 300 levels the record parser (fastjson) takes.
 	MaxDepth = 256
-	// MaxMetadataKeys is how many members a record's metadata may have.
-	// The stores merge metadata key by key (SQLite's json_patch looks each
-	// key up in a list), so a record of 100,000 keys took 44 s to apply,
-	// and 94 s when merged into as many stored keys, holding up the job.
+	// MaxMetadataKeys is how many members a record's metadata may have: a
+	// bound on what one record may ask of a profile, far beyond what a CRM
+	// sync sends.
 	MaxMetadataKeys = 1000
 	// MaxRecordBytes is the size of one record: an array element, an NDJSON
 	// line or a real-time identify body. Readers never hold more of a
