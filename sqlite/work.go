@@ -88,6 +88,24 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 	})
 }
 
+// ReleaseAllLeases gives back every job's lease, so that the jobs a
+// crashed process was running resume at once rather than when their leases
+// run out, and returns how many there were. Call it only when no other
+// process can be running jobs on the database: `bulkid serve` does, at
+// start, holding the data directory's lock.
+func (db *DB) ReleaseAllLeases(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE active = 1 AND lease_owner IS NOT NULL")
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // JobRecords returns a slice of a job's input.
 func (db *DB) JobRecords(ctx context.Context, jobID string, fromSeq, limit int) ([]bulkid.RawRecord, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT first, data FROM job_input

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/worker"
 )
 
@@ -80,11 +81,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	if sf.databaseURL == "" {
+		lock, err := lockDataDir(sf.dataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	store, err := sf.open(ctx, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if db, ok := store.(*sqlite.DB); ok {
+		// This process alone serves the data directory: jobs leased by
+		// a run that crashed resume now, not a lease later.
+		n, err := db.ReleaseAllLeases(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			log.Info("resuming jobs a previous run left unfinished", "jobs", n)
+		}
+	}
 	if err := ensureFirstApp(ctx, store, getenv("BULKID_API_KEY"), stdout); err != nil {
 		return err
 	}
