@@ -37,17 +37,26 @@ var _ bulkid.JobInput = (*Writer)(nil)
 func NewWriter() *Writer { return &Writer{} }
 
 // NewFileWriter returns a Writer that spools chunks to a temporary file in
-// dir (os.TempDir() if ""). The file's name is removed at once where the
-// system allows an open file to be unlinked, so a process killed mid-upload
-// leaves nothing behind; elsewhere Close removes it.
+// dir (os.TempDir() if ""). The file has no name (Linux) or loses it at
+// once where the system allows an open file to be unlinked, so a process
+// killed mid-upload leaves nothing behind; elsewhere Close removes it.
 func NewFileWriter(dir string) (*Writer, error) {
-	f, err := os.CreateTemp(dir, "bulkid-input-*")
+	f, unlinked, err := createSpool(dir)
 	if err != nil {
 		return nil, spoolError(err)
 	}
-	w := &Writer{file: f, bw: bufio.NewWriterSize(f, 256<<10)}
-	w.unlinked = os.Remove(f.Name()) == nil
-	return w, nil
+	return &Writer{file: f, unlinked: unlinked, bw: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+// createNamedSpool creates the spool file with a random name and removes
+// the name at once where the system allows; a crash between the two
+// leaves the file behind.
+func createNamedSpool(dir string) (*os.File, bool, error) {
+	f, err := os.CreateTemp(dir, "bulkid-input-*")
+	if err != nil {
+		return nil, false, err
+	}
+	return f, os.Remove(f.Name()) == nil, nil
 }
 
 // FromRecords packs records, in Seq order from 0, in memory.
