@@ -314,14 +314,21 @@ func (e *benchEnv) seq100k(r *benchResult) error {
 		e.logf("seq-100k run %d/%d: %.2f s (floor %.2f s)", i+1, e.runs, total.Seconds(), floor.Seconds())
 	}
 	r.FloorDesc = "the same 100,000 rows as 10 bare upsert transactions of 10,000 with the same driver"
-	if e.pgBase != "" {
-		m := e.pgBest
-		if m == "" {
-			m = benchFloorPGCopy
-		}
-		r.FloorDesc += " (" + m + ")"
-	}
+	r.FloorDesc += e.floorMethod()
 	return nil
+}
+
+// floorMethod names, for PostgreSQL, the upsert method of the 100,000-row
+// floors: the faster one measured, or COPY.
+func (e *benchEnv) floorMethod() string {
+	if e.pgBase == "" {
+		return ""
+	}
+	m := e.pgBest
+	if m == "" {
+		m = benchFloorPGCopy
+	}
+	return " (" + m + ")"
 }
 
 // getJobP99: GET the running job at 500 requests/s, open loop, for 10 s
@@ -580,13 +587,7 @@ func (e *benchEnv) manyApps(r *benchResult) error {
 			i+1, e.runs, rate, total.Seconds(), acceptedAll.Seconds(), peak, 100_000/floor.Seconds())
 	}
 	r.FloorDesc = "rows/s of a bare upsert of 100,000 new rows as 10 transactions of 10,000 with the same driver"
-	if e.pgBase != "" {
-		m := e.pgBest
-		if m == "" {
-			m = benchFloorPGCopy
-		}
-		r.FloorDesc += " (" + m + ")"
-	}
+	r.FloorDesc += e.floorMethod()
 	return nil
 }
 

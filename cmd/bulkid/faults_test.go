@@ -130,36 +130,17 @@ func multipartBody(filename string, content []byte) ([]byte, string) {
 	return buf.Bytes(), mw.FormDataContentType()
 }
 
-// tryDo sends a request that may fail because the server is killed.
-func tryDo(method, url, key, contentType string, body io.Reader) (int, []byte, error) {
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Token "+key)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
 // tryJob reads a job, or fails without failing the test.
 func tryJob(s *server, id string) (job, error) {
-	status, b, err := tryDo("GET", s.URL+"/v1/background_jobs/"+id, s.Key, "", nil)
+	r, err := send("GET", s.URL+"/v1/background_jobs/"+id, s.Key, "", nil)
 	if err != nil {
 		return job{}, err
 	}
-	if status != http.StatusOK {
-		return job{}, fmt.Errorf("GET job %s: %d %s", id, status, b)
+	if r.Status != http.StatusOK {
+		return job{}, fmt.Errorf("GET job %s: %d %s", id, r.Status, r.Body)
 	}
 	var j job
-	return j, json.Unmarshal(b, &j)
+	return j, json.Unmarshal(r.Body, &j)
 }
 
 // allJobs lists every job of the app, newest first.
@@ -268,8 +249,8 @@ func runKills(t *testing.T, sc killScenario) {
 			pr, pw := io.Pipe()
 			done := make(chan int, 1)
 			go func() {
-				status, _, _ := tryDo("POST", uploadURL, s.Key, ctype, pr)
-				done <- status
+				r, _ := send("POST", uploadURL, s.Key, ctype, pr)
+				done <- r.Status
 			}()
 			cut := len(body)/4 + rng.IntN(len(body)/2)
 			if _, err := pw.Write(body[:cut]); err != nil {
@@ -289,11 +270,11 @@ func runKills(t *testing.T, sc killScenario) {
 				body   []byte
 			}, 1)
 			go func() {
-				status, b, _ := tryDo("POST", uploadURL, s.Key, ctype, bytes.NewReader(body))
+				r, _ := send("POST", uploadURL, s.Key, ctype, bytes.NewReader(body))
 				done <- struct {
 					status int
 					body   []byte
-				}{status, b}
+				}{r.Status, r.Body}
 			}()
 			time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 			s.Kill()
@@ -508,8 +489,8 @@ func TestSigtermRequestsInFlight(t *testing.T) {
 		pr, pw := io.Pipe()
 		done := make(chan result, 1)
 		go func() {
-			status, b, err := tryDo("POST", s.URL+"/v1/companies/bulk_identify", key, ctype, pr)
-			done <- result{status, b, err}
+			r, err := send("POST", s.URL+"/v1/companies/bulk_identify", key, ctype, pr)
+			done <- result{r.Status, r.Body, err}
 		}()
 		if _, err := pw.Write(body[:len(body)-200]); err != nil {
 			t.Fatal(err)

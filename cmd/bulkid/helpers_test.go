@@ -198,12 +198,12 @@ func expectError(t *testing.T, r response, status int, code string) apiError {
 	return e
 }
 
-// do sends a request with the server's key (key "" for none).
-func (s *server) do(method, path, key, contentType string, body io.Reader) response {
-	s.t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, body)
+// send sends a request with key ("" for none) and returns its answer, or
+// the error of a server that is gone (killed, say), without failing the test.
+func send(method, url, key, contentType string, body io.Reader) (response, error) {
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
-		s.t.Fatal(err)
+		return response{}, err
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Token "+key)
@@ -214,14 +214,24 @@ func (s *server) do(method, path, key, contentType string, body io.Reader) respo
 	req.Header.Set("Accept", "application/json, text/plain, */*")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		s.t.Fatalf("%s %s: read body: %v", method, path, err)
+		return response{}, fmt.Errorf("read body: %w", err)
 	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// do sends a request with the server's key (key "" for none).
+func (s *server) do(method, path, key, contentType string, body io.Reader) response {
+	s.t.Helper()
+	r, err := send(method, s.URL+path, key, contentType, body)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
 }
 
 func (s *server) get(path string) response { return s.do("GET", path, s.Key, "", nil) }

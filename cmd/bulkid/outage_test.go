@@ -148,20 +148,28 @@ func pgHost(t *testing.T, dbURL string) string {
 	return u.Host
 }
 
+// expectOpaque checks an error in the documented shape with status and
+// code whose body gives away none of leaks (lower case) and no details.
+func expectOpaque(t *testing.T, what string, r response, status int, code string, leaks ...string) {
+	t.Helper()
+	e := expectError(t, r, status, code)
+	if e.Errors[0].Details != "" {
+		t.Errorf("%s: details = %q, want \"\" on a %d", what, e.Errors[0].Details, status)
+	}
+	body := strings.ToLower(string(r.Body))
+	for _, leak := range leaks {
+		if strings.Contains(body, leak) {
+			t.Errorf("%s: the %d body gives away %q: %s", what, status, leak, r.Body)
+		}
+	}
+}
+
 // expectUnavailable checks a 503 in the documented shape that gives away
 // nothing of the store: no driver, SQL, address or error text.
 func expectUnavailable(t *testing.T, what string, r response) {
 	t.Helper()
-	e := expectError(t, r, http.StatusServiceUnavailable, "service_unavailable")
-	if e.Errors[0].Details != "" {
-		t.Errorf("%s: details = %q, want \"\" on a 503", what, e.Errors[0].Details)
-	}
-	body := strings.ToLower(string(r.Body))
-	for _, leak := range []string{"postgres", "pgx", "sql", "select", "insert", "dial", "127.0.0.1", "connect", "eof", "refused", "sqlite", "database is locked"} {
-		if strings.Contains(body, leak) {
-			t.Errorf("%s: the 503 body gives away %q: %s", what, leak, r.Body)
-		}
-	}
+	expectOpaque(t, what, r, http.StatusServiceUnavailable, "service_unavailable",
+		"postgres", "pgx", "sql", "select", "insert", "dial", "127.0.0.1", "connect", "eof", "refused", "sqlite", "database is locked")
 	if ra := r.Header.Get("Retry-After"); ra == "" {
 		t.Errorf("%s: 503 without Retry-After", what)
 	}
