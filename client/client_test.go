@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -1133,5 +1135,83 @@ func TestServerConflict(t *testing.T) {
 	}
 	if j, err := c.WaitJob(ctx, second.JobID, 20*time.Millisecond, nil); err != nil || j.Status != "completed" {
 		t.Errorf("second job = %+v, %v", j, err)
+	}
+}
+
+// TestIDsRoundTripThroughURLs: every id the server accepts reads back
+// through its URL as the SDK escapes it (url.PathEscape), "/", "." and ".."
+// included, for companies, users and their job's errors; an unclean path
+// that names no id route is answered 404 in the error shape, never
+// redirected.
+func TestIDsRoundTripThroughURLs(t *testing.T) {
+	t.Parallel()
+	s := startReal(t, 0)
+	c := s.client()
+	ctx := context.Background()
+	ids := []string{"/", ".", "..", "...", "//", "/a", "a/", "a/b", "a/../b", "./", "../..", "%", "%2F", "%2e%2e",
+		"?", "#", "a b", "a+b", "~", ";", "é", "\\", "errors"}
+	for _, id := range ids {
+		if err := c.IdentifyCompany(ctx, client.Company{CompanyID: id, Metadata: map[string]any{"id": id}}); err != nil {
+			t.Fatalf("identify company %q: %v", id, err)
+		}
+		if err := c.IdentifyUser(ctx, client.User{UserID: id, CompanyID: id, Metadata: map[string]any{"id": id}}, nil); err != nil {
+			t.Fatalf("identify user %q: %v", id, err)
+		}
+	}
+	for _, id := range ids {
+		co, err := c.Company(ctx, id)
+		if err != nil {
+			t.Errorf("company %q: %v", id, err)
+			continue
+		}
+		if co.CompanyID != id || !jsonEq(t, co.Metadata, compact(t, map[string]string{"id": id})) || co.UserCount != 1 {
+			t.Errorf("company %q read back as %+v", id, co)
+		}
+		u, err := c.User(ctx, id)
+		if err != nil {
+			t.Errorf("user %q: %v", id, err)
+			continue
+		}
+		if u.UserID != id || !jsonEq(t, u.Metadata, compact(t, map[string]string{"id": id})) || u.CompanyID == nil || *u.CompanyID != id {
+			t.Errorf("user %q read back as %+v", id, u)
+		}
+	}
+	// An id that does not exist is a 404 naming it, whatever it is.
+	for _, id := range []string{"/", "..", "nope/.."} {
+		_, err := c.Company(ctx, id+"-missing")
+		var e *client.Error
+		if !errors.As(err, &e) || e.StatusCode != 404 || e.Code != "not_found" || !strings.Contains(e.Message, "-missing") {
+			t.Errorf("company %q-missing: %v, want 404 not_found naming it", id, err)
+		}
+	}
+
+	// Paths that are not clean and name no id route: 404 in the error
+	// shape, no redirect.
+	for _, p := range []string{"//v1/companies", "/v1/./companies", "/v1/companies/../users/x", "/v1//background_jobs",
+		"/v1/background_jobs//errors", "/v1/companies/a/../b/c"} {
+		for _, method := range []string{"GET", "POST"} {
+			// Sent over a connection of its own, exactly as written.
+			conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Token %s\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", method, p, s.Key)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				Errors []struct {
+					ErrorCode string `json:"error_code"`
+					Message   string `json:"message"`
+				} `json:"errors"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			conn.Close()
+			if resp.StatusCode != 404 || err != nil || len(body.Errors) != 1 || body.Errors[0].ErrorCode != "not_found" ||
+				resp.Header.Get("Location") != "" || !strings.Contains(body.Errors[0].Message, "did you mean") {
+				t.Errorf("%s %s: %d %+v (decode: %v), Location %q; want 404 not_found in the error shape", method, p, resp.StatusCode, body, err, resp.Header.Get("Location"))
+			}
+		}
 	}
 }

@@ -132,9 +132,9 @@ func recordError(j *bulkid.Job, e bulkid.RecordError, withRecord bool) recordErr
 }
 
 func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	job, err := s.store.Job(r.Context(), app.ID, r.PathValue("job_id"))
+	job, err := s.store.Job(r.Context(), app.ID, pathValue(r, "job_id"))
 	if err != nil {
-		s.writeError(w, r, notFound(err, "job", r.PathValue("job_id")))
+		s.writeError(w, r, notFound(err, "job", pathValue(r, "job_id")))
 		return
 	}
 	writeJSON(w, http.StatusOK, s.jobJSON(job))
@@ -163,9 +163,9 @@ func (s *server) handleListJobs(w http.ResponseWriter, r *http.Request, app *bul
 
 // handleJobErrors streams every failed record of a job as NDJSON.
 func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	job, err := s.store.Job(r.Context(), app.ID, r.PathValue("job_id"))
+	job, err := s.store.Job(r.Context(), app.ID, pathValue(r, "job_id"))
 	if err != nil {
-		s.writeError(w, r, notFound(err, "job", r.PathValue("job_id")))
+		s.writeError(w, r, notFound(err, "job", pathValue(r, "job_id")))
 		return
 	}
 	const chunk = 1000

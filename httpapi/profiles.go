@@ -30,9 +30,9 @@ type userJSON struct {
 }
 
 func (s *server) handleGetCompany(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	c, err := s.store.Company(r.Context(), app.ID, r.PathValue("company_id"))
+	c, err := s.store.Company(r.Context(), app.ID, pathValue(r, "company_id"))
 	if err != nil {
-		s.writeError(w, r, notFound(err, "company", r.PathValue("company_id")))
+		s.writeError(w, r, notFound(err, "company", pathValue(r, "company_id")))
 		return
 	}
 	writeJSON(w, http.StatusOK, toCompanyJSON(c))
@@ -71,9 +71,9 @@ func (s *server) handleListCompanies(w http.ResponseWriter, r *http.Request, app
 }
 
 func (s *server) handleGetUser(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	u, err := s.store.User(r.Context(), app.ID, r.PathValue("user_id"))
+	u, err := s.store.User(r.Context(), app.ID, pathValue(r, "user_id"))
 	if err != nil {
-		s.writeError(w, r, notFound(err, "user", r.PathValue("user_id")))
+		s.writeError(w, r, notFound(err, "user", pathValue(r, "user_id")))
 		return
 	}
 	out := userJSON{UserID: u.ID, Metadata: u.Metadata, CreatedAt: timeString(u.CreatedAt), UpdatedAt: timeString(u.UpdatedAt)}

@@ -84,7 +84,7 @@ func NewServer(cfg Config) http.Handler {
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
-	return s.withRequestID(s.withRecover(s.withLog(s.mux)))
+	return s.withRequestID(s.withRecover(s.withLog(s.withPaths(s.mux))))
 }
 
 type ctxKey int
@@ -92,6 +92,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyApp
+	keyPathIDs
 )
 
 func requestID(r *http.Request) string {

@@ -292,6 +292,18 @@ func TestCLIProfiles(t *testing.T) {
 		t.Errorf("users get u1 (from the environment): exit %d\n%s%s", code, out, errOut)
 	}
 
+	// Ids a path would clean away read back as themselves.
+	for _, id := range []string{"..", ".", "/"} {
+		body := fmt.Sprintf(`{"company_id":%q,"metadata":{"k":%q}}`, id, id)
+		if r := s.do("POST", "/v1/companies/identify", s.Key, "application/json", strings.NewReader(body)); r.Status != 202 {
+			t.Fatalf("identify %q: %d %s", id, r.Status, r.Body)
+		}
+		c = company{}
+		cliOK(t, s, &c, "companies", "get", id)
+		if c.CompanyID != id || c.Metadata["k"] != id {
+			t.Errorf("companies get %q = %+v", id, c)
+		}
+	}
 	for _, args := range [][]string{{"companies", "get", "nope"}, {"users", "get", "nope"}} {
 		out, errOut := cliFails(t, s, args...)
 		if out != "" || !strings.Contains(errOut, "404 not_found") || !strings.Contains(errOut, `"nope"`) {
