@@ -49,6 +49,13 @@ type errorJSON struct {
 // writeError renders err in the documented shape. Internal errors are
 // logged with the request id and answered without their details.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	gone := clientGone(r, err)
+	if gone {
+		// Not a failure of the server: answer, in case the client still
+		// reads, that the request was cut off, and log no error.
+		s.log.Debug("client went away", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path)
+		err = &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "The request was cut off because its connection closed; send it again."}
+	}
 	code := bulkid.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
@@ -67,7 +74,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// again, as for a 409.
 		w.Header().Set("Retry-After", unavailableRetryAfter)
 	}
-	if status >= 500 {
+	if status >= 500 && !gone {
 		s.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
 		if status == http.StatusInternalServerError {
 			e.ErrorCode = bulkid.EINTERNAL
