@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/bulkid/bulkid"
 )
 
 // keyClient holds the request's own context, which ends when net/http
@@ -46,4 +48,22 @@ func clientGone(r *http.Request, err error) bool {
 		client = r.Context()
 	}
 	return client.Err() != nil
+}
+
+// maxURLBytes is the longest request target (path and query) taken: ample
+// for the longest ids (512 bytes, percent-encoded) and a cursor.
+const maxURLBytes = 8 << 10
+
+// withURLLimit answers 414 to a request whose URL is over maxURLBytes,
+// before any route reads it (a 404 would echo it back). One over the
+// header limit (1 MiB) is refused by net/http before any handler runs.
+func (s *server) withURLLimit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.RequestURI); n > maxURLBytes {
+			w.Header().Set("Connection", "close")
+			s.writeError(w, r, bulkid.Errorf(bulkid.EURITOOLONG, "The URL is %d bytes long; at most %d are taken.", n, maxURLBytes))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

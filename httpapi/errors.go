@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -11,22 +12,26 @@ import (
 
 // statusOf maps each error code to its HTTP status: the one table of it.
 var statusOf = map[string]int{
-	bulkid.ECONFLICT:       http.StatusConflict,
-	bulkid.EINTERNAL:       http.StatusInternalServerError,
-	bulkid.EINVALID:        http.StatusBadRequest,
-	bulkid.EINVALIDJSON:    http.StatusBadRequest,
-	bulkid.EMISSINGRECORDS: http.StatusBadRequest,
-	bulkid.EMISSINGFILE:    http.StatusBadRequest,
-	bulkid.EEMPTY:          http.StatusBadRequest,
-	bulkid.ENOTFOUND:       http.StatusNotFound,
-	bulkid.ETOOMANY:        http.StatusRequestEntityTooLarge,
-	bulkid.ETOOLARGE:       http.StatusRequestEntityTooLarge,
-	bulkid.EUNAUTHORIZED:   http.StatusUnauthorized,
-	bulkid.EUNSUPPORTED:    http.StatusUnsupportedMediaType,
-	bulkid.EUNAVAILABLE:    http.StatusServiceUnavailable,
-	bulkid.EFULL:           http.StatusInsufficientStorage,
-	bulkid.EMETHOD:         http.StatusMethodNotAllowed,
-	bulkid.EINVALIDRECORD:  http.StatusBadRequest,
+	bulkid.ECONFLICT:        http.StatusConflict,
+	bulkid.EINTERNAL:        http.StatusInternalServerError,
+	bulkid.EINVALID:         http.StatusBadRequest,
+	bulkid.EINVALIDJSON:     http.StatusBadRequest,
+	bulkid.EMISSINGRECORDS:  http.StatusBadRequest,
+	bulkid.EMISSINGFILE:     http.StatusBadRequest,
+	bulkid.EEMPTY:           http.StatusBadRequest,
+	bulkid.ENOTFOUND:        http.StatusNotFound,
+	bulkid.ETOOMANY:         http.StatusRequestEntityTooLarge,
+	bulkid.ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	bulkid.EUNAUTHORIZED:    http.StatusUnauthorized,
+	bulkid.EUNSUPPORTED:     http.StatusUnsupportedMediaType,
+	bulkid.EUNAVAILABLE:     http.StatusServiceUnavailable,
+	bulkid.EFULL:            http.StatusInsufficientStorage,
+	bulkid.EMETHOD:          http.StatusMethodNotAllowed,
+	bulkid.EINVALIDRECORD:   http.StatusBadRequest,
+	bulkid.EURITOOLONG:      http.StatusRequestURITooLong,
+	bulkid.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
+	bulkid.ENOTIMPLEMENTED:  http.StatusNotImplemented,
+	bulkid.EHTTPVERSION:     http.StatusHTTPVersionNotSupported,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long
@@ -93,4 +98,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		slog.Debug("write response", "err", err)
 	}
+}
+
+// ErrorResponse renders err as the status and body writeError would
+// answer, for answers written outside a handler (cmd/bulkid rewrites
+// net/http's plain-text refusals of requests it cannot parse with it).
+func ErrorResponse(err error) (status int, body []byte) {
+	code := bulkid.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status, code = http.StatusInternalServerError, bulkid.EINTERNAL
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(struct {
+		Errors []errorJSON `json:"errors"`
+	}{[]errorJSON{{Error: http.StatusText(status), ErrorCode: code, Message: bulkid.ErrorMessage(err)}}})
+	return status, b.Bytes()
 }
