@@ -27,9 +27,9 @@ func malformedMessage(raw []byte) string {
 	if !strings.HasPrefix(text, "invalid character ") || at < 1 || at > int64(len(raw)) {
 		return fmt.Sprintf("%s (at byte %d)", msg, at)
 	}
-	what := fmt.Sprintf("the byte 0x%02X", raw[at-1])
+	what := fmt.Sprintf("byte 0x%02X", raw[at-1])
 	if r, _ := utf8.DecodeRune(raw[at-1:]); r != utf8.RuneError && unicode.IsGraphic(r) && r != ' ' {
-		what = fmt.Sprintf("the character %q", r)
+		what = fmt.Sprintf("character %q", r)
 	}
 	where := ""
 	for tail, words := range jsonSyntaxTails {

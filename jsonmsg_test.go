@@ -14,13 +14,13 @@ import (
 func TestMalformedJSONMessage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ raw, want string }{
-		{"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", "unexpected the byte 0x1F at byte 1 where a value should begin"},
-		{"\xff\xfe{}", "unexpected the byte 0xFF at byte 1"},
+		{"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", "unexpected byte 0x1F at byte 1 where a value should begin"},
+		{"\xff\xfe{}", "unexpected byte 0xFF at byte 1"},
 		{`{"company_id":"c"`, "it ends too early"},
-		{`{"company_id":é}`, "unexpected the character 'é' at byte 15 where a value should begin"},
+		{`{"company_id":é}`, "unexpected character 'é' at byte 15 where a value should begin"},
 		{`{"company_id" "c"}`, "at byte 15 after a member name, where a colon should be"},
-		{`{"company_id":"c"}x`, "unexpected the character 'x' at byte 19 after the end of the record"},
-		{"{\"company_id\":\"a\x01\"}", "unexpected the byte 0x01 at byte 17 inside a string"},
+		{`{"company_id":"c"}x`, "unexpected character 'x' at byte 19 after the end of the record"},
+		{"{\"company_id\":\"a\x01\"}", "unexpected byte 0x01 at byte 17 inside a string"},
 	} {
 		_, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(tc.raw))
 		if rerr == nil || rerr.Code != bulkid.RMalformedJSON {
