@@ -8,23 +8,27 @@ import (
 // Error codes. They are stable: clients switch on them, so a code is never
 // renamed, only added. httpapi maps each to an HTTP status in one table.
 const (
-	ECONFLICT       = "job_in_progress"        // the app already has an unfinished job
-	EINTERNAL       = "internal_error"         // a bug or a store failure; details are logged, not sent
-	EINVALID        = "invalid_request"        // a parameter or header is wrong
-	EINVALIDJSON    = "invalid_json"           // the body is not well-formed JSON
-	EMISSINGRECORDS = "missing_records"        // no companies/users array in a JSON body
-	EMISSINGFILE    = "missing_file"           // a multipart body without a file part
-	EEMPTY          = "empty_payload"          // the body holds no record at all
-	ENOTFOUND       = "not_found"              // no such object for this app
-	ETOOMANY        = "too_many_records"       // more than MaxRecords records
-	ETOOLARGE       = "payload_too_large"      // more than MaxBytes bytes
-	EUNAUTHORIZED   = "unauthorized"           // missing, malformed or unknown API key
-	EUNSUPPORTED    = "unsupported_media_type" // a Content-Type the endpoint does not take
-	EUNAVAILABLE    = "service_unavailable"    // the store cannot be reached
-	EFULL           = "insufficient_storage"   // the disk of the store or of the upload spool is full
-	ELEASELOST      = "lease_lost"             // internal: another worker owns the job now
-	EMETHOD         = "method_not_allowed"     // the path exists, the method does not
-	EINVALIDRECORD  = "invalid_record"         // the one record of a real-time identify is invalid
+	ECONFLICT        = "job_in_progress"                 // the app already has an unfinished job
+	EINTERNAL        = "internal_error"                  // a bug or a store failure; details are logged, not sent
+	EINVALID         = "invalid_request"                 // a parameter or header is wrong
+	EINVALIDJSON     = "invalid_json"                    // the body is not well-formed JSON
+	EMISSINGRECORDS  = "missing_records"                 // no companies/users array in a JSON body
+	EMISSINGFILE     = "missing_file"                    // a multipart body without a file part
+	EEMPTY           = "empty_payload"                   // the body holds no record at all
+	ENOTFOUND        = "not_found"                       // no such object for this app
+	ETOOMANY         = "too_many_records"                // more than MaxRecords records
+	ETOOLARGE        = "payload_too_large"               // more than MaxBytes bytes
+	EUNAUTHORIZED    = "unauthorized"                    // missing, malformed or unknown API key
+	EUNSUPPORTED     = "unsupported_media_type"          // a Content-Type the endpoint does not take
+	EUNAVAILABLE     = "service_unavailable"             // the store cannot be reached
+	EFULL            = "insufficient_storage"            // the disk of the store or of the upload spool is full
+	ELEASELOST       = "lease_lost"                      // internal: another worker owns the job now
+	EMETHOD          = "method_not_allowed"              // the path exists, the method does not
+	EINVALIDRECORD   = "invalid_record"                  // the one record of a real-time identify is invalid
+	EURITOOLONG      = "uri_too_long"                    // the request's URL is longer than the server takes
+	EHEADERSTOOLARGE = "request_header_fields_too_large" // the request line and headers are over the server's limit
+	ENOTIMPLEMENTED  = "not_implemented"                 // a Transfer-Encoding the server does not decode
+	EHTTPVERSION     = "http_version_not_supported"      // a request in an HTTP version the server does not speak
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

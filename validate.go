@@ -102,18 +102,13 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 		if TooDeep(raw) {
 			return rec, &RecordError{Code: RMalformedJSON, Message: tooDeepMessage}
 		}
-		msg := "the record is not valid JSON"
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
-			msg += ": " + err.Error()
-		}
-		return rec, &RecordError{Code: RMalformedJSON, Message: msg}
+		return rec, &RecordError{Code: RMalformedJSON, Message: malformedMessage(raw)}
 	}
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(raw)
 	if err != nil {
-		return rec, &RecordError{Code: RMalformedJSON, Message: "the record is not valid JSON: " + err.Error()}
+		return rec, &RecordError{Code: RMalformedJSON, Message: malformedMessage(raw)}
 	}
 	obj, err := v.Object()
 	if err != nil {

@@ -10,6 +10,7 @@ package client
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,7 +41,29 @@ type Client struct {
 	HTTPClient *http.Client
 	Retry      RetryPolicy
 	UserAgent  string
+	// Gzip says whether request bodies are sent gzip-compressed
+	// (Content-Encoding: gzip). The zero value, GzipOff, never does.
+	Gzip GzipMode
+
+	gzipKnown atomic.Int32 // GzipAuto: 0 not known yet, 1 the server decodes gzip, 2 it does not
 }
+
+// GzipMode is when request bodies are compressed.
+type GzipMode int
+
+const (
+	// GzipOff sends bodies as they are: what every server takes.
+	GzipOff GzipMode = iota
+	// GzipOn compresses every body. A server that answers 415 to it is
+	// sent the body again uncompressed, and no more compressed bodies.
+	GzipOn
+	// GzipAuto compresses bodies once the server has said it decodes
+	// them: bulkid answers every request with Accept-Encoding: gzip
+	// (RFC 7694). Before the first body it asks GET /healthz once. The
+	// hosted service is not known to decode gzip, and says nothing, so
+	// it is sent bodies as they are.
+	GzipAuto
+)
 
 // RetryPolicy says how a call is retried. Zero fields take the defaults.
 type RetryPolicy struct {
@@ -134,6 +158,7 @@ type request struct {
 	contentType  string
 	body         func() (io.Reader, error) // nil for none
 	length       int64                     // the body's length, if body is set and it is known (>0)
+	encoding     string                    // its Content-Encoding, "" for none
 	accept       string
 }
 
@@ -154,6 +179,23 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		p.MaxDelay = 30 * time.Second
 	}
 	start := time.Now()
+	plain := req
+	if req.body != nil && c.gzipBodies(ctx) {
+		if req, err := compressed(req); err == nil {
+			resp, err := c.doRetried(ctx, req, p, start)
+			var e *Error
+			if !errors.As(err, &e) || e.StatusCode != http.StatusUnsupportedMediaType {
+				return resp, err
+			}
+			// The server does not decode gzip: send it as it is, from now on.
+			c.gzipKnown.Store(2)
+		}
+	}
+	return c.doRetried(ctx, plain, p, start)
+}
+
+// doRetried is do's loop of attempts, with p's defaults filled in.
+func (c *Client) doRetried(ctx context.Context, req request, p RetryPolicy, start time.Time) (*http.Response, error) {
 	for attempt := 1; ; attempt++ {
 		resp, err := c.once(ctx, req)
 		if err == nil {
@@ -228,6 +270,9 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 	if req.contentType != "" {
 		hr.Header.Set("Content-Type", req.contentType)
 	}
+	if req.encoding != "" {
+		hr.Header.Set("Content-Encoding", req.encoding)
+	}
 	if c.UserAgent != "" {
 		hr.Header.Set("User-Agent", c.UserAgent)
 	}
@@ -239,6 +284,7 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 	if err != nil {
 		return nil, &transportError{err}
 	}
+	c.sawAcceptEncoding(resp.Header)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
 	}
@@ -355,4 +401,83 @@ func multipartBody(filename string, content []byte) (func() (io.Reader, error), 
 		return io.MultiReader(bytes.NewReader(head), bytes.NewReader(content), bytes.NewReader(tail)), nil
 	}
 	return body, int64(len(head) + len(content) + len(tail)), mw.FormDataContentType(), nil
+}
+
+// gzipBodies reports whether request bodies go compressed now.
+func (c *Client) gzipBodies(ctx context.Context) bool {
+	switch c.Gzip {
+	case GzipOn:
+		return c.gzipKnown.Load() != 2
+	case GzipAuto:
+		if c.gzipKnown.Load() == 0 {
+			c.probeGzip(ctx)
+		}
+		return c.gzipKnown.Load() == 1
+	}
+	return false
+}
+
+// probeGzip asks the server once, with GET /healthz, whether it decodes
+// gzip bodies: its answer says so in Accept-Encoding. A server that does
+// not answer stays unknown and is asked again before the next body.
+func (c *Client) probeGzip(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/healthz", nil)
+	if err != nil {
+		return
+	}
+	if c.UserAgent != "" {
+		hr.Header.Set("User-Agent", c.UserAgent)
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(hr)
+	if err != nil {
+		return
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if !c.sawAcceptEncoding(resp.Header) {
+		c.gzipKnown.CompareAndSwap(0, 2)
+	}
+}
+
+// sawAcceptEncoding notes a server's Accept-Encoding naming gzip, and
+// reports whether h had it.
+func (c *Client) sawAcceptEncoding(h http.Header) bool {
+	for _, v := range h.Values("Accept-Encoding") {
+		for _, coding := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(coding, ";")
+			if strings.EqualFold(strings.TrimSpace(name), "gzip") {
+				c.gzipKnown.Store(1)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// compressed returns req with its body gzip-compressed once, in memory,
+// for every attempt.
+func compressed(req request) (request, error) {
+	r, err := req.body()
+	if err != nil {
+		return req, err
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := io.Copy(zw, r); err != nil {
+		return req, err
+	}
+	if err := zw.Close(); err != nil {
+		return req, err
+	}
+	b := buf.Bytes()
+	req.body = func() (io.Reader, error) { return bytes.NewReader(b), nil }
+	req.length = int64(len(b))
+	req.encoding = "gzip"
+	return req, nil
 }

@@ -40,7 +40,12 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 		case "application/json", "multipart/form-data", "application/x-ndjson":
 		default:
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNSUPPORTED,
-				Message: "Send application/json, or multipart/form-data with an NDJSON file in the field \"file\"."})
+				Message: "Send application/json, application/x-ndjson, or multipart/form-data with an NDJSON file in the field \"file\"."})
+			return
+		}
+		coding, err := contentCoding(r)
+		if err != nil {
+			s.refuseCoding(w, r, err)
 			return
 		}
 		// Fail fast before the upload when a job is already running; the
@@ -56,17 +61,20 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 		if mediaType == "multipart/form-data" {
 			maxBody += multipartOverhead
 		}
-		if r.ContentLength > maxBody {
+		// Content-Length counts the bytes as sent, compressed or not.
+		if r.ContentLength > maxBody && (coding == "" || r.ContentLength > maxCompressed(maxBody)) {
 			s.writeError(w, r, ingest.LimitError(s.limits.MaxBytes))
 			return
 		}
-		body := ingest.LimitReader(r.Body, maxBody, nil)
+		// The limits apply to the body as decoded, while it streams.
+		raw := openBody(r, coding, maxBody)
+		body := ingest.LimitReader(raw, maxBody, nil)
 
 		// The records are packed as they arrive: in memory for a small body,
 		// in a spool file for one that may reach 50 MB, so a request never
 		// holds its whole input in memory.
 		input := recordpack.NewWriter()
-		if r.ContentLength < 0 || r.ContentLength > memoryInputMax {
+		if r.ContentLength < 0 || r.ContentLength > memoryInputMax || coding != "" {
 			if input, err = recordpack.NewFileWriter(s.spoolDir); err != nil {
 				s.writeError(w, r, err)
 				return
@@ -85,6 +93,13 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 		case "multipart/form-data":
 			job.Source = bulkid.SourceNDJSON
 			err = s.readMultipart(body, params["boundary"], job, input.Add)
+		}
+		if err != nil {
+			boundary := ""
+			if mediaType == "multipart/form-data" {
+				boundary = params["boundary"]
+			}
+			err = raw.explain(err, boundary)
 		}
 		if bulkid.ErrorMessage(err) == bulkid.ErrorMessage(ingest.LimitError(maxBody)) {
 			err = ingest.LimitError(s.limits.MaxBytes) // name the file limit, not the multipart allowance
@@ -121,11 +136,16 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job,
 			break
 		}
 		if err != nil {
-			return bodyError(err)
+			return err
+		}
+		if cd := part.Header.Get("Content-Disposition"); cd != "" && part.FormName() == "" {
+			if _, _, err := mime.ParseMediaType(cd); err != nil {
+				return bulkid.Errorf(bulkid.EINVALID, "A part's Content-Disposition header cannot be parsed; write it as form-data; name=\"file\"; filename=\"NAME\" (a filename*= must be UTF-8''NAME, percent-encoded).")
+			}
 		}
 		if part.FormName() != "file" {
 			if _, err := io.Copy(io.Discard, part); err != nil {
-				return bodyError(err)
+				return err
 			}
 			continue
 		}
@@ -137,7 +157,7 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job,
 			return err
 		}
 		if _, err := ingest.ScanNDJSON(ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize), s.limits, add); err != nil {
-			return bodyError(err)
+			return err
 		}
 	}
 	if !found {
@@ -171,20 +191,12 @@ func fileName(part *multipart.Part) (string, error) {
 	}, name), nil
 }
 
-func bodyError(err error) error {
-	var be *bulkid.Error
-	if errors.As(err, &be) {
-		return err
-	}
-	return &bulkid.Error{Code: bulkid.EINVALID, Message: "The request body cannot be read: " + err.Error()}
-}
-
 // writeReadError answers a failure to read the body. A client that broke
 // off mid-upload gets no answer it could read anyway; log it and move on.
 func (s *server) writeReadError(w http.ResponseWriter, r *http.Request, err error) {
 	var be *bulkid.Error
 	if !errors.As(err, &be) {
-		err = &bulkid.Error{Code: bulkid.EINVALID, Message: "The request body could not be read: " + err.Error()}
+		err = &bulkid.Error{Code: bulkid.EINVALID, Message: "The request body could not be read."}
 	}
 	if be != nil && (be.Code == bulkid.ETOOLARGE || be.Code == bulkid.ETOOMANY) {
 		// Do not read the rest of an oversized body: close the connection.

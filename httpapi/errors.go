@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -11,22 +12,26 @@ import (
 
 // statusOf maps each error code to its HTTP status: the one table of it.
 var statusOf = map[string]int{
-	bulkid.ECONFLICT:       http.StatusConflict,
-	bulkid.EINTERNAL:       http.StatusInternalServerError,
-	bulkid.EINVALID:        http.StatusBadRequest,
-	bulkid.EINVALIDJSON:    http.StatusBadRequest,
-	bulkid.EMISSINGRECORDS: http.StatusBadRequest,
-	bulkid.EMISSINGFILE:    http.StatusBadRequest,
-	bulkid.EEMPTY:          http.StatusBadRequest,
-	bulkid.ENOTFOUND:       http.StatusNotFound,
-	bulkid.ETOOMANY:        http.StatusRequestEntityTooLarge,
-	bulkid.ETOOLARGE:       http.StatusRequestEntityTooLarge,
-	bulkid.EUNAUTHORIZED:   http.StatusUnauthorized,
-	bulkid.EUNSUPPORTED:    http.StatusUnsupportedMediaType,
-	bulkid.EUNAVAILABLE:    http.StatusServiceUnavailable,
-	bulkid.EFULL:           http.StatusInsufficientStorage,
-	bulkid.EMETHOD:         http.StatusMethodNotAllowed,
-	bulkid.EINVALIDRECORD:  http.StatusBadRequest,
+	bulkid.ECONFLICT:        http.StatusConflict,
+	bulkid.EINTERNAL:        http.StatusInternalServerError,
+	bulkid.EINVALID:         http.StatusBadRequest,
+	bulkid.EINVALIDJSON:     http.StatusBadRequest,
+	bulkid.EMISSINGRECORDS:  http.StatusBadRequest,
+	bulkid.EMISSINGFILE:     http.StatusBadRequest,
+	bulkid.EEMPTY:           http.StatusBadRequest,
+	bulkid.ENOTFOUND:        http.StatusNotFound,
+	bulkid.ETOOMANY:         http.StatusRequestEntityTooLarge,
+	bulkid.ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	bulkid.EUNAUTHORIZED:    http.StatusUnauthorized,
+	bulkid.EUNSUPPORTED:     http.StatusUnsupportedMediaType,
+	bulkid.EUNAVAILABLE:     http.StatusServiceUnavailable,
+	bulkid.EFULL:            http.StatusInsufficientStorage,
+	bulkid.EMETHOD:          http.StatusMethodNotAllowed,
+	bulkid.EINVALIDRECORD:   http.StatusBadRequest,
+	bulkid.EURITOOLONG:      http.StatusRequestURITooLong,
+	bulkid.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
+	bulkid.ENOTIMPLEMENTED:  http.StatusNotImplemented,
+	bulkid.EHTTPVERSION:     http.StatusHTTPVersionNotSupported,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long
@@ -49,6 +54,13 @@ type errorJSON struct {
 // writeError renders err in the documented shape. Internal errors are
 // logged with the request id and answered without their details.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	gone := clientGone(r, err)
+	if gone {
+		// Not a failure of the server: answer, in case the client still
+		// reads, that the request was cut off, and log no error.
+		s.log.Debug("client went away", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path)
+		err = &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "The request was cut off because its connection closed; send it again."}
+	}
 	code := bulkid.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
@@ -67,7 +79,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// again, as for a 409.
 		w.Header().Set("Retry-After", unavailableRetryAfter)
 	}
-	if status >= 500 {
+	if status >= 500 && !gone {
 		s.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
 		if status == http.StatusInternalServerError {
 			e.ErrorCode = bulkid.EINTERNAL
@@ -86,4 +98,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err := enc.Encode(v); err != nil {
 		slog.Debug("write response", "err", err)
 	}
+}
+
+// ErrorResponse renders err as the status and body writeError would
+// answer, for answers written outside a handler (cmd/bulkid rewrites
+// net/http's plain-text refusals of requests it cannot parse with it).
+func ErrorResponse(err error) (status int, body []byte) {
+	code := bulkid.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status, code = http.StatusInternalServerError, bulkid.EINTERNAL
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(struct {
+		Errors []errorJSON `json:"errors"`
+	}{[]errorJSON{{Error: http.StatusText(status), ErrorCode: code, Message: bulkid.ErrorMessage(err)}}})
+	return status, b.Bytes()
 }

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/bulkid/bulkid"
@@ -105,6 +106,11 @@ func FuzzBulkIdentify(f *testing.F) {
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || len(e.Errors) != 1 || e.Errors[0].ErrorCode == "" || e.Errors[0].Message == "" {
 			t.Fatalf("%s body %q answered %d not in the error shape: %s", contentType, body, rec.Code, rec.Body)
+		}
+		for _, w := range []string{"multipart:", "NextPart", "MIME", "EOF", "mime:"} {
+			if strings.Contains(e.Errors[0].Message, w) {
+				t.Fatalf("%s body %q answered with a library's words (%q): %s", contentType, body, w, rec.Body)
+			}
 		}
 	})
 }

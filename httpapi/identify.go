@@ -13,14 +13,30 @@ import (
 // maxIdentifyBytes bounds the body of a real-time identify: one record.
 const maxIdentifyBytes = bulkid.MaxRecordBytes
 
-// readIdentify reads the JSON object of a real-time identify request.
-func (s *server) readIdentify(r *http.Request) (map[string]json.RawMessage, error) {
+// readIdentify reads the JSON object of a real-time identify request. A
+// body whose Content-Length is over the limit is refused before any of it
+// is read, so a client that sent Expect: 100-continue gets the 413, not a
+// 100 Continue.
+func (s *server) readIdentify(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return nil, &bulkid.Error{Code: bulkid.EUNSUPPORTED, Message: "Send the record as application/json."}
 	}
-	b, err := io.ReadAll(ingest.LimitReader(r.Body, maxIdentifyBytes, nil))
+	coding, err := contentCoding(r)
 	if err != nil {
-		return nil, bodyError(err)
+		w.Header().Set("Accept-Encoding", "gzip")
+		return nil, err
+	}
+	if r.ContentLength > maxIdentifyBytes && (coding == "" || r.ContentLength > maxCompressed(maxIdentifyBytes)) {
+		w.Header().Set("Connection", "close")
+		return nil, ingest.LimitError(maxIdentifyBytes)
+	}
+	raw := openBody(r, coding, maxIdentifyBytes)
+	b, err := io.ReadAll(ingest.LimitReader(raw, maxIdentifyBytes, nil))
+	if err != nil {
+		if bulkid.ErrorCode(err) == bulkid.ETOOLARGE {
+			w.Header().Set("Connection", "close")
+		}
+		return nil, raw.explain(err, "")
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
@@ -45,7 +61,7 @@ func validateOne(t bulkid.JobType, fields map[string]json.RawMessage) (bulkid.Re
 // handleIdentifyCompany applies one company at once:
 // {"company_id": "...", "metadata": {...}}.
 func (s *server) handleIdentifyCompany(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	fields, err := s.readIdentify(r)
+	fields, err := s.readIdentify(w, r)
 	if err == nil {
 		var rec bulkid.Record
 		if rec, err = validateOne(bulkid.JobCompanies, fields); err == nil {
@@ -64,7 +80,7 @@ func (s *server) handleIdentifyCompany(w http.ResponseWriter, r *http.Request, a
 // object's id (or company_id) associates the user; its other members are
 // the company's metadata.
 func (s *server) handleIdentifyUser(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	fields, err := s.readIdentify(r)
+	fields, err := s.readIdentify(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

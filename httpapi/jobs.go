@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -203,6 +204,9 @@ func pageOf(r *http.Request) (bulkid.Page, error) {
 	p := bulkid.Page{Limit: defaultPageSize, After: r.URL.Query().Get("cursor")}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
+		if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+			n, err = maxPageSize, nil // a large value is lowered, however large
+		}
 		if err != nil || n < 1 {
 			return p, bulkid.Errorf(bulkid.EINVALID, "limit must be a positive integer (at most %d are returned).", maxPageSize)
 		}

@@ -84,7 +84,7 @@ func NewServer(cfg Config) http.Handler {
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
-	return s.withRequestID(s.withRecover(s.withLog(s.withPaths(s.mux))))
+	return s.withClientContext(s.withRequestID(s.withURLLimit(s.withRecover(s.withLog(s.withPaths(s.mux))))))
 }
 
 type ctxKey int

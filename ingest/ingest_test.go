@@ -838,16 +838,16 @@ func TestReadJSONOversizedValue(t *testing.T) {
 	t.Parallel()
 	huge := strings.Repeat("p", 20<<20)
 	for _, tc := range []struct{ name, body, what string }{
-		{"element", `{"companies":[{"company_id":"a"},{"company_id":"b","metadata":{"pad":"` + huge + `"}}]}`, "record 1 (at byte 34)"},
-		{"element, a bare string", `{"companies":["` + huge + `"]}`, "record 0 (at byte 15)"},
-		{"element, a bare number", `{"companies":[1` + strings.Repeat("0", 2<<20) + `]}`, "record 0 (at byte 15)"},
-		{"other member", `{"x":{"pad":"` + huge + `"},"companies":[{}]}`, "value at byte 6"},
-		{"member name", `{"` + huge + `":1,"companies":[{}]}`, "member name at byte 2"},
+		{"element", `{"companies":[{"company_id":"a"},{"company_id":"b","metadata":{"pad":"` + huge + `"}}]}`, "In the body, record 1 at byte 34 is larger"},
+		{"element, a bare string", `{"companies":["` + huge + `"]}`, "In the body, record 0 at byte 15 is larger"},
+		{"element, a bare number", `{"companies":[1` + strings.Repeat("0", 2<<20) + `]}`, "In the body, record 0 at byte 15 is larger"},
+		{"other member", `{"x":{"pad":"` + huge + `"},"companies":[{}]}`, "In the body, the value at byte 6 is larger"},
+		{"member name", `{"` + huge + `":1,"companies":[{}]}`, "In the body, the member name at byte 2 is larger"},
 	} {
 		cr := &countingReader{r: strings.NewReader(tc.body)}
 		_, err := ingest.ReadJSON(cr, "companies", small(10))
 		wantCode(t, err, bulkid.ETOOLARGE)
-		if !strings.Contains(err.Error(), tc.what) || !strings.Contains(err.Error(), "1 MiB") {
+		if !strings.Contains(err.Error(), tc.what) || !strings.Contains(err.Error(), "1 MiB") || strings.Contains(err.Error(), "body's") {
 			t.Errorf("%s: message %q, want it to name the %s and the 1 MiB limit", tc.name, err, tc.what)
 		}
 		if cr.n > 2*bulkid.MaxRecordBytes {

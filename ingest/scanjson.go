@@ -44,7 +44,7 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 		if startsValue(c) {
 			return 0, missing
 		}
-		return 0, s.syntax("invalid character %q looking for beginning of value", c)
+		return 0, s.syntax("%s where a value should begin", char(c))
 	}
 	s.skip()
 	n, found := 0, false
@@ -58,12 +58,12 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 			break
 		}
 		if c != '"' {
-			return 0, s.syntax("invalid character %q looking for beginning of object key string", c)
+			return 0, s.syntax("%s where a member name in quotes should begin", char(c))
 		}
 		start := s.off
 		keyRaw, err := s.value(nil)
 		if err != nil {
-			return 0, s.valueErr(err, "the member name at byte %d", start)
+			return 0, s.valueErr(err, "the member name", start)
 		}
 		var key string
 		if !bulkid.WellFormed(keyRaw) || json.Unmarshal(keyRaw, &key) != nil {
@@ -72,7 +72,7 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 		if c, err = s.next(); err != nil {
 			return 0, err
 		} else if c != ':' {
-			return 0, s.syntax("invalid character %q after object key", c)
+			return 0, s.syntax("%s after a member name, where a colon should be", char(c))
 		}
 		s.skip()
 		if c, err = s.next(); err != nil {
@@ -101,7 +101,7 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 			return 0, err
 		}
 		if c != '}' && c != ',' {
-			return 0, s.syntax("invalid character %q after object key:value pair", c)
+			return 0, s.syntax("%s after a member, where a comma or } should be", char(c))
 		}
 		s.skip()
 		if c == '}' {
@@ -109,7 +109,7 @@ func ScanJSON(r io.Reader, field string, lim Limits, add Sink) (int, error) {
 		}
 	}
 	if c, err := s.next(); err == nil {
-		return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body has data after its JSON object (%q at byte %d).", c, s.off+1)}
+		return 0, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: fmt.Sprintf("The body has data after its JSON object (%s at byte %d).", char(c), s.off+1)}
 	} else if !errors.Is(err, errEnd) {
 		return 0, err
 	}
@@ -143,7 +143,7 @@ func (s *jsonSplitter) array(lim Limits, add Sink) (int, error) {
 		}
 		start := s.off
 		if elem, err = s.value(elem[:0]); err != nil {
-			return 0, s.valueErr(err, fmt.Sprintf("record %d (at byte %%d)", n), start)
+			return 0, s.valueErr(err, fmt.Sprintf("record %d", n), start)
 		}
 		if !bulkid.WellFormed(elem) {
 			if bulkid.TooDeep(elem) {
@@ -164,7 +164,7 @@ func (s *jsonSplitter) array(lim Limits, add Sink) (int, error) {
 		case ',':
 			s.skip()
 		default:
-			return 0, s.syntax("invalid character %q after array element", c)
+			return 0, s.syntax("%s after an array element, where a comma or ] should be", char(c))
 		}
 	}
 }
@@ -180,13 +180,23 @@ type jsonSplitter struct {
 // stops there, having held at most max bytes of it.
 var errValueTooLarge = errors.New("value too large")
 
-// valueErr names what (a format with one %d for start) in the error of a
+// valueErr names what (say "record 3" or "the value") in the error of a
 // value over the size limit, and passes other errors as they are.
 func (s *jsonSplitter) valueErr(err error, what string, start int64) error {
 	if err != errValueTooLarge {
 		return err
 	}
-	return &bulkid.Error{Code: bulkid.ETOOLARGE, Message: fmt.Sprintf("The body's "+what+" is larger than %d bytes (1 MiB), the most one record may be.", start+1, s.max)}
+	return &bulkid.Error{Code: bulkid.ETOOLARGE, Message: fmt.Sprintf("In the body, %s at byte %d is larger than %d bytes (1 MiB), the most one record may be.", what, start+1, s.max)}
+}
+
+// char names the byte c in a message: 'x' if it is a printable ASCII
+// character, its value in hex otherwise (binary data, or part of a UTF-8
+// character, which %q would show as another character).
+func char(c byte) string {
+	if c > ' ' && c < 0x7f {
+		return fmt.Sprintf("the character %q", rune(c))
+	}
+	return fmt.Sprintf("the byte 0x%02X", c)
 }
 
 // errEnd is the end of the input where a value was still to come.
@@ -237,7 +247,7 @@ func (s *jsonSplitter) skipValue() error {
 	start := s.off
 	v, err := s.value(nil)
 	if err != nil {
-		return s.valueErr(err, "the value at byte %d", start)
+		return s.valueErr(err, "the value", start)
 	}
 	if !bulkid.WellFormed(v) {
 		what := "is malformed"
@@ -283,7 +293,7 @@ func (s *jsonSplitter) value(dst []byte) ([]byte, error) {
 			}
 		}
 	default:
-		return dst, s.syntax("invalid character %q looking for beginning of value", c)
+		return dst, s.syntax("%s where a value should begin", char(c))
 	}
 }
 

@@ -55,6 +55,7 @@ func runPush(ctx context.Context, args []string, getenv func(string) string, std
 	fs.BoolVar(&o.csvStrings, "csv-strings", false, "keep every CSV value a string instead of recognising numbers and booleans")
 	fs.IntVar(&o.batchSize, "batch-size", pushMaxRecords, "records per job, at most 10000")
 	fs.DurationVar(&o.poll, "poll-interval", 500*time.Millisecond, "how often to poll a running job")
+	compress := fs.String("compress", "auto", "send each job's file gzip-compressed: auto (when the server says it decodes gzip, as bulkid does; the hosted service does not say so), always, or never")
 	pos, err := parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -65,6 +66,10 @@ func runPush(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if o.batchSize < 1 || o.batchSize > pushMaxRecords {
 		return fmt.Errorf("--batch-size must be between 1 and %d", pushMaxRecords)
+	}
+	gzipMode, ok := map[string]client.GzipMode{"auto": client.GzipAuto, "always": client.GzipOn, "never": client.GzipOff}[*compress]
+	if !ok {
+		return fmt.Errorf("--compress must be auto, always or never, not %q", *compress)
 	}
 	o.kind = bulkid.JobType(pos[0])
 	files := pos[1:]
@@ -95,6 +100,7 @@ func runPush(ctx context.Context, args []string, getenv func(string) string, std
 	p.c.Retry.MaxAttempts = 1000 // waiting out a running job is the point
 	p.c.Retry.MaxElapsed = 24 * time.Hour
 	p.c.Retry.OnRetry = p.onRetry
+	p.c.Gzip = gzipMode
 	p.prog = newProgress(o.jsonOut, stdout, stderr)
 	defer p.closeFailed()
 	return p.run(ctx)

@@ -124,6 +124,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	if *tlsCert == "" {
+		ln = shapedListener{ln} // net/http's plain-text refusals in the error shape
+	}
 	srv := &http.Server{
 		Handler: handler,
 		// A client that sends its headers a byte at a time, or a body that
