@@ -171,9 +171,17 @@ func (s *server) withLog(next http.Handler) http.Handler {
 }
 
 // authenticated resolves the API key of "Authorization: Token KEY" (the
-// scheme in any case) to its app, or answers 401.
+// scheme in any case) to its app, or answers 401; a request with more than
+// one Authorization header is answered 400.
 func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulkid.App)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.Header.Values("Authorization")); n > 1 {
+			// Which one would a proxy, a log or another server have used?
+			// Neither is looked up.
+			s.writeError(w, r, &bulkid.Error{Code: bulkid.EINVALID,
+				Message: fmt.Sprintf(`The request has %d Authorization headers; send exactly one, "Authorization: Token YOUR_API_KEY".`, n)})
+			return
+		}
 		scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 		key = strings.TrimSpace(key)
 		if !ok || !strings.EqualFold(scheme, "Token") || key == "" {
