@@ -84,3 +84,13 @@ func ConflictError(active *Job) error {
 		Job:     active,
 	}
 }
+
+// NameTakenError is the ECONFLICT of creating an app with a name another
+// app has: names are unique, so that an app is chosen by name without a
+// guess.
+func NameTakenError(name string) error {
+	return &Error{
+		Code:    ECONFLICT,
+		Message: fmt.Sprintf("An app named %q already exists; app names are unique, so choose another.", name),
+	}
+}

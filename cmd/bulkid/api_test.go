@@ -386,7 +386,7 @@ func TestRotateAndRevokeKeys(t *testing.T) {
 	if r := rotated.get("/v1/background_jobs"); r.Status != 200 {
 		t.Fatalf("the new key: %d %s", r.Status, r.Body)
 	}
-	if out, err := exec.Command(binary, "apps", "revoke-key", "1", "--data-dir", s.DataDir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(binary, "apps", "revoke-key", "--id", "1", "--data-dir", s.DataDir).CombinedOutput(); err != nil {
 		t.Fatalf("apps revoke-key: %v\n%s", err, out)
 	} else if strings.Contains(string(out), newKey) {
 		t.Errorf("revoke-key printed a key")
