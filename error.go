@@ -25,6 +25,7 @@ const (
 	ELEASELOST      = "lease_lost"             // internal: another worker owns the job now
 	EMETHOD         = "method_not_allowed"     // the path exists, the method does not
 	EINVALIDRECORD  = "invalid_record"         // the one record of a real-time identify is invalid
+	ETIMEOUT        = "request_timeout"        // an upload arrived slower than the server's minimum rate
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

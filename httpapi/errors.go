@@ -27,6 +27,7 @@ var statusOf = map[string]int{
 	bulkid.EFULL:           http.StatusInsufficientStorage,
 	bulkid.EMETHOD:         http.StatusMethodNotAllowed,
 	bulkid.EINVALIDRECORD:  http.StatusBadRequest,
+	bulkid.ETIMEOUT:        http.StatusRequestTimeout,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long

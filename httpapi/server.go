@@ -42,6 +42,20 @@ type Config struct {
 	// UploadWait is how long a bulk request waits for its turn before it
 	// is answered 503 with Retry-After (default 30s).
 	UploadWait time.Duration
+	// MaxUploadsPerApp is how many of the MaxUploads one app's bulk
+	// requests may hold at once (default 1), so that one app's slow
+	// uploads cannot hold every slot.
+	MaxUploadsPerApp int
+	// MinUploadRate, in bytes a second, cuts off an upload whose next
+	// MinUploadRate × UploadRateWindow bytes take longer than the window
+	// (the first a window and a half) with 408 request_timeout, freeing its
+	// slot. 0 turns it off.
+	MinUploadRate int64
+	// UploadRateWindow is the window of MinUploadRate (default 10s).
+	UploadRateWindow time.Duration
+	// ReadTimeout is the server's whole-request read timeout, which the
+	// deadlines of MinUploadRate never pass; 0 if none.
+	ReadTimeout time.Duration
 }
 
 type server struct {
@@ -56,6 +70,10 @@ type server struct {
 	now        func() time.Time
 	uploads    chan struct{} // a slot for each bulk request being read
 	uploadWait time.Duration
+	appUploads *appSlots // each app's share of uploads
+	minRate    int64
+	rateWindow time.Duration
+	readTimout time.Duration
 }
 
 // NewServer returns the API's handler.
@@ -81,6 +99,14 @@ func NewServer(cfg Config) http.Handler {
 	s.uploadWait = cfg.UploadWait
 	if s.uploadWait <= 0 {
 		s.uploadWait = 30 * time.Second
+	}
+	if cfg.MaxUploadsPerApp <= 0 {
+		cfg.MaxUploadsPerApp = 1
+	}
+	s.appUploads = &appSlots{perApp: min(cfg.MaxUploadsPerApp, cfg.MaxUploads), apps: map[int64]*appSlot{}}
+	s.minRate, s.rateWindow, s.readTimout = cfg.MinUploadRate, cfg.UploadRateWindow, cfg.ReadTimeout
+	if s.rateWindow <= 0 {
+		s.rateWindow = 10 * time.Second
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
@@ -201,16 +227,32 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 	})
 }
 
-// uploadSlot lets h read its request once one of the MaxUploads slots is
-// free. A request that waits longer than UploadWait is answered 503 with
-// Retry-After, before its body is read; the client retries it.
+// uploadSlot lets h read its request once one of its app's
+// MaxUploadsPerApp slots and then one of the MaxUploads slots are free. A
+// request that waits longer than UploadWait in all is answered 503 with
+// Retry-After, before its body is read; the client retries it. While h
+// reads, a body slower than MinUploadRate is cut off (rateReader).
 func (s *server) uploadSlot(h func(http.ResponseWriter, *http.Request, *bulkid.App)) func(http.ResponseWriter, *http.Request, *bulkid.App) {
 	return func(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
 		timer := time.NewTimer(s.uploadWait)
 		defer timer.Stop()
+		release, ok := s.appUploads.acquire(app.ID, timer.C, r.Context().Done())
+		if !ok {
+			if r.Context().Err() == nil {
+				s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAVAILABLE,
+					Message: "Another upload of this app is still being read; send one at a time, and try again in a few seconds."})
+			}
+			return
+		}
+		defer release()
 		select {
 		case s.uploads <- struct{}{}:
 			defer func() { <-s.uploads }()
+			if s.minRate > 0 && r.Body != nil && r.Body != http.NoBody {
+				if rr := newRateReader(w, r.Body, s.minRate, s.rateWindow, s.readTimout); rr != nil {
+					r.Body = rr
+				}
+			}
 			h(w, r, app)
 		case <-timer.C:
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAVAILABLE,

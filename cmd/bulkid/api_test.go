@@ -266,7 +266,9 @@ func TestRetryAfterAndConflict(t *testing.T) {
 // exactly one is accepted.
 func TestConcurrentSubmissions(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "", "--rows-per-minute", "60")
+	// Four of one app's uploads are read at once, so that their inserts
+	// race on the unique index, not on the per-app upload slot.
+	s := startServer(t, "", "--rows-per-minute", "60", "--max-uploads-per-app", "4")
 	const n = 20
 	statuses := make(chan int, n)
 	var wg sync.WaitGroup

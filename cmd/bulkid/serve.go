@@ -35,6 +35,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
 	maxUploads := fs.Int("max-uploads", 4, "bulk requests read at once, across all apps; each holds a few MiB of memory at most")
 	uploadWait := fs.Duration("upload-wait", 30*time.Second, "how long a bulk request waits for its turn before it is answered 503 with Retry-After")
+	uploadsPerApp := fs.Int("max-uploads-per-app", 1, "bulk requests of one app read at once, out of --max-uploads, so one app's slow uploads cannot hold every slot")
+	minUploadRate := fs.Int64("min-upload-rate", 10240, "bytes a second below which an upload is cut off (408 request_timeout), measured over --upload-rate-window; 0 turns it off")
+	rateWindow := fs.Duration("upload-rate-window", 10*time.Second, "the window of --min-upload-rate: each window's worth of bytes must arrive within one (the first within one and a half)")
 	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
@@ -63,6 +66,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *maxUploads < 1 || *uploadWait <= 0 {
 		return fmt.Errorf("--max-uploads must be at least 1 and --upload-wait positive")
+	}
+	if *uploadsPerApp < 1 || *uploadsPerApp > *maxUploads {
+		return fmt.Errorf("--max-uploads-per-app must be from 1 to --max-uploads (%d), not %d", *maxUploads, *uploadsPerApp)
+	}
+	if *minUploadRate < 0 || *rateWindow <= 0 {
+		return fmt.Errorf("--min-upload-rate must be 0 (off) or more, and --upload-rate-window positive")
 	}
 	if *poll <= 0 {
 		return fmt.Errorf("--poll-interval must be positive, not %s", *poll)
@@ -118,7 +127,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		notify = nil // workers of other processes find the job when they poll
 	}
 	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
-		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir})
+		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
+		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
