@@ -26,6 +26,7 @@ const (
 	EMETHOD         = "method_not_allowed"     // the path exists, the method does not
 	EINVALIDRECORD  = "invalid_record"         // the one record of a real-time identify is invalid
 	ETIMEOUT        = "request_timeout"        // an upload arrived slower than the server's minimum rate
+	ETOOMANYFAILED  = "too_many_requests"      // the client's address failed authentication too often
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

@@ -28,6 +28,7 @@ var statusOf = map[string]int{
 	bulkid.EMETHOD:         http.StatusMethodNotAllowed,
 	bulkid.EINVALIDRECORD:  http.StatusBadRequest,
 	bulkid.ETIMEOUT:        http.StatusRequestTimeout,
+	bulkid.ETOOMANYFAILED:  http.StatusTooManyRequests,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long

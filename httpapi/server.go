@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +58,13 @@ type Config struct {
 	// ReadTimeout is the server's whole-request read timeout, which the
 	// deadlines of MinUploadRate never pass; 0 if none.
 	ReadTimeout time.Duration
+	// AuthFailBurst is how many failed authentications a client address
+	// may make at once (default 20; negative turns the throttle off), and
+	// AuthFailRefill how often it regains one (default 1s). Over budget,
+	// requests from it are answered 429 except with a key that has worked
+	// from it before (authThrottle).
+	AuthFailBurst  int
+	AuthFailRefill time.Duration
 }
 
 type server struct {
@@ -74,6 +83,7 @@ type server struct {
 	minRate    int64
 	rateWindow time.Duration
 	readTimout time.Duration
+	authFails  *authThrottle // nil if off
 }
 
 // NewServer returns the API's handler.
@@ -107,6 +117,15 @@ func NewServer(cfg Config) http.Handler {
 	s.minRate, s.rateWindow, s.readTimout = cfg.MinUploadRate, cfg.UploadRateWindow, cfg.ReadTimeout
 	if s.rateWindow <= 0 {
 		s.rateWindow = 10 * time.Second
+	}
+	if cfg.AuthFailBurst == 0 {
+		cfg.AuthFailBurst = 20
+	}
+	if cfg.AuthFailRefill <= 0 {
+		cfg.AuthFailRefill = time.Second
+	}
+	if cfg.AuthFailBurst > 0 {
+		s.authFails = newAuthThrottle(cfg.AuthFailBurst, cfg.AuthFailRefill, maxTrackedAddrs)
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
@@ -198,7 +217,8 @@ func (s *server) withLog(next http.Handler) http.Handler {
 
 // authenticated resolves the API key of "Authorization: Token KEY" (the
 // scheme in any case) to its app, or answers 401; a request with more than
-// one Authorization header is answered 400.
+// one Authorization header is answered 400. Failed keys are throttled per
+// client address (authThrottle): over budget, 429.
 func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulkid.App)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := len(r.Header.Values("Authorization")); n > 1 {
@@ -215,7 +235,32 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 				Message: `Send your API key in the header "Authorization: Token YOUR_API_KEY".`})
 			return
 		}
-		app, err := s.store.AppByKeyHash(r.Context(), bulkid.HashAPIKey(key))
+		hash := bulkid.HashAPIKey(key)
+		addr, known := clientAddr(r), false
+		if s.authFails != nil {
+			var ok bool
+			var wait time.Duration
+			if ok, known, wait = s.authFails.admit(addr, hash, s.now()); !ok {
+				// The same answer for a valid key and an invalid one: a
+				// guesser learns nothing until it slows down.
+				secs := max(1, int(math.Ceil(wait.Seconds())))
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				s.writeError(w, r, &bulkid.Error{Code: bulkid.ETOOMANYFAILED,
+					Message: fmt.Sprintf("Too many requests from your address had an API key that is not valid; try again in %d seconds. Requests with a key that has worked from your address before are served meanwhile.", secs)})
+				return
+			}
+		}
+		app, err := s.store.AppByKeyHash(r.Context(), hash)
+		if s.authFails != nil {
+			outcome := authWorked
+			switch {
+			case bulkid.ErrorCode(err) == bulkid.ENOTFOUND:
+				outcome = authFailed
+			case err != nil:
+				outcome = authUnknown
+			}
+			s.authFails.done(addr, hash, known, outcome, s.now())
+		}
 		if bulkid.ErrorCode(err) == bulkid.ENOTFOUND {
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAUTHORIZED, Message: "The API key is not valid."})
 			return
