@@ -28,7 +28,7 @@ type authThrottle struct {
 // knownKeys is how many keys that worked an address is remembered for.
 const knownKeys = 8
 
-// maxTrackedAddrs bounds the addresses tracked: about 400 bytes each.
+// maxTrackedAddrs bounds the addresses tracked: some 500 bytes each.
 const maxTrackedAddrs = 10000
 
 type authEntry struct {
