@@ -82,7 +82,7 @@ type server struct {
 	appUploads *appSlots // each app's share of uploads
 	minRate    int64
 	rateWindow time.Duration
-	readTimout time.Duration
+	readTimeout time.Duration
 	authFails  *authThrottle // nil if off
 }
 
@@ -114,7 +114,7 @@ func NewServer(cfg Config) http.Handler {
 		cfg.MaxUploadsPerApp = 1
 	}
 	s.appUploads = &appSlots{perApp: min(cfg.MaxUploadsPerApp, cfg.MaxUploads), apps: map[int64]*appSlot{}}
-	s.minRate, s.rateWindow, s.readTimout = cfg.MinUploadRate, cfg.UploadRateWindow, cfg.ReadTimeout
+	s.minRate, s.rateWindow, s.readTimeout = cfg.MinUploadRate, cfg.UploadRateWindow, cfg.ReadTimeout
 	if s.rateWindow <= 0 {
 		s.rateWindow = 10 * time.Second
 	}
@@ -246,7 +246,7 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 				secs := max(1, int(math.Ceil(wait.Seconds())))
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				s.writeError(w, r, &bulkid.Error{Code: bulkid.ETOOMANYFAILED,
-					Message: fmt.Sprintf("Too many requests from your address had an API key that is not valid; try again in %d seconds. Requests with a key that has worked from your address before are served meanwhile.", secs)})
+					Message: fmt.Sprintf("Too many requests from your address were sent with an API key that is not valid; try again in %d seconds. Requests with a key that has worked from your address before are served meanwhile.", secs)})
 				return
 			}
 		}
@@ -294,7 +294,7 @@ func (s *server) uploadSlot(h func(http.ResponseWriter, *http.Request, *bulkid.A
 		case s.uploads <- struct{}{}:
 			defer func() { <-s.uploads }()
 			if s.minRate > 0 && r.Body != nil && r.Body != http.NoBody {
-				if rr := newRateReader(w, r.Body, s.minRate, s.rateWindow, s.readTimout); rr != nil {
+				if rr := newRateReader(w, r.Body, s.minRate, s.rateWindow, s.readTimeout); rr != nil {
 					r.Body = rr
 				}
 			}
