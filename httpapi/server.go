@@ -68,22 +68,22 @@ type Config struct {
 }
 
 type server struct {
-	mux        *http.ServeMux
-	healthOnly bool
-	spoolDir   string
-	store      bulkid.Store
-	notify     func()
-	rpm        int
-	limits     ingest.Limits
-	log        *slog.Logger
-	now        func() time.Time
-	uploads    chan struct{} // a slot for each bulk request being read
-	uploadWait time.Duration
-	appUploads *appSlots // each app's share of uploads
-	minRate    int64
-	rateWindow time.Duration
+	mux         *http.ServeMux
+	healthOnly  bool
+	spoolDir    string
+	store       bulkid.Store
+	notify      func()
+	rpm         int
+	limits      ingest.Limits
+	log         *slog.Logger
+	now         func() time.Time
+	uploads     chan struct{} // a slot for each bulk request being read
+	uploadWait  time.Duration
+	appUploads  *appSlots // each app's share of uploads
+	minRate     int64
+	rateWindow  time.Duration
 	readTimeout time.Duration
-	authFails  *authThrottle // nil if off
+	authFails   *authThrottle // nil if off
 }
 
 // NewServer returns the API's handler.
