@@ -29,6 +29,8 @@ const (
 	EHEADERSTOOLARGE = "request_header_fields_too_large" // the request line and headers are over the server's limit
 	ENOTIMPLEMENTED  = "not_implemented"                 // a Transfer-Encoding the server does not decode
 	EHTTPVERSION     = "http_version_not_supported"      // a request in an HTTP version the server does not speak
+	ETIMEOUT         = "request_timeout"                 // an upload arrived slower than the server's minimum rate
+	ETOOMANYFAILED   = "too_many_requests"               // the client's address failed authentication too often
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a
@@ -86,5 +88,15 @@ func ConflictError(active *Job) error {
 		Message: "Another bulk job of this app is in progress; submit again when it has finished.",
 		Details: "job " + active.ID + " is " + string(active.Status),
 		Job:     active,
+	}
+}
+
+// NameTakenError is the ECONFLICT of creating an app with a name another
+// app has: names are unique, so that an app is chosen by name without a
+// guess.
+func NameTakenError(name string) error {
+	return &Error{
+		Code:    ECONFLICT,
+		Message: fmt.Sprintf("An app named %q already exists; app names are unique, so choose another.", name),
 	}
 }

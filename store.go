@@ -24,7 +24,8 @@ type Store interface {
 // AppStore keeps apps and the hashes of their API keys.
 type AppStore interface {
 	// CreateApp stores a new app reached by the key whose SHA-256 is keyHash.
-	// Returns ECONFLICT if another app has the same key hash.
+	// Returns ECONFLICT if another app has the same name (names are
+	// unique; the message names it) or the same key hash.
 	CreateApp(ctx context.Context, name string, keyHash []byte) (*App, error)
 	// CreateFirstApp creates an app as CreateApp does if the store has no
 	// app at all, atomically, so that processes starting together create

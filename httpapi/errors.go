@@ -32,6 +32,8 @@ var statusOf = map[string]int{
 	bulkid.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
 	bulkid.ENOTIMPLEMENTED:  http.StatusNotImplemented,
 	bulkid.EHTTPVERSION:     http.StatusHTTPVersionNotSupported,
+	bulkid.ETIMEOUT:         http.StatusRequestTimeout,
+	bulkid.ETOOMANYFAILED:   http.StatusTooManyRequests,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long

@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,20 +44,46 @@ type Config struct {
 	// UploadWait is how long a bulk request waits for its turn before it
 	// is answered 503 with Retry-After (default 30s).
 	UploadWait time.Duration
+	// MaxUploadsPerApp is how many of the MaxUploads one app's bulk
+	// requests may hold at once (default 1), so that one app's slow
+	// uploads cannot hold every slot.
+	MaxUploadsPerApp int
+	// MinUploadRate, in bytes a second, cuts off an upload whose next
+	// MinUploadRate × UploadRateWindow bytes take longer than the window
+	// (the first a window and a half) with 408 request_timeout, freeing its
+	// slot. 0 turns it off.
+	MinUploadRate int64
+	// UploadRateWindow is the window of MinUploadRate (default 10s).
+	UploadRateWindow time.Duration
+	// ReadTimeout is the server's whole-request read timeout, which the
+	// deadlines of MinUploadRate never pass; 0 if none.
+	ReadTimeout time.Duration
+	// AuthFailBurst is how many failed authentications a client address
+	// may make at once (default 20; negative turns the throttle off), and
+	// AuthFailRefill how often it regains one (default 1s). Over budget,
+	// requests from it are answered 429 except with a key that has worked
+	// from it before (authThrottle).
+	AuthFailBurst  int
+	AuthFailRefill time.Duration
 }
 
 type server struct {
-	mux        *http.ServeMux
-	healthOnly bool
-	spoolDir   string
-	store      bulkid.Store
-	notify     func()
-	rpm        int
-	limits     ingest.Limits
-	log        *slog.Logger
-	now        func() time.Time
-	uploads    chan struct{} // a slot for each bulk request being read
-	uploadWait time.Duration
+	mux         *http.ServeMux
+	healthOnly  bool
+	spoolDir    string
+	store       bulkid.Store
+	notify      func()
+	rpm         int
+	limits      ingest.Limits
+	log         *slog.Logger
+	now         func() time.Time
+	uploads     chan struct{} // a slot for each bulk request being read
+	uploadWait  time.Duration
+	appUploads  *appSlots // each app's share of uploads
+	minRate     int64
+	rateWindow  time.Duration
+	readTimeout time.Duration
+	authFails   *authThrottle // nil if off
 }
 
 // NewServer returns the API's handler.
@@ -81,6 +109,23 @@ func NewServer(cfg Config) http.Handler {
 	s.uploadWait = cfg.UploadWait
 	if s.uploadWait <= 0 {
 		s.uploadWait = 30 * time.Second
+	}
+	if cfg.MaxUploadsPerApp <= 0 {
+		cfg.MaxUploadsPerApp = 1
+	}
+	s.appUploads = &appSlots{perApp: min(cfg.MaxUploadsPerApp, cfg.MaxUploads), apps: map[int64]*appSlot{}}
+	s.minRate, s.rateWindow, s.readTimeout = cfg.MinUploadRate, cfg.UploadRateWindow, cfg.ReadTimeout
+	if s.rateWindow <= 0 {
+		s.rateWindow = 10 * time.Second
+	}
+	if cfg.AuthFailBurst == 0 {
+		cfg.AuthFailBurst = 20
+	}
+	if cfg.AuthFailRefill <= 0 {
+		cfg.AuthFailRefill = time.Second
+	}
+	if cfg.AuthFailBurst > 0 {
+		s.authFails = newAuthThrottle(cfg.AuthFailBurst, cfg.AuthFailRefill, maxTrackedAddrs)
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
@@ -172,9 +217,18 @@ func (s *server) withLog(next http.Handler) http.Handler {
 }
 
 // authenticated resolves the API key of "Authorization: Token KEY" (the
-// scheme in any case) to its app, or answers 401.
+// scheme in any case) to its app, or answers 401; a request with more than
+// one Authorization header is answered 400. Failed keys are throttled per
+// client address (authThrottle): over budget, 429.
 func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulkid.App)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.Header.Values("Authorization")); n > 1 {
+			// Which one would a proxy, a log or another server have used?
+			// Neither is looked up.
+			s.writeError(w, r, &bulkid.Error{Code: bulkid.EINVALID,
+				Message: fmt.Sprintf(`The request has %d Authorization headers; send exactly one, "Authorization: Token YOUR_API_KEY".`, n)})
+			return
+		}
 		scheme, key, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 		key = strings.TrimSpace(key)
 		if !ok || !strings.EqualFold(scheme, "Token") || key == "" {
@@ -182,7 +236,32 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 				Message: `Send your API key in the header "Authorization: Token YOUR_API_KEY".`})
 			return
 		}
-		app, err := s.store.AppByKeyHash(r.Context(), bulkid.HashAPIKey(key))
+		hash := bulkid.HashAPIKey(key)
+		addr, known := clientAddr(r), false
+		if s.authFails != nil {
+			var ok bool
+			var wait time.Duration
+			if ok, known, wait = s.authFails.admit(addr, hash, s.now()); !ok {
+				// The same answer for a valid key and an invalid one: a
+				// guesser learns nothing until it slows down.
+				secs := max(1, int(math.Ceil(wait.Seconds())))
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				s.writeError(w, r, &bulkid.Error{Code: bulkid.ETOOMANYFAILED,
+					Message: fmt.Sprintf("Too many requests from your address were sent with an API key that is not valid; try again in %d seconds. Requests with a key that has worked from your address before are served meanwhile.", secs)})
+				return
+			}
+		}
+		app, err := s.store.AppByKeyHash(r.Context(), hash)
+		if s.authFails != nil {
+			outcome := authWorked
+			switch {
+			case bulkid.ErrorCode(err) == bulkid.ENOTFOUND:
+				outcome = authFailed
+			case err != nil:
+				outcome = authUnknown
+			}
+			s.authFails.done(addr, hash, known, outcome, s.now())
+		}
 		if bulkid.ErrorCode(err) == bulkid.ENOTFOUND {
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAUTHORIZED, Message: "The API key is not valid."})
 			return
@@ -194,16 +273,32 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 	})
 }
 
-// uploadSlot lets h read its request once one of the MaxUploads slots is
-// free. A request that waits longer than UploadWait is answered 503 with
-// Retry-After, before its body is read; the client retries it.
+// uploadSlot lets h read its request once one of its app's
+// MaxUploadsPerApp slots and then one of the MaxUploads slots are free. A
+// request that waits longer than UploadWait in all is answered 503 with
+// Retry-After, before its body is read; the client retries it. While h
+// reads, a body slower than MinUploadRate is cut off (rateReader).
 func (s *server) uploadSlot(h func(http.ResponseWriter, *http.Request, *bulkid.App)) func(http.ResponseWriter, *http.Request, *bulkid.App) {
 	return func(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
 		timer := time.NewTimer(s.uploadWait)
 		defer timer.Stop()
+		release, ok := s.appUploads.acquire(app.ID, timer.C, r.Context().Done())
+		if !ok {
+			if r.Context().Err() == nil {
+				s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAVAILABLE,
+					Message: "Another upload of this app is still being read; send one at a time, and try again in a few seconds."})
+			}
+			return
+		}
+		defer release()
 		select {
 		case s.uploads <- struct{}{}:
 			defer func() { <-s.uploads }()
+			if s.minRate > 0 && r.Body != nil && r.Body != http.NoBody {
+				if rr := newRateReader(w, r.Body, s.minRate, s.rateWindow, s.readTimeout); rr != nil {
+					r.Body = rr
+				}
+			}
 			h(w, r, app)
 		case <-timer.C:
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAVAILABLE,

@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"github.com/bulkid/bulkid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // CreateApp stores a new app.
@@ -12,6 +14,10 @@ func (db *DB) CreateApp(ctx context.Context, name string, keyHash []byte) (*bulk
 	app := &bulkid.App{Name: name, CreatedAt: db.now().UTC()}
 	err := db.pool.QueryRow(ctx, "INSERT INTO apps (name, key_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
 		name, keyHash, app.CreatedAt).Scan(&app.ID)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "apps_name" {
+		return nil, bulkid.NameTakenError(name)
+	}
 	if err != nil {
 		return nil, interpretError(err)
 	}

@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +94,54 @@ func TestUnreachable(t *testing.T) {
 	_, err := postgres.Open(t.Context(), postgres.Config{URL: "postgres://nobody@127.0.0.1:1/none?connect_timeout=2", Logger: slog.New(slog.DiscardHandler)})
 	if err == nil {
 		t.Fatal("Open of an unreachable database succeeded")
+	}
+}
+
+// TestMigrationRenamesDuplicateNames: a schema of version 2 whose apps
+// share names opens with the oldest app of each name keeping it and each
+// later one renamed "NAME #ID"; from then on names are unique, and a taken
+// name is refused naming it.
+func TestMigrationRenamesDuplicateNames(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{"CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"}
+	for _, f := range []string{"migrations/0001_init.sql", "migrations/0002_app_rate.sql"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(b))
+	}
+	stmts = append(stmts, "INSERT INTO schema_migrations VALUES (1, now()), (2, now())",
+		`INSERT INTO apps (id, name, key_hash, created_at) VALUES
+			(1, 'acme', '\x01', now()), (2, 'acme', '\x02', now()), (3, 'other', '\x03', now()), (4, 'acme', '\x04', now()), (5, 'other', '\x05', now())`,
+		"SELECT setval(pg_get_serial_sequence('apps', 'id'), 5)")
+	for _, s := range stmts {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	conn.Close(context.Background())
+
+	db := open(t, url, nil)
+	defer db.Close()
+	apps, err := db.ListApps(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range apps {
+		names = append(names, fmt.Sprintf("%d:%s", a.ID, a.Name))
+	}
+	if got, want := strings.Join(names, ","), "1:acme,2:acme #2,3:other,4:acme #4,5:other #5"; got != want {
+		t.Errorf("apps after the migration = %s, want %s", got, want)
+	}
+	_, err = db.CreateApp(t.Context(), "acme", []byte("k"))
+	if bulkid.ErrorCode(err) != bulkid.ECONFLICT || !strings.Contains(bulkid.ErrorMessage(err), `"acme"`) {
+		t.Errorf("CreateApp(acme) after the migration: %v, want ECONFLICT naming acme", err)
 	}
 }

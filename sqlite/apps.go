@@ -11,6 +11,13 @@ import (
 func (db *DB) CreateApp(ctx context.Context, name string, keyHash []byte) (*bulkid.App, error) {
 	app := &bulkid.App{Name: name, CreatedAt: db.now().UTC().Truncate(1e6)}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var taken bool
+		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM apps WHERE name = ?)", name).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			return bulkid.NameTakenError(name)
+		}
 		return tx.QueryRowContext(ctx, "INSERT INTO apps (name, key_hash, created_at) VALUES (?, ?, ?) RETURNING id",
 			name, keyHash, ms(app.CreatedAt)).Scan(&app.ID)
 	})

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -188,5 +190,51 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Open error = %q, want it to contain %q", err, want)
 		}
+	}
+}
+
+// TestMigrationRenamesDuplicateNames: a database of schema version 2 whose
+// apps share names opens with the oldest app of each name keeping it and
+// each later one renamed "NAME #ID"; from then on names are unique.
+func TestMigrationRenamesDuplicateNames(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bulkid.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"}
+	for _, f := range []string{"migrations/0001_init.sql", "migrations/0002_app_rate.sql"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(b))
+	}
+	stmts = append(stmts, "INSERT INTO schema_migrations VALUES (1, 0), (2, 0)",
+		`INSERT INTO apps (id, name, key_hash, created_at) VALUES
+			(1, 'acme', x'01', 0), (2, 'acme', x'02', 0), (3, 'other', x'03', 0), (4, 'acme', x'04', 0), (5, 'other', x'05', 0)`)
+	for _, s := range stmts {
+		if _, err := raw.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	raw.Close()
+
+	db := open(t, path, time.Now)
+	defer db.Close()
+	apps, err := db.ListApps(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range apps {
+		names = append(names, fmt.Sprintf("%d:%s", a.ID, a.Name))
+	}
+	if got, want := strings.Join(names, ","), "1:acme,2:acme #2,3:other,4:acme #4,5:other #5"; got != want {
+		t.Errorf("apps after the migration = %s, want %s", got, want)
+	}
+	if _, err := db.CreateApp(t.Context(), "acme", []byte("k")); bulkid.ErrorCode(err) != bulkid.ECONFLICT {
+		t.Errorf("CreateApp(acme) after the migration: %v, want ECONFLICT", err)
 	}
 }

@@ -70,7 +70,7 @@ func BenchmarkApplyBatch(b *testing.B, newStore NewBenchStore) {
 				b.StopTimer()
 				if !merge {
 					// A fresh app each time, so every row is new.
-					app, err = s.CreateApp(b.Context(), "bench", fmt.Appendf(nil, "key-%d", version))
+					app, err = s.CreateApp(b.Context(), fmt.Sprintf("bench-%d", version), fmt.Appendf(nil, "key-%d", version))
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -470,6 +471,17 @@ func testApps(t *testing.T, e *env) {
 
 	_, err = e.s.CreateApp(e.ctx, "copycat", keyHash("first"))
 	wantCode(t, "CreateApp with a key hash in use", err, bulkid.ECONFLICT)
+
+	// Names are unique: an app is chosen by its name (bulkid apps), so a
+	// second app of the name would make the choice a guess.
+	_, err = e.s.CreateApp(e.ctx, "first", keyHash("another first"))
+	wantCode(t, "CreateApp with a name in use", err, bulkid.ECONFLICT)
+	if msg := bulkid.ErrorMessage(err); !strings.Contains(msg, `"first"`) {
+		t.Errorf("CreateApp with a name in use: message %q does not name it", msg)
+	}
+	if _, err := e.s.AppByKeyHash(e.ctx, keyHash("another first")); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		t.Errorf("the key of a refused app works: %v", err)
+	}
 
 	apps, err = e.s.ListApps(e.ctx)
 	e.must("ListApps", err)

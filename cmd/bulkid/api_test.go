@@ -266,7 +266,9 @@ func TestRetryAfterAndConflict(t *testing.T) {
 // exactly one is accepted.
 func TestConcurrentSubmissions(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "", "--rows-per-minute", "60")
+	// Four of one app's uploads are read at once, so that their inserts
+	// race on the unique index, not on the per-app upload slot.
+	s := startServer(t, "", "--rows-per-minute", "60", "--max-uploads-per-app", "4")
 	const n = 20
 	statuses := make(chan int, n)
 	var wg sync.WaitGroup
@@ -386,7 +388,7 @@ func TestRotateAndRevokeKeys(t *testing.T) {
 	if r := rotated.get("/v1/background_jobs"); r.Status != 200 {
 		t.Fatalf("the new key: %d %s", r.Status, r.Body)
 	}
-	if out, err := exec.Command(binary, "apps", "revoke-key", "1", "--data-dir", s.DataDir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(binary, "apps", "revoke-key", "--id", "1", "--data-dir", s.DataDir).CombinedOutput(); err != nil {
 		t.Fatalf("apps revoke-key: %v\n%s", err, out)
 	} else if strings.Contains(string(out), newKey) {
 		t.Errorf("revoke-key printed a key")

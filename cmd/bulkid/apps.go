@@ -5,16 +5,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 )
 
 func runApps(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("apps: say create NAME, list, rotate-key APP or revoke-key APP")
+		return fmt.Errorf("apps: say create NAME, list, rotate-key NAME|--id ID or revoke-key NAME|--id ID")
 	}
 	var sf storeFlags
 	switch args[0] {
@@ -29,6 +31,9 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 			fs.Usage()
 			return fmt.Errorf("apps create: give exactly one NAME")
 		}
+		if err := checkAppName(pos[0]); err != nil {
+			return fmt.Errorf("apps create: %w", err)
+		}
 		store, err := sf.open(ctx, quietLogger(stderr))
 		if err != nil {
 			return err
@@ -36,7 +41,9 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 		defer store.Close()
 		key := bulkid.NewAPIKey()
 		app, err := store.CreateApp(ctx, pos[0], bulkid.HashAPIKey(key))
-		if err != nil {
+		if bulkid.ErrorCode(err) == bulkid.ECONFLICT {
+			return fmt.Errorf("apps create: %s", bulkid.ErrorMessage(err))
+		} else if err != nil {
 			return err
 		}
 		// The key is the last word: scripts take it with awk '{print $NF}'.
@@ -46,26 +53,36 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 		rotate := args[0] == "rotate-key"
 		example := "bulkid apps rotate-key acme --data-dir ./data"
 		if !rotate {
-			example = "bulkid apps revoke-key 2 --data-dir ./data"
+			example = "bulkid apps revoke-key --id 2 --data-dir ./data"
 		}
-		fs := newFlagSet("bulkid apps "+args[0]+" APP [flags]   (APP: the app's id or name)", example, stderr)
+		fs := newFlagSet("bulkid apps "+args[0]+" NAME | --id ID [flags]", example, stderr)
 		sf.register(fs)
-		pos, err := parse(fs, args[1:], getenv)
+		id := fs.Int64("id", 0, "choose the app by its id (see bulkid apps list) instead of by NAME; only from the command line, never from BULKID_ID")
+		pos, err := parse(fs, args[1:], func(k string) string {
+			if k == "BULKID_ID" {
+				return "" // choosing whose key to replace is never left to the environment
+			}
+			return getenv(k)
+		})
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 || pos[0] == "" {
+		if len(pos) > 1 || len(pos) == 1 && pos[0] == "" || len(pos) == 1 && *id != 0 || len(pos) == 0 && *id <= 0 {
 			fs.Usage()
-			return fmt.Errorf("apps %s: give exactly one APP, by id or name", args[0])
+			return fmt.Errorf("apps %s: give the app's NAME or --id ID, one of them", args[0])
 		}
 		store, err := sf.open(ctx, quietLogger(stderr))
 		if err != nil {
 			return err
 		}
 		defer store.Close()
-		app, err := findApp(ctx, store, pos[0])
+		ref := ""
+		if len(pos) == 1 {
+			ref = pos[0]
+		}
+		app, err := findApp(ctx, store, ref, *id)
 		if err != nil {
-			return err
+			return fmt.Errorf("apps %s: %w", args[0], err)
 		}
 		// Revoking is replacing the key with one nobody is ever shown.
 		key := bulkid.NewAPIKey()
@@ -100,7 +117,7 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return tw.Flush()
 	default:
-		return fmt.Errorf("apps: unknown subcommand %q (create, list)", args[0])
+		return fmt.Errorf("apps: unknown subcommand %q (create, list, rotate-key, revoke-key)", args[0])
 	}
 }
 
@@ -108,27 +125,51 @@ func quietLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// findApp finds an app by id, or by name when one app has it.
-func findApp(ctx context.Context, store bulkid.Store, ref string) (*bulkid.App, error) {
+// findApp finds the app named name, or if name is "" the app whose id is
+// id. A name is never read as an id, nor an id as a name: "3" is the app
+// named "3", and --id 3 the app with id 3.
+func findApp(ctx context.Context, store bulkid.Store, name string, id int64) (*bulkid.App, error) {
 	apps, err := store.ListApps(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var byName []*bulkid.App
 	for _, a := range apps {
-		if strconv.FormatInt(a.ID, 10) == ref {
+		if name == "" && a.ID == id || name != "" && a.Name == name {
 			return a, nil
 		}
-		if a.Name == ref {
-			byName = append(byName, a)
-		}
 	}
-	switch len(byName) {
-	case 0:
-		return nil, fmt.Errorf("no app has the id or name %q (see bulkid apps list)", ref)
-	case 1:
-		return byName[0], nil
+	switch {
+	case name == "":
+		return nil, fmt.Errorf("no app has the id %d (see bulkid apps list)", id)
+	case allDigits(name):
+		return nil, fmt.Errorf("no app is named %q; to choose the app whose id is %s, give --id %s (see bulkid apps list)", name, name, name)
 	default:
-		return nil, fmt.Errorf("%d apps are named %q; give the id instead (see bulkid apps list)", len(byName), ref)
+		return nil, fmt.Errorf("no app is named %q (see bulkid apps list)", name)
 	}
+}
+
+// maxAppName is the longest app name, in bytes.
+const maxAppName = 100
+
+// checkAppName refuses names that could be mistaken: all digits (an id),
+// blank at either end, with control characters, or starting with '-' (a
+// flag).
+func checkAppName(name string) error {
+	switch {
+	case allDigits(name):
+		return fmt.Errorf("the name %q is all digits, and could be mistaken for an app's id; choose a name with a letter in it", name)
+	case len(name) > maxAppName:
+		return fmt.Errorf("the name is %d bytes long; at most %d are allowed", len(name), maxAppName)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("the name %q begins or ends with white space; choose one without", name)
+	case strings.HasPrefix(name, "-"):
+		return fmt.Errorf("the name %q begins with '-', as a flag does; choose another", name)
+	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("the name %q has control characters or is not UTF-8; choose a printable name", name)
+	}
+	return nil
+}
+
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }

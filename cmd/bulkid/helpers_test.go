@@ -42,7 +42,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const testKey = "test-key-1"
+// testKey is the first app's key, from BULKID_API_KEY: at least 16
+// characters, the shortest serve accepts.
+const testKey = "test-key-1-0123456789"
 
 type server struct {
 	t       *testing.T

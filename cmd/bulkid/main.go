@@ -32,7 +32,7 @@ Usage:
   bulkid serve [flags]          run the HTTP API and the job workers
   bulkid apps create NAME       create an app and print its API key
   bulkid apps list              list apps
-  bulkid apps rotate-key|revoke-key APP
+  bulkid apps rotate-key|revoke-key NAME|--id ID
                                 replace or revoke an app's API key
   bulkid migrate                bring the store's schema up to date
   bulkid push companies|users FILE...

@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
@@ -19,7 +22,7 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bulkid serve [flags]", "BULKID_API_KEY=secret bulkid serve --addr 127.0.0.1:8080 --rows-per-minute 0", stderr)
+	fs := newFlagSet("bulkid serve [flags]", "BULKID_API_KEY=$(openssl rand -hex 24) bulkid serve --addr 127.0.0.1:8080 --rows-per-minute 0", stderr)
 	var sf storeFlags
 	sf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
@@ -35,6 +38,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
 	maxUploads := fs.Int("max-uploads", 4, "bulk requests read at once, across all apps; each holds a few MiB of memory at most")
 	uploadWait := fs.Duration("upload-wait", 30*time.Second, "how long a bulk request waits for its turn before it is answered 503 with Retry-After")
+	uploadsPerApp := fs.Int("max-uploads-per-app", 1, "bulk requests of one app read at once, out of --max-uploads, so one app's slow uploads cannot hold every slot")
+	minUploadRate := fs.Int64("min-upload-rate", 10240, "bytes a second below which an upload is cut off (408 request_timeout), measured over --upload-rate-window; 0 turns it off")
+	rateWindow := fs.Duration("upload-rate-window", 10*time.Second, "the window of --min-upload-rate: each window's worth of bytes must arrive within one (the first within one and a half)")
+	authBurst := fs.Int("auth-fail-burst", 20, "requests with a wrong API key a client address may make at once before it is answered 429 (a key that has worked from it is still served); 0 turns this off")
+	authRefill := fs.Duration("auth-fail-refill", time.Second, "how often a client address regains one of its --auth-fail-burst attempts")
 	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
@@ -63,6 +71,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *maxUploads < 1 || *uploadWait <= 0 {
 		return fmt.Errorf("--max-uploads must be at least 1 and --upload-wait positive")
+	}
+	if *uploadsPerApp < 1 || *uploadsPerApp > *maxUploads {
+		return fmt.Errorf("--max-uploads-per-app must be from 1 to --max-uploads (%d), not %d", *maxUploads, *uploadsPerApp)
+	}
+	if *minUploadRate < 0 || *rateWindow <= 0 {
+		return fmt.Errorf("--min-upload-rate must be 0 (off) or more, and --upload-rate-window positive")
+	}
+	if *authBurst < 0 || *authRefill <= 0 {
+		return fmt.Errorf("--auth-fail-burst must be 0 (off) or more, and --auth-fail-refill positive")
+	}
+	if err := checkChosenKey(getenv("BULKID_API_KEY")); err != nil {
+		return err
 	}
 	if *poll <= 0 {
 		return fmt.Errorf("--poll-interval must be positive, not %s", *poll)
@@ -118,7 +138,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		notify = nil // workers of other processes find the job when they poll
 	}
 	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
-		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir})
+		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
+		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
+		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -197,6 +219,40 @@ func ensureFirstApp(ctx context.Context, store bulkid.Store, key string, stdout 
 		fmt.Fprintf(stdout, "Created app %q (id %d). Its API key, shown only now: %s\n", app.Name, app.ID, key)
 	} else {
 		fmt.Fprintf(stdout, "Created app %q (id %d) with the API key from BULKID_API_KEY.\n", app.Name, app.ID)
+	}
+	return nil
+}
+
+// authFailBurst turns --auth-fail-burst into httpapi's setting, where 0
+// means the default and a negative number off.
+func authFailBurst(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// minChosenKey is the shortest key BULKID_API_KEY may set. Generated keys
+// are 256-bit random values; a chosen one is only as strong as its
+// length: 16 random letters and digits are about 95 bits, beyond guessing
+// online at the throttled rate (--auth-fail-refill) from any number of
+// addresses, and beyond guessing offline from a copy of the database,
+// where the key is a fast SHA-256 hash.
+const minChosenKey = 16
+
+// checkChosenKey refuses a BULKID_API_KEY too short to be safe, or one
+// the Authorization header cannot carry as is.
+func checkChosenKey(key string) error {
+	if key == "" {
+		return nil
+	}
+	if n := utf8.RuneCountInString(key); n < minChosenKey {
+		return fmt.Errorf("BULKID_API_KEY is %d characters long; a chosen key must have at least %d, since a short key can be guessed "+
+			"(from a copy of the database, where keys are stored as fast SHA-256 hashes, if not over the network). "+
+			"Set a long random one, e.g. BULKID_API_KEY=$(openssl rand -hex 24), or unset it and bulkid generates and prints one", n, minChosenKey)
+	}
+	if strings.TrimSpace(key) != key || strings.IndexFunc(key, unicode.IsControl) >= 0 {
+		return fmt.Errorf("BULKID_API_KEY begins or ends with white space, or holds control characters, which the header \"Authorization: Token KEY\" cannot carry as is; set it without them")
 	}
 	return nil
 }

@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"container/list"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// authThrottle limits failed authentication per client address: a token
+// bucket of burst attempts that regains one every refill. An address over
+// its budget gets 429 for every key it has not used successfully before,
+// valid or not, so a brute-forcer learns nothing; a key that has worked
+// from the address (the last knownKeys of them) is served all along.
+// At most maxAddrs addresses are kept, the least recently seen evicted.
+type authThrottle struct {
+	burst    float64
+	refill   time.Duration
+	maxAddrs int
+
+	mu    sync.Mutex
+	addrs map[string]*list.Element // of *authEntry
+	lru   list.List                // front: the most recently seen
+}
+
+// knownKeys is how many keys that worked an address is remembered for.
+const knownKeys = 8
+
+// maxTrackedAddrs bounds the addresses tracked: some 500 bytes each.
+const maxTrackedAddrs = 10000
+
+type authEntry struct {
+	addr   string
+	tokens float64   // failed attempts left
+	at     time.Time // when tokens was brought up to date
+	known  [][32]byte
+}
+
+func newAuthThrottle(burst int, refill time.Duration, maxAddrs int) *authThrottle {
+	return &authThrottle{burst: float64(burst), refill: refill, maxAddrs: maxAddrs, addrs: map[string]*list.Element{}}
+}
+
+// entry returns addr's entry, made if new, as the most recently seen.
+func (t *authThrottle) entry(addr string, now time.Time) *authEntry {
+	if el, ok := t.addrs[addr]; ok {
+		t.lru.MoveToFront(el)
+		return el.Value.(*authEntry)
+	}
+	e := &authEntry{addr: addr, tokens: t.burst, at: now}
+	t.addrs[addr] = t.lru.PushFront(e)
+	for len(t.addrs) > t.maxAddrs {
+		old := t.lru.Back()
+		t.lru.Remove(old)
+		delete(t.addrs, old.Value.(*authEntry).addr)
+	}
+	return e
+}
+
+func (e *authEntry) knows(hash []byte) bool {
+	for _, k := range e.known {
+		if string(k[:]) == string(hash) {
+			return true
+		}
+	}
+	return false
+}
+
+// admit says whether a request from addr with the key hash may be looked
+// up. A key that has worked from addr always may (known); any other takes
+// one attempt from addr's budget, and is refused, with the wait until an
+// attempt is regained, when none is left.
+func (t *authThrottle) admit(addr string, hash []byte, now time.Time) (ok, known bool, wait time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entry(addr, now)
+	if e.knows(hash) {
+		return true, true, 0
+	}
+	if d := now.Sub(e.at); d > 0 {
+		e.tokens = min(t.burst, e.tokens+float64(d)/float64(t.refill))
+	}
+	e.at = now
+	if e.tokens < 1 {
+		return false, false, time.Duration((1 - e.tokens) * float64(t.refill))
+	}
+	e.tokens--
+	return true, false, 0
+}
+
+// Outcomes of a key lookup that admit let through.
+const (
+	authWorked  = iota // the key is an app's
+	authFailed         // no app has the key
+	authUnknown        // the store could not say
+)
+
+// done records the outcome of a lookup that admit let through: a key that
+// worked gets its attempt back and is remembered; one that failed keeps
+// its attempt taken (a known key that no longer works, rotated or revoked,
+// is forgotten and takes one); one the store could not check gets it back.
+func (t *authThrottle) done(addr string, hash []byte, known bool, outcome int, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entry(addr, now)
+	switch {
+	case outcome == authWorked && !known:
+		e.tokens = min(t.burst, e.tokens+1)
+		if len(e.known) == knownKeys {
+			e.known = append(e.known[:0], e.known[1:]...)
+		}
+		e.known = append(e.known, [32]byte(hash))
+	case outcome == authFailed && known:
+		for i, k := range e.known {
+			if string(k[:]) == string(hash) {
+				e.known = append(e.known[:i], e.known[i+1:]...)
+				break
+			}
+		}
+		e.tokens = max(0, e.tokens-1)
+	case outcome == authUnknown && !known:
+		e.tokens = min(t.burst, e.tokens+1)
+	}
+}
+
+// clientAddr is the address a request is throttled by: the peer's IP (the
+// server trusts no header for it), IPv4-mapped addresses as IPv4, and an
+// IPv6 address by its /64, which one host or network usually has whole.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
+}
