@@ -164,3 +164,27 @@ func TestGzipAndSniffing(t *testing.T) {
 	// --format overrides the name.
 	check(t, readAll(t, write(t, "data.txt", "company_id\nx\n"), input.Options{Kind: bulkid.JobCompanies, Format: input.CSV}), []got{{2, `{"company_id":"x"}`, ""}})
 }
+
+// A record behind more than 1 MiB of white space is a record at its line,
+// which bulkid.ValidateRecord fails as record_too_large, as the server's
+// reader (ingest.ScanNDJSON) has it; a line of only white space is skipped.
+// The same holds between the elements of a JSON file.
+func TestLongWhitespaceBeforeRecord(t *testing.T) {
+	t.Parallel()
+	ws := strings.Repeat(" ", bulkid.MaxRecordBytes+1)
+	content := `{"company_id":"first"}` + "\n" + ws + `{"company_id":"lost"}` + "\n" + ws + "\n" + `{"company_id":"last"}`
+	recs := readAll(t, write(t, "x.ndjson", content), input.Options{Kind: bulkid.JobCompanies})
+	check(t, recs, []got{
+		{1, `{"company_id":"first"}`, ""},
+		{2, ws + `{"company_id":"lost"}`, ""},
+		{4, `{"company_id":"last"}`, ""},
+	})
+	if _, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(recs[1].raw)); rerr == nil || rerr.Code != bulkid.RRecordTooLarge {
+		t.Errorf("the padded line validates as %+v, want record_too_large", rerr)
+	}
+	arr := `[{"company_id":"a"},` + ws + `{"company_id":"b"}` + ws + `]`
+	check(t, readAll(t, write(t, "x.json", arr), input.Options{Kind: bulkid.JobCompanies}), []got{
+		{1, `{"company_id":"a"}`, ""},
+		{1, `{"company_id":"b"}`, ""},
+	})
+}
