@@ -255,6 +255,13 @@ func nulMessage(what string) string {
 	return fmt.Sprintf("%s holds the character U+0000 (NUL, sent as \\u0000), which bulkid cannot store", what)
 }
 
+// Storable reports whether s is text every store can hold: valid UTF-8
+// without U+0000 (PostgreSQL's text refuses both). Every id that passes
+// ValidateRecord is; an id that is not names no company, user or job.
+func Storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
 // parseID reads an id: a non-empty string, or an integer taken as its
 // decimal string; raw is the value as written, if the record may hold a
 // surrogate escape. It returns a record error code and message on failure.

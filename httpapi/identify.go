@@ -13,28 +13,29 @@ import (
 // maxIdentifyBytes bounds the body of a real-time identify: one record.
 const maxIdentifyBytes = bulkid.MaxRecordBytes
 
-// readIdentify reads the JSON object of a real-time identify request.
-func (s *server) readIdentify(r *http.Request) (map[string]json.RawMessage, error) {
+// readIdentify reads the JSON object of a real-time identify request. It
+// returns the body as sent and its members by name, each value as sent.
+// Names are decoded, but only to be compared with field names: what
+// validation judges is the bytes as sent, never decoded and encoded again
+// (encoding/json reads an unpaired surrogate escape, or a byte that is not
+// UTF-8, as U+FFFD).
+func (s *server) readIdentify(r *http.Request) ([]byte, map[string]json.RawMessage, error) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return nil, &bulkid.Error{Code: bulkid.EUNSUPPORTED, Message: "Send the record as application/json."}
+		return nil, nil, &bulkid.Error{Code: bulkid.EUNSUPPORTED, Message: "Send the record as application/json."}
 	}
 	b, err := io.ReadAll(ingest.LimitReader(r.Body, maxIdentifyBytes, nil))
 	if err != nil {
-		return nil, bodyError(err)
+		return nil, nil, bodyError(err)
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil || m == nil {
-		return nil, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body must be one JSON object."}
+		return nil, nil, &bulkid.Error{Code: bulkid.EINVALIDJSON, Message: "The body must be one JSON object."}
 	}
-	return m, nil
+	return b, m, nil
 }
 
-// validateOne validates a record built from a request, as a job would.
-func validateOne(t bulkid.JobType, fields map[string]json.RawMessage) (bulkid.Record, error) {
-	raw, err := json.Marshal(fields)
-	if err != nil {
-		return bulkid.Record{}, err
-	}
+// validateOne validates a record as a job would.
+func validateOne(t bulkid.JobType, raw []byte) (bulkid.Record, error) {
 	rec, rerr := bulkid.ValidateRecord(t, raw)
 	if rerr != nil {
 		return rec, &bulkid.Error{Code: bulkid.EINVALIDRECORD, Message: rerr.Message, Details: rerr.Code}
@@ -42,13 +43,28 @@ func validateOne(t bulkid.JobType, fields map[string]json.RawMessage) (bulkid.Re
 	return rec, nil
 }
 
+// appendMember appends the member "name": value to the JSON object being
+// built in dst, if value is not nil.
+func appendMember(dst []byte, name string, value []byte) []byte {
+	if value == nil {
+		return dst
+	}
+	if len(dst) > 1 {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':')
+	return append(dst, value...)
+}
+
 // handleIdentifyCompany applies one company at once:
 // {"company_id": "...", "metadata": {...}}.
 func (s *server) handleIdentifyCompany(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	fields, err := s.readIdentify(r)
+	body, _, err := s.readIdentify(r)
 	if err == nil {
 		var rec bulkid.Record
-		if rec, err = validateOne(bulkid.JobCompanies, fields); err == nil {
+		if rec, err = validateOne(bulkid.JobCompanies, body); err == nil {
 			err = s.store.Identify(r.Context(), app.ID, []bulkid.Record{rec}, nil)
 		}
 	}
@@ -64,11 +80,12 @@ func (s *server) handleIdentifyCompany(w http.ResponseWriter, r *http.Request, a
 // object's id (or company_id) associates the user; its other members are
 // the company's metadata.
 func (s *server) handleIdentifyUser(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	fields, err := s.readIdentify(r)
+	body, fields, err := s.readIdentify(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	userRaw := body
 	var companies []bulkid.Record
 	if raw, ok := fields["company"]; ok && string(raw) != "null" {
 		var props map[string]json.RawMessage
@@ -80,19 +97,35 @@ func (s *server) handleIdentifyUser(w http.ResponseWriter, r *http.Request, app 
 		if id == nil {
 			id = props["company_id"]
 		}
-		delete(props, "id")
-		delete(props, "company_id")
-		md, _ := json.Marshal(props)
-		rec, err := validateOne(bulkid.JobCompanies, map[string]json.RawMessage{"company_id": id, "metadata": md})
+		if id == nil {
+			id = json.RawMessage("null")
+		}
+		// The company's metadata is its other members, as sent.
+		md := []byte{'{'}
+		bulkid.ObjectMembers(raw, func(name, value []byte) {
+			if n := bulkid.MemberName(name); n == "id" || n == "company_id" {
+				return
+			}
+			if len(md) > 1 {
+				md = append(md, ',')
+			}
+			md = append(append(append(md, name...), ':'), value...)
+		})
+		md = append(md, '}')
+		crec := appendMember([]byte{'{'}, "company_id", id)
+		crec = append(appendMember(crec, "metadata", md), '}')
+		rec, err := validateOne(bulkid.JobCompanies, crec)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		companies = append(companies, rec)
-		fields["company_id"] = id
+		// The user is the record's own fields with the company's id.
+		urec := appendMember([]byte{'{'}, "user_id", fields["user_id"])
+		urec = appendMember(urec, "metadata", fields["metadata"])
+		userRaw = append(appendMember(urec, "company_id", id), '}')
 	}
-	delete(fields, "company")
-	user, err := validateOne(bulkid.JobUsers, fields)
+	user, err := validateOne(bulkid.JobUsers, userRaw)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -132,7 +132,9 @@ func recordError(j *bulkid.Job, e bulkid.RecordError, withRecord bool) recordErr
 }
 
 func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	job, err := s.store.Job(r.Context(), app.ID, r.PathValue("job_id"))
+	job, err := storableID(r.PathValue("job_id"), func(id string) (*bulkid.Job, error) {
+		return s.store.Job(r.Context(), app.ID, id)
+	})
 	if err != nil {
 		s.writeError(w, r, notFound(err, "job", r.PathValue("job_id")))
 		return
@@ -163,7 +165,9 @@ func (s *server) handleListJobs(w http.ResponseWriter, r *http.Request, app *bul
 
 // handleJobErrors streams every failed record of a job as NDJSON.
 func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	job, err := s.store.Job(r.Context(), app.ID, r.PathValue("job_id"))
+	job, err := storableID(r.PathValue("job_id"), func(id string) (*bulkid.Job, error) {
+		return s.store.Job(r.Context(), app.ID, id)
+	})
 	if err != nil {
 		s.writeError(w, r, notFound(err, "job", r.PathValue("job_id")))
 		return
@@ -201,6 +205,10 @@ func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bu
 // pageOf reads ?limit= (clamped to maxPageSize) and ?cursor=.
 func pageOf(r *http.Request) (bulkid.Page, error) {
 	p := bulkid.Page{Limit: defaultPageSize, After: r.URL.Query().Get("cursor")}
+	if !bulkid.Storable(p.After) {
+		// No id holds such text, and PostgreSQL would refuse the query.
+		return p, bulkid.Errorf(bulkid.EINVALID, "cursor must be valid UTF-8 without U+0000, as every id is: pass the id the last page ended with.")
+	}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
