@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 )
@@ -58,6 +61,9 @@ type recordErrorJSON struct {
 	Message   string          `json:"message"`
 	Record    json.RawMessage `json:"record,omitempty"` // the record as sent, when it is JSON
 	Raw       *string         `json:"raw,omitempty"`    // the line as sent, when it is not
+	// RawBase64 is the record as sent, byte for byte, when it is not valid
+	// UTF-8; Raw then shows it with U+FFFD for the bytes that are not.
+	RawBase64 string `json:"raw_base64,omitempty"`
 }
 
 func timeString(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
@@ -121,9 +127,14 @@ func recordError(j *bulkid.Job, e bulkid.RecordError, withRecord bool) recordErr
 		out.CompanyID = e.ID
 	}
 	if withRecord {
-		if json.Valid(e.Raw) {
+		switch {
+		case !utf8.Valid(e.Raw):
+			// JSON text is UTF-8: the exact bytes go in base64.
+			raw := strings.ToValidUTF8(string(e.Raw), "\uFFFD")
+			out.Raw, out.RawBase64 = &raw, base64.StdEncoding.EncodeToString(e.Raw)
+		case json.Valid(e.Raw):
 			out.Record = e.Raw
-		} else {
+		default:
 			raw := string(e.Raw)
 			out.Raw = &raw
 		}
