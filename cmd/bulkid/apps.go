@@ -29,6 +29,10 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 			fs.Usage()
 			return fmt.Errorf("apps create: give exactly one NAME")
 		}
+		if !bulkid.Storable(pos[0]) {
+			// PostgreSQL's text refuses it; SQLite would keep it. Neither does.
+			return fmt.Errorf("apps create: the NAME %q is not valid UTF-8; name the app in UTF-8 text", pos[0])
+		}
 		store, err := sf.open(ctx, quietLogger(stderr))
 		if err != nil {
 			return err

@@ -190,3 +190,18 @@ func TestPushFailedOutIsUTF8(t *testing.T) {
 		t.Errorf("failed-out = %s, want line 2 with raw_base64 giving back %q", b, bad)
 	}
 }
+
+// An app name is text every store holds: one that is not UTF-8 is refused
+// with a reason before any store is opened (PostgreSQL would refuse it with
+// an internal error, SQLite would keep it).
+func TestAppNameIsUTF8(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, errOut, code := cli(t, nil, "apps", "create", "bad\xffname", "--data-dir", dir)
+	if code == 0 || !strings.Contains(errOut, "not valid UTF-8") {
+		t.Fatalf("apps create of a name that is not UTF-8: exit %d, %q; want a refusal naming UTF-8", code, errOut)
+	}
+	if out, errOut, code := cli(t, nil, "apps", "list", "--data-dir", dir); code != 0 || strings.Count(out, "\n") != 1 {
+		t.Errorf("apps list after the refusal = %q %q, want only the header", out, errOut)
+	}
+}
