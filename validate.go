@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -127,25 +128,31 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 			metadataV = v
 		}
 	})
-	idField := "user_id"
-	if t != JobUsers {
-		idField, idV = "company_id", companyV
+	// The decoders replace an unpaired surrogate escape with some other
+	// text, so the fields that may hold one are read again as written.
+	var raws rawFields
+	if mayHoldSurrogate(raw) {
+		raws = rawFieldsOf(raw)
 	}
-	id, code, msg := parseID(idField, idV)
+	idField, idRaw := "user_id", raws.user
+	if t != JobUsers {
+		idField, idV, idRaw = "company_id", companyV, raws.company
+	}
+	id, code, msg := parseID(idField, idV, idRaw)
 	if code != "" {
 		return rec, &RecordError{Code: code, Message: msg}
 	}
 	rec.ID = id
 
 	if t == JobUsers && companyV != nil && companyV.Type() != fastjson.TypeNull {
-		cid, code, msg := parseID("company_id", companyV)
+		cid, code, msg := parseID("company_id", companyV, raws.company)
 		if code != "" {
 			return rec, &RecordError{ID: id, Code: RInvalidCompanyID, Message: msg}
 		}
 		rec.CompanyID = cid
 	}
 
-	md, rerr := parseMetadata(metadataV)
+	md, rerr := parseMetadata(metadataV, raws.metadata)
 	if rerr != nil {
 		rerr.ID = id
 		return rec, rerr
@@ -214,9 +221,46 @@ func TooDeep(raw []byte) bool {
 // tooDeepMessage is the record error message of a record TooDeep.
 var tooDeepMessage = fmt.Sprintf("the record nests arrays and objects more than %d levels deep, more than bulkid reads", MaxDepth)
 
+// rawFields are the values of a record's fields as written: the last of
+// each name, as fastjson's are.
+type rawFields struct{ company, user, metadata []byte }
+
+func rawFieldsOf(raw []byte) rawFields {
+	var f rawFields
+	ObjectMembers(raw, func(name, value []byte) {
+		switch MemberName(name) {
+		case "company_id":
+			f.company = value
+		case "user_id":
+			f.user = value
+		case "metadata":
+			f.metadata = value
+		}
+	})
+	return f
+}
+
+// surrogateMessage says that what holds the unpaired surrogate escape esc.
+func surrogateMessage(what, esc string) string {
+	return fmt.Sprintf("%s holds the unpaired UTF-16 surrogate escape %s, which stands for no character; send the text as UTF-8, or a surrogate as half of a pair", what, esc)
+}
+
+// nulMessage says that what holds U+0000.
+func nulMessage(what string) string {
+	return fmt.Sprintf("%s holds the character U+0000 (NUL, sent as \\u0000), which bulkid cannot store", what)
+}
+
+// Storable reports whether s is text every store can hold: valid UTF-8
+// without U+0000 (PostgreSQL's text refuses both). Every id that passes
+// ValidateRecord is; an id that is not names no company, user or job.
+func Storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
 // parseID reads an id: a non-empty string, or an integer taken as its
-// decimal string. It returns a record error code and message on failure.
-func parseID(field string, v *fastjson.Value) (id, code, msg string) {
+// decimal string; raw is the value as written, if the record may hold a
+// surrogate escape. It returns a record error code and message on failure.
+func parseID(field string, v *fastjson.Value, raw []byte) (id, code, msg string) {
 	if v == nil || v.Type() == fastjson.TypeNull {
 		return "", RMissingID, fmt.Sprintf("%s is required", field)
 	}
@@ -230,6 +274,13 @@ func parseID(field string, v *fastjson.Value) (id, code, msg string) {
 		// UTF-8 with U+FFFD would merge distinct ids into one.
 		if !utf8.Valid(b) {
 			return "", RInvalidID, fmt.Sprintf("%s is not valid UTF-8", field)
+		}
+		if esc := loneSurrogate(raw); esc != "" {
+			return "", RInvalidID, surrogateMessage(field, esc)
+		}
+		// PostgreSQL's text cannot hold U+0000: no store takes it.
+		if bytes.IndexByte(b, 0) >= 0 {
+			return "", RInvalidID, nulMessage(field)
 		}
 		id = string(b)
 	case fastjson.TypeNumber:
@@ -254,8 +305,9 @@ type member struct {
 
 // parseMetadata checks that v is absent, null or an object of primitives,
 // and returns it as compact JSON with keys sorted and duplicate keys
-// resolved (the last wins).
-func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
+// resolved (the last wins). raw is the value as written, if the record may
+// hold a surrogate escape.
+func parseMetadata(v *fastjson.Value, raw []byte) (json.RawMessage, *RecordError) {
 	if v == nil || v.Type() == fastjson.TypeNull {
 		return nil, nil
 	}
@@ -265,6 +317,34 @@ func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
 	}
 	if obj.Len() > MaxMetadataKeys {
 		return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata has %d keys; at most %d are allowed", obj.Len(), MaxMetadataKeys)}
+	}
+	// A key with an unpaired surrogate escape fails as written; a string
+	// value with one fails if it is the value its key ends up with.
+	var loneValue map[string]string
+	if raw != nil {
+		var rerr *RecordError
+		ObjectMembers(raw, func(name, value []byte) {
+			if rerr != nil {
+				return
+			}
+			if esc := loneSurrogate(name); esc != "" {
+				rerr = &RecordError{Code: RInvalidMetadata, Message: surrogateMessage("metadata key "+preview(name), esc)}
+				return
+			}
+			k := MemberName(name)
+			delete(loneValue, k)
+			if len(value) > 0 && value[0] == '"' {
+				if esc := loneSurrogate(value); esc != "" {
+					if loneValue == nil {
+						loneValue = map[string]string{}
+					}
+					loneValue[k] = esc
+				}
+			}
+		})
+		if rerr != nil {
+			return nil, rerr
+		}
 	}
 	members := make([]member, 0, obj.Len())
 	obj.Visit(func(k []byte, v *fastjson.Value) { members = append(members, member{string(k), v}) })
@@ -282,14 +362,16 @@ func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
 		case m.key == "":
 			return nil, &RecordError{Code: RInvalidMetadata, Message: "metadata has an empty key"}
 		case !utf8.ValidString(m.key):
-			return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata key %s is not valid UTF-8", strconv.Quote(m.key))}
+			return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata key %s is not valid UTF-8", quote(m.key))}
+		case strings.IndexByte(m.key, 0) >= 0:
+			return nil, &RecordError{Code: RInvalidMetadata, Message: nulMessage("metadata key " + quote(m.key))}
 		case typ == fastjson.TypeObject || typ == fastjson.TypeArray:
 			kind := "an object"
 			if typ == fastjson.TypeArray {
 				kind = "an array"
 			}
 			return nil, &RecordError{Code: RNestedMetadata, Message: fmt.Sprintf(
-				"metadata key %s is %s; only string, number, boolean or null values are allowed", strconv.Quote(m.key), kind)}
+				"metadata key %s is %s; only string, number, boolean or null values are allowed", quote(m.key), kind)}
 		}
 		if len(out) > 1 {
 			out = append(out, ',')
@@ -299,7 +381,13 @@ func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
 		if typ == fastjson.TypeString {
 			b := m.v.GetStringBytes()
 			if !utf8.Valid(b) {
-				return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("the value of metadata key %s is not valid UTF-8", strconv.Quote(m.key))}
+				return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("the value of metadata key %s is not valid UTF-8", quote(m.key))}
+			}
+			if esc := loneValue[m.key]; esc != "" {
+				return nil, &RecordError{Code: RInvalidMetadata, Message: surrogateMessage("the value of metadata key "+quote(m.key), esc)}
+			}
+			if bytes.IndexByte(b, 0) >= 0 {
+				return nil, &RecordError{Code: RInvalidMetadata, Message: nulMessage("the value of metadata key " + quote(m.key))}
 			}
 			out = appendString(out, string(b))
 		} else { // numbers as sent, true, false, null
@@ -308,7 +396,7 @@ func parseMetadata(v *fastjson.Value) (json.RawMessage, *RecordError) {
 			if typ == fastjson.TypeNumber {
 				if problem := numberProblem(out[n:]); problem != "" {
 					return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf(
-						"the value of metadata key %s %s; send it as a string to keep it as it is", strconv.Quote(m.key), problem)}
+						"the value of metadata key %s %s; send it as a string to keep it as it is", quote(m.key), problem)}
 				}
 			}
 		}
@@ -383,11 +471,29 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// preview returns the start of a JSON value for an error message.
+// preview returns the start of a JSON value for an error message: valid
+// UTF-8 (bytes that are not become U+FFFD), cut between characters.
 func preview(raw []byte) string {
 	const max = 40
 	if len(raw) > max {
-		return string(raw[:max]) + "…"
+		cut := max
+		for cut > 0 && !utf8.RuneStart(raw[cut]) {
+			cut--
+		}
+		return strings.ToValidUTF8(string(raw[:cut]), "\uFFFD") + "…"
 	}
-	return string(raw)
+	return strings.ToValidUTF8(string(raw), "\uFFFD")
+}
+
+// quote returns a metadata key for an error message, as a Go string
+// literal of at most about 40 characters.
+func quote(key string) string {
+	if len(key) > 40 {
+		cut := 40
+		for cut > 0 && !utf8.RuneStart(key[cut]) {
+			cut--
+		}
+		return strconv.Quote(key[:cut]) + "…"
+	}
+	return strconv.Quote(key)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -24,6 +25,9 @@ func FuzzValidateRecord(f *testing.F) {
 		`{"company_id":"c","user_id":"u","metadata":{"n":12345678901234567890,"x":0.1000000000000000055511151231257827}}`,
 		`{"company_id":"c","user_id":"u","metadata":"x"}`,
 		"{\"company_id\":\"\xff\",\"user_id\":\"\\ud800\"}",
+		`{"company_id":"\ud800","user_id":"\\ud800","metadata":{"\udc00":"\ud83d\ude00","k":"\ud800\u0041"}}`,
+		`{"company_id":"a\u0000","user_id":"u","metadata":{"k\u0000":"\u0000"}}`,
+		"{\"company_id\":{\"k\":\"" + strings.Repeat("a", 34) + "\u00e9\u00e9\"},\"user_id\":[\"\xff\xfe\"]}",
 		`{"company_id":"c"`,
 		`{"company_id":"c","user_id":"u","metadata":{"big":1e400,"small":1e-400,"z":0e-9999,"ok":5e-324}}`,
 		`{"company_id":"c","user_id":"u","x":[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]}`,
@@ -64,6 +68,11 @@ func checkFuzzRecordError(t *testing.T, typ bulkid.JobType, raw []byte, wellForm
 	if rerr.Message == "" {
 		t.Fatalf("ValidateRecord(%s, %q) code %s has an empty message", typ, raw, rerr.Code)
 	}
+	// Both go to text columns, which in PostgreSQL refuse invalid UTF-8
+	// and NUL, and to JSON on the wire.
+	if !storable(rerr.Message) || !storable(rerr.ID) {
+		t.Fatalf("ValidateRecord(%s, %q) error %s: message %q or ID %q is not valid UTF-8 without NUL", typ, raw, rerr.Code, rerr.Message, rerr.ID)
+	}
 	if got := rerr.Code == bulkid.RMalformedJSON; got != !wellFormed {
 		t.Fatalf("ValidateRecord(%s, %q) code = %s, but json.Valid = %v", typ, raw, rerr.Code, wellFormed)
 	}
@@ -91,6 +100,9 @@ func checkFuzzRecord(t *testing.T, typ bulkid.JobType, raw []byte, rec bulkid.Re
 	if len(rec.CompanyID) > bulkid.MaxIDLen || !utf8.ValidString(rec.CompanyID) {
 		t.Fatalf("ValidateRecord(%s, %q) CompanyID = %q", typ, raw, rec.CompanyID)
 	}
+	if !storable(rec.ID) || !storable(rec.CompanyID) || !utf8.Valid(rec.Metadata) || bytes.Contains(rec.Metadata, []byte(`\u0000`)) {
+		t.Fatalf("ValidateRecord(%s, %q) = %+v: not valid UTF-8 without NUL, which every store holds", typ, raw, rec)
+	}
 	if typ == bulkid.JobCompanies && rec.CompanyID != "" {
 		t.Fatalf("ValidateRecord(%s, %q) CompanyID = %q for a company, want \"\"", typ, raw, rec.CompanyID)
 	}
@@ -111,6 +123,23 @@ func checkFuzzRecord(t *testing.T, typ bulkid.JobType, raw []byte, rec bulkid.Re
 	// Invalid UTF-8 is refused, not silently replaced by U+FFFD.
 	if !utf8.Valid(idRaw) || rec.CompanyID != "" && !utf8.Valid(cidRaw) {
 		t.Fatalf("ValidateRecord(%s, %q) accepted an id that is not UTF-8", typ, raw)
+	}
+	// A string id is the text the standard decoder reads: an unpaired
+	// surrogate escape, which it reads as U+FFFD, is refused, not read as
+	// other text.
+	for _, f := range []struct {
+		raw json.RawMessage
+		id  string
+	}{{idRaw, rec.ID}, {cidRaw, rec.CompanyID}} {
+		var s string
+		if f.id != "" && json.Unmarshal(f.raw, &s) == nil && s != f.id {
+			t.Fatalf("ValidateRecord(%s, %q) read the id %s as %q, want %q", typ, raw, f.raw, f.id, s)
+		}
+	}
+	for k, v := range decodeUseNumber(t, rec.Metadata) {
+		if s, ok := v.(string); !storable(k) || ok && !storable(s) {
+			t.Fatalf("ValidateRecord(%s, %q) Metadata = %s: key %q or its value is not valid UTF-8 without NUL", typ, raw, rec.Metadata, k)
+		}
 	}
 
 	if rec.Metadata != nil {
@@ -165,8 +194,15 @@ func checkFuzzRecord(t *testing.T, typ bulkid.JobType, raw []byte, rec bulkid.Re
 	}
 }
 
+// storable reports whether s is text every store holds: valid UTF-8
+// without NUL.
+func storable(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 func decodeUseNumber(t *testing.T, data []byte) map[string]any {
 	t.Helper()
+	if data == nil {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var m map[string]any

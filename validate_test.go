@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 )
@@ -521,5 +522,107 @@ func TestValidateRecordTooLarge(t *testing.T) {
 	}
 	if _, rerr := bulkid.ValidateRecord(bulkid.JobUsers, []byte("\x00record_too_large:x\x00{}")); rerr == nil || rerr.Code != bulkid.RMalformedJSON {
 		t.Fatalf("a broken stand-in: %+v, want malformed_json", rerr)
+	}
+}
+
+// An unpaired UTF-16 surrogate escape stands for no character: a decoder
+// makes it some other text, so "\ud800" and "\\ud800" became one company
+// (issue 10). It fails the record in ids, company ids, metadata keys and
+// string values; a pair is one character and is fine.
+func TestValidateRecordLoneSurrogates(t *testing.T) {
+	t.Parallel()
+	const unpaired = "unpaired UTF-16 surrogate escape"
+	valid := []validCase{
+		{name: "pair in id", raw: `{"company_id":"\ud83d\ude00"}`, id: "😀"},
+		{name: "pair upper-case hex", raw: `{"company_id":"a\uD83D\uDE00b"}`, id: "a😀b"},
+		{name: "escaped backslash before u", raw: `{"company_id":"\\ud800"}`, id: `\ud800`},
+		{name: "escaped backslash twice", raw: `{"company_id":"\\\\ud800"}`, id: `\\ud800`},
+		{name: "pair in metadata key and value", raw: `{"company_id":"c","metadata":{"\ud83d\ude00":"\ud83d\ude00"}}`, id: "c", metadata: `{"😀":"😀"}`},
+		{name: "escaped backslash in metadata", raw: `{"company_id":"c","metadata":{"\\ud800":"\\udc00"}}`, id: "c", metadata: `{"\\ud800":"\\udc00"}`},
+		{name: "in an ignored field", raw: `{"company_id":"c","name":"\ud800","\udc00":1}`, id: "c"},
+		{name: "in a value a later duplicate replaces", raw: `{"company_id":"\ud800","company_id":"c","metadata":{"k":"\ud800","k":"ok"}}`, id: "c", metadata: `{"k":"ok"}`},
+		{name: "in a metadata member a later one replaces", raw: `{"company_id":"c","metadata":{"k":"\ud800"},"metadata":{"k":1}}`, id: "c", metadata: `{"k":1}`},
+		{name: "non-surrogate escapes", raw: `{"company_id":"\u00e9\ud7ff\ue000"}`, id: "é\ud7ff\ue000"},
+	}
+	invalid := []invalidCase{
+		{name: "high alone", raw: `{"company_id":"\ud800"}`, code: bulkid.RInvalidID, msg: unpaired + ` \ud800`},
+		{name: "low alone", raw: `{"company_id":"x\udc00"}`, code: bulkid.RInvalidID, msg: `\udc00`},
+		{name: "upper-case hex", raw: `{"company_id":"\uDBFF"}`, code: bulkid.RInvalidID, msg: `\uDBFF`},
+		{name: "high then non-low", raw: `{"company_id":"\ud800\u0041"}`, code: bulkid.RInvalidID},
+		{name: "high then high", raw: `{"company_id":"\ud800\ud800\udc00"}`, code: bulkid.RInvalidID},
+		{name: "low then high", raw: `{"company_id":"\udc00\ud800"}`, code: bulkid.RInvalidID},
+		{name: "high then escaped backslash", raw: `{"company_id":"\ud800\\udc00"}`, code: bulkid.RInvalidID},
+		{name: "at the end after a pair", raw: `{"company_id":"\ud83d\ude00\ud83d"}`, code: bulkid.RInvalidID},
+		{name: "escaped field name", raw: `{"company\u005fid":"\ud800"}`, code: bulkid.RInvalidID},
+		{name: "last duplicate", raw: `{"company_id":"c","company_id":"\ud800"}`, code: bulkid.RInvalidID},
+		{name: "metadata key", raw: `{"company_id":"c","metadata":{"\ud800":1}}`, code: bulkid.RInvalidMetadata, id: "c", msg: `metadata key "\ud800" holds the ` + unpaired},
+		{name: "metadata key that would read as a valid one", raw: `{"company_id":"c","metadata":{"a\ud800\u0041":1}}`, code: bulkid.RInvalidMetadata, id: "c"},
+		{name: "metadata value", raw: `{"company_id":"c","metadata":{"k":"x\udfff"}}`, code: bulkid.RInvalidMetadata, id: "c", msg: `the value of metadata key "k" holds the ` + unpaired},
+		{name: "metadata value, last duplicate", raw: `{"company_id":"c","metadata":{"k":"ok","k":"\ud800"}}`, code: bulkid.RInvalidMetadata, id: "c"},
+		{name: "metadata value, escaped key", raw: `{"company_id":"c","metadata":{"\u006b":"\ud800"}}`, code: bulkid.RInvalidMetadata, id: "c", msg: `"k"`},
+	}
+	runValid(t, bulkid.JobCompanies, valid)
+	runInvalid(t, bulkid.JobCompanies, invalid)
+	runInvalid(t, bulkid.JobUsers, []invalidCase{
+		{name: "user id", raw: `{"user_id":"\ud800"}`, code: bulkid.RInvalidID, msg: "user_id holds the " + unpaired},
+		{name: "company id", raw: `{"user_id":"u","company_id":"\udc00"}`, code: bulkid.RInvalidCompanyID, id: "u", msg: "company_id holds the " + unpaired},
+		{name: "metadata", raw: `{"user_id":"u","metadata":{"k":"\ud800"}}`, code: bulkid.RInvalidMetadata, id: "u"},
+	})
+	// The two ids of the issue are two companies, or one is refused: never one.
+	a, aerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(`{"company_id":"\ud800"}`))
+	b, berr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(`{"company_id":"\\ud800"}`))
+	if aerr == nil && berr == nil && a.ID == b.ID {
+		t.Errorf(`"\ud800" and "\\ud800" both give the company %q`, a.ID)
+	}
+}
+
+// U+0000 can be sent only as the escape \u0000, and PostgreSQL's text and
+// jsonb cannot hold it: it failed the whole job there (issue 10). Every
+// store gets the same verdict: the record fails, naming the field.
+func TestValidateRecordNUL(t *testing.T) {
+	t.Parallel()
+	runInvalid(t, bulkid.JobCompanies, []invalidCase{
+		{name: "id", raw: `{"company_id":"a\u0000b"}`, code: bulkid.RInvalidID, msg: "company_id holds the character U+0000"},
+		{name: "id only NUL", raw: `{"company_id":"\u0000"}`, code: bulkid.RInvalidID, msg: `\u0000`},
+		{name: "metadata key", raw: `{"company_id":"c","metadata":{"k\u0000":1}}`, code: bulkid.RInvalidMetadata, id: "c", msg: `metadata key "k\x00" holds the character U+0000`},
+		{name: "metadata value", raw: `{"company_id":"c","metadata":{"k":"\u0000"}}`, code: bulkid.RInvalidMetadata, id: "c", msg: `the value of metadata key "k" holds the character U+0000`},
+	})
+	runInvalid(t, bulkid.JobUsers, []invalidCase{
+		{name: "user id", raw: `{"user_id":"\u0000"}`, code: bulkid.RInvalidID, msg: "user_id"},
+		{name: "company id", raw: `{"user_id":"u","company_id":"\u0000x"}`, code: bulkid.RInvalidCompanyID, id: "u", msg: "company_id"},
+		{name: "metadata value", raw: `{"user_id":"u","metadata":{"a":"x\u0000"}}`, code: bulkid.RInvalidMetadata, id: "u"},
+	})
+	// Other control characters are text like any other.
+	runValid(t, bulkid.JobCompanies, []validCase{
+		{name: "U+0001", raw: `{"company_id":"\u0001","metadata":{"\u0001":"\u001f"}}`, id: "\x01", metadata: `{"\u0001":"\u001f"}`},
+		{name: "NUL in an ignored field", raw: `{"company_id":"c","name":"\u0000"}`, id: "c"},
+	})
+}
+
+// Messages quote parts of a record. They are stored in text columns
+// (PostgreSQL's refuses invalid UTF-8, which failed the job) and sent as
+// JSON, so they are valid UTF-8 whatever the record holds: a quote is cut
+// between characters, and bytes that are not UTF-8 are shown as U+FFFD.
+func TestValidateRecordMessagesAreUTF8(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		`{"company_id":{"k":"` + strings.Repeat("a", 36) + `é"}}`, // é split at byte 40
+		`{"company_id":["` + strings.Repeat("😀", 12) + `"]}`,      // a 4-byte character split
+		"{\"company_id\":{\"k\":\"\xff\xfe\"}}",                   // not UTF-8, quoted
+		"{\"company_id\":\"c\",\"metadata\":[\"\xff\"]}",          // metadata not an object
+		"{\"company_id\":\"c\",\"metadata\":{\"\xff\":1}}",        // key not UTF-8
+		"{\"company_id\":\"c\",\"metadata\":{\"" + strings.Repeat("é", 30) + "\xff\":[1]}}",
+		`{"company_id":"c","metadata":{"` + strings.Repeat("é", 100) + `":[1]}}`, // long key, cut
+		"{\"company_id\":\"c\",\"metadata\":{\"\\ud800\xff\":1}}",
+		"{\"company_id\":1.\xff}",
+		"\xff{",
+	} {
+		_, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(raw))
+		if rerr == nil {
+			t.Fatalf("ValidateRecord(%q) passed", raw)
+		}
+		if !utf8.ValidString(rerr.Message) || strings.ContainsRune(rerr.Message, 0) || !utf8.ValidString(rerr.ID) {
+			t.Errorf("ValidateRecord(%q): message %q is not valid UTF-8 without NUL", raw, rerr.Message)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -114,6 +115,28 @@ type RecordError struct {
 	Message   string          `json:"message"`
 	Record    json.RawMessage `json:"record,omitempty"`
 	Raw       *string         `json:"raw,omitempty"`
+	// RawBase64 is the record as sent, byte for byte, when it is not valid
+	// UTF-8 (a bulkid extension); Raw then shows it with U+FFFD.
+	RawBase64 string `json:"raw_base64,omitempty"`
+}
+
+// Sent returns the record as it was sent, when the errors stream carries
+// it: the exact bytes of RawBase64 when set (a record that is not UTF-8),
+// else Record, else Raw. It returns nil when the line holds none (the job
+// object's errors).
+func (e *RecordError) Sent() []byte {
+	switch {
+	case e.RawBase64 != "":
+		if b, err := base64.StdEncoding.DecodeString(e.RawBase64); err == nil {
+			return b
+		}
+	case e.Record != nil:
+		return e.Record
+	}
+	if e.Raw != nil {
+		return []byte(*e.Raw)
+	}
+	return nil
 }
 
 // CompanyProfile is a stored company (a bulkid extension).

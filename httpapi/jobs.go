@@ -2,12 +2,15 @@ package httpapi
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 )
@@ -59,6 +62,9 @@ type recordErrorJSON struct {
 	Message   string          `json:"message"`
 	Record    json.RawMessage `json:"record,omitempty"` // the record as sent, when it is JSON
 	Raw       *string         `json:"raw,omitempty"`    // the line as sent, when it is not
+	// RawBase64 is the record as sent, byte for byte, when it is not valid
+	// UTF-8; Raw then shows it with U+FFFD for the bytes that are not.
+	RawBase64 string `json:"raw_base64,omitempty"`
 }
 
 func timeString(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
@@ -122,9 +128,14 @@ func recordError(j *bulkid.Job, e bulkid.RecordError, withRecord bool) recordErr
 		out.CompanyID = e.ID
 	}
 	if withRecord {
-		if json.Valid(e.Raw) {
+		switch {
+		case !utf8.Valid(e.Raw):
+			// JSON text is UTF-8: the exact bytes go in base64.
+			raw := strings.ToValidUTF8(string(e.Raw), "\uFFFD")
+			out.Raw, out.RawBase64 = &raw, base64.StdEncoding.EncodeToString(e.Raw)
+		case json.Valid(e.Raw):
 			out.Record = e.Raw
-		} else {
+		default:
 			raw := string(e.Raw)
 			out.Raw = &raw
 		}
@@ -133,7 +144,9 @@ func recordError(j *bulkid.Job, e bulkid.RecordError, withRecord bool) recordErr
 }
 
 func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	job, err := s.store.Job(r.Context(), app.ID, pathValue(r, "job_id"))
+	job, err := storableID(pathValue(r, "job_id"), func(id string) (*bulkid.Job, error) {
+		return s.store.Job(r.Context(), app.ID, id)
+	})
 	if err != nil {
 		s.writeError(w, r, notFound(err, "job", pathValue(r, "job_id")))
 		return
@@ -164,7 +177,9 @@ func (s *server) handleListJobs(w http.ResponseWriter, r *http.Request, app *bul
 
 // handleJobErrors streams every failed record of a job as NDJSON.
 func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	job, err := s.store.Job(r.Context(), app.ID, pathValue(r, "job_id"))
+	job, err := storableID(pathValue(r, "job_id"), func(id string) (*bulkid.Job, error) {
+		return s.store.Job(r.Context(), app.ID, id)
+	})
 	if err != nil {
 		s.writeError(w, r, notFound(err, "job", pathValue(r, "job_id")))
 		return
@@ -202,6 +217,10 @@ func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bu
 // pageOf reads ?limit= (clamped to maxPageSize) and ?cursor=.
 func pageOf(r *http.Request) (bulkid.Page, error) {
 	p := bulkid.Page{Limit: defaultPageSize, After: r.URL.Query().Get("cursor")}
+	if !bulkid.Storable(p.After) {
+		// No id holds such text, and PostgreSQL would refuse the query.
+		return p, bulkid.Errorf(bulkid.EINVALID, "cursor must be valid UTF-8 without U+0000, as every id is: pass the id the last page ended with.")
+	}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if errors.Is(err, strconv.ErrRange) && v[0] != '-' {

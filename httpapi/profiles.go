@@ -30,7 +30,9 @@ type userJSON struct {
 }
 
 func (s *server) handleGetCompany(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	c, err := s.store.Company(r.Context(), app.ID, pathValue(r, "company_id"))
+	c, err := storableID(pathValue(r, "company_id"), func(id string) (*bulkid.Company, error) {
+		return s.store.Company(r.Context(), app.ID, id)
+	})
 	if err != nil {
 		s.writeError(w, r, notFound(err, "company", pathValue(r, "company_id")))
 		return
@@ -71,7 +73,9 @@ func (s *server) handleListCompanies(w http.ResponseWriter, r *http.Request, app
 }
 
 func (s *server) handleGetUser(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
-	u, err := s.store.User(r.Context(), app.ID, pathValue(r, "user_id"))
+	u, err := storableID(pathValue(r, "user_id"), func(id string) (*bulkid.User, error) {
+		return s.store.User(r.Context(), app.ID, id)
+	})
 	if err != nil {
 		s.writeError(w, r, notFound(err, "user", pathValue(r, "user_id")))
 		return
@@ -81,4 +85,14 @@ func (s *server) handleGetUser(w http.ResponseWriter, r *http.Request, app *bulk
 		out.CompanyID = &u.CompanyID
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// storableID looks id up with get, unless it is text no store can hold (not
+// UTF-8, or with U+0000), which no record can have had: that is not found,
+// as any unknown id, without asking a store that would refuse the query.
+func storableID[T any](id string, get func(string) (*T, error)) (*T, error) {
+	if !bulkid.Storable(id) {
+		return nil, bulkid.Errorf(bulkid.ENOTFOUND, "no such id")
+	}
+	return get(id)
 }

@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 )
@@ -85,14 +87,11 @@ func ScanNDJSON(r io.Reader, lim Limits, add Sink) (int, error) {
 	br := bufio.NewReaderSize(r, 64*1024)
 	n := 0
 	for line := 1; ; line++ {
-		b, size, err := readLine(br, bulkid.MaxRecordBytes)
+		b, size, blank, err := readLine(br, bulkid.MaxRecordBytes, line == 1)
 		if err != nil && err != io.EOF {
 			return 0, err
 		}
-		if line == 1 {
-			b = bytes.TrimPrefix(b, bom)
-		}
-		if len(bytes.TrimSpace(b)) > 0 {
+		if !blank {
 			if n == lim.MaxRecords {
 				return 0, tooMany(lim.MaxRecords)
 			}
@@ -117,26 +116,40 @@ func ScanNDJSON(r io.Reader, lim Limits, add Sink) (int, error) {
 }
 
 // readLine returns the next line without its newline or a CR before it,
-// and io.EOF with the last line if the input ends without one. A line of
-// more than max bytes is read to its end but only its first max+1 bytes are
-// returned; size is the whole line's length. The slice is valid until the
-// next call.
-func readLine(br *bufio.Reader, max int) (line []byte, size int64, err error) {
+// and io.EOF with the last line if the input ends without one; with
+// trimBOM, less a leading byte-order mark. A line of more than max bytes is
+// read to its end but only its first max+1 bytes are returned; size is the
+// whole line's length (a BOM counted). blank reports whether the whole line,
+// not only the part returned, is nothing but whitespace: a record behind
+// more than max bytes of spaces is still a record. The slice is valid until
+// the next call.
+func readLine(br *bufio.Reader, max int, trimBOM bool) (line []byte, size int64, blank bool, err error) {
 	b, err := br.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
 		if err == nil {
 			b = b[:len(b)-1]
 		}
 		b = bytes.TrimSuffix(b, []byte{'\r'})
-		return b, int64(len(b)), err
+		size = int64(len(b))
+		if trimBOM {
+			b = bytes.TrimPrefix(b, bom)
+		}
+		return b, size, len(bytes.TrimSpace(b)) == 0, err
 	}
 	long := bytes.Clone(b)
 	size = int64(len(b))
+	var ws spaceScanner // newlines and CRs are spaces too, so it sees every byte
+	if trimBOM {
+		ws.scan(bytes.TrimPrefix(b, bom))
+	} else {
+		ws.scan(b)
+	}
 	var prev byte // the last byte of the chunk before b
 	for err == bufio.ErrBufferFull {
 		prev = b[len(b)-1]
 		b, err = br.ReadSlice('\n')
 		size += int64(len(b))
+		ws.scan(b)
 		if keep := max + 1 - len(long); keep > 0 {
 			long = append(long, b[:min(keep, len(b))]...)
 		}
@@ -151,5 +164,61 @@ func readLine(br *bufio.Reader, max int) (line []byte, size int64, err error) {
 	if int64(len(long)) > size {
 		long = long[:size] // the whole line fits: drop what came after it
 	}
-	return long, size, err
+	if trimBOM {
+		long = bytes.TrimPrefix(long, bom)
+	}
+	return long, size, ws.blank(), err
 }
+
+// spaceScanner tells, over text fed to it in pieces, whether all of it is
+// white space as bytes.TrimSpace sees it (unicode.IsSpace), a character
+// split between two pieces included.
+type spaceScanner struct {
+	carry    []byte // the start of a character the last piece ended in
+	nonSpace bool
+}
+
+func (s *spaceScanner) scan(b []byte) {
+	if s.nonSpace {
+		return
+	}
+	if len(s.carry) > 0 {
+		tmp := append(s.carry, b[:min(len(b), utf8.UTFMax)]...)
+		if !utf8.FullRune(tmp) {
+			s.carry = tmp
+			return
+		}
+		r, n := utf8.DecodeRune(tmp)
+		if !unicode.IsSpace(r) || n <= len(s.carry) {
+			s.nonSpace = true // not a space, or not UTF-8
+			return
+		}
+		b = b[n-len(s.carry):]
+		s.carry = s.carry[:0]
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if !asciiSpace[c] {
+				s.nonSpace = true
+				return
+			}
+			continue
+		}
+		if !utf8.FullRune(b[i:]) {
+			s.carry = append(s.carry[:0], b[i:]...)
+			return
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if !unicode.IsSpace(r) {
+			s.nonSpace = true // a RuneError too: bytes.TrimSpace keeps invalid bytes
+			return
+		}
+		i += n - 1
+	}
+}
+
+// blank reports whether everything scanned was white space.
+func (s *spaceScanner) blank() bool { return !s.nonSpace && len(s.carry) == 0 }
+
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}

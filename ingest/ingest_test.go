@@ -861,3 +861,72 @@ func TestReadJSONOversizedValue(t *testing.T) {
 		t.Fatalf("an element of exactly %d bytes: %d records, %v", bulkid.MaxRecordBytes, len(recs), err)
 	}
 }
+
+// A record behind more than bulkid.MaxRecordBytes of leading white space
+// is not blank: its line is a record (over the limit, so record_too_large,
+// as bulkid push calls it), never skipped. Issue 10: such lines vanished,
+// and a file of only such lines was empty_payload. A line of nothing but
+// that much white space is still blank.
+func TestReadNDJSONRecordBehindLongWhitespace(t *testing.T) {
+	t.Parallel()
+	n := bulkid.MaxRecordBytes + 1
+	for _, pad := range []string{" ", "\t", "\u00a0", "\u3000", " \r\t"} {
+		ws := strings.Repeat(pad, n/len(pad)+1)
+		line := ws + `{"company_id":"lost"}`
+		for _, bom := range []string{"", "\xef\xbb\xbf"} {
+			in := bom + `{"company_id":"first"}` + "\n" + line + "\n" + ws + "\n" + `{"company_id":"last"}`
+			recs, err := ingest.ReadNDJSON(strings.NewReader(in), small(10))
+			if err != nil {
+				t.Fatalf("pad %q: %v", pad, err)
+			}
+			if len(recs) != 3 || recs[0].Pos != 1 || recs[1].Pos != 2 || recs[2].Pos != 4 {
+				t.Fatalf("pad %q: %d records (lines %v), want lines 1, 2 and 4", pad, len(recs), positions(recs))
+			}
+			_, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, recs[1].Raw)
+			if rerr == nil || rerr.Code != bulkid.RRecordTooLarge || !strings.Contains(rerr.Message, fmt.Sprintf("is %d bytes", len(line))) {
+				t.Fatalf("pad %q: line 2 validates as %+v, want record_too_large naming %d bytes", pad, rerr, len(line))
+			}
+		}
+		// The same lines alone, first line included: records, not an empty payload.
+		for _, in := range []string{line, line + "\n", "\xef\xbb\xbf" + line + "\r\n" + line} {
+			recs, err := ingest.ReadNDJSON(strings.NewReader(in), small(10))
+			if err != nil || len(recs) == 0 {
+				t.Fatalf("pad %q: a file of only long-padded records: %d records, %v", pad, len(recs), err)
+			}
+		}
+		// Only white space, however long, is still blank.
+		_, err := ingest.ReadNDJSON(strings.NewReader("\xef\xbb\xbf"+ws+"\n"+ws+"\r\n"+ws), small(10))
+		wantCode(t, err, bulkid.EEMPTY)
+	}
+	// A character that is not a space, split across the reader's buffer
+	// or kept part, still counts; so do invalid bytes.
+	for _, tail := range []string{"x", "\xff", "\xe3\x80", "é", "\u2028x"} {
+		for _, k := range []int{64<<10 - 1, 64<<10 - 2, n - 1, n, n + 1, 3 << 20} {
+			in := strings.Repeat(" ", k) + tail
+			recs, err := ingest.ReadNDJSON(strings.NewReader(in), small(10))
+			if err != nil || len(recs) != 1 {
+				t.Fatalf("%d spaces then %q: %d records, %v, want 1", k, tail, len(recs), err)
+			}
+		}
+	}
+}
+
+func positions(recs []bulkid.RawRecord) []int {
+	var p []int
+	for _, r := range recs {
+		p = append(p, r.Pos)
+	}
+	return p
+}
+
+// White space of any length between the elements of a JSON body is not
+// part of a record: the records around it are all read.
+func TestReadJSONLongWhitespaceBetweenRecords(t *testing.T) {
+	t.Parallel()
+	ws := strings.Repeat(" \t\r\n", bulkid.MaxRecordBytes/4+1)
+	body := `{"companies":[` + ws + `{"company_id":"a"}` + ws + `,` + ws + `{"company_id":"b"}` + ws + `]` + ws + `}` + ws
+	recs, err := ingest.ReadJSON(strings.NewReader(body), "companies", small(10))
+	if err != nil || len(recs) != 2 || string(recs[0].Raw) != `{"company_id":"a"}` || string(recs[1].Raw) != `{"company_id":"b"}` {
+		t.Fatalf("records around long white space: %d records, %v", len(recs), err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 )
@@ -58,6 +59,8 @@ func newCSVReader(file string, br *bufio.Reader, closer io.Closer, opts Options)
 		switch {
 		case h == "":
 			return fail("column %d of the header has no name", i+1)
+		case !utf8.ValidString(h):
+			return fail("the name of column %d of the header is not valid UTF-8; save the file as UTF-8", i+1)
 		case seen[h]:
 			return fail("the header names the column %q twice", h)
 		}
@@ -96,11 +99,11 @@ func (c *csvReader) Next() (Record, error) {
 		switch {
 		case i == c.idCol:
 			if v != "" {
-				obj[c.kind.IDField()] = v
+				obj[c.kind.IDField()] = idValue(v)
 			}
 		case i == c.compCol:
 			if v != "" {
-				obj["company_id"] = v
+				obj["company_id"] = idValue(v)
 			}
 		case v == "":
 		default:
@@ -132,11 +135,44 @@ func (c *csvReader) value(v string) json.RawMessage {
 			return json.RawMessage("false")
 		}
 	}
+	if !utf8.ValidString(v) {
+		return rawString(v)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.Encode(v) // a string always encodes
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+}
+
+// idValue is an id cell as a JSON value: a string, encoded as rawString if
+// it is not valid UTF-8.
+func idValue(v string) any {
+	if !utf8.ValidString(v) {
+		return rawString(v)
+	}
+	return v
+}
+
+// rawString is s as a JSON string that keeps bytes that are not UTF-8 as
+// they are, where encoding/json would write U+FFFD: a cell of a file in
+// Latin-1 then fails its record as not UTF-8, as the same value in an
+// NDJSON file does, instead of "café" and "cafè" both becoming "caf\ufffd",
+// one profile.
+func rawString(s string) json.RawMessage {
+	const hex = "0123456789abcdef"
+	b := []byte{'"'}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 func (c *csvReader) Close() error { return c.closer.Close() }

@@ -164,3 +164,55 @@ func TestGzipAndSniffing(t *testing.T) {
 	// --format overrides the name.
 	check(t, readAll(t, write(t, "data.txt", "company_id\nx\n"), input.Options{Kind: bulkid.JobCompanies, Format: input.CSV}), []got{{2, `{"company_id":"x"}`, ""}})
 }
+
+// A record behind more than 1 MiB of white space is a record at its line,
+// which bulkid.ValidateRecord fails as record_too_large, as the server's
+// reader (ingest.ScanNDJSON) has it; a line of only white space is skipped.
+// The same holds between the elements of a JSON file.
+func TestLongWhitespaceBeforeRecord(t *testing.T) {
+	t.Parallel()
+	ws := strings.Repeat(" ", bulkid.MaxRecordBytes+1)
+	content := `{"company_id":"first"}` + "\n" + ws + `{"company_id":"lost"}` + "\n" + ws + "\n" + `{"company_id":"last"}`
+	recs := readAll(t, write(t, "x.ndjson", content), input.Options{Kind: bulkid.JobCompanies})
+	check(t, recs, []got{
+		{1, `{"company_id":"first"}`, ""},
+		{2, ws + `{"company_id":"lost"}`, ""},
+		{4, `{"company_id":"last"}`, ""},
+	})
+	if _, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(recs[1].raw)); rerr == nil || rerr.Code != bulkid.RRecordTooLarge {
+		t.Errorf("the padded line validates as %+v, want record_too_large", rerr)
+	}
+	arr := `[{"company_id":"a"},` + ws + `{"company_id":"b"}` + ws + `]`
+	check(t, readAll(t, write(t, "x.json", arr), input.Options{Kind: bulkid.JobCompanies}), []got{
+		{1, `{"company_id":"a"}`, ""},
+		{1, `{"company_id":"b"}`, ""},
+	})
+}
+
+// A CSV cell that is not UTF-8 (a file saved as Latin-1) keeps its bytes,
+// so its record fails as not UTF-8, as in an NDJSON file: encoding/json
+// wrote U+FFFD for them, making "café" and "cafè" one company. A header
+// that is not UTF-8 is refused with the fix.
+func TestCSVNotUTF8(t *testing.T) {
+	t.Parallel()
+	content := "company_id,name\ncaf\xe9,x\ncaf\xe8,y\nc,\"\xff\"\"q\"\"\"\nd,a\x00b\n"
+	recs := readAll(t, write(t, "l.csv", content), input.Options{Kind: bulkid.JobCompanies})
+	check(t, recs, []got{
+		{2, "{\"company_id\":\"caf\xe9\",\"metadata\":{\"name\":\"x\"}}", ""},
+		{3, "{\"company_id\":\"caf\xe8\",\"metadata\":{\"name\":\"y\"}}", ""},
+		{4, "{\"company_id\":\"c\",\"metadata\":{\"name\":\"\xff\\\"q\\\"\"}}", ""},
+		{5, `{"company_id":"d","metadata":{"name":"a\u0000b"}}`, ""},
+	})
+	for i, want := range []string{bulkid.RInvalidID, bulkid.RInvalidID, bulkid.RInvalidMetadata, bulkid.RInvalidMetadata} {
+		if _, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(recs[i].raw)); rerr == nil || rerr.Code != want {
+			t.Errorf("line %d validates as %+v, want %s", recs[i].line, rerr, want)
+		}
+	}
+	users := readAll(t, write(t, "u.csv", "user_id,company_id\nu,caf\xe9\n"), input.Options{Kind: bulkid.JobUsers})
+	if _, rerr := bulkid.ValidateRecord(bulkid.JobUsers, []byte(users[0].raw)); rerr == nil || rerr.Code != bulkid.RInvalidCompanyID {
+		t.Errorf("a user's Latin-1 company_id validates as %+v, want invalid_company_id", rerr)
+	}
+	if _, err := input.Open(write(t, "h.csv", "company_id,caf\xe9\nc,1\n"), input.Options{Kind: bulkid.JobCompanies}); err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
+		t.Errorf("a header that is not UTF-8: %v, want a refusal naming UTF-8", err)
+	}
+}

@@ -25,7 +25,7 @@ func TestPatchMatchesJSONPatch(t *testing.T) {
 	defer db.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	values := []string{`1`, `-2.50`, `12345678901234567890123`, `1e300`, `true`, `false`, `null`, `""`,
-		`"plain"`, `"tab\there"`, `"quote \" and \\ back"`, `"é ü 日本"`, `"\u0000\u001f"`, `"<&>"`}
+		`"plain"`, `"tab\there"`, `"quote \" and \\ back"`, `"é ü 日本"`, `"\u0001\u001f"`, `"<&>"`}
 	key := func() string {
 		return []string{"a", "b", "plan", "seats", "é", "k\"q", "long_" + strings.Repeat("x", 40), "z"}[rng.IntN(8)] + fmt.Sprint(rng.IntN(6))
 	}

@@ -59,6 +59,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"ReserveRows", testReserveRows},
 		{"CreateFirstApp", testCreateFirstApp},
 		{"SetAppKey", testSetAppKey},
+		{"ValidatedText", testValidatedText},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -164,8 +164,11 @@ func checkAppName(name string) error {
 		return fmt.Errorf("the name %q begins or ends with white space; choose one without", name)
 	case strings.HasPrefix(name, "-"):
 		return fmt.Errorf("the name %q begins with '-', as a flag does; choose another", name)
-	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return fmt.Errorf("the name %q has control characters or is not UTF-8; choose a printable name", name)
+	case !utf8.ValidString(name):
+		// PostgreSQL's text refuses it; SQLite would keep it. Neither does.
+		return fmt.Errorf("the name %q is not valid UTF-8; name the app in UTF-8 text", name)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("the name %q has control characters; choose a printable name", name)
 	}
 	return nil
 }

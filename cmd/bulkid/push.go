@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/client"
@@ -271,7 +273,7 @@ func (p *pusher) send(ctx context.Context, b *batch) error {
 		err := p.c.JobErrors(ctx, job.JobID, func(e client.RecordError) error {
 			o, ok := b.lookup(e)
 			if !ok {
-				return p.writeFailed("", 0, job.JobID, e.ErrorCode, e.Message, e.Record)
+				return p.writeFailed("", 0, job.JobID, e.ErrorCode, e.Message, e.Sent())
 			}
 			return p.writeFailed(o.file, o.line, job.JobID, e.ErrorCode, e.Message, b.buf.Bytes()[o.start:o.end])
 		})
@@ -326,9 +328,15 @@ func (p *pusher) writeFailed(file string, line int, jobID, code, message string,
 	if jobID != "" {
 		rec["job_id"] = jobID
 	}
-	if json.Valid(raw) {
+	// As the server's errors stream: JSON text is UTF-8, so a record that
+	// is not keeps its exact bytes in raw_base64.
+	switch {
+	case !utf8.Valid(raw):
+		rec["raw"] = strings.ToValidUTF8(string(raw), "\uFFFD")
+		rec["raw_base64"] = base64.StdEncoding.EncodeToString(raw)
+	case json.Valid(raw):
 		rec["record"] = json.RawMessage(raw)
-	} else {
+	default:
 		rec["raw"] = string(raw)
 	}
 	enc := json.NewEncoder(p.failed)
