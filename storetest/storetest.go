@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"RefreshCompanies", testRefreshCompanies},
 		{"ListCompanies", testListCompanies},
 		{"Identify", testIdentify},
+		{"IdentifyDuringJob", testIdentifyDuringJob},
 		{"Tenancy", testTenancy},
 		{"ReserveRows", testReserveRows},
 		{"CreateFirstApp", testCreateFirstApp},
