@@ -55,6 +55,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"ListCompanies", testListCompanies},
 		{"Identify", testIdentify},
 		{"IdentifyDuringJob", testIdentifyDuringJob},
+		{"ProfileBounds", testProfileBounds},
+		{"UserProfileBounds", testUserProfileBounds},
 		{"Tenancy", testTenancy},
 		{"ReserveRows", testReserveRows},
 		{"CreateFirstApp", testCreateFirstApp},
