@@ -132,6 +132,9 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 	}
 	reject := func(r Record, e *RecordError) {
 		e.Seq, e.Pos, e.ID, e.Raw = r.Seq, r.Pos, r.ID, r.Raw
+		if e.Raw == nil {
+			e.Raw = []byte{} // stores keep it NOT NULL
+		}
 		out.Rejected = append(out.Rejected, *e)
 	}
 	for i, r := range companies {
