@@ -313,18 +313,25 @@ func (p *Pool) throttle(ctx, sctx context.Context, l bulkid.Lease, appID int64, 
 // per transaction.
 func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
 	size := p.BatchSize()
+	var read []bulkid.RawRecord // records read from the cursor on, not yet applied
 	for job.Cursor < job.TotalRows {
 		if ctx.Err() != nil {
 			return errStopped
 		}
-		raws, err := p.cfg.Store.JobRecords(sctx, job.ID, job.Cursor, size)
-		if err != nil {
-			return err
+		if len(read) == 0 {
+			var err error
+			if read, err = p.cfg.Store.JobRecords(sctx, job.ID, job.Cursor, size); err != nil {
+				return err
+			}
+			if len(read) == 0 {
+				return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, job.Cursor, job.TotalRows)
+			}
 		}
-		if len(raws) == 0 {
-			return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, job.Cursor, job.TotalRows)
-		}
-		raws = raws[:cutAtBytes(raws)]
+		// A batch cut short by its bytes leaves the rest of what was read
+		// for the next batches, so no record is read twice.
+		n := cutAtBytes(read)
+		raws := read[:n:n]
+		read = read[n:]
 		recs := make([]bulkid.Record, 0, len(raws))
 		for _, r := range raws {
 			// Invalid records were counted as failed by validation.
