@@ -228,9 +228,27 @@ func compareStrings(a, b string) int {
 type metadataState struct {
 	keys  [][]byte // JSON-quoted keys as this package writes them; nil for a removed member
 	vals  [][]byte
-	index map[string]int
-	n     int // members
-	sum   int // Σ len(key) + 1 + len(val) over the members
+	index map[string]int // of keys, once there are more than indexAfter
+	n     int            // members
+	sum   int            // Σ len(key) + 1 + len(val) over the members
+}
+
+// indexAfter is how many members a profile has before they are indexed by
+// a map: fewer are found faster by looking through them.
+const indexAfter = 16
+
+// find returns the index of the member with the quoted key k.
+func (m *metadataState) find(k []byte) (int, bool) {
+	if m.index != nil {
+		i, ok := m.index[string(k)]
+		return i, ok
+	}
+	for i, key := range m.keys {
+		if key != nil && bytes.Equal(key, k) {
+			return i, true
+		}
+	}
+	return -1, false
 }
 
 // size is the length of the compact JSON object of the members.
@@ -239,13 +257,18 @@ func (m *metadataState) size() int {
 }
 
 func newMetadataState(stored []byte) (*metadataState, error) {
-	m := &metadataState{index: map[string]int{}}
+	m := &metadataState{}
 	if len(stored) == 0 {
 		return m, nil
 	}
-	// Keys must be written as appendString writes them, so that equal
-	// keys are equal bytes: a key with an escape may be written otherwise.
-	if spans, ok := flatMembers(nil, stored); ok && !slices.ContainsFunc(spans, func(s span) bool {
+	// Compact JSON, or jsonb as PostgreSQL writes it out (a space after
+	// each colon and comma), is taken as it is. Keys must be written as
+	// appendString writes them, so that equal keys are equal bytes: a key
+	// with an escape may be written otherwise, and takes the slow path.
+	// Values are kept as the store wrote them (PostgreSQL writes a
+	// control character as \b where this package writes \u0008).
+	var buf [32]span
+	if spans, ok := members(buf[:0], stored, true); ok && !slices.ContainsFunc(spans, func(s span) bool {
 		return bytes.IndexByte(s.key, '\\') >= 0
 	}) {
 		for _, s := range spans {
@@ -273,12 +296,13 @@ func newMetadataState(stored []byte) (*metadataState, error) {
 
 // set sets the member with the quoted key k to val (nil removes it).
 func (m *metadataState) set(k, val []byte) {
-	i, ok := m.index[string(k)]
-	if ok {
+	if i, ok := m.find(k); ok {
 		m.sum -= len(m.keys[i]) + 1 + len(m.vals[i])
 		if val == nil {
 			m.keys[i], m.vals[i] = nil, nil
-			delete(m.index, string(k))
+			if m.index != nil {
+				delete(m.index, string(k))
+			}
 			m.n--
 			return
 		}
@@ -289,10 +313,20 @@ func (m *metadataState) set(k, val []byte) {
 	if val == nil {
 		return
 	}
-	m.index[string(k)] = len(m.keys)
 	m.keys, m.vals = append(m.keys, k), append(m.vals, val)
 	m.n++
 	m.sum += len(k) + 1 + len(val)
+	switch {
+	case m.index != nil:
+		m.index[string(k)] = len(m.keys) - 1
+	case len(m.keys) > indexAfter:
+		m.index = make(map[string]int, 2*len(m.keys))
+		for i, key := range m.keys {
+			if key != nil {
+				m.index[string(key)] = i
+			}
+		}
+	}
 }
 
 // apply merges patch (ValidateRecord's metadata, or nil) into m if the
@@ -302,8 +336,10 @@ func (m *metadataState) apply(patch []byte, kind, id string) *RecordError {
 	if patch == nil {
 		return nil
 	}
-	spans, ok := flatMembers(nil, patch)
+	var buf [32]span
+	spans, ok := flatMembers(buf[:0], patch)
 	if !ok {
+		spans = spans[:0]
 		p := parsers.Get()
 		defer parsers.Put(p)
 		v, err := p.ParseBytes(patch)
@@ -320,16 +356,27 @@ func (m *metadataState) apply(patch []byte, kind, id string) *RecordError {
 	}
 	// First the count and size the merge would leave, without changing m.
 	n, sum := m.n, m.sum
-	seen := make(map[string]int, len(spans)) // of duplicates the last wins
-	for i, s := range spans {
-		seen[string(s.key)] = i
+	// ValidateRecord's patches have each key once, sorted; any other has
+	// its duplicates resolved here, the last winning.
+	var seen map[string]int
+	for i := 1; i < len(spans); i++ {
+		if bytes.Compare(spans[i-1].key, spans[i].key) >= 0 {
+			seen = make(map[string]int, len(spans))
+			for i, s := range spans {
+				seen[string(s.key)] = i
+			}
+			break
+		}
+	}
+	last := func(i int, key []byte) bool {
+		return seen == nil || seen[string(key)] == i
 	}
 	for i, s := range spans {
-		if seen[string(s.key)] != i {
+		if !last(i, s.key) {
 			continue
 		}
 		removal := bytes.Equal(s.val, null)
-		if j, ok := m.index[string(s.key)]; ok {
+		if j, ok := m.find(s.key); ok {
 			sum -= len(m.keys[j]) + 1 + len(m.vals[j])
 			if removal {
 				n--
@@ -353,7 +400,7 @@ func (m *metadataState) apply(patch []byte, kind, id string) *RecordError {
 			kind, id, size, MaxProfileBytes, m.size())}
 	}
 	for i, s := range spans {
-		if seen[string(s.key)] != i {
+		if !last(i, s.key) {
 			continue
 		}
 		if bytes.Equal(s.val, null) {

@@ -112,3 +112,33 @@ func TestApplyRecordsBound(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkApplyRecords merges 1,000 records of 14 keys, as a batch of
+// the stores' BenchmarkApplyBatch, into stored profiles in PostgreSQL's
+// layout (spaces) and into none.
+func BenchmarkApplyRecords(b *testing.B) {
+	recs := make([]bulkid.Record, 1000)
+	stored := map[string]bulkid.StoredProfile{}
+	for i := range recs {
+		md := fmt.Sprintf(`{"name":"Company %d","plan":"enterprise","seats":%d,"arr":%d.25,"is_trial":%v,"region":"eu-west","renewal":"2026-03-31T00:00:00Z","nps":%d,"industry":"Software","owner":"someone@example.com","health":0.87,"churn_risk":null,"employees":%d,"website":"https://c%d.example.com/v1"}`,
+			i, i%5000, i*10, i%3 == 0, i%200-100, i*7, i)
+		r, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, fmt.Appendf(nil, `{"company_id":"co-%06d","metadata":%s}`, i, md))
+		if rerr != nil {
+			b.Fatal(rerr.Message)
+		}
+		recs[i] = r
+		stored[r.ID] = bulkid.StoredProfile{Metadata: []byte(strings.ReplaceAll(strings.ReplaceAll(md, `,"`, `, "`), `":`, `": `))}
+	}
+	for _, tc := range []struct {
+		name   string
+		stored map[string]bulkid.StoredProfile
+	}{{"new", nil}, {"merge", stored}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bulkid.ApplyRecords(recs, nil, tc.stored, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -116,23 +116,28 @@ func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulki
 // other in a cycle: first the job's row (a job's own writes), then
 // companies, then users, each sorted by id bytewise (COLLATE "C"). The
 // rows are locked up front, each table in one statement whose rows come
-// in that order: an INSERT … ON CONFLICT DO UPDATE that creates the
-// missing ones (a key being inserted is locked too) and locks the rest.
-// Later statements only touch rows already locked. A user's stored
-// company is read before the users are locked, to lock it among the
-// companies; if it changed in between, the transaction starts again
-// (errRetry).
+// in that order: an INSERT … ON CONFLICT DO UPDATE … WHERE false, which
+// creates the missing rows (a key being inserted is locked too) and locks
+// the others without writing them. Later statements only touch rows
+// already locked. A missing profile is inserted as it will be, merged from
+// nothing, so a new row is written once; rows inserted that no applied
+// record needs are deleted again. A user's stored company is read before
+// the users are locked, to lock it among the companies; if it changed in
+// between, the transaction starts again (errRetry).
 const (
 	preReadUsers = `SELECT user_id, company_id FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])
 		AND company_id IS NOT NULL`
-	lockCompanies = `INSERT INTO companies (app_id, company_id, created_at, updated_at)
-		SELECT $1, id, $3, $3 FROM unnest($2::text[]) AS id ORDER BY id COLLATE "C"
-		ON CONFLICT (app_id, company_id) DO UPDATE SET updated_at = companies.updated_at
-		RETURNING company_id, metadata, xmax = 0`
-	lockUsers = `INSERT INTO users (app_id, user_id, created_at, updated_at)
-		SELECT $1, id, $3, $3 FROM unnest($2::text[]) AS id ORDER BY id COLLATE "C"
-		ON CONFLICT (app_id, user_id) DO UPDATE SET updated_at = users.updated_at
-		RETURNING user_id, coalesce(company_id, ''), metadata, xmax = 0`
+	lockCompanies = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
+		SELECT $1, u.id, u.md::jsonb, $4, $4 FROM unnest($2::text[], $3::text[]) AS u (id, md) ORDER BY u.id COLLATE "C"
+		ON CONFLICT (app_id, company_id) DO UPDATE SET updated_at = companies.updated_at WHERE false
+		RETURNING company_id`
+	lockUsers = `INSERT INTO users (app_id, user_id, metadata, company_id, created_at, updated_at)
+		SELECT $1, u.id, u.md::jsonb, nullif(u.cid, ''), $5, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid)
+		ORDER BY u.id COLLATE "C"
+		ON CONFLICT (app_id, user_id) DO UPDATE SET updated_at = users.updated_at WHERE false
+		RETURNING user_id`
+	readCompanies  = `SELECT company_id, metadata FROM companies WHERE app_id = $1 AND company_id = ANY($2::text[])`
+	readUsers      = `SELECT user_id, coalesce(company_id, ''), metadata FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])`
 	writeCompanies = `UPDATE companies c SET metadata = u.md::jsonb, updated_at = $4
 		FROM unnest($2::text[], $3::text[]) AS u (id, md) WHERE c.app_id = $1 AND c.company_id = u.id`
 	writeUsers = `UPDATE users x SET metadata = u.md::jsonb, company_id = nullif(u.cid, ''), updated_at = $5
@@ -153,37 +158,47 @@ const (
 // errRetry asks inTx to run the transaction again from the start.
 var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
 
-// locked runs a lock statement and returns the profiles it locked, and
-// the ids it created.
-func locked(ctx context.Context, tx pgx.Tx, q string, appID int64, ids []string, now time.Time, users bool) (map[string]bulkid.StoredProfile, []string, error) {
-	stored := make(map[string]bulkid.StoredProfile, len(ids))
-	var created []string
-	if len(ids) == 0 {
-		return stored, nil, nil
-	}
-	rows, err := tx.Query(ctx, q, appID, ids, now)
+// collect runs q and returns the ids in its first column.
+func collect(ctx context.Context, tx pgx.Tx, q string, args ...any) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, company string
-		var md []byte
-		var inserted bool
-		dst := []any{&id, &md, &inserted}
-		if users {
-			dst = []any{&id, &company, &md, &inserted}
-		}
-		if err := rows.Scan(dst...); err != nil {
-			return nil, nil, err
-		}
-		if inserted {
-			created = append(created, id)
-			continue
-		}
-		stored[id] = bulkid.StoredProfile{Metadata: md, CompanyID: company}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
 	}
-	return stored, created, rows.Err()
+	return set, err
+}
+
+// without returns the ids not in set.
+func without(ids []string, set map[string]bool) []string {
+	var out []string
+	for _, id := range ids {
+		if !set[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// fresh returns, for ids in order, the metadata (and, for users, the
+// company) each would be created with: that of ws, or {} for one that ws
+// does not create.
+func fresh(ids []string, ws []bulkid.ProfileWrite) (mds, cids []string) {
+	byID := make(map[string]bulkid.ProfileWrite, len(ws))
+	for _, w := range ws {
+		byID[w.ID] = w
+	}
+	mds, cids = make([]string, len(ids)), make([]string, len(ids))
+	for i, id := range ids {
+		mds[i] = "{}"
+		if w, ok := byID[id]; ok && w.Create {
+			mds[i], cids[i] = string(w.Metadata), w.CompanyID
+		}
+	}
+	return mds, cids
 }
 
 // applyRecords applies company records, then user records, in order
@@ -209,13 +224,55 @@ func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users 
 		}
 		cids = bulkid.SortedIDs(cids)
 	}
-	storedCompanies, newCompanies, err := locked(ctx, tx, lockCompanies, appID, cids, now, false)
+	// What every profile would be if none were stored: a row the lock
+	// inserts is then written once.
+	asNew, err := bulkid.ApplyRecords(companies, users, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	storedUsers, newUsers, err := locked(ctx, tx, lockUsers, appID, uids, now, true)
-	if err != nil {
-		return nil, err
+	storedCompanies := map[string]bulkid.StoredProfile{}
+	newCompanies := map[string]bool{}
+	if len(cids) > 0 {
+		mds, _ := fresh(cids, asNew.Companies)
+		if newCompanies, err = collect(ctx, tx, lockCompanies, appID, cids, mds, now); err != nil {
+			return nil, err
+		}
+		if old := without(cids, newCompanies); len(old) > 0 {
+			var id string
+			var md []byte
+			rows, err := tx.Query(ctx, readCompanies, appID, old)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := pgx.ForEachRow(rows, []any{&id, &md}, func() error {
+				storedCompanies[id] = bulkid.StoredProfile{Metadata: md}
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	storedUsers := map[string]bulkid.StoredProfile{}
+	newUsers := map[string]bool{}
+	if len(uids) > 0 {
+		mds, cs := fresh(uids, asNew.Users)
+		if newUsers, err = collect(ctx, tx, lockUsers, appID, uids, mds, cs, now); err != nil {
+			return nil, err
+		}
+		if old := without(uids, newUsers); len(old) > 0 {
+			var id, company string
+			var md []byte
+			rows, err := tx.Query(ctx, readUsers, appID, old)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := pgx.ForEachRow(rows, []any{&id, &company, &md}, func() error {
+				storedUsers[id] = bulkid.StoredProfile{Metadata: md, CompanyID: company}
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for id, u := range storedUsers {
 		if _, ok := slices.BinarySearch(cids, u.CompanyID); !ok && bulkid.Leaves(u.CompanyID, named[id]) {
@@ -226,35 +283,48 @@ func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users 
 	if err != nil {
 		return nil, err
 	}
-	var ids, mds, cs []string
+	// Rows the lock inserted are final if an applied record creates
+	// them, and go again if none does.
+	var ids, mds, cs, unneeded []string
 	created := map[string]bool{}
 	for _, w := range res.Companies {
-		ids, mds = append(ids, w.ID), append(mds, string(w.Metadata))
-		created[w.ID] = w.Create
+		if created[w.ID] = w.Create; !newCompanies[w.ID] {
+			ids, mds = append(ids, w.ID), append(mds, string(w.Metadata))
+		}
 	}
 	if len(ids) > 0 {
 		if _, err := tx.Exec(ctx, writeCompanies, appID, ids, mds, now); err != nil {
 			return nil, err
 		}
 	}
-	// Rows the lock created that no applied record needs go again.
-	if unneeded := slices.DeleteFunc(newCompanies, func(id string) bool { return created[id] }); len(unneeded) > 0 {
+	for id := range newCompanies {
+		if !created[id] {
+			unneeded = append(unneeded, id)
+		}
+	}
+	if len(unneeded) > 0 {
 		if _, err := tx.Exec(ctx, deleteCompanies, appID, unneeded); err != nil {
 			return nil, err
 		}
 	}
-	ids, mds, cs = nil, nil, nil
+	ids, mds, cs, unneeded = nil, nil, nil, nil
 	clear(created)
 	for _, w := range res.Users {
-		ids, mds, cs = append(ids, w.ID), append(mds, string(w.Metadata)), append(cs, w.CompanyID)
-		created[w.ID] = w.Create
+		if created[w.ID] = w.Create; !newUsers[w.ID] {
+			ids, mds, cs = append(ids, w.ID), append(mds, string(w.Metadata)), append(cs, w.CompanyID)
+		}
 	}
 	if len(ids) > 0 {
 		if _, err := tx.Exec(ctx, writeUsers, appID, ids, mds, cs, now); err != nil {
 			return nil, err
 		}
 	}
-	if unneeded := slices.DeleteFunc(newUsers, func(id string) bool { return created[id] }); len(unneeded) > 0 {
+	for id := range newUsers {
+		if !created[id] {
+			unneeded = append(unneeded, id)
+		}
+	}
+	if len(unneeded) > 0 {
 		if _, err := tx.Exec(ctx, deleteUsers, appID, unneeded); err != nil {
 			return nil, err
 		}
