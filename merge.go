@@ -125,6 +125,12 @@ type span struct{ key, val []byte }
 // form: see appendString), where equal keys are equal bytes. ok is false
 // for anything else.
 func flatMembers(dst []span, b []byte) (_ []span, ok bool) {
+	return members(dst, b, false)
+}
+
+// members is flatMembers, also taking, if spaced, one space after each
+// colon and comma, as PostgreSQL writes jsonb out.
+func members(dst []span, b []byte, spaced bool) (_ []span, ok bool) {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return dst, false
 	}
@@ -152,6 +158,9 @@ func flatMembers(dst []span, b []byte) (_ []span, ok bool) {
 			return dst, false
 		}
 		v := k + 1
+		if spaced && v < len(b) && b[v] == ' ' {
+			v++
+		}
 		var e int
 		if v < len(b) && b[v] == '"' {
 			e = str(v)
@@ -177,6 +186,9 @@ func flatMembers(dst []span, b []byte) (_ []span, ok bool) {
 			return dst, true
 		case b[e] == ',':
 			i = e + 1
+			if spaced && i < len(b) && b[i] == ' ' {
+				i++
+			}
 		default:
 			return dst, false
 		}

@@ -19,6 +19,21 @@ const (
 	// bound on what one record may ask of a profile, far beyond what a CRM
 	// sync sends.
 	MaxMetadataKeys = 1000
+	// MaxProfileKeys and MaxProfileBytes bound what one profile (a company
+	// or a user) holds: metadata keys, and bytes of its metadata as
+	// compact JSON. A record whose merge would take its profile over
+	// either is not applied and fails alone (RProfileTooLarge), so that no
+	// profile grows without bound, however many records add to it. One
+	// record of at most MaxMetadataKeys keys into an empty profile always
+	// fits the key bound; records that shrink a profile, or leave its size
+	// as it is, always apply.
+	MaxProfileKeys  = 2000
+	MaxProfileBytes = 1 << 20
+	// MaxBatchBytes bounds the records one batch transaction applies, by
+	// the bytes sent: the worker cuts a batch there as well as at its
+	// row count, so no transaction writes a gigabyte and outlives its
+	// lease or holds SQLite's one writer for long.
+	MaxBatchBytes = 4 << 20
 	// MaxRecordBytes is the size of one record: an array element, an NDJSON
 	// line or a real-time identify body. Readers never hold more of a
 	// record than this, so memory is bounded per request whatever a client

@@ -75,6 +75,10 @@ type Record struct {
 	// Metadata is a compact JSON object of primitives to merge into the
 	// stored metadata (a null value removes the key), or nil for none.
 	Metadata json.RawMessage
+	// Seq, Pos and Raw place a job's record in its input (the worker sets
+	// them), for the record error of a record the store cannot apply.
+	Seq, Pos int
+	Raw      []byte
 }
 
 var integerRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)

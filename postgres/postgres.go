@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
@@ -150,9 +151,43 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return v, interpretError(err)
 }
 
-// inTx runs fn in a transaction and commits it if fn returns nil.
+// txAttempts is how many times inTx runs a transaction that PostgreSQL
+// aborts as a deadlock victim or a serialization failure.
+const txAttempts = 5
+
+// inTx runs fn in a transaction and commits it if fn returns nil. A
+// transaction aborted as a deadlock victim (40P01) or a serialization
+// failure (40001), or by fn's errRetry, is run again, up to txAttempts
+// times, after a short random pause: the writers take their locks in one
+// order (see work.go), so this is a safety net, never the rule. fn must
+// therefore leave nothing behind outside the transaction that a second
+// run would not redo.
 func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return interpretError(pgx.BeginFunc(ctx, db.pool, fn))
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = pgx.BeginFunc(ctx, db.pool, fn)
+		if attempt == txAttempts || !retryable(err) {
+			break
+		}
+		t := time.NewTimer(time.Duration(attempt) * time.Duration(1+rand.IntN(10)) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return interpretError(err)
+		case <-t.C:
+		}
+	}
+	if errors.Is(err, errRetry) {
+		return &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "The store is busy; try again later.", Details: err.Error()}
+	}
+	return interpretError(err)
+}
+
+// retryable reports whether err aborted a transaction that may succeed
+// if run again at once.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.Is(err, errRetry) || errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 // interpretError turns driver errors into domain errors; it is the one place

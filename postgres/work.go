@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/bulkid/bulkid"
@@ -104,74 +106,240 @@ func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulki
 		if _, err := tx.Exec(ctx, "DELETE FROM job_errors WHERE job_seq = $1", seq); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"job_errors"}, []string{"job_seq", "n", "pos", "rec_id", "code", "message", "raw"},
-			pgx.CopyFromSlice(len(errs), func(i int) ([]any, error) {
-				e := errs[i]
-				return []any{seq, e.Seq, e.Pos, e.ID, e.Code, e.Message, e.Raw}, nil
-			}))
-		return err
+		return insertErrors(ctx, tx, seq, errs)
 	})
 }
 
-// Metadata merges are jsonb || followed by jsonb_strip_nulls: keys are
-// merged and a null value removes the key. Stored metadata never holds a
-// null and its values are primitives, so this is exactly the API's rule.
+// Lock order. Every transaction that writes profiles locks the rows it
+// writes in one global order, so that no two of them (a job's batch, its
+// refresh, real-time identify calls, any number at once) can wait on each
+// other in a cycle: first the job's row (a job's own writes), then
+// companies, then users, each sorted by id bytewise (COLLATE "C"). The
+// rows are locked up front, each table in one statement whose rows come
+// in that order: an INSERT … ON CONFLICT DO UPDATE … WHERE false, which
+// creates the missing rows (a key being inserted is locked too) and locks
+// the others without writing them. Later statements only touch rows
+// already locked. A missing profile is inserted as it will be, merged from
+// nothing, so a new row is written once; rows inserted that no applied
+// record needs are deleted again. A user's stored company is read before
+// the users are locked, to lock it among the companies; if it changed in
+// between, the transaction starts again (errRetry).
 const (
-	upsertCompany = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
-		VALUES ($1, $2, jsonb_strip_nulls($3::jsonb), $4, $4)
-		ON CONFLICT (app_id, company_id) DO UPDATE SET metadata = jsonb_strip_nulls(companies.metadata || $3::jsonb), updated_at = $4`
-	// A company named by a user's company_id is created empty if missing;
-	// either way its user count is now stale.
-	touchCompany = `INSERT INTO companies (app_id, company_id, created_at, updated_at, dirty) VALUES ($1, $2, $3, $3, true)
-		ON CONFLICT (app_id, company_id) DO UPDATE SET dirty = true`
-	// upsertUser writes the user and marks the company it leaves as stale,
-	// reading the old association from the statement's snapshot.
-	upsertUser = `WITH old AS (SELECT company_id FROM users WHERE app_id = $1 AND user_id = $2),
-		up AS (INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at)
-			VALUES ($1, $2, $3, jsonb_strip_nulls($4::jsonb), $5, $5)
-			ON CONFLICT (app_id, user_id) DO UPDATE SET metadata = jsonb_strip_nulls(users.metadata || $4::jsonb),
-				company_id = coalesce($3, users.company_id), updated_at = $5)
-		UPDATE companies SET dirty = true FROM old
-		WHERE companies.app_id = $1 AND companies.company_id = old.company_id AND $3::text IS NOT NULL AND old.company_id <> $3::text`
-	refreshCompanies = `UPDATE companies SET
+	preReadUsers = `SELECT user_id, company_id FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])
+		AND company_id IS NOT NULL`
+	lockCompanies = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
+		SELECT $1, u.id, u.md::jsonb, $4, $4 FROM unnest($2::text[], $3::text[]) AS u (id, md) ORDER BY u.id COLLATE "C"
+		ON CONFLICT (app_id, company_id) DO UPDATE SET updated_at = companies.updated_at WHERE false
+		RETURNING company_id`
+	lockUsers = `INSERT INTO users (app_id, user_id, metadata, company_id, created_at, updated_at)
+		SELECT $1, u.id, u.md::jsonb, nullif(u.cid, ''), $5, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid)
+		ORDER BY u.id COLLATE "C"
+		ON CONFLICT (app_id, user_id) DO UPDATE SET updated_at = users.updated_at WHERE false
+		RETURNING user_id`
+	readCompanies  = `SELECT company_id, metadata FROM companies WHERE app_id = $1 AND company_id = ANY($2::text[])`
+	readUsers      = `SELECT user_id, coalesce(company_id, ''), metadata FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])`
+	writeCompanies = `UPDATE companies c SET metadata = u.md::jsonb, updated_at = $4
+		FROM unnest($2::text[], $3::text[]) AS u (id, md) WHERE c.app_id = $1 AND c.company_id = u.id`
+	writeUsers = `UPDATE users x SET metadata = u.md::jsonb, company_id = nullif(u.cid, ''), updated_at = $5
+		FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid) WHERE x.app_id = $1 AND x.user_id = u.id`
+	markDirty       = `UPDATE companies SET dirty = true WHERE app_id = $1 AND company_id = ANY($2::text[])`
+	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id = ANY($2::text[])`
+	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])`
+	// refreshListed recounts the companies listed, which the transaction
+	// has locked.
+	refreshListed = `UPDATE companies SET
 			user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
 			visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
 			dirty = false
-		WHERE app_id = $1 AND dirty`
+		WHERE app_id = $1 AND company_id = ANY($2::text[])`
+	lockDirty = `SELECT company_id FROM companies WHERE app_id = $1 AND dirty ORDER BY company_id COLLATE "C" FOR UPDATE`
 )
 
-func metadataArg(md []byte) string {
-	if md == nil {
-		return "{}"
+// errRetry asks inTx to run the transaction again from the start.
+var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
+
+// collect runs q and returns the ids in its first column.
+func collect(ctx context.Context, tx pgx.Tx, q string, args ...any) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
-	return string(md)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set, err
 }
 
-// queueApply queues the statements that apply recs, in order, on b.
-func queueApply(b *pgx.Batch, t bulkid.JobType, appID int64, recs []bulkid.Record, now time.Time) {
-	for _, r := range recs {
-		if t == bulkid.JobCompanies {
-			b.Queue(upsertCompany, appID, r.ID, metadataArg(r.Metadata), now)
-			continue
+// without returns the ids not in set.
+func without(ids []string, set map[string]bool) []string {
+	var out []string
+	for _, id := range ids {
+		if !set[id] {
+			out = append(out, id)
 		}
-		var company any // NULL keeps the association as it is
-		if r.CompanyID != "" {
-			company = r.CompanyID
-			b.Queue(touchCompany, appID, r.CompanyID, now)
-		}
-		b.Queue(upsertUser, appID, r.ID, company, metadataArg(r.Metadata), now)
 	}
+	return out
 }
 
-// sendBatch runs a batch of statements in one round trip.
-func sendBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch) error {
-	if b.Len() == 0 {
-		return nil
+// fresh returns, for ids in order, the metadata (and, for users, the
+// company) each would be created with: that of ws, or {} for one that ws
+// does not create.
+func fresh(ids []string, ws []bulkid.ProfileWrite) (mds, cids []string) {
+	byID := make(map[string]bulkid.ProfileWrite, len(ws))
+	for _, w := range ws {
+		byID[w.ID] = w
 	}
-	return tx.SendBatch(ctx, b).Close()
+	mds, cids = make([]string, len(ids)), make([]string, len(ids))
+	for i, id := range ids {
+		mds[i] = "{}"
+		if w, ok := byID[id]; ok && w.Create {
+			mds[i], cids[i] = string(w.Metadata), w.CompanyID
+		}
+	}
+	return mds, cids
+}
+
+// applyRecords applies company records, then user records, in order
+// (bulkid.ApplyRecords gives each its verdict), taking the locks in the
+// global order, and marks the companies whose counts change dirty.
+func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users []bulkid.Record, now time.Time) (*bulkid.Applied, error) {
+	cids, uids := bulkid.Needs(companies, users)
+	named := bulkid.NamedCompanies(users)
+	if len(named) > 0 {
+		rows, err := tx.Query(ctx, preReadUsers, appID, uids)
+		if err != nil {
+			return nil, err
+		}
+		var user, company string
+		_, err = pgx.ForEachRow(rows, []any{&user, &company}, func() error {
+			if bulkid.Leaves(company, named[user]) {
+				cids = append(cids, company)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		cids = bulkid.SortedIDs(cids)
+	}
+	// What every profile would be if none were stored: a row the lock
+	// inserts is then written once.
+	asNew, err := bulkid.ApplyRecords(companies, users, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	storedCompanies := map[string]bulkid.StoredProfile{}
+	newCompanies := map[string]bool{}
+	if len(cids) > 0 {
+		mds, _ := fresh(cids, asNew.Companies)
+		if newCompanies, err = collect(ctx, tx, lockCompanies, appID, cids, mds, now); err != nil {
+			return nil, err
+		}
+		if old := without(cids, newCompanies); len(old) > 0 {
+			var id string
+			var md []byte
+			rows, err := tx.Query(ctx, readCompanies, appID, old)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := pgx.ForEachRow(rows, []any{&id, &md}, func() error {
+				storedCompanies[id] = bulkid.StoredProfile{Metadata: md}
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	storedUsers := map[string]bulkid.StoredProfile{}
+	newUsers := map[string]bool{}
+	if len(uids) > 0 {
+		mds, cs := fresh(uids, asNew.Users)
+		if newUsers, err = collect(ctx, tx, lockUsers, appID, uids, mds, cs, now); err != nil {
+			return nil, err
+		}
+		if old := without(uids, newUsers); len(old) > 0 {
+			var id, company string
+			var md []byte
+			rows, err := tx.Query(ctx, readUsers, appID, old)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := pgx.ForEachRow(rows, []any{&id, &company, &md}, func() error {
+				storedUsers[id] = bulkid.StoredProfile{Metadata: md, CompanyID: company}
+				return nil
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for id, u := range storedUsers {
+		if _, ok := slices.BinarySearch(cids, u.CompanyID); !ok && bulkid.Leaves(u.CompanyID, named[id]) {
+			return nil, errRetry // moved by another transaction since the pre-read
+		}
+	}
+	res, err := bulkid.ApplyRecords(companies, users, storedCompanies, storedUsers)
+	if err != nil {
+		return nil, err
+	}
+	// Rows the lock inserted are final if an applied record creates
+	// them, and go again if none does.
+	var ids, mds, cs, unneeded []string
+	created := map[string]bool{}
+	for _, w := range res.Companies {
+		if created[w.ID] = w.Create; !newCompanies[w.ID] {
+			ids, mds = append(ids, w.ID), append(mds, string(w.Metadata))
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, writeCompanies, appID, ids, mds, now); err != nil {
+			return nil, err
+		}
+	}
+	for id := range newCompanies {
+		if !created[id] {
+			unneeded = append(unneeded, id)
+		}
+	}
+	if len(unneeded) > 0 {
+		if _, err := tx.Exec(ctx, deleteCompanies, appID, unneeded); err != nil {
+			return nil, err
+		}
+	}
+	ids, mds, cs, unneeded = nil, nil, nil, nil
+	clear(created)
+	for _, w := range res.Users {
+		if created[w.ID] = w.Create; !newUsers[w.ID] {
+			ids, mds, cs = append(ids, w.ID), append(mds, string(w.Metadata)), append(cs, w.CompanyID)
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, writeUsers, appID, ids, mds, cs, now); err != nil {
+			return nil, err
+		}
+	}
+	for id := range newUsers {
+		if !created[id] {
+			unneeded = append(unneeded, id)
+		}
+	}
+	if len(unneeded) > 0 {
+		if _, err := tx.Exec(ctx, deleteUsers, appID, unneeded); err != nil {
+			return nil, err
+		}
+	}
+	if len(res.Dirty) > 0 {
+		if _, err := tx.Exec(ctx, markDirty, appID, res.Dirty); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // ApplyBatch applies records and advances the job in one transaction.
+// Records the profile bounds refuse become record errors of the job,
+// counted as failed, in the same transaction.
 func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, fromCursor, toCursor int) error {
 	now := db.now()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
@@ -179,106 +347,73 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 			len(recs), toCursor, fromCursor); err != nil {
 			return err
 		}
-		var appID int64
-		if err := tx.QueryRow(ctx, "SELECT app_id FROM jobs WHERE id = $1", l.JobID).Scan(&appID); err != nil {
+		var appID, seq int64
+		if err := tx.QueryRow(ctx, "SELECT app_id, seq FROM jobs WHERE id = $1", l.JobID).Scan(&appID, &seq); err != nil {
 			return err
 		}
-		if t == bulkid.JobCompanies {
-			return applyCompanies(ctx, tx, appID, recs, now)
+		companies, users := recs, []bulkid.Record(nil)
+		if t == bulkid.JobUsers {
+			companies, users = nil, recs
 		}
-		b := &pgx.Batch{}
-		queueApply(b, t, appID, recs, now)
-		return sendBatch(ctx, tx, b)
+		res, err := applyRecords(ctx, tx, appID, companies, users, now)
+		if err != nil || len(res.Rejected) == 0 {
+			return err
+		}
+		n := len(res.Rejected)
+		if _, err := tx.Exec(ctx, "UPDATE jobs SET completed_rows = completed_rows - $1, failed_rows = failed_rows + $1 WHERE seq = $2", n, seq); err != nil {
+			return err
+		}
+		return insertErrors(ctx, tx, seq, res.Rejected)
 	})
 }
 
-// Companies of a batch are written set-wise: records for the same id are
-// folded into one patch (bulkid.MergePatches, which keeps their order's
-// effect), one UPDATE merges into the companies that exist and one INSERT
-// creates the rest. A company another transaction created in between is
-// merged into by a last UPDATE, so no record is dropped.
-const (
-	mergeCompanies = `UPDATE companies c SET metadata = jsonb_strip_nulls(c.metadata || u.md::jsonb), updated_at = $4
-		FROM unnest($2::text[], $3::text[]) AS u (id, md)
-		WHERE c.app_id = $1 AND c.company_id = u.id
-		RETURNING c.company_id`
-	insertCompanies = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
-		SELECT $1, u.id, jsonb_strip_nulls(u.md::jsonb), $4, $4 FROM unnest($2::text[], $3::text[]) AS u (id, md)
-		ON CONFLICT (app_id, company_id) DO NOTHING
-		RETURNING company_id`
-)
-
-func applyCompanies(ctx context.Context, tx pgx.Tx, appID int64, recs []bulkid.Record, now time.Time) error {
-	folded := bulkid.FoldByID(recs)
-	ids := make([]string, len(folded))
-	mds := make([]string, len(folded))
-	for i, r := range folded {
-		ids[i], mds[i] = r.ID, metadataArg(r.Metadata)
-	}
-	// step runs q for the companies in ids and returns those it wrote.
-	step := func(q string, ids, mds []string) ([]string, error) {
-		rows, err := tx.Query(ctx, q, appID, ids, mds, now)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, pgx.RowTo[string])
-	}
-	// without returns the ids (and their patches) not in done.
-	without := func(ids, mds, done []string) ([]string, []string) {
-		if len(done) == 0 {
-			return ids, mds
-		}
-		skip := make(map[string]bool, len(done))
-		for _, id := range done {
-			skip[id] = true
-		}
-		var restIDs, restMDs []string
-		for i, id := range ids {
-			if !skip[id] {
-				restIDs, restMDs = append(restIDs, id), append(restMDs, mds[i])
-			}
-		}
-		return restIDs, restMDs
-	}
-	updated, err := step(mergeCompanies, ids, mds)
-	if err != nil {
-		return err
-	}
-	if ids, mds = without(ids, mds, updated); len(ids) == 0 {
-		return nil
-	}
-	inserted, err := step(insertCompanies, ids, mds)
-	if err != nil {
-		return err
-	}
-	if ids, mds = without(ids, mds, inserted); len(ids) == 0 {
-		return nil
-	}
-	_, err = step(mergeCompanies, ids, mds)
+// insertErrors stores record errors of the job seq.
+func insertErrors(ctx context.Context, tx pgx.Tx, seq int64, errs []bulkid.RecordError) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"job_errors"}, []string{"job_seq", "n", "pos", "rec_id", "code", "message", "raw"},
+		pgx.CopyFromSlice(len(errs), func(i int) ([]any, error) {
+			e := errs[i]
+			return []any{seq, e.Seq, e.Pos, e.ID, e.Code, e.Message, e.Raw}, nil
+		}))
 	return err
 }
 
-// Identify applies records outside any job and refreshes what they change.
+// Identify applies records outside any job and refreshes the counts of
+// the companies they change, which it has locked (those alone: a running
+// job's companies are its own refresh's). A record the profile bounds
+// refuse fails the call, EINVALIDRECORD, and nothing is written.
 func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
 	now := db.now()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		queueApply(b, bulkid.JobCompanies, appID, companies, now)
-		queueApply(b, bulkid.JobUsers, appID, users, now)
-		if len(users) > 0 {
-			b.Queue(refreshCompanies, appID)
+		res, err := applyRecords(ctx, tx, appID, companies, users, now)
+		if err != nil {
+			return err
 		}
-		return sendBatch(ctx, tx, b)
+		if err := bulkid.RejectedError(res); err != nil {
+			return err
+		}
+		if len(res.Dirty) > 0 {
+			_, err = tx.Exec(ctx, refreshListed, appID, res.Dirty)
+		}
+		return err
 	})
 }
 
-// RefreshCompanies recomputes the counts and visibility of dirty companies.
+// RefreshCompanies recomputes the counts and visibility of dirty
+// companies, locking them in id order first.
 func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if err := db.leased(ctx, tx, l, "", ""); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, refreshCompanies, appID)
+		rows, err := tx.Query(ctx, lockDirty, appID)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, refreshListed, appID, ids)
 		return err
 	})
 }

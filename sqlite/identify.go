@@ -7,20 +7,25 @@ import (
 	"github.com/bulkid/bulkid"
 )
 
-// Identify applies records outside any job and refreshes what they change.
+// Identify applies records outside any job and refreshes the counts of
+// the companies they change (those alone: a running job's companies are
+// its own refresh's). A record the profile bounds refuse fails the call,
+// EINVALIDRECORD, and nothing is written.
 func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
 	now := ms(db.now())
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := applyCompanies(ctx, tx, appID, companies, now); err != nil {
+		res, err := applyRecords(ctx, tx, appID, companies, users, now)
+		if err != nil {
 			return err
 		}
-		if len(users) == 0 {
-			return nil
-		}
-		if err := applyUsers(ctx, tx, appID, users, now); err != nil {
+		if err := bulkid.RejectedError(res); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, refreshCompanies, appID)
-		return err
+		for _, id := range res.Dirty {
+			if _, err := tx.ExecContext(ctx, refreshCompany, appID, id); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

@@ -148,41 +148,28 @@ func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulki
 		if _, err := tx.ExecContext(ctx, "DELETE FROM job_errors WHERE job_seq = ?", seq); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, "INSERT INTO job_errors (job_seq, n, pos, rec_id, code, message, raw) VALUES (?, ?, ?, ?, ?, ?, ?)")
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, e := range errs {
-			if _, err := stmt.ExecContext(ctx, seq, e.Seq, e.Pos, e.ID, e.Code, e.Message, e.Raw); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertErrors(ctx, tx, seq, errs)
 	})
 }
 
-// bulkid_patch (see sqlite.go) is RFC 7396 merge patch, as SQLite's
-// json_patch: keys are merged, a null value removes the key. Metadata
-// values are primitives, so that is exactly the API's merge rule, done in
-// the database without reading rows back, in time linear in the sizes.
+// Records are merged in Go by bulkid.ApplyRecords, which gives each
+// record its own verdict against the profile bounds: the store reads the
+// profiles a batch names, once each, and writes each one once. SQLite's
+// single write connection serializes writers, so nothing read here can
+// change before the transaction commits.
 const (
-	upsertCompany = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
-		VALUES (?1, ?2, bulkid_patch('{}', ?3), ?4, ?4)
-		ON CONFLICT (app_id, company_id) DO UPDATE SET metadata = bulkid_patch(companies.metadata, ?3), updated_at = ?4`
-	selectUserCompany = `SELECT company_id FROM users WHERE app_id = ? AND user_id = ?`
-	upsertUser        = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at)
-		VALUES (?1, ?2, ?3, bulkid_patch('{}', ?4), ?5, ?5)
-		ON CONFLICT (app_id, user_id) DO UPDATE SET metadata = bulkid_patch(users.metadata, ?4),
-			company_id = coalesce(?3, users.company_id), updated_at = ?5`
-	// A company named only by a user's company_id is created empty; either
-	// way its user count is now stale.
-	touchCompany = `INSERT INTO companies (app_id, company_id, created_at, updated_at, dirty) VALUES (?1, ?2, ?3, ?3, 1)
-		ON CONFLICT (app_id, company_id) DO UPDATE SET dirty = 1`
-	markDirty = `UPDATE companies SET dirty = 1 WHERE app_id = ? AND company_id = ?`
+	selectUser    = `SELECT company_id, metadata FROM users WHERE app_id = ? AND user_id = ?`
+	selectCompany = `SELECT metadata FROM companies WHERE app_id = ? AND company_id = ?`
+	insertCompany = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
+	updateCompany = `UPDATE companies SET metadata = ?, updated_at = ? WHERE app_id = ? AND company_id = ?`
+	insertUser    = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
+	updateUser    = `UPDATE users SET company_id = ?, metadata = ?, updated_at = ? WHERE app_id = ? AND user_id = ?`
+	markDirty     = `UPDATE companies SET dirty = 1 WHERE app_id = ? AND company_id = ?`
 )
 
 // ApplyBatch applies records and advances the job in one transaction.
+// Records the profile bounds refuse become record errors of the job,
+// counted as failed, in the same transaction.
 func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, fromCursor, toCursor int) error {
 	now := ms(db.now())
 	return db.inTx(ctx, func(tx *sql.Tx) error {
@@ -190,82 +177,138 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 			[]any{len(recs), toCursor}, "cursor = ?", fromCursor); err != nil {
 			return err
 		}
-		var appID int64
-		if err := tx.QueryRowContext(ctx, "SELECT app_id FROM jobs WHERE id = ?", l.JobID).Scan(&appID); err != nil {
+		var appID, seq int64
+		if err := tx.QueryRowContext(ctx, "SELECT app_id, seq FROM jobs WHERE id = ?", l.JobID).Scan(&appID, &seq); err != nil {
 			return err
 		}
-		if t == bulkid.JobCompanies {
-			return applyCompanies(ctx, tx, appID, recs, now)
+		companies, users := recs, []bulkid.Record(nil)
+		if t == bulkid.JobUsers {
+			companies, users = nil, recs
 		}
-		return applyUsers(ctx, tx, appID, recs, now)
+		res, err := applyRecords(ctx, tx, appID, companies, users, now)
+		if err != nil || len(res.Rejected) == 0 {
+			return err
+		}
+		n := len(res.Rejected)
+		if _, err := tx.ExecContext(ctx, "UPDATE jobs SET completed_rows = completed_rows - ?, failed_rows = failed_rows + ? WHERE seq = ?",
+			n, n, seq); err != nil {
+			return err
+		}
+		return insertErrors(ctx, tx, seq, res.Rejected)
 	})
 }
 
-func metadataArg(md []byte) string {
-	if md == nil {
-		return "{}"
+// insertErrors stores record errors of the job seq.
+func insertErrors(ctx context.Context, tx *sql.Tx, seq int64, errs []bulkid.RecordError) error {
+	if len(errs) == 0 {
+		return nil
 	}
-	return string(md)
-}
-
-func applyCompanies(ctx context.Context, tx *sql.Tx, appID int64, recs []bulkid.Record, now int64) error {
-	stmt, err := tx.PrepareContext(ctx, upsertCompany)
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO job_errors (job_seq, n, pos, rec_id, code, message, raw) VALUES (?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
-	for _, r := range recs {
-		if _, err := stmt.ExecContext(ctx, appID, r.ID, metadataArg(r.Metadata), now); err != nil {
+	for _, e := range errs {
+		if _, err := stmt.ExecContext(ctx, seq, e.Seq, e.Pos, e.ID, e.Code, e.Message, e.Raw); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func applyUsers(ctx context.Context, tx *sql.Tx, appID int64, recs []bulkid.Record, now int64) error {
-	var stmts [4]*sql.Stmt
-	for i, q := range []string{selectUserCompany, upsertUser, touchCompany, markDirty} {
+// applyRecords applies company records, then user records, in order, and
+// marks the companies whose counts they change dirty.
+func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users []bulkid.Record, now int64) (*bulkid.Applied, error) {
+	var stmts [7]*sql.Stmt
+	for i, q := range []string{selectUser, selectCompany, insertCompany, updateCompany, insertUser, updateUser, markDirty} {
 		s, err := tx.PrepareContext(ctx, q)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer s.Close()
 		stmts[i] = s
 	}
-	sel, upsert, touch, dirty := stmts[0], stmts[1], stmts[2], stmts[3]
-	for _, r := range recs {
-		var old sql.NullString
-		if err := sel.QueryRowContext(ctx, appID, r.ID).Scan(&old); err != nil && err != sql.ErrNoRows {
-			return err
-		}
-		var company any // NULL keeps the association as it is
-		if r.CompanyID != "" {
-			company = r.CompanyID
-		}
-		if _, err := upsert.ExecContext(ctx, appID, r.ID, company, metadataArg(r.Metadata), now); err != nil {
-			return err
-		}
-		if r.CompanyID == "" || r.CompanyID == old.String {
+	selUser, selCompany, insCompany, updCompany, insUser, updUser, dirty := stmts[0], stmts[1], stmts[2], stmts[3], stmts[4], stmts[5], stmts[6]
+
+	cids, uids := bulkid.Needs(companies, users)
+	named := bulkid.NamedCompanies(users)
+	storedUsers := make(map[string]bulkid.StoredProfile, len(uids))
+	for _, id := range uids {
+		var company sql.NullString
+		var md []byte
+		switch err := selUser.QueryRowContext(ctx, appID, id).Scan(&company, &md); {
+		case err == sql.ErrNoRows:
 			continue
+		case err != nil:
+			return nil, err
 		}
-		if _, err := touch.ExecContext(ctx, appID, r.CompanyID, now); err != nil {
-			return err
-		}
-		if old.Valid {
-			if _, err := dirty.ExecContext(ctx, appID, old.String); err != nil {
-				return err
-			}
+		storedUsers[id] = bulkid.StoredProfile{Metadata: md, CompanyID: company.String}
+		if bulkid.Leaves(company.String, named[id]) {
+			cids = append(cids, company.String)
 		}
 	}
-	return nil
+	cids = bulkid.SortedIDs(cids)
+	storedCompanies := make(map[string]bulkid.StoredProfile, len(cids))
+	for _, id := range cids {
+		var md []byte
+		switch err := selCompany.QueryRowContext(ctx, appID, id).Scan(&md); {
+		case err == sql.ErrNoRows:
+			continue
+		case err != nil:
+			return nil, err
+		}
+		storedCompanies[id] = bulkid.StoredProfile{Metadata: md}
+	}
+	res, err := bulkid.ApplyRecords(companies, users, storedCompanies, storedUsers)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range res.Companies {
+		if w.Create {
+			_, err = insCompany.ExecContext(ctx, appID, w.ID, string(w.Metadata), now, now)
+		} else {
+			_, err = updCompany.ExecContext(ctx, string(w.Metadata), now, appID, w.ID)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, w := range res.Users {
+		var company any // NULL: no association
+		if w.CompanyID != "" {
+			company = w.CompanyID
+		}
+		if w.Create {
+			_, err = insUser.ExecContext(ctx, appID, w.ID, company, string(w.Metadata), now, now)
+		} else {
+			_, err = updUser.ExecContext(ctx, company, string(w.Metadata), now, appID, w.ID)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range res.Dirty {
+		if _, err := dirty.ExecContext(ctx, appID, id); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
-// refreshCompanies recounts the users of an app's dirty companies.
-const refreshCompanies = `UPDATE companies SET
+// refreshCompanies recounts the users of an app's dirty companies;
+// refreshCompany those of one company.
+const (
+	refreshCompanies = `UPDATE companies SET
 		user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
 		visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
 		dirty = 0
 	WHERE app_id = ? AND dirty = 1`
+	refreshCompany = `UPDATE companies SET
+		user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
+		visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
+		dirty = 0
+	WHERE app_id = ? AND company_id = ?`
+)
 
 // RefreshCompanies recomputes the counts and visibility of dirty companies.
 func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {

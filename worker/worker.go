@@ -313,21 +313,30 @@ func (p *Pool) throttle(ctx, sctx context.Context, l bulkid.Lease, appID int64, 
 // per transaction.
 func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
 	size := p.BatchSize()
+	var read []bulkid.RawRecord // records read from the cursor on, not yet applied
 	for job.Cursor < job.TotalRows {
 		if ctx.Err() != nil {
 			return errStopped
 		}
-		raws, err := p.cfg.Store.JobRecords(sctx, job.ID, job.Cursor, size)
-		if err != nil {
-			return err
+		if len(read) == 0 {
+			var err error
+			if read, err = p.cfg.Store.JobRecords(sctx, job.ID, job.Cursor, size); err != nil {
+				return err
+			}
+			if len(read) == 0 {
+				return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, job.Cursor, job.TotalRows)
+			}
 		}
-		if len(raws) == 0 {
-			return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, job.Cursor, job.TotalRows)
-		}
+		// A batch cut short by its bytes leaves the rest of what was read
+		// for the next batches, so no record is read twice.
+		n := cutAtBytes(read)
+		raws := read[:n:n]
+		read = read[n:]
 		recs := make([]bulkid.Record, 0, len(raws))
 		for _, r := range raws {
 			// Invalid records were counted as failed by validation.
 			if rec, rerr := bulkid.ValidateRecord(job.Type, r.Raw); rerr == nil {
+				rec.Seq, rec.Pos, rec.Raw = r.Seq, r.Pos, r.Raw
 				recs = append(recs, rec)
 			}
 		}
@@ -340,7 +349,29 @@ func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Jo
 		if err := p.cfg.Store.ApplyBatch(sctx, l, job.Type, recs, job.Cursor, next); err != nil {
 			return err
 		}
-		job.Cursor, job.CompletedRows = next, job.CompletedRows+len(recs)
+		job.Cursor = next
 	}
+	// The store may have refused records the profile bounds do not take,
+	// counting them as failed: read what it counted.
+	stored, err := p.cfg.Store.Job(sctx, job.AppID, job.ID)
+	if err != nil {
+		return err
+	}
+	job.CompletedRows, job.FailedRows = stored.CompletedRows, stored.FailedRows
 	return nil
+}
+
+// cutAtBytes returns how many of raws (at least one) one batch applies:
+// as many as fit in bulkid.MaxBatchBytes of records as sent, so that a
+// batch of large records is a transaction of a few MiB, not a gigabyte
+// that outlives its lease and holds SQLite's one writer meanwhile.
+func cutAtBytes(raws []bulkid.RawRecord) int {
+	total := 0
+	for i, r := range raws {
+		total += len(r.Raw)
+		if total > bulkid.MaxBatchBytes && i > 0 {
+			return i
+		}
+	}
+	return len(raws)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -279,5 +280,90 @@ func TestShutdownDuringClaim(t *testing.T) {
 	got, err := st.ClaimJob(context.Background(), "another-process", time.Minute)
 	if err != nil || got.ID != job.ID {
 		t.Fatalf("after shutdown another worker's claim = %v, %v; want job %s, free at once", got, err, job.ID)
+	}
+}
+
+// batchBytes records the most metadata bytes one ApplyBatch carried.
+type batchBytes struct {
+	bulkid.Store
+	mu      sync.Mutex
+	most    int
+	batches int
+}
+
+func (s *batchBytes) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, from, to int) error {
+	n := 0
+	for _, r := range recs {
+		n += len(r.Metadata)
+	}
+	s.mu.Lock()
+	s.most, s.batches = max(s.most, n), s.batches+1
+	s.mu.Unlock()
+	return s.Store.ApplyBatch(ctx, l, t, recs, from, to)
+}
+
+// TestBatchCutAtBytes: a batch holds at most bulkid.MaxBatchBytes of
+// records, however few rows that is, so that 1,000 records of 1 MiB are
+// not one gigabyte transaction.
+func TestBatchCutAtBytes(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	value := strings.Repeat("v", 500_000)
+	recs := make([]bulkid.RawRecord, 30)
+	for i := range recs {
+		recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: fmt.Appendf(nil, `{"company_id":"c%d","metadata":{"v":%q}}`, i, value)}
+	}
+	job := &bulkid.Job{ID: "big-records", AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
+	if err := st.CreateJob(context.Background(), job, recordpack.FromRecords(recs)); err != nil {
+		t.Fatal(err)
+	}
+	bb := &batchBytes{Store: st}
+	j := runUntil(t, worker.Config{Store: bb, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 60*time.Second)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 30 {
+		t.Fatalf("job = %s %d/30, want completed", j.Status, j.CompletedRows)
+	}
+	if bb.most > bulkid.MaxBatchBytes || bb.batches < 30*500_000/bulkid.MaxBatchBytes {
+		t.Errorf("%d batches, the largest of %d bytes of metadata; want none over %d", bb.batches, bb.most, bulkid.MaxBatchBytes)
+	}
+}
+
+// TestProfileBoundCountsFailed: records the store refuses at apply time
+// (profile_too_large) count as failed, not completed; a job whose every
+// record is refused fails as one whose every record is invalid does.
+func TestProfileBoundCountsFailed(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	for _, prefix := range []string{"a", "b"} {
+		var md strings.Builder
+		for i := range 1000 {
+			fmt.Fprintf(&md, `,"%s%d":1`, prefix, i)
+		}
+		rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(`{"company_id":"full","metadata":{`+md.String()[1:]+`}}`))
+		if rerr != nil {
+			t.Fatal(rerr.Message)
+		}
+		if err := st.Identify(context.Background(), app.ID, []bulkid.Record{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(raws ...string) *bulkid.Job {
+		t.Helper()
+		recs := make([]bulkid.RawRecord, len(raws))
+		for i, raw := range raws {
+			recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: []byte(raw)}
+		}
+		job := &bulkid.Job{ID: fmt.Sprintf("job-%d", time.Now().UnixNano()), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
+		if err := st.CreateJob(context.Background(), job, recordpack.FromRecords(recs)); err != nil {
+			t.Fatal(err)
+		}
+		return runUntil(t, worker.Config{Store: st, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	}
+	j := run(`{"company_id":"full","metadata":{"new1":1}}`, `{"company_id":"full","metadata":{"new2":1}}`)
+	if j.Status != bulkid.StatusFailed || j.CompletedRows != 0 || j.FailedRows != 2 || len(j.Errors) != 2 || j.Errors[0].Code != bulkid.RProfileTooLarge {
+		t.Errorf("job of refused records = %s %d/%d (%q), errors %v; want failed 0/2, profile_too_large", j.Status, j.CompletedRows, j.FailedRows, j.Error, j.Errors)
+	}
+	j = run(`{"company_id":"full","metadata":{"new1":1}}`, `{"company_id":"other","metadata":{"x":1}}`)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 1 || j.FailedRows != 1 {
+		t.Errorf("job of one refused record and one good = %s %d/%d, want completed 1/1", j.Status, j.CompletedRows, j.FailedRows)
 	}
 }

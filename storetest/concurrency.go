@@ -1,0 +1,127 @@
+package storetest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bulkid/bulkid"
+)
+
+// testIdentifyDuringJob runs a users job of thousands of users spread over
+// companies, in batches as the worker applies them, while many goroutines
+// call real-time Identify on the same users and companies: moving users
+// between companies, with and without a company record. No call and no
+// batch may fail (PostgreSQL used to abort some as deadlock victims), and
+// the end state must add up: every user stored with what the job sent,
+// and every company's user count and visibility those of its users.
+func testIdentifyDuringJob(t *testing.T, e *env) {
+	app := e.createApp("a")
+	const (
+		users     = 4000
+		companies = 40
+		batch     = 500
+		callers   = 12
+		minCalls  = 40 // each caller's, also once the job is done
+	)
+	companyOf := func(i int) string { return fmt.Sprintf("c%02d", i%companies) }
+	raws := make([]string, users)
+	for i := range raws {
+		// Neighbours in the input are in different companies, so each
+		// batch touches every company, in no particular order.
+		raws[i] = fmt.Sprintf(`{"user_id":"u%04d","company_id":%q,"metadata":{"n":%d}}`, (i*7919)%users, companyOf(i*31), i)
+	}
+	recs := e.records(bulkid.JobUsers, raws...)
+	job := e.submit(app, bulkid.JobUsers, raws...)
+	l := e.startJob("w1", job)
+
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failures) < 20 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+	}
+	extra := map[int]bool{} // callers' users that the job does not have
+	for g := range callers {
+		extra[users+g] = true
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 1))
+			for n := 0; n < minCalls || !done.Load(); n++ {
+				u := r.IntN(users)
+				if n%5 == 0 {
+					u = users + g
+				}
+				c := companyOf(r.IntN(companies))
+				user := e.records(bulkid.JobUsers, fmt.Sprintf(`{"user_id":"u%04d","company_id":%q,"metadata":{"rt%d":%d}}`, u, c, g, n))
+				var company []bulkid.Record
+				if n%3 == 0 {
+					company = e.records(bulkid.JobCompanies, fmt.Sprintf(`{"company_id":%q,"metadata":{"rt%d":%d}}`, c, g, n))
+				}
+				if err := e.s.Identify(e.ctx, app.ID, company, user); err != nil {
+					fail("caller %d, call %d: Identify(user u%04d, company %s): %v", g, n, u, c, err)
+				}
+			}
+		})
+	}
+	for from := 0; from < users; from += batch {
+		to := min(from+batch, users)
+		if err := e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, recs[from:to], from, to); err != nil {
+			fail("ApplyBatch(%d, %d): %v", from, to, err)
+			break
+		}
+	}
+	if err := e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh); err != nil {
+		fail("SetJobStatus(pending_refresh): %v", err)
+	}
+	if err := e.s.RefreshCompanies(e.ctx, l, app.ID); err != nil {
+		fail("RefreshCompanies: %v", err)
+	}
+	if err := e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""); err != nil {
+		fail("FinishJob: %v", err)
+	}
+	done.Store(true)
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	if len(failures) > 0 {
+		t.FailNow()
+	}
+
+	if got := e.job(app, job.ID); got.CompletedRows != users || got.FailedRows != 0 {
+		t.Errorf("job: CompletedRows %d, FailedRows %d; want %d, 0", got.CompletedRows, got.FailedRows, users)
+	}
+	count := map[string]int{}
+	for i := range users + callers {
+		u, err := e.s.User(e.ctx, app.ID, fmt.Sprintf("u%04d", i))
+		if err != nil {
+			t.Errorf("User(u%04d): %v", i, err)
+			continue
+		}
+		count[u.CompanyID]++
+		if extra[i] {
+			continue
+		}
+		md, err := decodeObject(u.Metadata)
+		if err != nil || md["n"] == nil {
+			t.Errorf("user u%04d metadata = %s, want the job's key n kept", i, u.Metadata)
+		}
+	}
+	if count[""] != 0 {
+		t.Errorf("%d users without a company, want none", count[""])
+	}
+	for i := range companies {
+		id := companyOf(i)
+		c := e.company(app, id)
+		if c.UserCount != count[id] || c.Visible != (count[id] > 0) {
+			t.Errorf("company %s: UserCount %d, Visible %v; its users number %d", id, c.UserCount, c.Visible, count[id])
+		}
+	}
+}
