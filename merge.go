@@ -8,12 +8,6 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// RProfileTooLarge is the record error of a record that would take its
-// profile's metadata over MaxProfileKeys or MaxProfileBytes. Unlike the
-// codes of validate.go it depends on what is stored, so the store gives
-// it when it applies the record, not validation.
-const RProfileTooLarge = "profile_too_large"
-
 // StoredProfile is a profile as a store holds it before a batch, read (in
 // PostgreSQL, locked) by the store and handed to ApplyRecords.
 type StoredProfile struct {
