@@ -28,6 +28,8 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+var _ Store = bulkid.Store(nil)
+
 // Config holds what the API needs.
 type Config struct {
 	Store Store

@@ -25,6 +25,8 @@ type Store interface {
 	Job(ctx context.Context, appID int64, jobID string) (*bulkid.Job, error)
 }
 
+var _ Store = bulkid.Store(nil)
+
 // Config configures a Pool. Zero values take the defaults named.
 type Config struct {
 	Store Store
