@@ -1,4 +1,5 @@
 package bulkid
 
-// ApplyParsed is ApplyPatch without its fast path for canonical objects.
-var ApplyParsed = applyParsed
+// ApplyPatch is RFC 7396 applied by fastjson: the tests' oracle for
+// ApplyRecords (see patch_test.go).
+var ApplyPatch = applyPatch

@@ -2,319 +2,436 @@ package bulkid
 
 import (
 	"bytes"
-	"encoding/json"
-	"sort"
+	"fmt"
+	"slices"
 
 	"github.com/valyala/fastjson"
 )
 
-// MergePatches returns the one metadata patch that has the effect of
-// applying a and then b, both as ValidateRecord returns them (nil, or a
-// compact object of primitives): b's keys win, and a null in b stays, so
-// that it still removes the key. Stores use it to fold several records
-// for one id in a batch into one write.
-func MergePatches(a, b json.RawMessage) json.RawMessage {
-	if a == nil {
-		return b
-	}
-	if b == nil {
-		return a
-	}
-	return mergeAll([]json.RawMessage{a, b})
+// StoredProfile is a profile as a store holds it before a batch, read (in
+// PostgreSQL, locked) by the store and handed to ApplyRecords.
+type StoredProfile struct {
+	Metadata  []byte // the stored JSON object, in any layout
+	CompanyID string // users: the company associated, "" for none
 }
 
-// FoldByID returns records with one record per id, in the order of each
-// id's first record, whose metadata is the MergePatches of that id's
-// records in order: writing them in any order has the effect of writing
-// recs in order. For companies only: a user's association is not folded.
-// It takes time linear in the metadata, however many records share an id.
-func FoldByID(recs []Record) []Record {
-	index := make(map[string]int, len(recs))
-	out := make([]Record, 0, len(recs))
-	var patches [][]json.RawMessage // of out[i], when more than one
-	for _, r := range recs {
-		i, ok := index[r.ID]
+// ProfileWrite is what a store writes for one profile after ApplyRecords.
+type ProfileWrite struct {
+	ID string
+	// Create: the profile was not stored; it is created with Metadata.
+	// A profile whose every record was rejected is not created.
+	Create bool
+	// Updated: at least one record of this id was applied, so Metadata
+	// (and, for users, CompanyID) is to be written and updated_at moves.
+	// A company that is only named by a user's company_id is neither
+	// rewritten nor moved.
+	Updated   bool
+	Metadata  []byte // compact JSON, valid when Create or Updated
+	CompanyID string // users: the association after the batch
+}
+
+// Applied is the outcome of ApplyRecords for one batch.
+type Applied struct {
+	// Companies holds the companies to create or update, in id order; a
+	// company that is stored and only named by users is not among them.
+	Companies []ProfileWrite
+	// Users holds the users to create or update (those with a record
+	// applied), in id order.
+	Users []ProfileWrite
+	// Dirty lists the companies whose user count may have changed, in
+	// id order.
+	Dirty []string
+	// Rejected holds the records that were not applied, in input order,
+	// each with the Seq, Pos and Raw of its Record.
+	Rejected []RecordError
+	// RejectedCompany/RejectedUser say which records (by index) were
+	// rejected.
+	RejectedCompany, RejectedUser map[int]bool
+}
+
+// Needs returns the ids a store must read before ApplyRecords: every
+// company and user the records name, each sorted by bytes and without
+// duplicates. The companies users leave are not among them (they are read
+// from the users); callers add them.
+func Needs(companies, users []Record) (companyIDs, userIDs []string) {
+	for _, r := range companies {
+		companyIDs = append(companyIDs, r.ID)
+	}
+	for _, r := range users {
+		userIDs = append(userIDs, r.ID)
+		if r.CompanyID != "" {
+			companyIDs = append(companyIDs, r.CompanyID)
+		}
+	}
+	return SortedIDs(companyIDs), SortedIDs(userIDs)
+}
+
+// SortedIDs sorts ids by bytes and drops duplicates, in place.
+func SortedIDs(ids []string) []string {
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// NamedCompanies returns, for each user of recs, the companies its
+// records name, so that a store can tell (Leaves) which stored
+// associations a batch may change.
+func NamedCompanies(users []Record) map[string][]string {
+	named := make(map[string][]string, len(users))
+	for _, r := range users {
+		if r.CompanyID != "" {
+			named[r.ID] = append(named[r.ID], r.CompanyID)
+		}
+	}
+	return named
+}
+
+// Leaves reports whether a user stored with the company old may be moved
+// to another company by records naming the companies named, so that old's
+// count may change and the store must read (and lock) old with the
+// companies the records name.
+func Leaves(old string, named []string) bool {
+	return old != "" && slices.ContainsFunc(named, func(c string) bool { return c != old })
+}
+
+// ApplyRecords applies company records, then user records, in order, to
+// the profiles stored (companies and users, by id; an id missing from
+// the map is not stored), and returns what to write. Each record is
+// merged on its own: a record whose merge would take its profile's
+// metadata over MaxProfileKeys or MaxProfileBytes is not applied (nor,
+// for a user, its association) and is returned in Rejected, and the
+// records after it see the profile without it. The time taken is linear
+// in the records' metadata and in the metadata stored once per profile,
+// however many records share an id. Every company a user's company_id
+// or stored association names must be in companies or not stored.
+func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[string]StoredProfile) (*Applied, error) {
+	out := &Applied{RejectedCompany: map[int]bool{}, RejectedUser: map[int]bool{}}
+	type state struct {
+		w      ProfileWrite
+		stored bool
+		old    string // users: the stored association
+		named  bool   // companies: an applied user record names it
+		md     *metadataState
+		err    error
+	}
+	comps := map[string]*state{}
+	company := func(id string) *state {
+		if s, ok := comps[id]; ok {
+			return s
+		}
+		sp, ok := storedCompanies[id]
+		s := &state{w: ProfileWrite{ID: id, Create: !ok}, stored: ok}
+		s.md, s.err = newMetadataState(sp.Metadata)
+		comps[id] = s
+		return s
+	}
+	reject := func(r Record, e *RecordError) {
+		e.Seq, e.Pos, e.ID, e.Raw = r.Seq, r.Pos, r.ID, r.Raw
+		if e.Raw == nil {
+			e.Raw = []byte{} // stores keep it NOT NULL
+		}
+		out.Rejected = append(out.Rejected, *e)
+	}
+	for i, r := range companies {
+		s := company(r.ID)
+		if s.err != nil {
+			return nil, s.err
+		}
+		if e := s.md.apply(r.Metadata, "company", r.ID); e != nil {
+			reject(r, e)
+			out.RejectedCompany[i] = true
+			continue
+		}
+		s.w.Updated = true
+	}
+	usrs := map[string]*state{}
+	for i, r := range users {
+		s, ok := usrs[r.ID]
 		if !ok {
-			index[r.ID] = len(out)
-			out = append(out, r)
-			patches = append(patches, nil)
+			sp, stored := storedUsers[r.ID]
+			s = &state{w: ProfileWrite{ID: r.ID, Create: !stored, CompanyID: sp.CompanyID}, stored: stored, old: sp.CompanyID}
+			s.md, s.err = newMetadataState(sp.Metadata)
+			usrs[r.ID] = s
+		}
+		if s.err != nil {
+			return nil, s.err
+		}
+		if e := s.md.apply(r.Metadata, "user", r.ID); e != nil {
+			reject(r, e)
+			out.RejectedUser[i] = true
 			continue
 		}
-		if r.Metadata == nil {
+		s.w.Updated = true
+		if r.CompanyID != "" {
+			s.w.CompanyID = r.CompanyID
+			company(r.CompanyID).named = true // created empty if not stored
+		}
+	}
+	dirty := map[string]bool{}
+	for _, s := range usrs {
+		if !s.w.Updated {
 			continue
 		}
-		if patches[i] == nil && out[i].Metadata != nil {
-			patches[i] = []json.RawMessage{out[i].Metadata}
+		s.w.Metadata = s.md.json()
+		if s.w.CompanyID != s.old {
+			if s.old != "" {
+				dirty[s.old] = true
+			}
+			dirty[s.w.CompanyID] = true
 		}
-		patches[i] = append(patches[i], r.Metadata)
+		out.Users = append(out.Users, s.w)
 	}
-	for i, ps := range patches {
-		if len(ps) > 1 {
-			out[i].Metadata = mergeAll(ps)
-		} else if len(ps) == 1 {
-			out[i].Metadata = ps[0]
+	for _, s := range comps {
+		if s.err != nil {
+			return nil, s.err
 		}
+		s.w.Create = !s.stored && (s.w.Updated || s.named)
+		if !s.w.Create && !s.w.Updated {
+			continue // named by a rejected record only, or stored and only named by a user
+		}
+		s.w.Metadata = s.md.json()
+		if s.w.Create && s.named {
+			dirty[s.w.ID] = true // a company created by a user's company_id is counted
+		}
+		out.Companies = append(out.Companies, s.w)
 	}
-	return out
+	delete(dirty, "")
+	for id := range dirty {
+		out.Dirty = append(out.Dirty, id)
+	}
+	slices.Sort(out.Dirty)
+	slices.SortFunc(out.Companies, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
+	slices.SortFunc(out.Users, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
+	slices.SortFunc(out.Rejected, func(a, b RecordError) int { return a.Seq - b.Seq })
+	return out, nil
 }
 
-// mergeAll is MergePatches folded over patches, in one pass: the last
-// value of each key wins, nulls included, and keys come out sorted.
-func mergeAll(patches []json.RawMessage) json.RawMessage {
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// metadataState is a profile's metadata while a batch merges into it:
+// members in order (those removed left as holes), an index by key, and
+// the count and size of the compact JSON they make, kept as records
+// apply, so that a record costs what it sends, not what is stored.
+type metadataState struct {
+	keys  [][]byte // JSON-quoted keys as this package writes them; nil for a removed member
+	vals  [][]byte
+	index map[string]int // of keys, once there are more than indexAfter
+	n     int            // members
+	sum   int            // Σ len(key) + 1 + len(val) over the members
+}
+
+// indexAfter is how many members a profile has before they are indexed by
+// a map: fewer are found faster by looking through them.
+const indexAfter = 16
+
+// find returns the index of the member with the quoted key k.
+func (m *metadataState) find(k []byte) (int, bool) {
+	if m.index != nil {
+		i, ok := m.index[string(k)]
+		return i, ok
+	}
+	for i, key := range m.keys {
+		if key != nil && bytes.Equal(key, k) {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// size is the length of the compact JSON object of the members.
+func (m *metadataState) size() int {
+	return 2 + m.sum + max(0, m.n-1)
+}
+
+func newMetadataState(stored []byte) (*metadataState, error) {
+	m := &metadataState{}
+	if len(stored) == 0 {
+		return m, nil
+	}
+	// Compact JSON, or jsonb as PostgreSQL writes it out (a space after
+	// each colon and comma), is taken as it is. Keys must be written as
+	// appendString writes them, so that equal keys are equal bytes: a key
+	// with an escape may be written otherwise, and takes the slow path.
+	// Values are kept as the store wrote them (PostgreSQL writes a
+	// control character as \b where this package writes \u0008).
+	var buf [32]span
+	if spans, ok := members(buf[:0], stored, true); ok && !slices.ContainsFunc(spans, func(s span) bool {
+		return bytes.IndexByte(s.key, '\\') >= 0
+	}) {
+		for _, s := range spans {
+			m.set(s.key, s.val)
+		}
+		return m, nil
+	}
+	// Any other layout (PostgreSQL writes jsonb out with spaces): parse
+	// it and write each member as this package does.
 	p := parsers.Get()
 	defer parsers.Put(p)
-	last := map[string][]byte{}
-	size := 2
-	for _, raw := range patches {
-		v, err := p.ParseBytes(raw)
-		if err != nil {
-			continue // cannot happen for ValidateRecord's output
+	v, err := p.ParseBytes(stored)
+	if err != nil {
+		return nil, fmt.Errorf("bulkid: stored metadata is not JSON: %w", err)
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return nil, fmt.Errorf("bulkid: stored metadata is not an object: %w", err)
+	}
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		m.set(appendString(nil, string(k)), appendValue(nil, v))
+	})
+	return m, nil
+}
+
+// set sets the member with the quoted key k to val (nil removes it).
+func (m *metadataState) set(k, val []byte) {
+	if i, ok := m.find(k); ok {
+		m.sum -= len(m.keys[i]) + 1 + len(m.vals[i])
+		if val == nil {
+			m.keys[i], m.vals[i] = nil, nil
+			if m.index != nil {
+				delete(m.index, string(k))
+			}
+			m.n--
+			return
 		}
-		obj, _ := v.Object()
+		m.vals[i] = val
+		m.sum += len(k) + 1 + len(val)
+		return
+	}
+	if val == nil {
+		return
+	}
+	m.keys, m.vals = append(m.keys, k), append(m.vals, val)
+	m.n++
+	m.sum += len(k) + 1 + len(val)
+	switch {
+	case m.index != nil:
+		m.index[string(k)] = len(m.keys) - 1
+	case len(m.keys) > indexAfter:
+		m.index = make(map[string]int, 2*len(m.keys))
+		for i, key := range m.keys {
+			if key != nil {
+				m.index[string(key)] = i
+			}
+		}
+	}
+}
+
+// apply merges patch (ValidateRecord's metadata, or nil) into m if the
+// result is within the profile bounds; otherwise it leaves m as it was
+// and says why.
+func (m *metadataState) apply(patch []byte, kind, id string) *RecordError {
+	if patch == nil {
+		return nil
+	}
+	var buf [32]span
+	spans, ok := flatMembers(buf[:0], patch)
+	if !ok {
+		spans = spans[:0]
+		p := parsers.Get()
+		defer parsers.Put(p)
+		v, err := p.ParseBytes(patch)
+		if err != nil {
+			return &RecordError{Code: RInvalidMetadata, Message: "metadata is not a JSON object"}
+		}
+		obj, err := v.Object()
+		if err != nil {
+			return &RecordError{Code: RInvalidMetadata, Message: "metadata is not a JSON object"}
+		}
 		obj.Visit(func(k []byte, v *fastjson.Value) {
-			last[string(k)] = appendValue(nil, v)
+			spans = append(spans, span{appendString(nil, string(k)), appendValue(nil, v)})
 		})
-		size += len(raw)
 	}
-	keys := make([]string, 0, len(last))
-	for k := range last {
-		keys = append(keys, k)
+	// First the count and size the merge would leave, without changing m.
+	n, sum := m.n, m.sum
+	// ValidateRecord's patches have each key once, sorted; any other has
+	// its duplicates resolved here, the last winning.
+	var seen map[string]int
+	for i := 1; i < len(spans); i++ {
+		if bytes.Compare(spans[i-1].key, spans[i].key) >= 0 {
+			seen = make(map[string]int, len(spans))
+			for i, s := range spans {
+				seen[string(s.key)] = i
+			}
+			break
+		}
 	}
-	sort.Strings(keys)
-	out := make([]byte, 0, size)
+	last := func(i int, key []byte) bool {
+		return seen == nil || seen[string(key)] == i
+	}
+	for i, s := range spans {
+		if !last(i, s.key) {
+			continue
+		}
+		removal := bytes.Equal(s.val, null)
+		if j, ok := m.find(s.key); ok {
+			sum -= len(m.keys[j]) + 1 + len(m.vals[j])
+			if removal {
+				n--
+			} else {
+				sum += len(s.key) + 1 + len(s.val)
+			}
+		} else if !removal {
+			n++
+			sum += len(s.key) + 1 + len(s.val)
+		}
+	}
+	size := 2 + sum + max(0, n-1)
+	switch {
+	case n > MaxProfileKeys && n > m.n:
+		return &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
+			"applying this record would leave %s %q with %d metadata keys; a profile may hold at most %d (it holds %d). Send null for keys it no longer needs to remove them",
+			kind, id, n, MaxProfileKeys, m.n)}
+	case size > MaxProfileBytes && size > m.size():
+		return &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
+			"applying this record would make the metadata of %s %q %d bytes; a profile may hold at most %d bytes (1 MiB) of metadata (it holds %d). Send null for keys it no longer needs to remove them",
+			kind, id, size, MaxProfileBytes, m.size())}
+	}
+	for i, s := range spans {
+		if !last(i, s.key) {
+			continue
+		}
+		if bytes.Equal(s.val, null) {
+			m.set(s.key, nil)
+		} else {
+			m.set(s.key, s.val)
+		}
+	}
+	return nil
+}
+
+// json returns the members as a compact JSON object, in order: the
+// stored ones first, new ones after in the order they came.
+func (m *metadataState) json() []byte {
+	out := make([]byte, 0, m.size())
 	out = append(out, '{')
-	for i, k := range keys {
-		if i > 0 {
+	for i, k := range m.keys {
+		if k == nil {
+			continue
+		}
+		if len(out) > 1 {
 			out = append(out, ',')
 		}
-		out = appendString(out, k)
+		out = append(out, k...)
 		out = append(out, ':')
-		out = append(out, last[k]...)
+		out = append(out, m.vals[i]...)
 	}
 	return append(out, '}')
 }
 
-// appendValue writes a primitive metadata value as the stores keep it.
-func appendValue(dst []byte, v *fastjson.Value) []byte {
-	if v.Type() == fastjson.TypeString {
-		return appendString(dst, string(v.GetStringBytes()))
+// RejectedError is the error of a real-time identify whose records
+// include one ApplyRecords rejected (EINVALIDRECORD, with the record error
+// code as details), or nil.
+func RejectedError(a *Applied) error {
+	if len(a.Rejected) == 0 {
+		return nil
 	}
-	return v.MarshalTo(dst)
-}
-
-// ApplyPatch returns the stored metadata target with patch applied, by
-// RFC 7396 as the API merges metadata (both flat objects of primitives):
-// each key of patch is set, or removed where its value is null. Keys keep
-// target's order and new ones follow in patch's order, as SQLite's
-// json_patch does; unlike it, the time taken is linear in the sizes of the
-// two, not their product, so that a profile holding many keys costs no
-// more than its size to update. A target that is not an object is
-// replaced, as RFC 7396 says.
-func ApplyPatch(target, patch []byte) ([]byte, error) {
-	if out, ok := applyFlat(target, patch); ok {
-		return out, nil
-	}
-	return applyParsed(target, patch)
-}
-
-// span is one member of a flat object, as raw bytes.
-type span struct{ key, val []byte }
-
-// flatMembers appends the members of b to dst when b is a compact object
-// of primitives as this package writes it (no whitespace, strings in one
-// form: see appendString), where equal keys are equal bytes. ok is false
-// for anything else.
-func flatMembers(dst []span, b []byte) (_ []span, ok bool) {
-	return members(dst, b, false)
-}
-
-// members is flatMembers, also taking, if spaced, one space after each
-// colon and comma, as PostgreSQL writes jsonb out.
-func members(dst []span, b []byte, spaced bool) (_ []span, ok bool) {
-	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
-		return dst, false
-	}
-	i := 1
-	if b[i] == '}' {
-		return dst, i == len(b)-1
-	}
-	str := func(i int) int { // the index after the string that starts at i, or -1
-		if i >= len(b) || b[i] != '"' {
-			return -1
-		}
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
-			}
-		}
-		return -1
-	}
-	for {
-		k := str(i)
-		if k < 0 || k >= len(b) || b[k] != ':' {
-			return dst, false
-		}
-		v := k + 1
-		if spaced && v < len(b) && b[v] == ' ' {
-			v++
-		}
-		var e int
-		if v < len(b) && b[v] == '"' {
-			e = str(v)
-		} else {
-			e = v
-			for e < len(b) && b[e] != ',' && b[e] != '}' {
-				switch b[e] {
-				case ' ', '\t', '\n', '\r', '{', '[', '"', ':':
-					return dst, false
-				}
-				e++
-			}
-			if e == v {
-				return dst, false
-			}
-		}
-		if e < 0 || e >= len(b) {
-			return dst, false
-		}
-		dst = append(dst, span{b[i:k], b[v:e]})
-		switch {
-		case b[e] == '}' && e == len(b)-1:
-			return dst, true
-		case b[e] == ',':
-			i = e + 1
-			if spaced && i < len(b) && b[i] == ' ' {
-				i++
-			}
-		default:
-			return dst, false
-		}
-	}
-}
-
-var null = []byte("null")
-
-// applyFlat is ApplyPatch on the raw bytes of canonical objects, copying
-// members without parsing their values.
-func applyFlat(target, patch []byte) ([]byte, bool) {
-	var buf [32]span
-	pm, ok := flatMembers(buf[:0], patch)
-	if !ok {
-		return nil, false
-	}
-	tm, ok := flatMembers(make([]span, 0, 16), target)
-	if !ok {
-		return nil, false
-	}
-	var index map[string]int // of pm, for patches too long to scan
-	if len(pm) > 16 {
-		index = make(map[string]int, len(pm))
-		for i, m := range pm {
-			index[string(m.key)] = i // the last of duplicates wins
-		}
-	}
-	find := func(key []byte) int {
-		if index != nil {
-			if i, ok := index[string(key)]; ok {
-				return i
-			}
-			return -1
-		}
-		for i := len(pm) - 1; i >= 0; i-- {
-			if bytes.Equal(pm[i].key, key) {
-				return i
-			}
-		}
-		return -1
-	}
-	used := make([]bool, len(pm))
-	out := make([]byte, 0, len(target)+len(patch))
-	out = append(out, '{')
-	add := func(m span) {
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		out = append(out, m.key...)
-		out = append(out, ':')
-		out = append(out, m.val...)
-	}
-	for _, m := range tm {
-		i := find(m.key)
-		if i < 0 {
-			add(m)
-			continue
-		}
-		used[i] = true
-		if !bytes.Equal(pm[i].val, null) {
-			add(span{m.key, pm[i].val})
-		}
-	}
-	for i, m := range pm {
-		if used[i] || bytes.Equal(m.val, null) || find(m.key) != i {
-			continue // applied, a removal, or not the last of duplicates
-		}
-		add(m)
-	}
-	return append(out, '}'), true
-}
-
-// applyParsed is ApplyPatch on any JSON objects, through fastjson.
-func applyParsed(target, patch []byte) ([]byte, error) {
-	p := parsers.Get()
-	defer parsers.Put(p)
-	pv, err := p.ParseBytes(patch)
-	if err != nil {
-		return nil, err
-	}
-	pobj, err := pv.Object()
-	if err != nil {
-		return nil, err
-	}
-	set := make(map[string]*fastjson.Value, pobj.Len())
-	var order []string
-	pobj.Visit(func(k []byte, v *fastjson.Value) {
-		key := string(k)
-		if _, dup := set[key]; !dup {
-			order = append(order, key)
-		}
-		set[key] = v
-	})
-	out := make([]byte, 0, len(target)+len(patch))
-	out = append(out, '{')
-	add := func(k string, v *fastjson.Value) {
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		out = appendString(out, k)
-		out = append(out, ':')
-		out = appendValue(out, v)
-	}
-	q := parsers.Get()
-	defer parsers.Put(q)
-	if tv, err := q.ParseBytes(target); err == nil {
-		if tobj, err := tv.Object(); err == nil {
-			tobj.Visit(func(k []byte, v *fastjson.Value) {
-				key := string(k)
-				nv, patched := set[key]
-				switch {
-				case !patched:
-					add(key, v)
-				case nv.Type() != fastjson.TypeNull:
-					add(key, nv)
-				}
-				if patched {
-					delete(set, key) // applied in place
-				}
-			})
-		}
-	}
-	for _, k := range order {
-		if v, ok := set[k]; ok && v.Type() != fastjson.TypeNull {
-			add(k, v)
-		}
-	}
-	return append(out, '}'), nil
+	e := a.Rejected[0]
+	return &Error{Code: EINVALIDRECORD, Message: e.Message, Details: e.Code}
 }

@@ -1,142 +1,144 @@
 package bulkid_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/bulkid/bulkid"
 )
 
-func TestMergePatches(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ a, b, want string }{
-		{`{"a":1,"b":"x"}`, `{"b":null,"c":true}`, `{"a":1,"b":null,"c":true}`},
-		{`{"a":1}`, `{"a":2}`, `{"a":2}`},
-		{`{"k":"<\"q\">\n"}`, `{"z":12345678901234567890.50}`, `{"k":"<\"q\">\n","z":12345678901234567890.50}`},
-		{`{}`, `{"a":null}`, `{"a":null}`},
-	} {
-		if got := string(bulkid.MergePatches([]byte(tc.a), []byte(tc.b))); got != tc.want {
-			t.Errorf("MergePatches(%s, %s) = %s, want %s", tc.a, tc.b, got, tc.want)
-		}
+func rec(t *testing.T, typ bulkid.JobType, raw string) bulkid.Record {
+	t.Helper()
+	r, rerr := bulkid.ValidateRecord(typ, []byte(raw))
+	if rerr != nil {
+		t.Fatalf("ValidateRecord(%s): %s", raw, rerr.Message)
 	}
-	if got := bulkid.MergePatches(nil, []byte(`{"a":1}`)); string(got) != `{"a":1}` {
-		t.Errorf("MergePatches(nil, b) = %s", got)
-	}
-	if got := bulkid.MergePatches([]byte(`{"a":1}`), nil); string(got) != `{"a":1}` {
-		t.Errorf("MergePatches(a, nil) = %s", got)
-	}
+	r.Raw = []byte(raw)
+	return r
 }
 
-func BenchmarkMergePatches(b *testing.B) {
-	x := []byte(`{"arr":1234.5,"churn_risk":null,"employees":7,"health":0.87,"industry":"Software","is_trial":true,"name":"Company 1","nps":-3,"owner":"someone@example.com","plan":"enterprise","region":"eu-west","renewal":"2026-03-31T00:00:00Z","seats":40,"website":"https://c1.example.com"}`)
-	y := []byte(`{"arr":99,"plan":"growth","seats":null,"tags_count":3}`)
-	for b.Loop() {
-		bulkid.MergePatches(x, y)
-	}
-}
-
-func TestFoldByID(t *testing.T) {
+// TestApplyRecordsMerge: records merge in order as ApplyPatch does, keys
+// in the stored order with new ones after, from stored metadata in any
+// layout (PostgreSQL's has spaces), and the bound is counted on the
+// compact JSON written.
+func TestApplyRecordsMerge(t *testing.T) {
 	t.Parallel()
+	stored := map[string]bulkid.StoredProfile{
+		"a": {Metadata: []byte(`{"x": 1, "y": "two", "k\u0001": true}`)},
+		"b": {Metadata: []byte(`{"x":1,"y":"two"}`)},
+	}
 	recs := []bulkid.Record{
-		{ID: "a", Metadata: []byte(`{"x":1,"y":2}`)},
-		{ID: "b"},
-		{ID: "a", Metadata: []byte(`{"y":null}`)},
-		{ID: "a", Metadata: []byte(`{"x":3}`)},
+		rec(t, bulkid.JobCompanies, `{"company_id":"a","metadata":{"y":null,"z":3}}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"b","metadata":{"x":null}}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"a","metadata":{"y":"back","k\u0001":false}}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"c"}`),
 	}
-	got := bulkid.FoldByID(recs)
-	if len(got) != 2 || got[0].ID != "a" || string(got[0].Metadata) != `{"x":3,"y":null}` || got[1].ID != "b" || got[1].Metadata != nil {
-		t.Errorf("FoldByID = %+v", got)
+	res, err := bulkid.ApplyRecords(recs, nil, stored, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": `{"x":1,"k\u0001":false,"z":3,"y":"back"}`, "b": `{"y":"two"}`, "c": `{}`}
+	if len(res.Companies) != 3 || len(res.Rejected) != 0 {
+		t.Fatalf("ApplyRecords = %+v", res)
+	}
+	for _, w := range res.Companies {
+		if string(w.Metadata) != want[w.ID] || w.Create != (w.ID == "c") || !w.Updated {
+			t.Errorf("company %s: %s (create %v), want %s", w.ID, w.Metadata, w.Create, want[w.ID])
+		}
+		target := []byte("{}")
+		if s, ok := stored[w.ID]; ok {
+			var c bytes.Buffer
+			json.Compact(&c, s.Metadata)
+			target = c.Bytes()
+		}
+		for _, r := range recs {
+			if r.ID == w.ID && r.Metadata != nil {
+				target, _ = bulkid.ApplyPatch(target, r.Metadata)
+			}
+		}
+		if string(target) != string(w.Metadata) {
+			t.Errorf("company %s: %s, but ApplyPatch in order gives %s", w.ID, w.Metadata, target)
+		}
 	}
 }
 
-func TestApplyPatch(t *testing.T) {
+// TestApplyRecordsBound: the bound is checked per record on the size the
+// written JSON has, exactly at the limit, for keys and bytes apart.
+func TestApplyRecordsBound(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ target, patch, want string }{
-		{`{}`, `{}`, `{}`},
-		{`{}`, `{"a":1,"b":null}`, `{"a":1}`},
-		{`{"a":1,"b":"x","c":true}`, `{"b":null,"d":"new","a":2}`, `{"a":2,"c":true,"d":"new"}`},
-		{`{"k":"a\"b\\c","n":12345678901234567890.50}`, `{"z":"é"}`, `{"k":"a\"b\\c","n":12345678901234567890.50,"z":"é"}`},
-		{`{"a":1}`, `{"a":null}`, `{}`},
-		{`[1,2]`, `{"a":1}`, `{"a":1}`},                       // a target that is not an object is replaced
-		{"{ \"a\" : 1 ,\"b\":2}", `{"b":3}`, `{"a":1,"b":3}`}, // not canonical: parsed
-	} {
-		got, err := bulkid.ApplyPatch([]byte(tc.target), []byte(tc.patch))
-		if err != nil || string(got) != tc.want {
-			t.Errorf("ApplyPatch(%s, %s) = %s, %v; want %s", tc.target, tc.patch, got, err, tc.want)
+	keys := func(prefix string, n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, `,"%s%d":0`, prefix, i)
 		}
-		parsed, err := bulkid.ApplyParsed([]byte(tc.target), []byte(tc.patch))
-		if err != nil || string(parsed) != tc.want {
-			t.Errorf("applyParsed(%s, %s) = %s, %v; want %s", tc.target, tc.patch, parsed, err, tc.want)
-		}
+		return "{" + b.String()[1:] + "}"
 	}
-	if _, err := bulkid.ApplyPatch([]byte(`{}`), []byte(`[1]`)); err == nil {
-		t.Errorf("a patch that is not an object was applied")
+	pad := strings.Repeat("p", bulkid.MaxProfileBytes-len(`{"v":""}`))
+	recs := []bulkid.Record{
+		rec(t, bulkid.JobCompanies, `{"company_id":"k","metadata":`+keys("a", 1000)+`}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"k","metadata":`+keys("b", 1000)+`}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"k","metadata":{"c":0}}`), // 2,001 keys
+		rec(t, bulkid.JobCompanies, `{"company_id":"k","metadata":{"a1":null,"c":0}}`),
 	}
-}
-
-// FuzzApplyPatch: on the metadata of any two valid records, the fast path
-// of ApplyPatch agrees with parsing both objects, and the result is what
-// encoding/json makes of RFC 7396.
-func FuzzApplyPatch(f *testing.F) {
-	f.Add(`{"company_id":"c","metadata":{"a":1,"b":"x\"y"}}`, `{"company_id":"c","metadata":{"b":null,"c":true}}`)
-	f.Add(`{"company_id":"c","metadata":{"é":"\u0001","n":1e5}}`, `{"company_id":"c","metadata":{"é":2,"n":null,"m":""}}`)
-	f.Fuzz(func(t *testing.T, a, b string) {
-		ra, ea := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(a))
-		rb, eb := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(b))
-		if ea != nil || eb != nil || rb.Metadata == nil {
-			return
-		}
-		target, err := bulkid.ApplyPatch([]byte("{}"), ra.Metadata)
-		if ra.Metadata == nil {
-			target, err = []byte("{}"), nil
-		}
+	res, err := bulkid.ApplyRecords(recs, nil, map[string]bulkid.StoredProfile{
+		"s": {Metadata: fmt.Appendf(nil, `{"v":%q}`, pad[:len(pad)-1])},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 1 || res.Rejected[0].Seq != 0 || !res.RejectedCompany[2] || res.Rejected[0].Code != bulkid.RProfileTooLarge {
+		t.Errorf("Rejected = %+v, want the third record", res.Rejected)
+	}
+	// Bytes: "s" holds one byte less than the bound.
+	for _, tc := range []struct {
+		patch string
+		ok    bool
+	}{{`{"v":"` + pad + `"}`, true}, {`{"w":1}`, false}, {`{"v":"` + pad + `p"}`, false}, {`{"v":null,"w":1}`, true}} {
+		r := bulkid.Record{ID: "s", Metadata: json.RawMessage(tc.patch)}
+		res, err := bulkid.ApplyRecords([]bulkid.Record{r}, nil, map[string]bulkid.StoredProfile{
+			"s": {Metadata: fmt.Appendf(nil, `{"v":%q}`, pad[:len(pad)-1])},
+		}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := bulkid.ApplyPatch(target, rb.Metadata)
-		if err != nil {
-			t.Fatal(err)
+		if ok := len(res.Rejected) == 0; ok != tc.ok {
+			t.Errorf("patch of %d bytes into a profile one byte under the bound: applied %v, want %v", len(tc.patch), ok, tc.ok)
 		}
-		parsed, err := bulkid.ApplyParsed(target, rb.Metadata)
-		if err != nil || string(parsed) != string(got) {
-			t.Fatalf("ApplyPatch(%s, %s) = %s, parsed %s (%v)", target, rb.Metadata, got, parsed, err)
+		if tc.ok && len(res.Companies[0].Metadata) > bulkid.MaxProfileBytes {
+			t.Errorf("written %d bytes, over the bound", len(res.Companies[0].Metadata))
 		}
-		var tm, pm, gm map[string]any
-		if json.Unmarshal(target, &tm) != nil || json.Unmarshal(rb.Metadata, &pm) != nil || json.Unmarshal(got, &gm) != nil {
-			t.Fatalf("not JSON: %s %s %s", target, rb.Metadata, got)
-		}
-		for k, v := range pm {
-			if v == nil {
-				delete(tm, k)
-			} else {
-				tm[k] = v
-			}
-		}
-		if !reflect.DeepEqual(tm, gm) {
-			t.Fatalf("ApplyPatch(%s, %s) = %s, want %v", target, rb.Metadata, got, tm)
-		}
-	})
+	}
 }
 
-// BenchmarkFoldByIDOneID: 200 records of 1,000 new keys each for one id,
-// folded into one patch in time linear in the keys.
-func BenchmarkFoldByIDOneID(b *testing.B) {
-	recs := make([]bulkid.Record, 200)
-	for r := range recs {
-		md := []byte{'{'}
-		for i := range 1000 {
-			if i > 0 {
-				md = append(md, ',')
-			}
-			md = fmt.Appendf(md, `"k%03d_%04d":%d`, r, i, i)
+// BenchmarkApplyRecords merges 1,000 records of 14 keys, as a batch of
+// the stores' BenchmarkApplyBatch, into stored profiles in PostgreSQL's
+// layout (spaces) and into none.
+func BenchmarkApplyRecords(b *testing.B) {
+	recs := make([]bulkid.Record, 1000)
+	stored := map[string]bulkid.StoredProfile{}
+	for i := range recs {
+		md := fmt.Sprintf(`{"name":"Company %d","plan":"enterprise","seats":%d,"arr":%d.25,"is_trial":%v,"region":"eu-west","renewal":"2026-03-31T00:00:00Z","nps":%d,"industry":"Software","owner":"someone@example.com","health":0.87,"churn_risk":null,"employees":%d,"website":"https://c%d.example.com/v1"}`,
+			i, i%5000, i*10, i%3 == 0, i%200-100, i*7, i)
+		r, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, fmt.Appendf(nil, `{"company_id":"co-%06d","metadata":%s}`, i, md))
+		if rerr != nil {
+			b.Fatal(rerr.Message)
 		}
-		recs[r] = bulkid.Record{ID: "same", Metadata: append(md, '}')}
+		recs[i] = r
+		stored[r.ID] = bulkid.StoredProfile{Metadata: []byte(strings.ReplaceAll(strings.ReplaceAll(md, `,"`, `, "`), `":`, `": `))}
 	}
-	for b.Loop() {
-		if got := bulkid.FoldByID(recs); len(got) != 1 {
-			b.Fatal(len(got))
-		}
+	for _, tc := range []struct {
+		name   string
+		stored map[string]bulkid.StoredProfile
+	}{{"new", nil}, {"merge", stored}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bulkid.ApplyRecords(recs, nil, tc.stored, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -132,30 +132,13 @@ type Job struct {
 	// Error says why the job as a whole failed.
 	Error string
 	// Errors holds the first record errors (see MaxJobErrors), filled by
-	// JobService.Job and ListJobs.
+	// JobStore.Job and ListJobs.
 	Errors []RecordError
 }
 
 // MaxJobErrors is how many record errors a job object carries; the errors
 // endpoint streams all of them.
 const MaxJobErrors = 100
-
-// RawRecord is one record of a job's input exactly as the client sent it.
-type RawRecord struct {
-	Seq int    // 0-based order within the job
-	Pos int    // index (JSON) or line (NDJSON)
-	Raw []byte // the array element or the line, without its newline
-}
-
-// RecordError is one record that could not be applied, and why.
-type RecordError struct {
-	Seq     int
-	Pos     int    // index (JSON) or line (NDJSON), per the job's Source
-	ID      string // the record's id when it could be read
-	Code    string // a record error code (see validate.go)
-	Message string
-	Raw     []byte // the record as sent
-}
 
 // Elapsed is how long the job has run: from its start to its end, or to now
 // while it runs, and zero before it starts.

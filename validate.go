@@ -13,18 +13,6 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// Record error codes: why one record of a job was not applied.
-const (
-	RMalformedJSON    = "malformed_json"     // the NDJSON line is not valid JSON
-	RNotObject        = "not_an_object"      // the record is valid JSON but not an object
-	RMissingID        = "missing_id"         // company_id / user_id absent, null or empty
-	RInvalidID        = "invalid_id"         // the id is neither a string nor an integer, or too long
-	RInvalidCompanyID = "invalid_company_id" // a user's company_id is not a valid id
-	RInvalidMetadata  = "invalid_metadata"   // metadata is not an object, or has an empty key
-	RNestedMetadata   = "nested_metadata"    // a metadata value is an object or an array
-	RRecordTooLarge   = "record_too_large"   // the record is over MaxRecordBytes
-)
-
 // oversizedMark starts the stand-in a reader keeps for a record over
 // MaxRecordBytes. No JSON text starts with a NUL byte, so a stand-in never
 // passes for a record; a line that forges one fails as it would anyway.
@@ -64,21 +52,6 @@ func oversized(raw []byte) (size int64, head []byte, ok bool) {
 func tooLargeRecord(size int64) *RecordError {
 	return &RecordError{Code: RRecordTooLarge,
 		Message: fmt.Sprintf("the record is %d bytes; a record may be at most %d bytes (1 MiB)", size, MaxRecordBytes)}
-}
-
-// Record is a validated record, ready to be applied.
-type Record struct {
-	ID string
-	// CompanyID associates a user with a company; "" leaves the user's
-	// association as it is. Always "" for companies.
-	CompanyID string
-	// Metadata is a compact JSON object of primitives to merge into the
-	// stored metadata (a null value removes the key), or nil for none.
-	Metadata json.RawMessage
-	// Seq, Pos and Raw place a job's record in its input (the worker sets
-	// them), for the record error of a record the store cannot apply.
-	Seq, Pos int
-	Raw      []byte
 }
 
 var integerRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)

@@ -19,9 +19,20 @@ import (
 	"github.com/bulkid/bulkid/ingest"
 )
 
+// Store is the part of a bulkid.Store the API uses: jobs and profiles,
+// the key lookup of authentication, and Ping for /healthz.
+type Store interface {
+	bulkid.JobStore
+	bulkid.ProfileStore
+	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
+	Ping(ctx context.Context) error
+}
+
+var _ Store = bulkid.Store(nil)
+
 // Config holds what the API needs.
 type Config struct {
-	Store bulkid.Store
+	Store Store
 	// Notify is called after a job is accepted, to wake a worker. Optional.
 	Notify func()
 	// RowsPerMinute is the workers' rate, for estimates (0: unthrottled).
@@ -71,7 +82,7 @@ type server struct {
 	mux         *http.ServeMux
 	healthOnly  bool
 	spoolDir    string
-	store       bulkid.Store
+	store       Store
 	notify      func()
 	rpm         int
 	limits      ingest.Limits

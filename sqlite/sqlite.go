@@ -9,7 +9,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -29,39 +28,6 @@ import (
 var migrationFS embed.FS
 
 var _ bulkid.Store = (*DB)(nil)
-
-// bulkid_patch(target, patch) is bulkid.ApplyPatch in SQL: the API's
-// metadata merge, RFC 7396 as json_patch does it, but in time linear in
-// the two objects' sizes. json_patch looks each key of the patch up in a
-// list of the target's, so records that each add keys to one profile took
-// quadratic time: 100 records of 1,000 new keys for one company, 43 s.
-func init() {
-	err := msqlite.RegisterDeterministicScalarFunction("bulkid_patch", 2, func(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-		target, patch := textArg(args[0]), textArg(args[1])
-		if target == nil {
-			target = []byte("{}")
-		}
-		out, err := bulkid.ApplyPatch(target, patch)
-		if err != nil {
-			return nil, fmt.Errorf("bulkid_patch: %w", err)
-		}
-		return string(out), nil
-	})
-	if err != nil {
-		panic(err)
-	}
-}
-
-// textArg is a TEXT or BLOB argument of a SQL function as bytes (nil for NULL).
-func textArg(v driver.Value) []byte {
-	switch v := v.(type) {
-	case string:
-		return []byte(v)
-	case []byte:
-		return v
-	}
-	return nil
-}
 
 // Config configures a DB.
 type Config struct {

@@ -1,246 +1,257 @@
 package storetest
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
+	"slices"
+	"sort"
 	"testing"
+	"time"
 
 	"github.com/bulkid/bulkid"
 )
 
-// jobRecords validates raws as the worker does and places each in the
-// input as rawRecords numbers them: Seq i, Pos (line) i+1, Raw as sent.
-func (e *env) jobRecords(typ bulkid.JobType, raws ...string) []bulkid.Record {
-	e.t.Helper()
-	recs := e.records(typ, raws...)
-	for i := range recs {
-		recs[i].Seq, recs[i].Pos, recs[i].Raw = i, i+1, []byte(raws[i])
-	}
-	return recs
-}
-
-// manyKeys is a metadata object of n keys named prefix0… prefix(n-1),
-// each holding value.
-func manyKeys(prefix string, n int, value string) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `"%s%d":%s`, prefix, i, value)
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// keyCount is how many keys the metadata md holds.
-func keyCount(t *testing.T, md []byte) int {
-	t.Helper()
-	m, err := decodeObject(md)
-	if err != nil {
-		t.Fatalf("metadata %.80s…: %v", md, err)
-	}
-	return len(m)
-}
-
-// compactSize is the size of md written as compact JSON, as the bound
-// counts it.
-func compactSize(t *testing.T, md []byte) int {
-	t.Helper()
-	var b bytes.Buffer
-	if err := json.Compact(&b, md); err != nil {
-		t.Fatalf("metadata %.80s…: %v", md, err)
-	}
-	return b.Len()
-}
-
-// testProfileBounds: a record that would take its profile over
-// MaxProfileKeys or MaxProfileBytes is not applied and fails alone, with
-// its position and the record as sent, counted as failed once, in the
-// batch's transaction; the other records, of the same profile too, apply
-// in order, and a null that removes keys lets a later record fit.
-func testProfileBounds(t *testing.T, e *env) {
+func testMergeCompanies(t *testing.T, e *env) {
 	app := e.createApp("a")
-	kb := `"` + strings.Repeat("x", 1000) + `"` // the repro: 1,000 keys of 1 KB a record
-	half := strings.Repeat("y", 600_000)
-	rest := strings.Repeat("z", bulkid.MaxProfileBytes-15-600_000) // {"a":"…","b":"…"} is then exactly the bound
-	raws := []string{
-		/* 0 */ fmt.Sprintf(`{"company_id":"big","metadata":%s}`, manyKeys("r0_", 1000, kb)), // about 1 MB: fits
-		/* 1 */ `{"company_id":"small","metadata":{"plan":"free"}}`,
-		/* 2 */ fmt.Sprintf(`{"company_id":"big","metadata":%s}`, manyKeys("r2_", 1000, kb)), // over the bytes
-		/* 3 */ fmt.Sprintf(`{"company_id":"big","metadata":%s}`, manyKeys("r3_", 1000, kb)), // over the bytes
-		/* 4 */ `{"company_id":"big","metadata":{"r0_0":"replaced","extra":1}}`, // smaller: fits
-		/* 5 */ `{"metadata":{"no":"id"}}`, // invalid: counted by validation
-		// Keys: 1,000 and 1,000 more make the bound exactly; one more is over.
-		/* 6 */ fmt.Sprintf(`{"company_id":"keys","metadata":%s}`, manyKeys("a", 1000, "1")),
-		/* 7 */ fmt.Sprintf(`{"company_id":"keys","metadata":%s}`, manyKeys("b", 1000, "1")),
-		/* 8 */ `{"company_id":"keys","metadata":{"one_more":1}}`,
-		/* 9 */ `{"company_id":"keys","metadata":{"a0":2,"b999":"changed"}}`, // no new key: fits
-		/* 10 */ fmt.Sprintf(`{"company_id":"keys","metadata":%s}`, manyKeys("a", 10, "null")), // removes 10
-		/* 11 */ fmt.Sprintf(`{"company_id":"keys","metadata":%s}`, manyKeys("c", 10, "1")), // now fits
-		/* 12 */ fmt.Sprintf(`{"company_id":"keys","metadata":%s}`, manyKeys("d", 11, "1")), // 2,011: over
-		// Bytes with few keys: exactly the bound fits, 7 bytes more do not.
-		/* 13 */ fmt.Sprintf(`{"company_id":"bytes","metadata":{"a":%q}}`, half),
-		/* 14 */ fmt.Sprintf(`{"company_id":"bytes","metadata":{"b":%q}}`, rest),
-		/* 15 */ `{"company_id":"bytes","metadata":{"c":""}}`,
-		/* 16 */ fmt.Sprintf(`{"company_id":"bytes","metadata":{"b":%q}}`, strings.Repeat("w", len(rest))), // same size: fits
-		/* 17 */ `{"company_id":"bytes","metadata":{"a":null}}`,
-		/* 18 */ `{"company_id":"bytes","metadata":{"c":""}}`, // fits now
-		// A new profile whose only record is refused is not created: a
-		// record within 1 MiB whose metadata, escapes written out (\b as
-		// \u0008), is 3 MB.
-		/* 19 */ fmt.Sprintf(`{"company_id":"never","metadata":%s}`, manyKeys("k", 1000, `"`+strings.Repeat(`\b`, 500)+`"`)),
-	}
-	var recs []bulkid.Record // the valid ones, placed in the input
-	for i, raw := range raws {
-		if i != 5 {
-			r := e.records(bulkid.JobCompanies, raw)[0]
-			r.Seq, r.Pos, r.Raw = i, i+1, []byte(raw)
-			recs = append(recs, r)
-		}
-	}
-	job := e.submit(app, bulkid.JobCompanies, raws...)
-	l := e.claim("w1", job)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
-	invalid := bulkid.RecordError{Seq: 5, Pos: 6, Code: bulkid.RMissingID, Message: "company_id is required", Raw: []byte(raws[5])}
-	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, []bulkid.RecordError{invalid}))
-	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs, 0, len(raws)))
+	created := e.clock.Now()
+	e.run(app, bulkid.JobCompanies,
+		`{"company_id":"acme","metadata":{"name":"Acme","plan":"free","seats":5,"active":true}}`,
+		`{"company_id":"globex","metadata":{"name":"Globex","city":"Zürich ✓","quote":"a \"b\" \\ c"}}`,
+		`{"company_id":"initech"}`,
+		`{"company_id":"hooli","metadata":{"gone":null,"kept":false}}`,
+		`{"company_id":42,"metadata":{"numeric":"id"}}`,
+	)
+	acme := e.company(app, "acme")
+	wantMetadata(t, "new company acme", acme.Metadata, `{"name":"Acme","plan":"free","seats":5,"active":true}`)
+	wantTime(t, "acme CreatedAt", acme.CreatedAt, created)
+	wantTime(t, "acme UpdatedAt", acme.UpdatedAt, created)
+	wantCount(t, acme, 0, false)
+	wantMetadata(t, "new company globex", e.company(app, "globex").Metadata, `{"name":"Globex","city":"Zürich ✓","quote":"a \"b\" \\ c"}`)
+	wantMetadata(t, "new company initech without metadata", e.company(app, "initech").Metadata, `{}`)
+	wantMetadata(t, "new company hooli with a null value", e.company(app, "hooli").Metadata, `{"kept":false}`)
+	wantMetadata(t, "company with an integer id", e.company(app, "42").Metadata, `{"numeric":"id"}`)
 
-	refused := []int{2, 3, 8, 12, 15, 19}
-	check := func(what string) {
-		t.Helper()
-		got := e.job(app, job.ID)
-		if want := len(recs) - len(refused); got.CompletedRows != want || got.FailedRows != 1+len(refused) || got.Cursor != len(raws) {
-			t.Errorf("%s: CompletedRows %d, FailedRows %d, Cursor %d; want %d, %d, %d",
-				what, got.CompletedRows, got.FailedRows, got.Cursor, want, 1+len(refused), len(raws))
-		}
-		errs, err := e.s.JobErrors(e.ctx, app.ID, job.ID, 0, 100)
-		e.must("JobErrors", err)
-		var gotSeqs, wantSeqs []string
-		for _, x := range errs {
-			gotSeqs = append(gotSeqs, fmt.Sprintf("%d@%d:%s:%s", x.Seq, x.Pos, x.ID, x.Code))
-		}
-		for _, i := range []int{2, 3, 5, 8, 12, 15, 19} {
-			code, id := bulkid.RProfileTooLarge, ""
-			if i == 5 {
-				code = bulkid.RMissingID
-			} else {
-				id = recs[i-min(i/6, 1)].ID
-			}
-			wantSeqs = append(wantSeqs, fmt.Sprintf("%d@%d:%s:%s", i, i+1, id, code))
-		}
-		if strings.Join(gotSeqs, " ") != strings.Join(wantSeqs, " ") {
-			t.Errorf("%s: record errors\n got %v\nwant %v", what, gotSeqs, wantSeqs)
-		}
-		for _, x := range errs {
-			if string(x.Raw) != raws[x.Seq] {
-				t.Errorf("%s: record error %d: Raw is not the record as sent (%.60s…)", what, x.Seq, x.Raw)
-			}
-			if x.Code == bulkid.RProfileTooLarge && !strings.Contains(x.Message, "at most") {
-				t.Errorf("%s: record error %d: message %q does not give the bound", what, x.Seq, x.Message)
-			}
-		}
-	}
-	check("after the batch")
-	if errs, _ := e.s.JobErrors(e.ctx, app.ID, job.ID, 0, 100); len(errs) > 3 {
-		for _, want := range []string{"2001", fmt.Sprint(bulkid.MaxProfileKeys)} {
-			if !strings.Contains(errs[3].Message, want) {
-				t.Errorf("record error of seq 8: message %q does not say %s", errs[3].Message, want)
-			}
-		}
-	}
+	updated := e.clock.Advance(time.Hour)
+	e.run(app, bulkid.JobCompanies,
+		// Given keys merged, keys not sent kept, null removes.
+		`{"company_id":"acme","metadata":{"plan":"pro","seats":null,"region":"eu","active":false}}`,
+		// Metadata absent or null leaves the stored metadata as it is.
+		`{"company_id":"globex"}`,
+		`{"company_id":"globex","metadata":null}`,
+		`{"company_id":"globex","metadata":{}}`,
+		// Within one batch, records apply in order.
+		`{"company_id":"initech","metadata":{"n":1,"a":"x"}}`,
+		`{"company_id":"initech","metadata":{"n":2}}`,
+		`{"company_id":"initech","metadata":{"a":null}}`,
+		`{"company_id":"fresh","metadata":{"v":"first"}}`,
+		`{"company_id":"fresh","metadata":{"v":"second"}}`,
+		// Numbers keep their digits.
+		`{"company_id":"numbers","metadata":{"big":12345678901234567890123,"pi":3.14159265358979323846264338,"price":1.50,"neg":-7,"zero":0}}`,
+		// At the ends of a float64's range, and in exponent notation:
+		// the value is kept exactly, though PostgreSQL writes it out in
+		// plain decimals.
+		`{"company_id":"extremes","metadata":{"max":1.7976931348623157e308,"min":5e-324,"exp":1E3,"neg":-12345678901234567890123.5e-3,"zero":0e-999}}`,
+	)
+	acme = e.company(app, "acme")
+	wantMetadata(t, "merged acme", acme.Metadata, `{"name":"Acme","plan":"pro","region":"eu","active":false}`)
+	wantTime(t, "acme CreatedAt after a merge", acme.CreatedAt, created)
+	wantTime(t, "acme UpdatedAt after a merge", acme.UpdatedAt, updated)
+	wantMetadata(t, "globex sent without metadata", e.company(app, "globex").Metadata, `{"name":"Globex","city":"Zürich ✓","quote":"a \"b\" \\ c"}`)
+	wantMetadata(t, "initech after three records in one batch", e.company(app, "initech").Metadata, `{"n":2}`)
+	wantMetadata(t, "fresh, sent twice in one batch", e.company(app, "fresh").Metadata, `{"v":"second"}`)
+	numbers := e.company(app, "numbers")
+	wantMetadata(t, "numbers", numbers.Metadata, `{"big":12345678901234567890123,"pi":3.14159265358979323846264338,"price":1.50,"neg":-7,"zero":0}`)
+	wantTime(t, "numbers CreatedAt", numbers.CreatedAt, updated)
+	wantSameNumbers(t, "extremes", e.company(app, "extremes").Metadata,
+		`{"max":1.7976931348623157e308,"min":5e-324,"exp":1E3,"neg":-12345678901234567890123.5e-3,"zero":0e-999}`)
+	wantMetadata(t, "hooli, not sent again", e.company(app, "hooli").Metadata, `{"kept":false}`)
 
-	// The batch again, as a worker that lost its lease or crashed before
-	// the commit was seen would send it: refused, nothing counted twice.
-	wantCode(t, "ApplyBatch again", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs, 0, len(raws)), bulkid.ELEASELOST)
-	check("after the batch was sent again")
-
-	big := e.company(app, "big").Metadata
-	if n := keyCount(t, big); n != 1001 {
-		t.Errorf("big holds %d keys, want the 1,000 of its first record and extra", n)
-	}
-	if size := compactSize(t, big); size > bulkid.MaxProfileBytes {
-		t.Errorf("big is %d bytes, over the bound %d", size, bulkid.MaxProfileBytes)
-	}
-	m, _ := decodeObject(big)
-	if m["r0_0"] != "replaced" || m["r2_0"] != nil || m["r3_0"] != nil {
-		t.Errorf("big: r0_0 = %v, r2_0 = %v, r3_0 = %v; want replaced and the refused records' keys absent", m["r0_0"], m["r2_0"], m["r3_0"])
-	}
-	wantMetadata(t, "small, in the same batch", e.company(app, "small").Metadata, `{"plan":"free"}`)
-
-	keys := e.company(app, "keys").Metadata
-	if n := keyCount(t, keys); n != bulkid.MaxProfileKeys {
-		t.Errorf("keys holds %d keys, want %d", n, bulkid.MaxProfileKeys)
-	}
-	m, _ = decodeObject(keys)
-	if m["one_more"] != nil || m["d0"] != nil || m["c9"] == nil || m["a0"] != nil || m["b999"] != "changed" {
-		t.Errorf("keys: one_more %v, d0 %v, c9 %v, a0 %v, b999 %v; want absent, absent, 1, removed, changed",
-			m["one_more"], m["d0"], m["c9"], m["a0"], m["b999"])
-	}
-	bytesMD := e.company(app, "bytes").Metadata
-	m, _ = decodeObject(bytesMD)
-	if m["a"] != nil || m["b"] != strings.Repeat("w", len(rest)) || m["c"] != "" {
-		t.Errorf("bytes: keys %d, a present %v, c %q; want b replaced, a removed, c added after", len(m), m["a"] != nil, m["c"])
-	}
-	_, err := e.s.Company(e.ctx, app.ID, "never")
-	wantCode(t, "Company whose only record was refused", err, bulkid.ENOTFOUND)
-
-	// Real-time identify of a record over the bound: invalid_record with
-	// the reason, and nothing of the call is written.
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
-	over := e.records(bulkid.JobCompanies, `{"company_id":"keys","metadata":{"over":1}}`)
-	err = e.s.Identify(e.ctx, app.ID, over, nil)
-	wantCode(t, "Identify over the key bound", err, bulkid.EINVALIDRECORD)
-	var be *bulkid.Error
-	if errors.As(err, &be) && (be.Details != bulkid.RProfileTooLarge || !strings.Contains(be.Message, "at most")) {
-		t.Errorf("Identify over the bound: details %q, message %q; want %s and the bound", be.Details, be.Message, bulkid.RProfileTooLarge)
-	}
-	user := e.records(bulkid.JobUsers, `{"user_id":"u1","company_id":"keys","metadata":{"a":1}}`)
-	err = e.s.Identify(e.ctx, app.ID, over, user)
-	wantCode(t, "Identify of a user with a company over the bound", err, bulkid.EINVALIDRECORD)
-	_, err = e.s.User(e.ctx, app.ID, "u1")
-	wantCode(t, "User of a refused Identify", err, bulkid.ENOTFOUND)
-	if n := keyCount(t, e.company(app, "keys").Metadata); n != bulkid.MaxProfileKeys {
-		t.Errorf("keys after refused Identify calls holds %d keys, want %d", n, bulkid.MaxProfileKeys)
-	}
+	_, err := e.s.Company(e.ctx, app.ID, "nobody")
+	wantCode(t, "Company of an unknown id", err, bulkid.ENOTFOUND)
 }
 
-// testUserProfileBounds: users have the same bound, and a refused user
-// record changes neither the user nor its company.
-func testUserProfileBounds(t *testing.T, e *env) {
+func testUsers(t *testing.T, e *env) {
 	app := e.createApp("a")
-	raws := []string{
-		fmt.Sprintf(`{"user_id":"u1","company_id":"home","metadata":%s}`, manyKeys("a", 1000, "1")),
-		fmt.Sprintf(`{"user_id":"u1","metadata":%s}`, manyKeys("b", 1000, "1")),
-		`{"user_id":"u1","company_id":"away","metadata":{"more":1}}`, // refused: stays at home, away not created
-		`{"user_id":"u2","company_id":"home"}`,
-		`{"user_id":"u1","company_id":"elsewhere","metadata":{"a0":null}}`, // fits: moves
-	}
-	job := e.submit(app, bulkid.JobUsers, raws...)
-	l := e.startJob("w1", job)
-	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, e.jobRecords(bulkid.JobUsers, raws...), 0, len(raws)))
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
-	got := e.job(app, job.ID)
-	if got.CompletedRows != 4 || got.FailedRows != 1 {
-		t.Errorf("job: CompletedRows %d, FailedRows %d; want 4, 1", got.CompletedRows, got.FailedRows)
-	}
-	errs, err := e.s.JobErrors(e.ctx, app.ID, job.ID, 0, 10)
-	e.must("JobErrors", err)
-	if len(errs) != 1 || errs[0].Seq != 2 || errs[0].Pos != 3 || errs[0].ID != "u1" || errs[0].Code != bulkid.RProfileTooLarge || string(errs[0].Raw) != raws[2] {
-		t.Errorf("record errors = %+v, want the third record, profile_too_large", errs)
-	}
+	e.run(app, bulkid.JobCompanies, `{"company_id":"acme","metadata":{"name":"Acme"}}`)
+
+	t1 := e.clock.Advance(time.Minute)
+	e.run(app, bulkid.JobUsers,
+		`{"user_id":"u1","company_id":"acme","metadata":{"email":"u1@acme.test"}}`,
+		`{"user_id":"u2","company_id":"newco"}`, // a company that does not exist yet
+		`{"user_id":"u3","metadata":{"email":"u3@example.test"}}`,
+		`{"user_id":7,"company_id":8}`,
+	)
 	u1 := e.user(app, "u1")
-	if u1.CompanyID != "elsewhere" || keyCount(t, u1.Metadata) != 1999 {
-		t.Errorf("u1: company %q, %d keys; want elsewhere, 1999", u1.CompanyID, keyCount(t, u1.Metadata))
+	if u1.CompanyID != "acme" {
+		t.Errorf("u1 CompanyID = %q, want %q", u1.CompanyID, "acme")
 	}
-	_, err = e.s.Company(e.ctx, app.ID, "away")
-	wantCode(t, "Company named only by a refused record", err, bulkid.ENOTFOUND)
-	wantCount(t, e.company(app, "home"), 1, true)
-	wantCount(t, e.company(app, "elsewhere"), 1, true)
+	wantMetadata(t, "new user u1", u1.Metadata, `{"email":"u1@acme.test"}`)
+	wantTime(t, "u1 CreatedAt", u1.CreatedAt, t1)
+	wantTime(t, "u1 UpdatedAt", u1.UpdatedAt, t1)
+	wantMetadata(t, "new user u2 without metadata", e.user(app, "u2").Metadata, `{}`)
+	if got := e.user(app, "u3").CompanyID; got != "" {
+		t.Errorf("u3 sent without company_id: CompanyID = %q, want none", got)
+	}
+	if got := e.user(app, "7").CompanyID; got != "8" {
+		t.Errorf("user 7 CompanyID = %q, want %q", got, "8")
+	}
+	acme := e.company(app, "acme")
+	wantMetadata(t, "acme after a user job", acme.Metadata, `{"name":"Acme"}`)
+	wantCount(t, acme, 1, true)
+	newco := e.company(app, "newco")
+	wantMetadata(t, "newco, created by a user's company_id", newco.Metadata, `{}`)
+	wantTime(t, "newco CreatedAt", newco.CreatedAt, t1)
+	wantCount(t, newco, 1, true)
+	wantCount(t, e.company(app, "8"), 1, true)
+
+	t2 := e.clock.Advance(time.Minute)
+	e.run(app, bulkid.JobUsers,
+		`{"user_id":"u1","metadata":{"plan":"pro"}}`, // no company_id: association kept
+		`{"user_id":"u2","company_id":"acme"}`,       // moves from newco
+		`{"user_id":"u3","company_id":"newco"}`,
+		`{"user_id":"u3","company_id":"acme"}`, // the latest association wins
+		`{"user_id":"7","company_id":null}`,
+	)
+	u1 = e.user(app, "u1")
+	if u1.CompanyID != "acme" {
+		t.Errorf("u1 sent without company_id: CompanyID = %q, want %q kept", u1.CompanyID, "acme")
+	}
+	wantMetadata(t, "merged u1", u1.Metadata, `{"email":"u1@acme.test","plan":"pro"}`)
+	wantTime(t, "u1 CreatedAt after a merge", u1.CreatedAt, t1)
+	wantTime(t, "u1 UpdatedAt after a merge", u1.UpdatedAt, t2)
+	for id, want := range map[string]string{"u2": "acme", "u3": "acme", "7": "8"} {
+		if got := e.user(app, id).CompanyID; got != want {
+			t.Errorf("user %s CompanyID = %q, want %q", id, got, want)
+		}
+	}
+	wantCount(t, e.company(app, "acme"), 3, true)
+	wantCount(t, e.company(app, "newco"), 0, false)
+	wantCount(t, e.company(app, "8"), 1, true)
+
+	_, err := e.s.User(e.ctx, app.ID, "nobody")
+	wantCode(t, "User of an unknown id", err, bulkid.ENOTFOUND)
+}
+
+func testListCompanies(t *testing.T, e *env) {
+	app := e.createApp("a")
+	// Byte order, as Go's sort.Strings: digits before capitals before
+	// lower case, and non-ASCII last.
+	ids := []string{"b", "a", "B", "10", "9", "a-1", "a 1", "Z", "é", "ab", "A"}
+	var companies, users []string
+	for _, id := range ids {
+		companies = append(companies, fmt.Sprintf(`{"company_id":%q}`, id))
+	}
+	all := slices.Clone(ids)
+	sort.Strings(all)
+	var shown []string
+	for i, id := range all {
+		if i%2 == 0 {
+			shown = append(shown, id)
+			users = append(users, fmt.Sprintf(`{"user_id":"user of %s","company_id":%q}`, id, id))
+		}
+	}
+	e.run(app, bulkid.JobCompanies, companies...)
+	e.run(app, bulkid.JobUsers, users...)
+
+	list := func(all bool) func(bulkid.Page) ([]*bulkid.Company, error) {
+		return func(p bulkid.Page) ([]*bulkid.Company, error) { return e.s.ListCompanies(e.ctx, app.ID, p, all) }
+	}
+	key := func(c *bulkid.Company) string { return c.ID }
+	for _, limit := range []int{100, 3, 1} {
+		got := companyIDs(pages(t, "ListCompanies(all)", limit, list(true), key))
+		if !slices.Equal(got, all) {
+			t.Errorf("ListCompanies(all) in pages of %d:\n got %q\nwant %q", limit, got, all)
+		}
+		got = companyIDs(pages(t, "ListCompanies(visible)", limit, list(false), key))
+		if !slices.Equal(got, shown) {
+			t.Errorf("ListCompanies(visible) in pages of %d:\n got %q\nwant %q", limit, got, shown)
+		}
+	}
+
+	// After need not name a company.
+	cs, err := e.s.ListCompanies(e.ctx, app.ID, bulkid.Page{Limit: 100, After: "a0"}, true)
+	e.must("ListCompanies", err)
+	want := []string{"ab", "b", "é"}
+	if got := companyIDs(cs); !slices.Equal(got, want) {
+		t.Errorf("ListCompanies(all, After %q) = %q, want %q", "a0", got, want)
+	}
+	for _, c := range cs {
+		if c.Metadata == nil || c.CreatedAt.IsZero() {
+			t.Errorf("listed company %q lacks metadata or CreatedAt: %+v", c.ID, c)
+		}
+	}
+}
+
+func testIdentify(t *testing.T, e *env) {
+	a, b := e.createApp("a"), e.createApp("b")
+	identify := func(app *bulkid.App, typ bulkid.JobType, raws ...string) {
+		t.Helper()
+		recs := e.records(typ, raws...)
+		if typ == bulkid.JobUsers {
+			e.must("Identify", e.s.Identify(e.ctx, app.ID, nil, recs))
+		} else {
+			e.must("Identify", e.s.Identify(e.ctx, app.ID, recs, nil))
+		}
+	}
+	// A bulk job in progress does not hold real-time identify up.
+	queued := e.submit(a, bulkid.JobUsers, `{"user_id":"u1","company_id":"other"}`)
+
+	created := e.clock.Advance(time.Minute)
+	identify(a, bulkid.JobCompanies,
+		`{"company_id":"acme","metadata":{"name":"Acme","plan":"free","seats":5}}`,
+		`{"company_id":"acme","metadata":{"plan":"pro","seats":null,"big":12345678901234567890123}}`)
+	acme := e.company(a, "acme")
+	wantMetadata(t, "acme", acme.Metadata, `{"name":"Acme","plan":"pro","big":12345678901234567890123}`)
+	wantTime(t, "acme CreatedAt", acme.CreatedAt, created)
+	wantCount(t, acme, 0, false)
+
+	// User counts are right as soon as Identify returns.
+	identify(a, bulkid.JobUsers,
+		`{"user_id":"u1","company_id":"acme","metadata":{"email":"u1@acme.test"}}`,
+		`{"user_id":"u2","company_id":"newco"}`)
+	wantCount(t, e.company(a, "acme"), 1, true)
+	newco := e.company(a, "newco")
+	wantMetadata(t, "newco, created by a user's company_id", newco.Metadata, `{}`)
+	wantCount(t, newco, 1, true)
+
+	updated := e.clock.Advance(time.Minute)
+	identify(a, bulkid.JobUsers, `{"user_id":"u2","company_id":"acme"}`)
+	wantCount(t, e.company(a, "acme"), 2, true)
+	wantCount(t, e.company(a, "newco"), 0, false)
+	identify(a, bulkid.JobUsers, `{"user_id":"u1","metadata":{"plan":"pro"}}`)
+	u1 := e.user(a, "u1")
+	if u1.CompanyID != "acme" {
+		t.Errorf("u1 sent without company_id: CompanyID = %q, want %q kept", u1.CompanyID, "acme")
+	}
+	wantMetadata(t, "u1", u1.Metadata, `{"email":"u1@acme.test","plan":"pro"}`)
+	wantTime(t, "u1 CreatedAt", u1.CreatedAt, created)
+	wantTime(t, "u1 UpdatedAt", u1.UpdatedAt, updated)
+	cs, err := e.s.ListCompanies(e.ctx, a.ID, bulkid.Page{Limit: 100}, false)
+	e.must("ListCompanies", err)
+	if got := companyIDs(cs); !slices.Equal(got, []string{"acme"}) {
+		t.Errorf("visible companies = %q, want %q", got, []string{"acme"})
+	}
+
+	// Another app's profiles are its own.
+	_, err = e.s.Company(e.ctx, b.ID, "acme")
+	wantCode(t, "Company of another app's company", err, bulkid.ENOTFOUND)
+	_, err = e.s.User(e.ctx, b.ID, "u1")
+	wantCode(t, "User of another app's user", err, bulkid.ENOTFOUND)
+	identify(b, bulkid.JobCompanies, `{"company_id":"acme","metadata":{"name":"B's Acme"}}`)
+	identify(b, bulkid.JobUsers, `{"user_id":"u1","company_id":"acme"}`)
+	wantMetadata(t, "app b's acme", e.company(b, "acme").Metadata, `{"name":"B's Acme"}`)
+	wantCount(t, e.company(b, "acme"), 1, true)
+	wantMetadata(t, "app a's acme", e.company(a, "acme").Metadata, `{"name":"Acme","plan":"pro","big":12345678901234567890123}`)
+	wantCount(t, e.company(a, "acme"), 2, true)
+
+	// The queued job is as it was.
+	got := e.job(a, queued.ID)
+	if got.Status != bulkid.StatusQueued || got.CompletedRows != 0 || got.Cursor != 0 {
+		t.Errorf("queued job after Identify: Status %q, CompletedRows %d, Cursor %d; want queued, 0, 0",
+			got.Status, got.CompletedRows, got.Cursor)
+	}
+	active, err := e.s.ActiveJob(e.ctx, a.ID)
+	e.must("ActiveJob", err)
+	if active.ID != queued.ID {
+		t.Errorf("ActiveJob after Identify = %s, want %s", active.ID, queued.ID)
+	}
 }

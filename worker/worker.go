@@ -18,9 +18,18 @@ import (
 	"github.com/bulkid/bulkid"
 )
 
+// Store is the part of a bulkid.Store the worker uses: the work methods,
+// and Job to read the counts a batch left.
+type Store interface {
+	bulkid.WorkStore
+	Job(ctx context.Context, appID int64, jobID string) (*bulkid.Job, error)
+}
+
+var _ Store = bulkid.Store(nil)
+
 // Config configures a Pool. Zero values take the defaults named.
 type Config struct {
-	Store bulkid.Store
+	Store Store
 	// Workers is how many jobs run at once, each for a different app
 	// (default 16). A throttled job mostly waits, so this can exceed the cores.
 	Workers int

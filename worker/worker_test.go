@@ -20,7 +20,7 @@ import (
 // faultyStore fails ApplyBatch with fault from its failAt-th call on, until
 // healed.
 type faultyStore struct {
-	bulkid.Store
+	worker.Store
 	mu     sync.Mutex
 	calls  int
 	failAt int
@@ -178,7 +178,7 @@ func TestShutdownReleasesJob(t *testing.T) {
 }
 
 type countingStore struct {
-	bulkid.Store
+	worker.Store
 	rows *atomic.Int64
 }
 
@@ -226,7 +226,7 @@ func TestSlowRateKeepsLease(t *testing.T) {
 }
 
 type leaseWatch struct {
-	bulkid.Store
+	worker.Store
 	lost *atomic.Int64
 }
 
@@ -242,7 +242,7 @@ func (s *leaseWatch) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.Jo
 // for real and reports the caller's context error if it has one, as a
 // driver does whose commit lands as the context is cancelled.
 type lateClaimStore struct {
-	bulkid.Store
+	worker.Store
 	claiming chan struct{} // closed at the first claim
 	release  chan struct{}
 	once     sync.Once
@@ -285,7 +285,7 @@ func TestShutdownDuringClaim(t *testing.T) {
 
 // batchBytes records the most metadata bytes one ApplyBatch carried.
 type batchBytes struct {
-	bulkid.Store
+	worker.Store
 	mu      sync.Mutex
 	most    int
 	batches int

@@ -1,0 +1,458 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordpack"
+	"github.com/google/uuid"
+)
+
+func testClaimJob(t *testing.T, e *env) {
+	_, err := e.s.ClaimJob(e.ctx, "w1", ttl)
+	wantCode(t, "ClaimJob of an empty store", err, bulkid.ENOTFOUND)
+
+	a, b := e.createApp("a"), e.createApp("b")
+	ja := e.submit(a, bulkid.JobCompanies, `{"company_id":"c1"}`, `{"company_id":"c2"}`)
+	e.clock.Advance(time.Second)
+	jb := e.submit(b, bulkid.JobUsers, `{"user_id":"u1"}`)
+
+	got, err := e.s.ClaimJob(e.ctx, "w1", ttl)
+	e.must("ClaimJob", err)
+	wantJob(t, "ClaimJob claimed", got, &bulkid.Job{ID: ja.ID, AppID: a.ID, Type: bulkid.JobCompanies,
+		Status: bulkid.StatusQueued, Source: bulkid.SourceNDJSON, SubmittedAt: start, TotalRows: 2})
+
+	got, err = e.s.ClaimJob(e.ctx, "w2", ttl)
+	e.must("ClaimJob", err)
+	if got.ID != jb.ID {
+		t.Errorf("second ClaimJob claimed %s, want the unleased job %s", got.ID, jb.ID)
+	}
+	_, err = e.s.ClaimJob(e.ctx, "w3", ttl)
+	wantCode(t, "ClaimJob with every job leased", err, bulkid.ENOTFOUND)
+}
+
+func testLeaseExpiry(t *testing.T, e *env) {
+	a, b := e.createApp("a"), e.createApp("b")
+	ja := e.submit(a, bulkid.JobCompanies, `{"company_id":"c1"}`)
+	jb := e.submit(b, bulkid.JobCompanies, `{"company_id":"c1"}`)
+	la := e.claim("w1", ja)
+	lb := e.claim("w2", jb)
+
+	e.clock.Advance(ttl / 2)
+	e.must("RenewLease", e.s.RenewLease(e.ctx, lb))
+	_, err := e.s.ClaimJob(e.ctx, "w3", ttl)
+	wantCode(t, "ClaimJob before any lease expired", err, bulkid.ENOTFOUND)
+
+	// ja's lease has expired, jb's renewal still holds.
+	e.clock.Advance(ttl/2 + time.Second)
+	e.claim("w3", ja)
+	_, err = e.s.ClaimJob(e.ctx, "w4", ttl)
+	wantCode(t, "ClaimJob with a renewed lease live", err, bulkid.ENOTFOUND)
+
+	// The first owner has lost the job: every write is refused.
+	recs := e.records(bulkid.JobCompanies, `{"company_id":"c1","metadata":{"by":"w1"}}`)
+	wantCode(t, "RenewLease of a lost lease", e.s.RenewLease(e.ctx, la), bulkid.ELEASELOST)
+	wantCode(t, "SetJobStatus of a lost lease", e.s.SetJobStatus(e.ctx, la, bulkid.StatusValidating), bulkid.ELEASELOST)
+	wantCode(t, "FinishValidation of a lost lease", e.s.FinishValidation(e.ctx, la,
+		[]bulkid.RecordError{{Seq: 0, Pos: 1, Code: bulkid.RMissingID, Message: "x", Raw: []byte("{}")}}), bulkid.ELEASELOST)
+	wantCode(t, "ApplyBatch of a lost lease", e.s.ApplyBatch(e.ctx, la, bulkid.JobCompanies, recs, 0, 1), bulkid.ELEASELOST)
+	wantCode(t, "RefreshCompanies of a lost lease", e.s.RefreshCompanies(e.ctx, la, a.ID), bulkid.ELEASELOST)
+	wantCode(t, "ReleaseJob of a lost lease", e.s.ReleaseJob(e.ctx, la), bulkid.ELEASELOST)
+	wantCode(t, "FinishJob of a lost lease", e.s.FinishJob(e.ctx, la, bulkid.StatusCompleted, ""), bulkid.ELEASELOST)
+
+	wantJob(t, "Job after refused writes", e.job(a, ja.ID), &bulkid.Job{ID: ja.ID, AppID: a.ID, Type: bulkid.JobCompanies,
+		Status: bulkid.StatusQueued, Source: bulkid.SourceNDJSON, SubmittedAt: start, TotalRows: 1})
+	errs, err := e.s.JobErrors(e.ctx, a.ID, ja.ID, 0, 10)
+	e.must("JobErrors", err)
+	wantErrors(t, "JobErrors after a refused FinishValidation", errs, nil)
+	_, err = e.s.Company(e.ctx, a.ID, "c1")
+	wantCode(t, "Company written by a refused ApplyBatch", err, bulkid.ENOTFOUND)
+
+	// The new owner holds it.
+	l3 := bulkid.Lease{JobID: ja.ID, Owner: "w3", TTL: ttl}
+	e.must("SetJobStatus by the new owner", e.s.SetJobStatus(e.ctx, l3, bulkid.StatusValidating))
+	if got := e.job(a, ja.ID).Status; got != bulkid.StatusValidating {
+		t.Errorf("Status after the new owner's SetJobStatus = %q, want %q", got, bulkid.StatusValidating)
+	}
+}
+
+func testWritesRenewLease(t *testing.T, e *env) {
+	app := e.createApp("a")
+	job := e.submit(app, bulkid.JobCompanies, `{"company_id":"c1"}`)
+	l := e.claim("w1", job)
+	recs := e.records(bulkid.JobCompanies, `{"company_id":"c1"}`)
+	writes := []struct {
+		name string
+		do   func() error
+	}{
+		{"SetJobStatus", func() error { return e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating) }},
+		{"FinishValidation", func() error { return e.s.FinishValidation(e.ctx, l, nil) }},
+		{"ApplyBatch", func() error { return e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs, 0, 1) }},
+		{"SetJobStatus", func() error { return e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh) }},
+		{"RefreshCompanies", func() error { return e.s.RefreshCompanies(e.ctx, l, app.ID) }},
+		{"RenewLease", func() error { return e.s.RenewLease(e.ctx, l) }},
+	}
+	// Each step comes ttl-1s after the one before: later than the previous
+	// lease would have lasted, had the step before not renewed it.
+	prev := "ClaimJob"
+	for _, w := range writes {
+		e.clock.Advance(ttl - time.Second)
+		if got, err := e.s.ClaimJob(e.ctx, "thief", ttl); err == nil {
+			t.Fatalf("ClaimJob %v after %s claimed job %s; %s did not renew the lease", ttl-time.Second, prev, got.ID, prev)
+		} else {
+			wantCode(t, "ClaimJob", err, bulkid.ENOTFOUND)
+		}
+		e.must(w.name, w.do())
+		prev = w.name
+	}
+	e.clock.Advance(ttl - time.Second)
+	_, err := e.s.ClaimJob(e.ctx, "thief", ttl)
+	wantCode(t, "ClaimJob before the renewed lease expired", err, bulkid.ENOTFOUND)
+	e.clock.Advance(2 * time.Second)
+	e.claim("thief", job)
+}
+
+func testReleaseJob(t *testing.T, e *env) {
+	app := e.createApp("a")
+	raws := []string{`{"company_id":"c1"}`, `{"company_id":"c2"}`, `{"company_id":"c3"}`}
+	recs := e.records(bulkid.JobCompanies, raws...)
+	job := e.submit(app, bulkid.JobCompanies, raws...)
+	l := e.startJob("w1", job)
+	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[:2], 0, 2))
+	e.must("ReleaseJob", e.s.ReleaseJob(e.ctx, l))
+
+	// Another worker claims it at once, where the first left off.
+	got, err := e.s.ClaimJob(e.ctx, "w2", ttl)
+	e.must("ClaimJob after ReleaseJob", err)
+	wantJob(t, "ClaimJob after ReleaseJob", got, &bulkid.Job{ID: job.ID, AppID: app.ID, Type: bulkid.JobCompanies,
+		Status: bulkid.StatusProcessing, Source: bulkid.SourceNDJSON, SubmittedAt: start, StartTime: start,
+		TotalRows: 3, CompletedRows: 2, Cursor: 2})
+
+	wantCode(t, "ReleaseJob by the former owner", e.s.ReleaseJob(e.ctx, l), bulkid.ELEASELOST)
+	wantCode(t, "ApplyBatch by the former owner", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[2:], 2, 3), bulkid.ELEASELOST)
+	l2 := bulkid.Lease{JobID: job.ID, Owner: "w2", TTL: ttl}
+	e.must("ApplyBatch by the new owner", e.s.ApplyBatch(e.ctx, l2, bulkid.JobCompanies, recs[2:], 2, 3))
+	if got := e.job(app, job.ID); got.CompletedRows != 3 || got.Cursor != 3 {
+		t.Errorf("after the last batch: CompletedRows %d, Cursor %d; want 3, 3", got.CompletedRows, got.Cursor)
+	}
+}
+
+func testJobRecords(t *testing.T, e *env) {
+	app := e.createApp("a")
+	// Raw is kept byte for byte: spaces, escapes, non-ASCII, invalid
+	// UTF-8 and records that are not JSON at all.
+	want := []bulkid.RawRecord{
+		{Seq: 0, Pos: 1, Raw: []byte(`{"company_id":"c0"}`)},
+		{Seq: 1, Pos: 3, Raw: []byte(`  { "company_id" : "c1", "metadata": {"name": "Zürich ✓", "q": "a\"b\\c\u0000"} }  `)},
+		{Seq: 2, Pos: 4, Raw: []byte("not json at all\t")},
+		{Seq: 3, Pos: 7, Raw: []byte("{\"company_id\":\"\xff\xfe\"}")},
+		{Seq: 4, Pos: 8, Raw: []byte(`[1,2]`)},
+	}
+	job := newJob(app, bulkid.JobCompanies)
+	e.must("CreateJob", e.s.CreateJob(e.ctx, job, recordpack.FromRecords(want)))
+
+	check := func(fromSeq, limit int, want []bulkid.RawRecord) {
+		t.Helper()
+		got, err := e.s.JobRecords(e.ctx, job.ID, fromSeq, limit)
+		e.must("JobRecords", err)
+		if g, w := rawView(got), rawView(want); !slices.Equal(g, w) {
+			t.Errorf("JobRecords(from %d, limit %d):\n got %q\nwant %q", fromSeq, limit, g, w)
+		}
+	}
+	check(0, 100, want)
+	check(0, 2, want[0:2])
+	check(2, 2, want[2:4])
+	check(4, 2, want[4:])
+	check(3, 100, want[3:])
+	check(5, 2, nil)
+}
+
+func testSetJobStatus(t *testing.T, e *env) {
+	app := e.createApp("a")
+	job := e.submit(app, bulkid.JobUsers, `{"user_id":"u1"}`)
+	l := e.claim("w1", job)
+	started := e.clock.Advance(time.Minute)
+	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
+	got := e.job(app, job.ID)
+	if got.Status != bulkid.StatusValidating {
+		t.Errorf("Status = %q, want %q", got.Status, bulkid.StatusValidating)
+	}
+	wantTime(t, "StartTime", got.StartTime, started)
+
+	e.clock.Advance(time.Minute)
+	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusProcessing))
+	got = e.job(app, job.ID)
+	if got.Status != bulkid.StatusProcessing {
+		t.Errorf("Status = %q, want %q", got.Status, bulkid.StatusProcessing)
+	}
+	wantTime(t, "StartTime after a second SetJobStatus", got.StartTime, started)
+	if !got.EndTime.IsZero() {
+		t.Errorf("EndTime of a running job = %v, want zero", got.EndTime)
+	}
+}
+
+func testFinishValidation(t *testing.T, e *env) {
+	app, other := e.createApp("a"), e.createApp("b")
+	raws := make([]string, 300)
+	for i := range raws {
+		raws[i] = fmt.Sprintf(`{"company_id":"c%d"}`, i)
+	}
+	job := e.submit(app, bulkid.JobCompanies, raws...)
+	l := e.claim("w1", job)
+	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
+
+	// An earlier validation's errors, which the next one replaces.
+	old := []bulkid.RecordError{
+		{Seq: 0, Pos: 1, ID: "c0", Code: bulkid.RInvalidMetadata, Message: "old", Raw: []byte(raws[0])},
+		{Seq: 2, Pos: 3, ID: "c2", Code: bulkid.RInvalidMetadata, Message: "old", Raw: []byte(raws[2])},
+	}
+	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, old))
+
+	var want []bulkid.RecordError // the odd records, 150 of them, in Seq order
+	for i := 1; i < len(raws); i += 2 {
+		re := bulkid.RecordError{Seq: i, Pos: i + 1, ID: fmt.Sprintf("c%d", i), Code: bulkid.RNestedMetadata,
+			Message: fmt.Sprintf("metadata key \"k%d\" is an object", i), Raw: []byte(raws[i])}
+		if i%3 == 0 {
+			re.ID, re.Code, re.Message, re.Raw = "", bulkid.RMalformedJSON, "the record is not valid JSON", []byte("{\xff")
+		}
+		want = append(want, re)
+	}
+	given := slices.Clone(want)
+	slices.Reverse(given) // input order is Seq order, not the order given
+	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, given))
+
+	got := e.job(app, job.ID)
+	if got.Status != bulkid.StatusProcessing || got.FailedRows != len(want) {
+		t.Errorf("after FinishValidation: Status %q, FailedRows %d; want %q, %d", got.Status, got.FailedRows, bulkid.StatusProcessing, len(want))
+	}
+	wantErrors(t, "Job().Errors", got.Errors, want[:bulkid.MaxJobErrors])
+	jobs, err := e.s.ListJobs(e.ctx, app.ID, bulkid.Page{Limit: 10})
+	e.must("ListJobs", err)
+	if len(jobs) != 1 {
+		t.Fatalf("ListJobs: got %d jobs, want 1", len(jobs))
+	}
+	wantErrors(t, "ListJobs()[0].Errors", jobs[0].Errors, want[:bulkid.MaxJobErrors])
+
+	check := func(fromSeq, limit int, want []bulkid.RecordError) {
+		t.Helper()
+		got, err := e.s.JobErrors(e.ctx, app.ID, job.ID, fromSeq, limit)
+		e.must("JobErrors", err)
+		wantErrors(t, fmt.Sprintf("JobErrors(from %d, limit %d)", fromSeq, limit), got, want)
+	}
+	check(0, 1000, want)
+	check(0, 10, want[:10])
+	check(100, 10, want[50:60]) // Seq 101 is the first at or after 100
+	check(101, 2, want[50:52])
+	check(299, 10, want[149:])
+	check(300, 10, nil)
+	var all []bulkid.RecordError
+	for from := 0; ; {
+		page, err := e.s.JobErrors(e.ctx, app.ID, job.ID, from, 40)
+		e.must("JobErrors", err)
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		from = page[len(page)-1].Seq + 1
+	}
+	wantErrors(t, "JobErrors in pages of 40", all, want)
+
+	_, err = e.s.JobErrors(e.ctx, other.ID, job.ID, 0, 10)
+	wantCode(t, "JobErrors of another app's job", err, bulkid.ENOTFOUND)
+	_, err = e.s.JobErrors(e.ctx, app.ID, uuid.NewString(), 0, 10)
+	wantCode(t, "JobErrors of an unknown job", err, bulkid.ENOTFOUND)
+}
+
+func testApplyBatch(t *testing.T, e *env) {
+	app := e.createApp("a")
+	raws := []string{
+		`{"company_id":"c0","metadata":{"plan":"free"}}`,
+		`{"company_id":"c1"}`,
+		`{"company_id":"c2"}`,
+		`{"company_id":"c3"}`,
+		`{"metadata":{"plan":"free"}}`, // invalid: no company_id
+	}
+	job := e.submit(app, bulkid.JobCompanies, raws...)
+	recs := e.records(bulkid.JobCompanies, raws[:4]...)
+	l := e.claim("w1", job)
+	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
+	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, []bulkid.RecordError{
+		{Seq: 4, Pos: 5, Code: bulkid.RMissingID, Message: "company_id is required", Raw: []byte(raws[4])}}))
+
+	progress := func(what string, completed, cursor int) {
+		t.Helper()
+		got := e.job(app, job.ID)
+		if got.CompletedRows != completed || got.Cursor != cursor || got.FailedRows != 1 || got.TotalRows != 5 {
+			t.Errorf("%s: CompletedRows %d, Cursor %d, FailedRows %d, TotalRows %d; want %d, %d, 1, 5",
+				what, got.CompletedRows, got.Cursor, got.FailedRows, got.TotalRows, completed, cursor)
+		}
+	}
+	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[:2], 0, 2))
+	progress("after the first batch", 2, 2)
+
+	// A batch from a cursor the job has left is refused whole.
+	e.clock.Advance(time.Second)
+	stale := e.records(bulkid.JobCompanies, `{"company_id":"c0","metadata":{"plan":"stale"}}`, `{"company_id":"stale"}`)
+	wantCode(t, "ApplyBatch from a stale cursor", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, stale, 0, 2), bulkid.ELEASELOST)
+	progress("after a stale batch", 2, 2)
+	wantMetadata(t, "c0 after a stale batch", e.company(app, "c0").Metadata, `{"plan":"free"}`)
+	_, err := e.s.Company(e.ctx, app.ID, "stale")
+	wantCode(t, "Company of a stale batch", err, bulkid.ENOTFOUND)
+
+	// The cursor also moves over the invalid record at the end.
+	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[2:], 2, 5))
+	progress("after the last batch", 4, 5)
+	for _, id := range []string{"c0", "c1", "c2", "c3"} {
+		e.company(app, id)
+	}
+}
+
+func testFinishJob(t *testing.T, e *env) {
+	app := e.createApp("a")
+	raws := []string{`{"company_id":"c1"}`}
+	job := e.submit(app, bulkid.JobCompanies, raws...)
+	started := e.clock.Advance(time.Minute)
+	l := e.startJob("w1", job)
+	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, e.records(bulkid.JobCompanies, raws...), 0, 1))
+	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
+	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
+	ended := e.clock.Advance(time.Minute)
+	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+
+	want := &bulkid.Job{ID: job.ID, AppID: app.ID, Type: bulkid.JobCompanies, Status: bulkid.StatusCompleted,
+		Source: bulkid.SourceNDJSON, SubmittedAt: start, StartTime: started, EndTime: ended,
+		TotalRows: 1, CompletedRows: 1, Cursor: 1}
+	wantJob(t, "Job after FinishJob", e.job(app, job.ID), want)
+
+	_, err := e.s.ActiveJob(e.ctx, app.ID)
+	wantCode(t, "ActiveJob after FinishJob", err, bulkid.ENOTFOUND)
+	_, err = e.s.ClaimJob(e.ctx, "w2", ttl)
+	wantCode(t, "ClaimJob of a finished job", err, bulkid.ENOTFOUND)
+	e.clock.Advance(2 * ttl)
+	_, err = e.s.ClaimJob(e.ctx, "w2", ttl)
+	wantCode(t, "ClaimJob of a finished job after its lease would have expired", err, bulkid.ENOTFOUND)
+
+	wantCode(t, "RenewLease of a finished job", e.s.RenewLease(e.ctx, l), bulkid.ELEASELOST)
+	wantCode(t, "SetJobStatus of a finished job", e.s.SetJobStatus(e.ctx, l, bulkid.StatusProcessing), bulkid.ELEASELOST)
+	wantCode(t, "FinishJob of a finished job", e.s.FinishJob(e.ctx, l, bulkid.StatusFailed, "again"), bulkid.ELEASELOST)
+	wantJob(t, "Job after writes to a finished job", e.job(app, job.ID), want)
+
+	recs, err := e.s.JobRecords(e.ctx, job.ID, 0, 10)
+	e.must("JobRecords", err)
+	if len(recs) != 0 {
+		t.Errorf("JobRecords of a finished job: got %d records, want its input dropped", len(recs))
+	}
+
+	// A failed job keeps its reason and its record errors, and also frees the app.
+	bad := e.submit(app, bulkid.JobUsers, `{"user_id":null}`)
+	l = e.claim("w3", bad)
+	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
+	recErrs := []bulkid.RecordError{{Seq: 0, Pos: 1, Code: bulkid.RMissingID, Message: "user_id is required", Raw: []byte(`{"user_id":null}`)}}
+	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, recErrs))
+	failedAt := e.clock.Advance(time.Second)
+	const reason = "Every record of the job is invalid; see its errors."
+	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusFailed, reason))
+	got := e.job(app, bad.ID)
+	if got.Status != bulkid.StatusFailed || got.Error != reason {
+		t.Errorf("failed job: Status %q, Error %q; want %q, %q", got.Status, got.Error, bulkid.StatusFailed, reason)
+	}
+	wantTime(t, "EndTime of the failed job", got.EndTime, failedAt)
+	wantErrors(t, "Job().Errors of the failed job", got.Errors, recErrs)
+	errs, err := e.s.JobErrors(e.ctx, app.ID, bad.ID, 0, 10)
+	e.must("JobErrors", err)
+	wantErrors(t, "JobErrors of the failed job", errs, recErrs)
+
+	e.submit(app, bulkid.JobCompanies, `{"company_id":"c2"}`)
+}
+
+func testRefreshCompanies(t *testing.T, e *env) {
+	app := e.createApp("a")
+	visible := func(want ...string) {
+		t.Helper()
+		cs, err := e.s.ListCompanies(e.ctx, app.ID, bulkid.Page{Limit: 100}, false)
+		e.must("ListCompanies", err)
+		if got := companyIDs(cs); !slices.Equal(got, want) {
+			t.Errorf("visible companies = %q, want %q", got, want)
+		}
+	}
+	// apply runs a user job up to its refresh, which it leaves to the caller.
+	apply := func(raws ...string) (refresh func()) {
+		t.Helper()
+		job := e.submit(app, bulkid.JobUsers, raws...)
+		l := e.startJob("w1", job)
+		e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, e.records(bulkid.JobUsers, raws...), 0, len(raws)))
+		e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
+		return func() {
+			t.Helper()
+			e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
+			e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+		}
+	}
+
+	refresh := apply(`{"user_id":"u1","company_id":"old"}`, `{"user_id":"u2","company_id":"old"}`)
+	wantCount(t, e.company(app, "old"), 0, false) // stale until the refresh
+	visible()
+	refresh()
+	wantCount(t, e.company(app, "old"), 2, true)
+	visible("old")
+
+	refresh = apply(`{"user_id":"u1","company_id":"new"}`)
+	wantCount(t, e.company(app, "old"), 2, true)
+	wantCount(t, e.company(app, "new"), 0, false)
+	refresh()
+	wantCount(t, e.company(app, "old"), 1, true)
+	wantCount(t, e.company(app, "new"), 1, true)
+	visible("new", "old")
+
+	refresh = apply(`{"user_id":"u2","company_id":"new"}`)
+	wantCount(t, e.company(app, "old"), 1, true)
+	refresh()
+	wantCount(t, e.company(app, "old"), 0, false)
+	wantCount(t, e.company(app, "new"), 2, true)
+	visible("new")
+
+	// A company job leaves the counts as they are.
+	e.run(app, bulkid.JobCompanies, `{"company_id":"new","metadata":{"name":"New"}}`, `{"company_id":"old","metadata":{"name":"Old"}}`)
+	wantCount(t, e.company(app, "new"), 2, true)
+	wantCount(t, e.company(app, "old"), 0, false)
+	visible("new")
+}
+
+// testReserveRows: an app's rate lives in the store, per app, and holds
+// across calls as bulkid.ReserveRows says.
+func testReserveRows(t *testing.T, e *env) {
+	a, b := e.createApp("a"), e.createApp("b")
+	reserve := func(app *bulkid.App, n int) time.Duration {
+		t.Helper()
+		wait, err := e.s.ReserveRows(e.ctx, app.ID, n, 600, 10) // 10 rows a second
+		e.must("ReserveRows", err)
+		return wait
+	}
+	if w := reserve(a, 10); w != 0 {
+		t.Fatalf("first batch of a fresh app waits %v, want 0", w)
+	}
+	if w := reserve(a, 10); w != time.Second {
+		t.Fatalf("second batch at once waits %v, want 1s", w)
+	}
+	// A refused reservation takes nothing: asking again says the same.
+	if w := reserve(a, 10); w != time.Second {
+		t.Fatalf("asking again waits %v, want 1s still", w)
+	}
+	// Another app has a rate of its own.
+	if w := reserve(b, 10); w != 0 {
+		t.Fatalf("app b's first batch waits %v, want 0", w)
+	}
+	e.clock.Advance(time.Second)
+	if w := reserve(a, 10); w != 0 {
+		t.Fatalf("a second later, a's batch waits %v, want 0", w)
+	}
+	if w := reserve(a, 5); w != 500*time.Millisecond {
+		t.Fatalf("then 5 rows wait %v, want 500ms", w)
+	}
+	if _, err := e.s.ReserveRows(e.ctx, 1<<40, 1, 600, 10); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		t.Errorf("ReserveRows of an unknown app: %v, want ENOTFOUND", err)
+	}
+}
