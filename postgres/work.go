@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
-	"github.com/bulkid/bulkid/internal/recordpack"
+	"github.com/bulkid/bulkid/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -18,11 +18,11 @@ var errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is n
 // on one another.
 func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
 	now := db.now()
-	j, _, err := scanJob(db.pool.QueryRow(ctx, `UPDATE jobs SET lease_owner = $1, lease_until = $2
+	j, _, err := sqlstore.ScanJob(db.pool.QueryRow(ctx, `UPDATE jobs SET lease_owner = $1, lease_until = $2
 		WHERE seq = (SELECT seq FROM jobs WHERE active AND (lease_until IS NULL OR lease_until < $3)
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+jobColumns, owner, now.Add(ttl), now))
-	return j, err
+		RETURNING `+sqlstore.JobColumns, owner, now.Add(ttl), now))
+	return j, interpretError(err)
 }
 
 // leased runs an UPDATE of the job row guarded by the lease, renewing it.
@@ -62,28 +62,6 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 		_, err := tx.Exec(ctx, "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1", l.JobID)
 		return err
 	})
-}
-
-// JobRecords returns a slice of a job's input.
-func (db *DB) JobRecords(ctx context.Context, jobID string, fromSeq, limit int) ([]bulkid.RawRecord, error) {
-	rows, err := db.pool.Query(ctx, `SELECT first, data FROM job_input
-		WHERE job_seq = (SELECT seq FROM jobs WHERE id = $1) AND first + count > $2 ORDER BY first`, jobID, fromSeq)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	defer rows.Close()
-	recs := make([]bulkid.RawRecord, 0, min(limit, 4096))
-	for len(recs) < limit && rows.Next() {
-		var first int
-		var data []byte
-		if err := rows.Scan(&first, &data); err != nil {
-			return nil, interpretError(err)
-		}
-		if recs, err = recordpack.Unpack(recs, first, data, fromSeq, limit); err != nil {
-			return nil, err
-		}
-	}
-	return recs, interpretError(rows.Err())
 }
 
 // SetJobStatus moves a job to status.
