@@ -123,15 +123,12 @@ const (
 	markDirty       = `UPDATE companies SET dirty = true WHERE app_id = $1 AND company_id = ANY($2::text[])`
 	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id = ANY($2::text[])`
 	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])`
-	// refreshListed recounts the companies listed, which the transaction
-	// has locked.
-	refreshListed = `UPDATE companies SET
-			user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-			visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-			dirty = false
-		WHERE app_id = $1 AND company_id = ANY($2::text[])`
-	lockDirty = `SELECT company_id FROM companies WHERE app_id = $1 AND dirty ORDER BY company_id COLLATE "C" FOR UPDATE`
+	lockDirty       = `SELECT company_id FROM companies WHERE app_id = $1 AND dirty ORDER BY company_id COLLATE "C" FOR UPDATE`
 )
+
+// refreshListed recounts the companies listed, which the transaction has
+// locked.
+var refreshListed = dialect.RefreshCounts() + " WHERE app_id = $1 AND company_id = ANY($2::text[])"
 
 // errRetry asks inTx to run the transaction again from the start.
 var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
@@ -353,27 +350,6 @@ func insertErrors(ctx context.Context, tx pgx.Tx, seq int64, errs []bulkid.Recor
 			return []any{seq, e.Seq, e.Pos, e.ID, e.Code, e.Message, e.Raw}, nil
 		}))
 	return err
-}
-
-// Identify applies records outside any job and refreshes the counts of
-// the companies they change, which it has locked (those alone: a running
-// job's companies are its own refresh's). A record the profile bounds
-// refuse fails the call, EINVALIDRECORD, and nothing is written.
-func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
-	now := db.now()
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		res, err := applyRecords(ctx, tx, appID, companies, users, now)
-		if err != nil {
-			return err
-		}
-		if err := bulkid.RejectedError(res); err != nil {
-			return err
-		}
-		if len(res.Dirty) > 0 {
-			_, err = tx.Exec(ctx, refreshListed, appID, res.Dirty)
-		}
-		return err
-	})
 }
 
 // RefreshCompanies recomputes the counts and visibility of dirty

@@ -275,17 +275,9 @@ func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users
 
 // refreshCompanies recounts the users of an app's dirty companies;
 // refreshCompany those of one company.
-const (
-	refreshCompanies = `UPDATE companies SET
-		user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-		visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-		dirty = 0
-	WHERE app_id = ? AND dirty = 1`
-	refreshCompany = `UPDATE companies SET
-		user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-		visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-		dirty = 0
-	WHERE app_id = ? AND company_id = ?`
+var (
+	refreshCompanies = dialect.RefreshCounts() + " WHERE app_id = ? AND dirty = 1"
+	refreshCompany   = dialect.RefreshCounts() + " WHERE app_id = ? AND company_id = ?"
 )
 
 // RefreshCompanies recomputes the counts and visibility of dirty companies.
