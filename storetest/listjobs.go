@@ -19,14 +19,10 @@ func finishedJobsWithErrors(tb testing.TB, s bulkid.Store, app *bulkid.App, n in
 	for i := range n {
 		k := errsOf(i)
 		raws := make([]bulkid.RawRecord, max(k, 1))
-		errs := make([]bulkid.RecordError, k)
 		for r := range raws {
-			raws[r] = bulkid.RawRecord{Seq: r, Pos: r, Raw: fmt.Appendf(nil, `{"company_id":%d}`, r)}
+			raws[r] = bulkid.RawRecord{Seq: r, Pos: r, Raw: rawOf(r)}
 		}
-		for r := range errs {
-			errs[r] = bulkid.RecordError{Seq: r, Pos: r + 1, ID: fmt.Sprintf("j%d-r%d", i, r), Code: "invalid_id",
-				Message: fmt.Sprintf("record %d of job %d", r, i), Raw: raws[r].Raw}
-		}
+		errs := recordErrors(i, k)
 		job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
 		if err := s.CreateJob(ctx, job, recordpack.FromRecords(raws)); err != nil {
 			tb.Fatalf("CreateJob: %v", err)
@@ -46,58 +42,75 @@ func finishedJobsWithErrors(tb testing.TB, s bulkid.Store, app *bulkid.App, n in
 	return ids
 }
 
-// RunListJobsTests checks that ListJobs gives every job of a page its own
-// first record errors, whatever the others of the page hold: none, a few,
-// or more than a job object carries. It is not in RunTests yet; each
-// store's test calls it beside RunTests.
+func rawOf(r int) []byte { return fmt.Appendf(nil, `{"company_id":%d}`, r) }
+
+// recordErrors returns the k record errors finishedJobsWithErrors gives
+// its i-th job.
+func recordErrors(i, k int) []bulkid.RecordError {
+	errs := make([]bulkid.RecordError, k)
+	for r := range errs {
+		errs[r] = bulkid.RecordError{Seq: r, Pos: r + 1, ID: fmt.Sprintf("j%d-r%d", i, r), Code: "invalid_id",
+			Message: fmt.Sprintf("record %d of job %d", r, i), Raw: rawOf(r)}
+	}
+	return errs
+}
+
+// RunListJobsTests runs the ListJobs cases that are not in RunTests yet;
+// each store's test calls it beside RunTests. Once they are there (a row
+// {"ListJobsErrors", testListJobsErrors} in RunTests' table), it goes.
 func RunListJobsTests(t *testing.T, newStore NewStore) {
 	t.Run("ListJobsErrors", func(t *testing.T) {
 		t.Parallel()
-		e := setup(t, newStore)
-		a, b := e.createApp("a"), e.createApp("b")
-		// Jobs with 0, 1, 5, MaxJobErrors, MaxJobErrors+1 and 250 errors,
-		// twice round, and a job of another app between them.
-		counts := []int{0, 1, 5, bulkid.MaxJobErrors, bulkid.MaxJobErrors + 1, 250}
-		var ids []string
-		for round := range 2 {
-			ids = append(ids, finishedJobsWithErrors(t, e.s, a, len(counts), func(i int) int { return counts[i] })...)
-			finishedJobsWithErrors(t, e.s, b, 1, func(int) int { return 3 + round })
-		}
-		want := map[string][]bulkid.RecordError{}
-		for i, id := range ids {
-			j := e.job(a, id)
-			if n := min(counts[i%len(counts)], bulkid.MaxJobErrors); len(j.Errors) != n {
-				t.Fatalf("Job(%d).Errors: %d errors, want %d", i, len(j.Errors), n)
-			}
-			want[id] = j.Errors
-		}
-		for _, limit := range []int{1, 2, 5, 7, 100} {
-			p := bulkid.Page{Limit: limit}
-			seen := 0
-			for {
-				page, err := e.s.ListJobs(e.ctx, a.ID, p)
-				e.must("ListJobs", err)
-				if len(page) == 0 {
-					break
-				}
-				for _, j := range page {
-					w, ok := want[j.ID]
-					if !ok {
-						t.Fatalf("ListJobs(Limit %d) lists job %s, not one of the app's", limit, j.ID)
-					}
-					wantErrors(t, fmt.Sprintf("ListJobs(Limit %d) job %s Errors", limit, j.ID), j.Errors, w)
-					if (j.Errors == nil) != (w == nil) {
-						t.Errorf("ListJobs(Limit %d) job %s: Errors nil %v, Job's nil %v", limit, j.ID, j.Errors == nil, w == nil)
-					}
-					seen++
-				}
-				p.After = page[len(page)-1].ID
-			}
-			if seen != len(ids) {
-				t.Errorf("ListJobs(Limit %d): %d jobs in all, want %d", limit, seen, len(ids))
-			}
-		}
+		testListJobsErrors(t, setup(t, newStore))
 	})
+}
+
+// testListJobsErrors checks that ListJobs gives every job of a page its
+// own first record errors, whatever the others of the page hold: none, a
+// few, or more than a job object carries.
+func testListJobsErrors(t *testing.T, e *env) {
+	a, b := e.createApp("a"), e.createApp("b")
+	// Jobs with 0, 1, 5, MaxJobErrors, MaxJobErrors+1 and 250 errors,
+	// twice round, and a job of another app between them.
+	counts := []int{0, 1, 5, bulkid.MaxJobErrors, bulkid.MaxJobErrors + 1, 250}
+	var ids []string
+	for round := range 2 {
+		ids = append(ids, finishedJobsWithErrors(t, e.s, a, len(counts), func(i int) int { return counts[i] })...)
+		finishedJobsWithErrors(t, e.s, b, 1, func(int) int { return 3 + round })
+	}
+	want := map[string][]bulkid.RecordError{}
+	for i, id := range ids {
+		j := e.job(a, id)
+		k := i % len(counts)
+		wantErrors(t, fmt.Sprintf("Job(%d).Errors", i), j.Errors, recordErrors(k, counts[k])[:min(counts[k], bulkid.MaxJobErrors)])
+		want[id] = j.Errors
+	}
+	for _, limit := range []int{1, 2, 5, 7, 100} {
+		p := bulkid.Page{Limit: limit}
+		seen := 0
+		for {
+			page, err := e.s.ListJobs(e.ctx, a.ID, p)
+			e.must("ListJobs", err)
+			if len(page) == 0 {
+				break
+			}
+			for _, j := range page {
+				w, ok := want[j.ID]
+				if !ok {
+					t.Fatalf("ListJobs(Limit %d) lists job %s, not one of the app's", limit, j.ID)
+				}
+				wantErrors(t, fmt.Sprintf("ListJobs(Limit %d) job %s Errors", limit, j.ID), j.Errors, w)
+				if (j.Errors == nil) != (w == nil) {
+					t.Errorf("ListJobs(Limit %d) job %s: Errors nil %v, Job's nil %v", limit, j.ID, j.Errors == nil, w == nil)
+				}
+				seen++
+			}
+			p.After = page[len(page)-1].ID
+		}
+		if seen != len(ids) {
+			t.Errorf("ListJobs(Limit %d): %d jobs in all, want %d", limit, seen, len(ids))
+		}
+	}
 }
 
 // BenchmarkListJobs measures listing a page of 100 jobs with their first
