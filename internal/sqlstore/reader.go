@@ -193,7 +193,8 @@ const pageJobs = 100
 //   - SQLite has no LATERAL. The jobs are joined to their errors up to
 //     each job's MaxJobErrors-th error, which a subquery finds from the
 //     key; SQLite computes it once per job, as the bound of the range it
-//     reads. PostgreSQL would hash-join the whole table instead.
+//     reads. PostgreSQL works the bound out again for every row instead,
+//     or, handed the bounds first, hash-joins the whole table.
 //
 // A window function, ROW_NUMBER() OVER (PARTITION BY job_seq ORDER BY n)
 // <= MaxJobErrors, says it once for both but ranks every error of every
@@ -202,12 +203,12 @@ const pageJobs = 100
 // 32 ms, and 110–160 ms on PostgreSQL where the LATERAL form takes
 // 15–25 ms (docs/BENCHMARKS.md).
 const (
-	lateralErrors = `SELECT e.job_seq, e.` + errorColumnsE + ` FROM unnest(?::bigint[]) AS j (seq)
+	lateralErrors = `SELECT ` + pageErrorColumns + ` FROM unnest(?::bigint[]) AS j (seq)
 		CROSS JOIN LATERAL (SELECT job_seq, ` + errorColumns + ` FROM job_errors WHERE job_seq = j.seq ORDER BY n LIMIT ?) AS e`
-	boundedErrors = `SELECT e.job_seq, e.` + errorColumnsE + ` FROM jobs j JOIN job_errors e ON e.job_seq = j.seq
+	boundedErrors = `SELECT ` + pageErrorColumns + ` FROM jobs j JOIN job_errors e ON e.job_seq = j.seq
 		AND e.n <= coalesce((SELECT x.n FROM job_errors x WHERE x.job_seq = j.seq ORDER BY x.n LIMIT 1 OFFSET ?), ?)
 		WHERE j.seq IN (`
-	errorColumnsE = "n, e.pos, e.rec_id, e.code, e.message, e.raw"
+	pageErrorColumns = "e.job_seq, e.n, e.pos, e.rec_id, e.code, e.message, e.raw"
 )
 
 func (r *Reader) someErrors(ctx context.Context, jobs map[int64]*bulkid.Job, seqs []int64) error {

@@ -10,8 +10,8 @@
 // the boolean literals, and the driver's error translator. One query, the
 // record errors of a page of jobs, is written in two forms, each the one
 // its planner reads no more than it returns (reader.go). Times need no
-// rewriting, only decoding: Time scans SQLite's Unix milliseconds and
-// PostgreSQL's timestamptz alike.
+// rewriting, as no read query takes one, only decoding: timeDest scans
+// SQLite's Unix milliseconds and PostgreSQL's timestamptz alike.
 package sqlstore
 
 import (
