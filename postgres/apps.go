@@ -43,18 +43,6 @@ func (db *DB) CreateFirstApp(ctx context.Context, name string, keyHash []byte) (
 	return app, app != nil && err == nil, err
 }
 
-// AppByKeyHash finds the app of a key.
-func (db *DB) AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error) {
-	var app bulkid.App
-	err := db.pool.QueryRow(ctx, "SELECT id, name, created_at FROM apps WHERE key_hash = $1", keyHash).
-		Scan(&app.ID, &app.Name, &app.CreatedAt)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	app.CreatedAt = app.CreatedAt.UTC()
-	return &app, nil
-}
-
 // SetAppKey replaces an app's key hash.
 func (db *DB) SetAppKey(ctx context.Context, appID int64, keyHash []byte) error {
 	tag, err := db.pool.Exec(ctx, "UPDATE apps SET key_hash = $1 WHERE id = $2", keyHash, appID)
@@ -65,19 +53,4 @@ func (db *DB) SetAppKey(ctx context.Context, appID int64, keyHash []byte) error 
 		return bulkid.Errorf(bulkid.ENOTFOUND, "No app with the id %d.", appID)
 	}
 	return nil
-}
-
-// ListApps lists every app, oldest first.
-func (db *DB) ListApps(ctx context.Context) ([]*bulkid.App, error) {
-	rows, err := db.pool.Query(ctx, "SELECT id, name, created_at FROM apps ORDER BY id")
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	apps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*bulkid.App, error) {
-		var a bulkid.App
-		err := row.Scan(&a.ID, &a.Name, &a.CreatedAt)
-		a.CreatedAt = a.CreatedAt.UTC()
-		return &a, err
-	})
-	return apps, interpretError(err)
 }

@@ -2,6 +2,9 @@
 // processes can share one database: the one-job rule is a unique index,
 // jobs are claimed with FOR UPDATE SKIP LOCKED under leases, and each app's
 // rate lives in its row.
+//
+// The read methods (Job, ListJobs, Company, …) are internal/sqlstore's,
+// shared with the sqlite store; this package holds the write path.
 package postgres
 
 import (
@@ -18,6 +21,7 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/internal/migration"
+	"github.com/bulkid/bulkid/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,9 +46,32 @@ type Config struct {
 
 // DB is the PostgreSQL store.
 type DB struct {
-	pool *pgxpool.Pool
-	now  func() time.Time
-	log  *slog.Logger
+	*reader // the read side, over pool
+	pool    *pgxpool.Pool
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// reader is embedded under a name of this package, so that DB has the
+// read methods but no exported field.
+type reader = sqlstore.Reader
+
+// dialect is PostgreSQL's for the shared read side.
+var dialect = sqlstore.Dialect{Numbered: true, Lateral: true, True: "true", False: "false", NoRows: pgx.ErrNoRows, Err: interpretError}
+
+// querier runs the shared read side's queries on the pool.
+type querier struct{ pool *pgxpool.Pool }
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return q.pool.QueryRow(ctx, query, args...)
 }
 
 // Open connects to the database and brings its schema up to date.
@@ -77,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := &DB{pool: pool, now: cfg.Now, log: cfg.Logger}
+	db := &DB{reader: sqlstore.NewReader(querier{pool}, dialect), pool: pool, now: cfg.Now, log: cfg.Logger}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -89,12 +116,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 func (db *DB) Close() error {
 	db.pool.Close()
 	return nil
-}
-
-// Ping checks that the database answers.
-func (db *DB) Ping(ctx context.Context) error {
-	var one int
-	return interpretError(db.pool.QueryRow(ctx, "SELECT 1").Scan(&one))
 }
 
 // migrate applies the embedded migrations not yet applied, under an
@@ -142,13 +163,6 @@ func (db *DB) migrate(ctx context.Context) error {
 		db.log.Info("applied migration", "store", "postgres", "version", m.Version)
 	}
 	return nil
-}
-
-// SchemaVersion returns the version of the newest migration applied.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
-	return v, interpretError(err)
 }
 
 // txAttempts is how many times inTx runs a transaction that PostgreSQL

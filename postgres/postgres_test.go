@@ -27,9 +27,11 @@ func open(t *testing.T, url string, now func() time.Time) *postgres.DB {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.RunTests(t, func(t *testing.T, now func() time.Time) bulkid.Store {
+	newStore := func(t *testing.T, now func() time.Time) bulkid.Store {
 		return open(t, pgtest.URL(t), now)
-	})
+	}
+	storetest.RunTests(t, newStore)
+	storetest.RunListJobsTests(t, newStore)
 }
 
 // TestMigrationsAreIdempotent: opening again applies nothing and keeps data;

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
-	"github.com/bulkid/bulkid/internal/recordpack"
+	"github.com/bulkid/bulkid/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -18,11 +18,11 @@ var errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is n
 // on one another.
 func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
 	now := db.now()
-	j, _, err := scanJob(db.pool.QueryRow(ctx, `UPDATE jobs SET lease_owner = $1, lease_until = $2
+	j, _, err := sqlstore.ScanJob(db.pool.QueryRow(ctx, `UPDATE jobs SET lease_owner = $1, lease_until = $2
 		WHERE seq = (SELECT seq FROM jobs WHERE active AND (lease_until IS NULL OR lease_until < $3)
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+jobColumns, owner, now.Add(ttl), now))
-	return j, err
+		RETURNING `+sqlstore.JobColumns, owner, now.Add(ttl), now))
+	return j, interpretError(err)
 }
 
 // leased runs an UPDATE of the job row guarded by the lease, renewing it.
@@ -62,28 +62,6 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 		_, err := tx.Exec(ctx, "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1", l.JobID)
 		return err
 	})
-}
-
-// JobRecords returns a slice of a job's input.
-func (db *DB) JobRecords(ctx context.Context, jobID string, fromSeq, limit int) ([]bulkid.RawRecord, error) {
-	rows, err := db.pool.Query(ctx, `SELECT first, data FROM job_input
-		WHERE job_seq = (SELECT seq FROM jobs WHERE id = $1) AND first + count > $2 ORDER BY first`, jobID, fromSeq)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	defer rows.Close()
-	recs := make([]bulkid.RawRecord, 0, min(limit, 4096))
-	for len(recs) < limit && rows.Next() {
-		var first int
-		var data []byte
-		if err := rows.Scan(&first, &data); err != nil {
-			return nil, interpretError(err)
-		}
-		if recs, err = recordpack.Unpack(recs, first, data, fromSeq, limit); err != nil {
-			return nil, err
-		}
-	}
-	return recs, interpretError(rows.Err())
 }
 
 // SetJobStatus moves a job to status.
@@ -145,15 +123,12 @@ const (
 	markDirty       = `UPDATE companies SET dirty = true WHERE app_id = $1 AND company_id = ANY($2::text[])`
 	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id = ANY($2::text[])`
 	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])`
-	// refreshListed recounts the companies listed, which the transaction
-	// has locked.
-	refreshListed = `UPDATE companies SET
-			user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-			visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-			dirty = false
-		WHERE app_id = $1 AND company_id = ANY($2::text[])`
-	lockDirty = `SELECT company_id FROM companies WHERE app_id = $1 AND dirty ORDER BY company_id COLLATE "C" FOR UPDATE`
+	lockDirty       = `SELECT company_id FROM companies WHERE app_id = $1 AND dirty ORDER BY company_id COLLATE "C" FOR UPDATE`
 )
+
+// refreshListed recounts the companies listed, which the transaction has
+// locked.
+var refreshListed = dialect.RefreshCounts() + " WHERE app_id = $1 AND company_id = ANY($2::text[])"
 
 // errRetry asks inTx to run the transaction again from the start.
 var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
@@ -375,27 +350,6 @@ func insertErrors(ctx context.Context, tx pgx.Tx, seq int64, errs []bulkid.Recor
 			return []any{seq, e.Seq, e.Pos, e.ID, e.Code, e.Message, e.Raw}, nil
 		}))
 	return err
-}
-
-// Identify applies records outside any job and refreshes the counts of
-// the companies they change, which it has locked (those alone: a running
-// job's companies are its own refresh's). A record the profile bounds
-// refuse fails the call, EINVALIDRECORD, and nothing is written.
-func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
-	now := db.now()
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		res, err := applyRecords(ctx, tx, appID, companies, users, now)
-		if err != nil {
-			return err
-		}
-		if err := bulkid.RejectedError(res); err != nil {
-			return err
-		}
-		if len(res.Dirty) > 0 {
-			_, err = tx.Exec(ctx, refreshListed, appID, res.Dirty)
-		}
-		return err
-	})
 }
 
 // RefreshCompanies recomputes the counts and visibility of dirty

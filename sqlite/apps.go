@@ -43,19 +43,6 @@ func (db *DB) CreateFirstApp(ctx context.Context, name string, keyHash []byte) (
 	return app, app != nil && err == nil, err
 }
 
-// AppByKeyHash finds the app of a key.
-func (db *DB) AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error) {
-	var app bulkid.App
-	var created sql.NullInt64
-	err := db.read.QueryRowContext(ctx, "SELECT id, name, created_at FROM apps WHERE key_hash = ?", keyHash).
-		Scan(&app.ID, &app.Name, &created)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	app.CreatedAt = fromMS(created)
-	return &app, nil
-}
-
 // SetAppKey replaces an app's key hash.
 func (db *DB) SetAppKey(ctx context.Context, appID int64, keyHash []byte) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
@@ -70,24 +57,4 @@ func (db *DB) SetAppKey(ctx context.Context, appID int64, keyHash []byte) error 
 		}
 		return nil
 	})
-}
-
-// ListApps lists every app, oldest first.
-func (db *DB) ListApps(ctx context.Context) ([]*bulkid.App, error) {
-	rows, err := db.read.QueryContext(ctx, "SELECT id, name, created_at FROM apps ORDER BY id")
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	defer rows.Close()
-	var apps []*bulkid.App
-	for rows.Next() {
-		var app bulkid.App
-		var created sql.NullInt64
-		if err := rows.Scan(&app.ID, &app.Name, &created); err != nil {
-			return nil, interpretError(err)
-		}
-		app.CreatedAt = fromMS(created)
-		apps = append(apps, &app)
-	}
-	return apps, interpretError(rows.Err())
 }

@@ -21,3 +21,4 @@ func benchStore(b *testing.B) bulkid.Store {
 
 func BenchmarkCreateJob(b *testing.B)  { storetest.BenchmarkCreateJob(b, benchStore) }
 func BenchmarkApplyBatch(b *testing.B) { storetest.BenchmarkApplyBatch(b, benchStore) }
+func BenchmarkListJobs(b *testing.B)   { storetest.BenchmarkListJobs(b, benchStore) }

@@ -4,6 +4,10 @@
 // Writes go through one connection (SQLite has one writer at a time; queuing
 // in Go is cheaper than spinning on SQLITE_BUSY), reads through a small pool,
 // with the database in WAL mode so reads never wait for writes.
+//
+// The read methods (Job, ListJobs, Company, …) are internal/sqlstore's,
+// shared with the postgres store, over the read pool; this package holds
+// the write path.
 package sqlite
 
 import (
@@ -20,6 +24,7 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/internal/migration"
+	"github.com/bulkid/bulkid/internal/sqlstore"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -41,11 +46,44 @@ type Config struct {
 
 // DB is the SQLite store.
 type DB struct {
-	write *sql.DB // one connection, transactions BEGIN IMMEDIATE
-	read  *sql.DB
-	now   func() time.Time
-	log   *slog.Logger
+	*reader         // the read side, over read
+	write   *sql.DB // one connection, transactions BEGIN IMMEDIATE
+	read    *sql.DB
+	now     func() time.Time
+	log     *slog.Logger
 }
+
+// reader is embedded under a name of this package, so that DB has the
+// read methods but no exported field.
+type reader = sqlstore.Reader
+
+// dialect is SQLite's for the shared read side.
+var dialect = sqlstore.Dialect{True: "1", False: "0", NoRows: sql.ErrNoRows, Err: interpretError}
+
+// querier runs the shared read side's queries on a pool or a transaction.
+type querier struct {
+	db interface {
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	return q.db.QueryRowContext(ctx, query, args...)
+}
+
+// sqlRows is *sql.Rows with a Close that returns nothing.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
 
 // Open opens (creating if needed) the database at cfg.Path and brings its
 // schema up to date.
@@ -81,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	read.SetMaxOpenConns(4)
-	db := &DB{write: write, read: read, now: cfg.Now, log: cfg.Logger}
+	db := &DB{reader: sqlstore.NewReader(querier{read}, dialect), write: write, read: read, now: cfg.Now, log: cfg.Logger}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -92,15 +130,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // Close closes both connection pools.
 func (db *DB) Close() error {
 	return errors.Join(db.write.Close(), db.read.Close())
-}
-
-// Ping checks that the database answers a query.
-func (db *DB) Ping(ctx context.Context) error {
-	var one int
-	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return interpretError(err)
-	}
-	return nil
 }
 
 // migrate applies the embedded migrations not yet applied, each in its own
@@ -188,18 +217,3 @@ func fullError(err error) error {
 
 // ms converts a time to the stored Unix milliseconds.
 func ms(t time.Time) int64 { return t.UnixMilli() }
-
-// fromMS converts stored Unix milliseconds, NULL being the zero time.
-func fromMS(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return time.UnixMilli(v.Int64).UTC()
-}
-
-// SchemaVersion returns the version of the newest migration applied.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.read.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v)
-	return v, interpretError(err)
-}

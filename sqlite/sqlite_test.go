@@ -31,9 +31,11 @@ func open(t *testing.T, path string, now func() time.Time) *sqlite.DB {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.RunTests(t, func(t *testing.T, now func() time.Time) bulkid.Store {
+	newStore := func(t *testing.T, now func() time.Time) bulkid.Store {
 		return open(t, filepath.Join(t.TempDir(), "bulkid.db"), now)
-	})
+	}
+	storetest.RunTests(t, newStore)
+	storetest.RunListJobsTests(t, newStore)
 }
 
 func TestOpenRequiresPath(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
-	"github.com/bulkid/bulkid/internal/recordpack"
+	"github.com/bulkid/bulkid/internal/sqlstore"
 )
 
 var errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is no longer held by this worker."}
@@ -24,7 +24,7 @@ func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*b
 	}
 	var job *bulkid.Job
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		j, _, err := scanJob(tx.QueryRowContext(ctx, "SELECT "+jobColumns+` FROM jobs
+		j, _, err := sqlstore.ScanJob(tx.QueryRowContext(ctx, "SELECT "+sqlstore.JobColumns+` FROM jobs
 			WHERE active = 1 AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT 1`, ms(now)))
 		if err != nil {
 			return err
@@ -104,28 +104,6 @@ func (db *DB) ReleaseAllLeases(ctx context.Context) (int64, error) {
 		return err
 	})
 	return n, err
-}
-
-// JobRecords returns a slice of a job's input.
-func (db *DB) JobRecords(ctx context.Context, jobID string, fromSeq, limit int) ([]bulkid.RawRecord, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT first, data FROM job_input
-		WHERE job_seq = (SELECT seq FROM jobs WHERE id = ?) AND first + count > ? ORDER BY first`, jobID, fromSeq)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	defer rows.Close()
-	recs := make([]bulkid.RawRecord, 0, min(limit, 4096))
-	for len(recs) < limit && rows.Next() {
-		var first int
-		var data []byte
-		if err := rows.Scan(&first, &data); err != nil {
-			return nil, interpretError(err)
-		}
-		if recs, err = recordpack.Unpack(recs, first, data, fromSeq, limit); err != nil {
-			return nil, err
-		}
-	}
-	return recs, interpretError(rows.Err())
 }
 
 // SetJobStatus moves a job to status.
@@ -297,17 +275,9 @@ func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users
 
 // refreshCompanies recounts the users of an app's dirty companies;
 // refreshCompany those of one company.
-const (
-	refreshCompanies = `UPDATE companies SET
-		user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-		visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-		dirty = 0
-	WHERE app_id = ? AND dirty = 1`
-	refreshCompany = `UPDATE companies SET
-		user_count = (SELECT count(*) FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-		visible = EXISTS (SELECT 1 FROM users u WHERE u.app_id = companies.app_id AND u.company_id = companies.company_id),
-		dirty = 0
-	WHERE app_id = ? AND company_id = ?`
+var (
+	refreshCompanies = dialect.RefreshCounts() + " WHERE app_id = ? AND dirty = 1"
+	refreshCompany   = dialect.RefreshCounts() + " WHERE app_id = ? AND company_id = ?"
 )
 
 // RefreshCompanies recomputes the counts and visibility of dirty companies.

@@ -1,0 +1,29 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/bulkid/bulkid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Identify applies records outside any job and refreshes the counts of
+// the companies they change, which it has locked (those alone: a running
+// job's companies are its own refresh's). A record the profile bounds
+// refuse fails the call, EINVALIDRECORD, and nothing is written.
+func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
+	now := db.now()
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		res, err := applyRecords(ctx, tx, appID, companies, users, now)
+		if err != nil {
+			return err
+		}
+		if err := bulkid.RejectedError(res); err != nil {
+			return err
+		}
+		if len(res.Dirty) > 0 {
+			_, err = tx.Exec(ctx, refreshListed, appID, res.Dirty)
+		}
+		return err
+	})
+}
