@@ -31,7 +31,6 @@ func TestConformance(t *testing.T) {
 		return open(t, pgtest.URL(t), now)
 	}
 	storetest.RunTests(t, newStore)
-	storetest.RunListJobsTests(t, newStore)
 }
 
 // TestMigrationsAreIdempotent: opening again applies nothing and keeps data;

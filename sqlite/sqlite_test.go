@@ -35,7 +35,6 @@ func TestConformance(t *testing.T) {
 		return open(t, filepath.Join(t.TempDir(), "bulkid.db"), now)
 	}
 	storetest.RunTests(t, newStore)
-	storetest.RunListJobsTests(t, newStore)
 }
 
 func TestOpenRequiresPath(t *testing.T) {

@@ -55,16 +55,6 @@ func recordErrors(i, k int) []bulkid.RecordError {
 	return errs
 }
 
-// RunListJobsTests runs the ListJobs cases that are not in RunTests yet;
-// each store's test calls it beside RunTests. Once they are there (a row
-// {"ListJobsErrors", testListJobsErrors} in RunTests' table), it goes.
-func RunListJobsTests(t *testing.T, newStore NewStore) {
-	t.Run("ListJobsErrors", func(t *testing.T) {
-		t.Parallel()
-		testListJobsErrors(t, setup(t, newStore))
-	})
-}
-
 // testListJobsErrors checks that ListJobs gives every job of a page its
 // own first record errors, whatever the others of the page hold: none, a
 // few, or more than a job object carries.

@@ -45,6 +45,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"OneJobPerApp", testOneJobPerApp},
 		{"OneJobPerAppConcurrent", testOneJobPerAppConcurrent},
 		{"ListJobs", testListJobs},
+		{"ListJobsErrors", testListJobsErrors}, // listjobs.go
 		// WorkStore (work.go)
 		{"ClaimJob", testClaimJob},
 		{"LeaseExpiry", testLeaseExpiry},
