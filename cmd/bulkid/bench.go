@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bulkid/bulkid/internal/cliflag"
 )
 
 // benchScenario is one scenario of the benchmark, in the order they run.
@@ -65,12 +67,12 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) > 0 && args[0] == benchFloorServerArg {
 		return runBenchFloorServer(ctx, stdout)
 	}
-	fs := newFlagSet("bulkid bench [flags]", benchUsageExample, stderr)
+	fs := cliflag.NewFlagSet("bulkid bench [flags]", benchUsageExample, stderr)
 	runs := fs.Int("runs", 5, "times each scenario runs (median, min and max are printed); throttle always runs once")
 	scen := fs.String("scenarios", "", "comma-separated scenarios, or \"all\" (default: every scenario but many-apps and throttle; seq-100k only with --database-url); known: "+benchNames())
 	dbURL := fs.String("database-url", "", "a postgres:// URL: benchmark PostgreSQL (in a fresh schema, dropped at the end) instead of SQLite")
 	jsonOut := fs.Bool("json", false, "print the results as one JSON document instead of text")
-	pos, err := parse(fs, args, getenv)
+	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid/client"
+	"github.com/bulkid/bulkid/internal/cliflag"
 )
 
 // The commands in this file and profilescmd.go read a server through the
@@ -42,7 +43,7 @@ type readCommand struct {
 // newReadCommand returns a flag set named name, with an example and the
 // client flags; the caller adds its own flags, then calls parse.
 func newReadCommand(name, example string, stderr io.Writer) *readCommand {
-	rc := &readCommand{fs: newFlagSet(name, example, stderr)}
+	rc := &readCommand{fs: cliflag.NewFlagSet(name, example, stderr)}
 	rc.cf.register(rc.fs)
 	return rc
 }
@@ -50,7 +51,7 @@ func newReadCommand(name, example string, stderr io.Writer) *readCommand {
 // parse parses args and checks that exactly nargs positional arguments
 // (named what) were given. --help is not an error: it returns errHelpShown.
 func (rc *readCommand) parse(args []string, getenv func(string) string, nargs int, what string) error {
-	pos, err := parse(rc.fs, args, getenv)
+	pos, err := cliflag.Parse(rc.fs, args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return errHelpShown
 	}
@@ -252,7 +253,7 @@ func jobsErrors(ctx context.Context, args []string, getenv func(string) string, 
 func jobsCancel(args []string, getenv func(string) string, stderr io.Writer) error {
 	rc := newReadCommand("bulkid jobs cancel JOB_ID [flags]",
 		"bulkid jobs cancel 3cd1a326-812c-432c-bbf2-e5dba4477e31 --url http://127.0.0.1:8080 --token $KEY", stderr)
-	pos, err := parse(rc.fs, args, getenv)
+	pos, err := cliflag.Parse(rc.fs, args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return errHelpShown
 	}
