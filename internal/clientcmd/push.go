@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bytes"
@@ -43,10 +43,10 @@ type pushOptions struct {
 	poll        time.Duration
 }
 
-// runPush syncs files of companies or users: it validates every record
+// Push syncs files of companies or users: it validates every record
 // locally, then sends them as jobs of at most 10,000 records and 50 MB, one
 // after another, waiting out a job that is already running.
-func runPush(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+func Push(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := cliflag.NewFlagSet("bulkid push companies|users [flags] FILE...", pushExample, stderr)
 	var cf clientFlags
 	cf.register(fs)

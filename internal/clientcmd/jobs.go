@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/bulkid/bulkid/internal/cliflag"
 )
 
-// The commands in this file and profilescmd.go read a server through the
+// The commands in this file and profiles.go read a server through the
 // SDK (package client): --url and --token, or BULKID_URL and BULKID_TOKEN.
 // Objects are printed as indented JSON on standard output, listings as a
 // JSON array; messages go to standard error.
@@ -106,7 +106,9 @@ func printJSON(w io.Writer, v any) error {
 // readAttempts is how often a read is tried before giving up.
 const readAttempts = 4
 
-func runJobs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Jobs is "bulkid jobs list|get|wait|errors|cancel": it reads the app's
+// jobs on a server.
+func Jobs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if ok, err := groupHelp(args, jobsUsage, "jobs: say list, get, wait, errors or cancel", stdout, stderr); ok {
 		return err
 	}

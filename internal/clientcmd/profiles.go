@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -49,7 +49,8 @@ func groupHelp(args []string, usage, what string, stdout, stderr io.Writer) (ok 
 	return false, nil
 }
 
-func runCompanies(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Companies is "bulkid companies get|list": it reads stored companies.
+func Companies(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if ok, err := groupHelp(args, companiesUsage, "companies: say get or list", stdout, stderr); ok {
 		return err
 	}
@@ -118,7 +119,8 @@ func companiesList(ctx context.Context, args []string, getenv func(string) strin
 	return printJSON(stdout, out)
 }
 
-func runUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Users is "bulkid users get": it reads a stored user.
+func Users(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if ok, err := groupHelp(args, usersUsage, "users: say get", stdout, stderr); ok {
 		return err
 	}
