@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,11 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bulkid/bulkid/internal/serverproc"
 )
 
 // These are black-box tests: they build the real bulkid binary, start it
@@ -32,9 +32,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "bulkid")
-	args := append([]string{"build", "-o", binary}, buildFlags...)
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build bulkid: %v\n%s", err, out)
+	if err := serverproc.Build(binary, ".", buildFlags...); err != nil {
+		fmt.Fprintf(os.Stderr, "build bulkid: %v\n", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -46,14 +45,17 @@ func TestMain(m *testing.M) {
 // characters, the shortest serve accepts.
 const testKey = "test-key-1-0123456789"
 
+// server is a "bulkid serve" the test started (serverproc.Process), with
+// the test's view of it.
 type server struct {
 	t       *testing.T
+	proc    *serverproc.Process
 	cmd     *exec.Cmd
 	URL     string
 	Key     string
 	DataDir string
 	stderr  *syncBuffer
-	exited  chan struct{}
+	exited  <-chan struct{}
 }
 
 type syncBuffer struct {
@@ -86,76 +88,35 @@ func startServerEnv(t *testing.T, dataDir string, env []string, args ...string) 
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...)
-	cmd := exec.Command(binary, all...)
-	cmd.Env = append(append(os.Environ(), "BULKID_API_KEY="+testKey), env...)
-	stdout, err := cmd.StdoutPipe()
+	s := &server{t: t, Key: testKey, DataDir: dataDir, stderr: &syncBuffer{}}
+	p, err := serverproc.Start(context.Background(), serverproc.Config{
+		Binary: binary,
+		Args:   append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...),
+		Env:    append(append(os.Environ(), "BULKID_API_KEY="+testKey), env...),
+		Stderr: s.stderr,
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("server: %v:\n%s", err, s.stderr.String())
 	}
-	s := &server{t: t, cmd: cmd, Key: testKey, DataDir: dataDir, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(s.exited) }()
+	s.proc, s.cmd, s.URL, s.exited = p, p.Cmd, p.URL, p.Exited
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
 			t.Logf("server stderr:\n%s", s.stderr.String())
 		}
 	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "bulkid listening on "); ok {
-				addr <- strings.Fields(rest)[0]
-			}
-		}
-	}()
-	select {
-	case s.URL = <-addr:
-	case <-s.exited:
-		t.Fatalf("server exited at start:\n%s", s.stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server did not start:\n%s", s.stderr.String())
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(s.URL + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never answered 200")
-		}
-	}
+	return s
 }
 
 // Stop ends the server with SIGTERM and waits for it.
 func (s *server) Stop() {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-		s.t.Errorf("server did not stop within 30s of SIGTERM")
+	if err := s.proc.Stop(30 * time.Second); err != nil {
+		s.t.Errorf("server %v", err)
 	}
 }
 
 // Kill ends the server with SIGKILL, as a crash would.
-func (s *server) Kill() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *server) Kill() { s.proc.Kill() }
 
 type response struct {
 	Status int
