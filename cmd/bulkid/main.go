@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/bulkid/bulkid/internal/bench"
 	"github.com/bulkid/bulkid/internal/clientcmd"
 )
 
@@ -73,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "users":
 		return clientcmd.Users(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], getenv, stdout, stderr)
+		return bench.Run(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,15 +1,16 @@
-package main
-
-// bench.go is "bulkid bench": the reproducible benchmark of the server. It
-// starts the real server (this same binary, "bulkid serve") as a
-// subprocess on loopback with a fresh store, drives it through its public
-// HTTP API only, and compares each scenario with a floor measured in the
-// same run: what the machine, the network stack, the JSON decoder or the
-// database driver alone take for the same work. See docs/BENCHMARKS.md.
+// Package bench is "bulkid bench": the reproducible benchmark of the
+// server. It starts the real server (the running binary, "bulkid serve")
+// as a subprocess on loopback with a fresh store, through serverproc,
+// drives it through its public HTTP API only, and compares each scenario
+// with a floor measured in the same run: what the machine, the network
+// stack, the JSON decoder or the database driver alone take for the same
+// work. See docs/BENCHMARKS.md.
 //
-// The other bench_*.go files hold the pieces: bench_proc.go the
-// subprocesses, stores and HTTP calls, bench_data.go the generated data,
-// bench_floor.go the floors, and bench_scenarios.go the scenarios.
+// bench.go holds the command, the scenario list and the report; the other
+// files hold the pieces: proc.go the subprocesses, stores and HTTP calls,
+// data.go the generated data, floor.go the floors, and scenarios.go the
+// scenarios.
+package bench
 
 import (
 	"context"
@@ -63,7 +64,10 @@ var benchScenarios = []benchScenario{
 
 const benchUsageExample = "bulkid bench --runs 5 --scenarios accept-json,job-new,job-merge [--database-url postgres://…] [--json]"
 
-func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Run is "bulkid bench" with its command line, and the hidden
+// "bulkid bench floor-server" that the benchmark starts as its floor.
+// It starts the running binary (os.Executable) as the server under test.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == benchFloorServerArg {
 		return runBenchFloorServer(ctx, stdout)
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The scenarios of bulkid bench. Each fills a benchResult: one main value
 // per run, the floor measured in the same run, and secondary metrics.

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The generated data of bulkid bench. Everything is a pure function of a
 // fixed seed, a record's index and its version, so every run of the

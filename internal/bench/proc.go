@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The subprocesses of bulkid bench (the server under test and the floor
 // server), the fresh stores they run on, the HTTP calls to them and the

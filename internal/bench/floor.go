@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The floors of bulkid bench: what the same work costs without the
 // product. A bare upsert of the same rows with the same driver, the JSON
