@@ -20,9 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/bulkid/bulkid/internal/serverproc"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -225,92 +225,35 @@ func (e *benchEnv) serverLogTail() string {
 	return strings.Join(out, "\n")
 }
 
-// benchLines calls fn with each line written to it.
-type benchLines struct {
-	fn  func(string)
-	buf []byte
-}
-
-func (l *benchLines) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		l.fn(string(l.buf[:i]))
-		l.buf = l.buf[i+1:]
-	}
-}
-
 // benchProc is a subprocess that serves HTTP on loopback.
 type benchProc struct {
+	*serverproc.Process
 	name   string
-	cmd    *exec.Cmd
 	pid    int
 	url    string
 	stderr *benchTail
-	exited chan struct{}
-	once   sync.Once
 }
 
 // startProc runs this binary with args, takes its address from the stdout
 // line that starts with listenPrefix, and waits for GET /healthz = 200.
 func (e *benchEnv) startProc(name string, args, env []string, listenPrefix string) (*benchProc, error) {
-	p := &benchProc{name: name, cmd: exec.Command(e.exe, args...), stderr: &benchTail{name: name}, exited: make(chan struct{})}
-	e.tails = append(e.tails, p.stderr)
-	addr := make(chan string, 1)
-	p.cmd.Env = env
-	p.cmd.Stdout = &benchLines{fn: func(line string) {
-		if rest, ok := strings.CutPrefix(line, listenPrefix); ok && rest != "" {
-			select {
-			case addr <- strings.Fields(rest)[0]:
-			default:
-			}
+	tail := &benchTail{name: name}
+	e.tails = append(e.tails, tail)
+	p, err := serverproc.Start(e.ctx, serverproc.Config{Binary: e.exe, Args: args, Env: env,
+		ListenPrefix: listenPrefix, Stderr: tail, PollInterval: 10 * time.Millisecond, Client: e.http})
+	if err != nil {
+		if e.ctx.Err() != nil {
+			return nil, e.ctx.Err()
 		}
-	}}
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %v: %s", name, err, tail.String())
 	}
-	p.pid = p.cmd.Process.Pid
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	e.atClose(p.stop)
-	select {
-	case p.url = <-addr:
-	case <-p.exited:
-		return nil, fmt.Errorf("%s exited at start: %s", name, p.stderr.String())
-	case <-time.After(30 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("%s printed no %q line within 30s: %s", name, listenPrefix, p.stderr.String())
-	case <-e.ctx.Done():
-		p.stop()
-		return nil, e.ctx.Err()
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		status, _, err := e.request(e.ctx, "GET", p.url+"/healthz", "", "", nil)
-		if err == nil && status == http.StatusOK {
-			return p, nil
-		}
-		if time.Now().After(deadline) || e.ctx.Err() != nil {
-			p.stop()
-			return nil, fmt.Errorf("%s: GET /healthz = %d, %v after 30s", name, status, err)
-		}
-	}
+	bp := &benchProc{Process: p, name: name, pid: p.Pid(), url: p.URL, stderr: tail}
+	e.atClose(bp.stop)
+	return bp, nil
 }
 
 // stop ends the process with SIGTERM, or SIGKILL after 30 s.
-func (p *benchProc) stop() {
-	p.once.Do(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(30 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-}
+func (p *benchProc) stop() { p.Stop(30 * time.Second) }
 
 // benchServer is a "bulkid serve" on a fresh store.
 type benchServer struct {
