@@ -244,14 +244,13 @@ func benchGenNDJSON(prefix string) []byte {
 	return out
 }
 
-// benchMultipart wraps a file in a multipart/form-data body with the file
-// in the field "file", as curl -F file=@… sends it.
-func benchMultipart(filename string, content []byte) (body []byte, contentType string) {
+// benchMultipartLen is the size of the multipart/form-data body that holds
+// a file of n bytes named filename in the field "file", as the SDK's
+// Upload (and curl -F file=@…) sends it: for the report.
+func benchMultipartLen(filename string, n int) int {
 	var buf bytes.Buffer
-	buf.Grow(len(content) + 1024)
 	mw := multipart.NewWriter(&buf)
-	fw, _ := mw.CreateFormFile("file", filename)
-	fw.Write(content)
+	mw.CreateFormFile("file", filename)
 	mw.Close()
-	return buf.Bytes(), mw.FormDataContentType()
+	return buf.Len() + n
 }

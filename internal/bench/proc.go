@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulkid/bulkid/client"
 	"github.com/bulkid/bulkid/internal/serverproc"
 	"github.com/jackc/pgx/v5"
 )
@@ -353,19 +354,20 @@ func (e *benchEnv) request(ctx context.Context, method, u, key, ctype string, bo
 	return resp.StatusCode, b, err
 }
 
-// benchJob is the part of the job object bench reads.
-type benchJob struct {
-	JobID         string  `json:"job_id"`
-	Status        string  `json:"status"`
-	TotalRows     int     `json:"total_rows"`
-	CompletedRows int     `json:"completed_rows"`
-	FailedRows    int     `json:"failed_rows"`
-	ElapsedTime   int64   `json:"elapsed_time"`
-	FailureReason *string `json:"failure_reason"`
+// api is an SDK client of s with key, on bench's transport, that tries
+// each call once: a failed call fails the run instead of being retried
+// inside what is measured.
+func (e *benchEnv) api(s *benchProc, key string) *client.Client {
+	c := client.New(s.url, key)
+	c.HTTPClient = e.http
+	c.Retry.MaxAttempts = 1
+	return c
 }
 
 // submit posts a companies bulk body with key and returns the job id and
-// the time from sending the request to having read the 202.
+// the time from sending the request to having read the 202. The body is
+// sent as it was generated: the SDK would encode records again inside the
+// time measured.
 func (e *benchEnv) submit(s *benchServer, key, ctype string, body []byte) (string, time.Duration, error) {
 	start := time.Now()
 	status, b, err := e.request(e.ctx, "POST", s.url+"/v1/companies/bulk_identify", key, ctype, body)
@@ -376,59 +378,67 @@ func (e *benchEnv) submit(s *benchServer, key, ctype string, body []byte) (strin
 	if status != http.StatusAccepted {
 		return "", d, fmt.Errorf("submit: status %d: %.300s", status, b)
 	}
-	var j benchJob
+	var j client.Job
 	if err := json.Unmarshal(b, &j); err != nil || j.JobID == "" {
 		return "", d, fmt.Errorf("submit: 202 without a job: %.300s", b)
 	}
 	return j.JobID, d, nil
 }
 
-func (e *benchEnv) getJob(ctx context.Context, s *benchServer, key, id string) (benchJob, error) {
-	var j benchJob
-	status, b, err := e.request(ctx, "GET", s.url+"/v1/background_jobs/"+id, key, "", nil)
+// upload sends content as the NDJSON file filename, multipart, with the
+// SDK's Upload, and returns the job id and the time to the 202 read.
+func (e *benchEnv) upload(p *benchProc, key, filename string, content []byte) (string, time.Duration, error) {
+	start := time.Now()
+	j, err := e.api(p, key).Upload(e.ctx, client.Companies, filename, content)
+	d := time.Since(start)
 	if err != nil {
-		return j, err
+		return "", d, fmt.Errorf("upload: %w", err)
 	}
-	if status != http.StatusOK {
-		return j, fmt.Errorf("GET job %s: status %d: %.300s", id, status, b)
+	return j.JobID, d, nil
+}
+
+func (e *benchEnv) getJob(ctx context.Context, s *benchServer, key, id string) (client.Job, error) {
+	j, err := e.api(s.benchProc, key).Job(ctx, id)
+	if err != nil {
+		return client.Job{}, fmt.Errorf("GET job %s: %w", id, err)
 	}
-	return j, json.Unmarshal(b, &j)
+	return *j, nil
 }
 
 // waitJob polls a job every interval until it is final and returns it and
 // the time the final status was read. A failed job, or failed rows, is an
 // error: the generated data is valid, so either means the run measured
 // something else than intended.
-func (e *benchEnv) waitJob(s *benchServer, key, id string, interval time.Duration) (benchJob, time.Time, error) {
-	deadline := time.Now().Add(15 * time.Minute)
-	for {
-		j, err := e.getJob(e.ctx, s, key, id)
-		now := time.Now()
-		if err != nil {
-			return j, now, err
+func (e *benchEnv) waitJob(s *benchServer, key, id string, interval time.Duration) (client.Job, time.Time, error) {
+	ctx, cancel := context.WithTimeout(e.ctx, 15*time.Minute)
+	defer cancel()
+	var last client.Job
+	var now time.Time
+	_, err := e.api(s.benchProc, key).WaitJob(ctx, id, interval, func(j *client.Job) { last, now = *j, time.Now() })
+	if err != nil {
+		if now.IsZero() {
+			now = time.Now()
 		}
-		switch j.Status {
-		case "completed":
-			if j.FailedRows > 0 || j.CompletedRows != j.TotalRows {
-				return j, now, fmt.Errorf("job %s completed %d of %d rows with %d failed", id, j.CompletedRows, j.TotalRows, j.FailedRows)
-			}
-			return j, now, nil
-		case "failed":
-			reason := ""
-			if j.FailureReason != nil {
-				reason = *j.FailureReason
-			}
-			return j, now, fmt.Errorf("job %s failed: %s", id, reason)
+		if e.ctx.Err() != nil {
+			return last, now, e.ctx.Err()
 		}
-		if now.After(deadline) {
-			return j, now, fmt.Errorf("job %s still %s after 15 minutes", id, j.Status)
+		if ctx.Err() != nil {
+			return last, now, fmt.Errorf("job %s still %s after 15 minutes", id, last.Status)
 		}
-		select {
-		case <-time.After(interval):
-		case <-e.ctx.Done():
-			return j, now, e.ctx.Err()
-		}
+		return last, now, fmt.Errorf("GET job %s: %w", id, err)
 	}
+	j := last
+	if j.Status == "failed" {
+		reason := ""
+		if j.FailureReason != nil {
+			reason = *j.FailureReason
+		}
+		return j, now, fmt.Errorf("job %s failed: %s", id, reason)
+	}
+	if j.FailedRows > 0 || j.CompletedRows != j.TotalRows {
+		return j, now, fmt.Errorf("job %s completed %d of %d rows with %d failed", id, j.CompletedRows, j.TotalRows, j.FailedRows)
+	}
+	return j, now, nil
 }
 
 // benchProcStatus reads VmRSS and VmHWM of a process, in bytes.

@@ -107,16 +107,15 @@ func (e *benchEnv) upload50MB(r *benchResult) error {
 	if err != nil {
 		return err
 	}
+	const filename = "companies.ndjson"
 	nd := benchGenNDJSON("up-")
-	body, ctype := benchMultipart("companies.ndjson", nd)
 	if e.used == nil {
 		e.used = map[string]int{}
 	}
-	e.used["ndjson"], e.used["ndjson_multipart"] = len(nd), len(body)
-	nd = nil
+	e.used["ndjson"], e.used["ndjson_multipart"] = len(nd), benchMultipartLen(filename, len(nd))
 	for i := range e.runs {
 		rs := benchSampleRSS(srv.pid)
-		id, dt, err := e.submit(srv, srv.key, ctype, body)
+		id, dt, err := e.upload(srv.benchProc, srv.key, filename, nd)
 		peak := rs.Stop()
 		if err != nil {
 			return err
@@ -129,7 +128,7 @@ func (e *benchEnv) upload50MB(r *benchResult) error {
 			return err
 		}
 		frs := benchSampleRSS(fl.pid)
-		fd, err := e.floorPost(fl, ctype, body)
+		_, fd, err := e.upload(fl, "floor", filename, nd)
 		fpeak := frs.Stop()
 		if err != nil {
 			return err
