@@ -12,40 +12,40 @@ import (
 	"strconv"
 )
 
-const benchSeed = 0x6275_6c6b_6964 // "bulkid"
+const dataSeed = 0x6275_6c6b_6964 // "bulkid"
 
-// benchRow is one company record: its id and its metadata object as sent.
-type benchRow struct {
+// dataRow is one company record: its id and its metadata object as sent.
+type dataRow struct {
 	id       string
 	metadata []byte
 }
 
 var (
-	benchWords      = []string{"Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka", "Soylent", "Cyberdyne", "Tyrell", "Aperture", "Vandelay", "Massive", "Northwind", "Contoso", "Fabrikam", "Litware", "Pied Piper", "Dunder Mifflin"}
-	benchSuffixes   = []string{"Robotics", "Labs", "Systems", "Holdings", "Analytics", "Foods", "Logistics", "Media", "Health", "Energy", "Capital", "Software"}
-	benchPlans      = []string{"free", "starter", "growth", "pro", "enterprise"}
-	benchIndustries = []string{"Software", "Financial Services", "Manufacturing", "Retail", "Healthcare", "Education", "Logistics", "Media & Entertainment", "Energy", "Real Estate", "Telecommunications", "Hospitality"}
-	benchCountries  = []string{"United States", "Germany", "France", "United Kingdom", "Netherlands", "Spain", "Italy", "Canada", "Brazil", "India", "Japan", "Australia", "Sweden", "Poland"}
-	benchLegal      = []string{"Inc.", "GmbH", "Ltd", "S.A.", "LLC", "B.V.", "AB", "Corp."}
-	benchLorem      = []string{"lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "enim", "minim", "veniam", "quis", "nostrud"}
+	words      = []string{"Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka", "Soylent", "Cyberdyne", "Tyrell", "Aperture", "Vandelay", "Massive", "Northwind", "Contoso", "Fabrikam", "Litware", "Pied Piper", "Dunder Mifflin"}
+	suffixes   = []string{"Robotics", "Labs", "Systems", "Holdings", "Analytics", "Foods", "Logistics", "Media", "Health", "Energy", "Capital", "Software"}
+	plans      = []string{"free", "starter", "growth", "pro", "enterprise"}
+	industries = []string{"Software", "Financial Services", "Manufacturing", "Retail", "Healthcare", "Education", "Logistics", "Media & Entertainment", "Energy", "Real Estate", "Telecommunications", "Hospitality"}
+	countries  = []string{"United States", "Germany", "France", "United Kingdom", "Netherlands", "Spain", "Italy", "Canada", "Brazil", "India", "Japan", "Australia", "Sweden", "Poland"}
+	legalForms = []string{"Inc.", "GmbH", "Ltd", "S.A.", "LLC", "B.V.", "AB", "Corp."}
+	loremWords = []string{"lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "enim", "minim", "veniam", "quis", "nostrud"}
 )
 
-func benchDate(r *rand.Rand, fromYear, years int) string {
+func date(r *rand.Rand, fromYear, years int) string {
 	return fmt.Sprintf("%04d-%02d-%02d", fromYear+r.IntN(years), 1+r.IntN(12), 1+r.IntN(28))
 }
 
-func benchDateTime(r *rand.Rand, fromYear, years int) string {
-	return fmt.Sprintf("%sT%02d:%02d:%02dZ", benchDate(r, fromYear, years), r.IntN(24), r.IntN(60), r.IntN(60))
+func dateTime(r *rand.Rand, fromYear, years int) string {
+	return fmt.Sprintf("%sT%02d:%02d:%02dZ", date(r, fromYear, years), r.IntN(24), r.IntN(60), r.IntN(60))
 }
 
-// benchObject appends JSON object members; values are ASCII without
+// jsonObject appends JSON object members; values are ASCII without
 // characters that need escaping, so strconv quoting is JSON quoting.
-type benchObject struct {
+type jsonObject struct {
 	b []byte
 	n int
 }
 
-func (o *benchObject) key(k string) {
+func (o *jsonObject) key(k string) {
 	if o.n == 0 {
 		o.b = append(o.b, '{')
 	} else {
@@ -55,58 +55,58 @@ func (o *benchObject) key(k string) {
 	o.b = strconv.AppendQuote(o.b, k)
 	o.b = append(o.b, ':')
 }
-func (o *benchObject) str(k, v string) { o.key(k); o.b = strconv.AppendQuote(o.b, v) }
-func (o *benchObject) int(k string, v int) {
+func (o *jsonObject) str(k, v string) { o.key(k); o.b = strconv.AppendQuote(o.b, v) }
+func (o *jsonObject) int(k string, v int) {
 	o.key(k)
 	o.b = strconv.AppendInt(o.b, int64(v), 10)
 }
-func (o *benchObject) float(k string, v float64, prec int) {
+func (o *jsonObject) float(k string, v float64, prec int) {
 	o.key(k)
 	o.b = strconv.AppendFloat(o.b, v, 'f', prec, 64)
 }
-func (o *benchObject) bool(k string, v bool) { o.key(k); o.b = strconv.AppendBool(o.b, v) }
-func (o *benchObject) null(k string)         { o.key(k); o.b = append(o.b, "null"...) }
-func (o *benchObject) end() []byte           { return append(o.b, '}') }
+func (o *jsonObject) bool(k string, v bool) { o.key(k); o.b = strconv.AppendBool(o.b, v) }
+func (o *jsonObject) null(k string)         { o.key(k); o.b = append(o.b, "null"...) }
+func (o *jsonObject) end() []byte           { return append(o.b, '}') }
 
-// benchCompanyMetadata is company i's metadata: 14 keys of mixed primitive
+// companyMetadata is company i's metadata: 14 keys of mixed primitive
 // types (strings, integers, decimals, booleans, null, ISO dates and
 // times). Version 2 changes seven of the values (plan, seats, mrr, arr,
 // health_score, is_paying, last_seen_at) and sets or clears churned_at,
 // which the merge turns into a new key or a removed one.
-func benchCompanyMetadata(i, version int) []byte {
-	r := rand.New(rand.NewPCG(benchSeed, uint64(i)))
-	w1, w2 := benchWords[r.IntN(len(benchWords))], benchSuffixes[r.IntN(len(benchSuffixes))]
-	legal := benchLegal[r.IntN(len(benchLegal))]
-	plan := benchPlans[r.IntN(len(benchPlans))]
-	industry := benchIndustries[r.IntN(len(benchIndustries))]
-	country := benchCountries[r.IntN(len(benchCountries))]
+func companyMetadata(i, version int) []byte {
+	r := rand.New(rand.NewPCG(dataSeed, uint64(i)))
+	w1, w2 := words[r.IntN(len(words))], suffixes[r.IntN(len(suffixes))]
+	legal := legalForms[r.IntN(len(legalForms))]
+	plan := plans[r.IntN(len(plans))]
+	industry := industries[r.IntN(len(industries))]
+	country := countries[r.IntN(len(countries))]
 	seats := 1 + r.IntN(5000)
 	mrr := float64(r.IntN(5_000_000)) / 100
 	health := float64(r.IntN(1000)) / 1000
 	onTrial := r.IntN(8) == 0
 	churned := ""
 	if r.IntN(5) == 0 {
-		churned = benchDate(r, 2022, 4)
+		churned = date(r, 2022, 4)
 	}
-	created := benchDate(r, 2015, 10)
-	lastSeen := benchDateTime(r, 2025, 1)[:19] + fmt.Sprintf(".%03dZ", r.IntN(1000))
+	created := date(r, 2015, 10)
+	lastSeen := dateTime(r, 2025, 1)[:19] + fmt.Sprintf(".%03dZ", r.IntN(1000))
 	if version == 2 {
-		r2 := rand.New(rand.NewPCG(benchSeed+2, uint64(i)))
-		plan = benchPlans[(benchIndex(benchPlans, plan)+1+r2.IntN(len(benchPlans)-1))%len(benchPlans)]
+		r2 := rand.New(rand.NewPCG(dataSeed+2, uint64(i)))
+		plan = plans[(recordIndex(plans, plan)+1+r2.IntN(len(plans)-1))%len(plans)]
 		seats += 1 + r2.IntN(50)
 		mrr += float64(1+r2.IntN(100_000)) / 100
 		health = float64(r2.IntN(1000)) / 1000
-		lastSeen = benchDateTime(r2, 2026, 1)[:19] + fmt.Sprintf(".%03dZ", r2.IntN(1000))
+		lastSeen = dateTime(r2, 2026, 1)[:19] + fmt.Sprintf(".%03dZ", r2.IntN(1000))
 		if churned == "" {
-			churned = benchDate(r2, 2026, 1)
+			churned = date(r2, 2026, 1)
 		} else {
 			churned = ""
 		}
 	}
-	var o benchObject
+	var o jsonObject
 	o.b = make([]byte, 0, 384)
 	o.str("name", fmt.Sprintf("%s %s %05d %s", w1, w2, i, legal))
-	o.str("website", fmt.Sprintf("https://www.%s-%s-%05d.example.com", benchSlug(w1), benchSlug(w2), i))
+	o.str("website", fmt.Sprintf("https://www.%s-%s-%05d.example.com", slug(w1), slug(w2), i))
 	o.str("plan", plan)
 	o.str("industry", industry)
 	o.str("country", country)
@@ -126,7 +126,7 @@ func benchCompanyMetadata(i, version int) []byte {
 	return o.end()
 }
 
-func benchIndex(list []string, s string) int {
+func recordIndex(list []string, s string) int {
 	for i, v := range list {
 		if v == s {
 			return i
@@ -135,7 +135,7 @@ func benchIndex(list []string, s string) int {
 	return 0
 }
 
-func benchSlug(s string) string {
+func slug(s string) string {
 	b := []byte(s)
 	for i, c := range b {
 		switch {
@@ -148,24 +148,24 @@ func benchSlug(s string) string {
 	return string(b)
 }
 
-// benchCompanies is a 10,000-company data set: the rows and the JSON body
+// companySet is a 10,000-company data set: the rows and the JSON body
 // {"companies":[...]} that carries them.
-type benchCompanies struct {
-	rows []benchRow
+type companySet struct {
+	rows []dataRow
 	body []byte
 }
 
-// benchGenCompanies makes n companies with ids prefix00000… and metadata
+// genCompanies makes n companies with ids prefix00000… and metadata
 // of the given version.
-func benchGenCompanies(prefix string, n, version int) benchCompanies {
-	rows := make([]benchRow, n)
+func genCompanies(prefix string, n, version int) companySet {
+	rows := make([]dataRow, n)
 	for i := range rows {
-		rows[i] = benchRow{id: fmt.Sprintf("%s%05d", prefix, i), metadata: benchCompanyMetadata(i, version)}
+		rows[i] = dataRow{id: fmt.Sprintf("%s%05d", prefix, i), metadata: companyMetadata(i, version)}
 	}
-	return benchCompanies{rows: rows, body: benchCompaniesBody(rows)}
+	return companySet{rows: rows, body: companiesBody(rows)}
 }
 
-func benchCompaniesBody(rows []benchRow) []byte {
+func companiesBody(rows []dataRow) []byte {
 	b := make([]byte, 0, len(rows)*400)
 	b = append(b, `{"companies":[`...)
 	for i, r := range rows {
@@ -181,27 +181,27 @@ func benchCompaniesBody(rows []benchRow) []byte {
 	return append(b, "]}"...)
 }
 
-// benchNDJSONLine is the length of each line of the upload file, newline
+// ndjsonLine is the length of each line of the upload file, newline
 // included: 10,000 lines make 50,000,000 bytes, under the 50 MiB limit.
-const benchNDJSONLine = 5000
+const ndjsonLine = 5000
 
-// benchGenNDJSON makes the upload file: 10,000 company lines of 100
+// genNDJSON makes the upload file: 10,000 company lines of 100
 // metadata keys each (strings, integers, decimals, booleans, dates, times
 // and nulls), the last key, "notes", padded so every line is exactly
-// benchNDJSONLine bytes.
-func benchGenNDJSON(prefix string) []byte {
-	out := make([]byte, 0, 10_000*benchNDJSONLine)
+// ndjsonLine bytes.
+func genNDJSON(prefix string) []byte {
+	out := make([]byte, 0, 10_000*ndjsonLine)
 	for i := range 10_000 {
-		r := rand.New(rand.NewPCG(benchSeed+100, uint64(i)))
-		var o benchObject
-		o.b = make([]byte, 0, benchNDJSONLine)
+		r := rand.New(rand.NewPCG(dataSeed+100, uint64(i)))
+		var o jsonObject
+		o.b = make([]byte, 0, ndjsonLine)
 		for k := range 99 {
 			name := fmt.Sprintf("field_%02d", k)
 			switch k % 8 {
 			case 0, 1, 2:
-				s := benchLorem[r.IntN(len(benchLorem))]
+				s := loremWords[r.IntN(len(loremWords))]
 				for range 2 + r.IntN(6) {
-					s += " " + benchLorem[r.IntN(len(benchLorem))]
+					s += " " + loremWords[r.IntN(len(loremWords))]
 				}
 				o.str(name, s)
 			case 3:
@@ -211,12 +211,12 @@ func benchGenNDJSON(prefix string) []byte {
 			case 5:
 				o.bool(name, r.IntN(2) == 0)
 			case 6:
-				o.str(name, benchDate(r, 2000, 26))
+				o.str(name, date(r, 2000, 26))
 			case 7:
 				if r.IntN(4) == 0 {
 					o.null(name)
 				} else {
-					o.str(name, benchDateTime(r, 2020, 6))
+					o.str(name, dateTime(r, 2020, 6))
 				}
 			}
 		}
@@ -225,9 +225,9 @@ func benchGenNDJSON(prefix string) []byte {
 		line = append(line, `,"metadata":`...)
 		line = append(line, o.b...)
 		// ,"notes":"…"}} and the newline take 14 bytes around the padding.
-		pad := benchNDJSONLine - len(line) - len(`,"notes":""}}`) - 1
+		pad := ndjsonLine - len(line) - len(`,"notes":""}}`) - 1
 		if pad < 0 {
-			panic("bench: an NDJSON line is longer than benchNDJSONLine")
+			panic("bench: an NDJSON line is longer than ndjsonLine")
 		}
 		notes := make([]byte, pad)
 		for j := range notes {
@@ -244,10 +244,10 @@ func benchGenNDJSON(prefix string) []byte {
 	return out
 }
 
-// benchMultipartLen is the size of the multipart/form-data body that holds
+// multipartLen is the size of the multipart/form-data body that holds
 // a file of n bytes named filename in the field "file", as the SDK's
 // Upload (and curl -F file=@…) sends it: for the report.
-func benchMultipartLen(filename string, n int) int {
+func multipartLen(filename string, n int) int {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	mw.CreateFormFile("file", filename)
