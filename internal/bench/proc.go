@@ -296,6 +296,20 @@ func (e *runner) mainServer() (*serveProc, error) {
 	return e.main, nil
 }
 
+// mainAndFloor is the main server and the floor server, for scenarios
+// that compare the two.
+func (e *runner) mainAndFloor() (*serveProc, *childProc, error) {
+	srv, err := e.mainServer()
+	if err != nil {
+		return nil, nil, err
+	}
+	fl, err := e.floorServer()
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, fl, nil
+}
+
 func (e *runner) floorServer() (*childProc, error) {
 	if e.floorSrv == nil {
 		p, err := e.startFloorServer()
@@ -403,6 +417,17 @@ func (e *runner) getJob(ctx context.Context, s *serveProc, key, id string) (clie
 		return client.Job{}, fmt.Errorf("GET job %s: %w", id, err)
 	}
 	return *j, nil
+}
+
+// complete submits a companies JSON body with the server's key and waits,
+// polling every interval, for its job to complete: setup, untimed.
+func (e *runner) complete(s *serveProc, body []byte, interval time.Duration) error {
+	id, _, err := e.submit(s, s.key, jsonType, body)
+	if err != nil {
+		return err
+	}
+	_, _, err = e.waitJob(s, s.key, id, interval)
+	return err
 }
 
 // waitJob polls a job every interval until it is final and returns it and

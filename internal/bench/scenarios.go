@@ -55,11 +55,7 @@ func (e *runner) sleep(d time.Duration) error {
 func (e *runner) acceptJSON(r *scenarioResult) error {
 	r.Unit = "ms"
 	r.FloorDesc = "loopback POST of the same body to a discard handler in a separate process + encoding/json decode of the body into []json.RawMessage"
-	srv, err := e.mainServer()
-	if err != nil {
-		return err
-	}
-	fl, err := e.floorServer()
+	srv, fl, err := e.mainAndFloor()
 	if err != nil {
 		return err
 	}
@@ -99,11 +95,7 @@ func (e *runner) acceptJSON(r *scenarioResult) error {
 func (e *runner) upload50MB(r *scenarioResult) error {
 	r.Unit = "ms"
 	r.FloorDesc = "the same multipart upload to a discard handler in a separate process"
-	srv, err := e.mainServer()
-	if err != nil {
-		return err
-	}
-	fl, err := e.floorServer()
+	srv, fl, err := e.mainAndFloor()
 	if err != nil {
 		return err
 	}
@@ -170,6 +162,22 @@ func (e *runner) runJob(r *scenarioResult, srv *serveProc, d companySet) (time.D
 	return total, nil
 }
 
+// timedJob is run i of job-new or job-merge: d as a job, timed from
+// submit to completed, then the upsert floor of its rows; both go into r.
+func (e *runner) timedJob(r *scenarioResult, srv *serveProc, d companySet, i int) error {
+	total, err := e.runJob(r, srv, d)
+	if err != nil {
+		return err
+	}
+	floor, err := e.addUpsertFloor(r, d.rows)
+	if err != nil {
+		return err
+	}
+	r.add(millis(total))
+	e.logf("%s run %d/%d: %.0f ms (floor %.0f ms)", r.Name, i+1, e.runs, millis(total), millis(floor))
+	return nil
+}
+
 // addUpsertFloor runs the floor upsert of rows and adds it to r.
 func (e *runner) addUpsertFloor(r *scenarioResult, rows []dataRow) (time.Duration, error) {
 	ts, err := e.floorUpsert(1, rows, true)
@@ -218,16 +226,9 @@ func (e *runner) jobNew(r *scenarioResult) error {
 	}
 	for i := range e.runs {
 		d := e.companies("companies_json", fmt.Sprintf("new%d-", i), 10_000, 1)
-		total, err := e.runJob(r, srv, d)
-		if err != nil {
+		if err := e.timedJob(r, srv, d, i); err != nil {
 			return err
 		}
-		floor, err := e.addUpsertFloor(r, d.rows)
-		if err != nil {
-			return err
-		}
-		r.add(millis(total))
-		e.logf("job-new run %d/%d: %.0f ms (floor %.0f ms)", i+1, e.runs, millis(total), millis(floor))
 	}
 	e.pickPGBest(r)
 	return nil
@@ -246,11 +247,7 @@ func (e *runner) jobMerge(r *scenarioResult) error {
 	v1 := e.companies("companies_json", "merge-", 10_000, 1)
 	v2 := e.companies("companies_json_v2", "merge-", 10_000, 2)
 	// Setup, untimed: the companies exist, in the product and in the floor.
-	id, _, err := e.submit(srv, srv.key, jsonType, v1.body)
-	if err != nil {
-		return err
-	}
-	if _, _, err := e.waitJob(srv, srv.key, id, 10*time.Millisecond); err != nil {
+	if err := e.complete(srv, v1.body, 10*time.Millisecond); err != nil {
 		return err
 	}
 	if _, err := e.floorUpsert(1, v1.rows, true); err != nil {
@@ -261,16 +258,9 @@ func (e *runner) jobMerge(r *scenarioResult) error {
 		if i%2 == 1 {
 			d = v1
 		}
-		total, err := e.runJob(r, srv, d)
-		if err != nil {
+		if err := e.timedJob(r, srv, d, i); err != nil {
 			return err
 		}
-		floor, err := e.addUpsertFloor(r, d.rows)
-		if err != nil {
-			return err
-		}
-		r.add(millis(total))
-		e.logf("job-merge run %d/%d: %.0f ms (floor %.0f ms)", i+1, e.runs, millis(total), millis(floor))
 	}
 	return nil
 }
@@ -290,11 +280,7 @@ func (e *runner) seq100k(r *scenarioResult) error {
 		}
 		start := time.Now()
 		for _, d := range sets {
-			id, _, err := e.submit(srv, srv.key, jsonType, d.body)
-			if err != nil {
-				return err
-			}
-			if _, _, err := e.waitJob(srv, srv.key, id, 2*time.Millisecond); err != nil {
+			if err := e.complete(srv, d.body, 2*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -335,11 +321,7 @@ func (e *runner) floorMethod() string {
 func (e *runner) getJobP99(r *scenarioResult) error {
 	r.Unit = "ms"
 	r.FloorDesc = "p99 of the same open-loop GETs (500/s, 2 s) to the floor server"
-	srv, err := e.mainServer()
-	if err != nil {
-		return err
-	}
-	fl, err := e.floorServer()
+	srv, fl, err := e.mainAndFloor()
 	if err != nil {
 		return err
 	}
