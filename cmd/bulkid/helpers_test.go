@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulkid/bulkid/client"
 	"github.com/bulkid/bulkid/internal/serverproc"
 )
 
@@ -220,7 +221,9 @@ func (s *server) upload(path, filename string, content []byte) response {
 	return s.do("POST", path, s.Key, mw.FormDataContentType(), &buf)
 }
 
-// job is the job object as the tests read it.
+// job is the job object as the tests read it: the one place they decode
+// it. Its times stay the strings sent, whose format the tests check, which
+// is why it is not client.Job.
 type job struct {
 	JobID                   string  `json:"job_id"`
 	Type                    string  `json:"type"`
@@ -237,14 +240,8 @@ type job struct {
 	Links                   string  `json:"links"`
 	EstimatedCompletionTime *string `json:"estimated_completion_time"`
 	FailureReason           *string `json:"failure_reason"`
-	Errors                  []struct {
-		Index     *int   `json:"index"`
-		Line      *int   `json:"line"`
-		CompanyID string `json:"company_id"`
-		UserID    string `json:"user_id"`
-		ErrorCode string `json:"error_code"`
-		Message   string `json:"message"`
-	} `json:"errors"`
+	// Errors are read as the SDK reads them.
+	Errors []client.RecordError `json:"errors"`
 }
 
 // accepted checks that r is a 202 with a queued job and returns it.
