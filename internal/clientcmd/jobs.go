@@ -84,6 +84,22 @@ func (rc *readCommand) client(stderr io.Writer, attempts int) *client.Client {
 	return c
 }
 
+// getCommand runs a command that reads one object: its one positional
+// argument (named what) is the id given to get, and the object is printed
+// as JSON.
+func getCommand[T any](ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
+	name, example, what string, get func(*client.Client, context.Context, string) (T, error)) error {
+	rc := newReadCommand(name, example, stderr)
+	if err := rc.parse(args, getenv, 1, what); err != nil {
+		return err
+	}
+	v, err := get(rc.client(stderr, readAttempts), ctx, rc.pos[0])
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, v)
+}
+
 // errHelpShown reports that --help printed the usage: the command exits 0.
 var errHelpShown = errors.New("help shown")
 
@@ -166,16 +182,8 @@ func jobsList(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 func jobsGet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	rc := newReadCommand("bulkid jobs get JOB_ID [flags]",
-		"bulkid jobs get 3cd1a326-812c-432c-bbf2-e5dba4477e31 --url http://127.0.0.1:8080 --token $KEY", stderr)
-	if err := rc.parse(args, getenv, 1, "JOB_ID"); err != nil {
-		return err
-	}
-	job, err := rc.client(stderr, readAttempts).Job(ctx, rc.pos[0])
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, job)
+	return getCommand(ctx, args, getenv, stdout, stderr, "bulkid jobs get JOB_ID [flags]",
+		"bulkid jobs get 3cd1a326-812c-432c-bbf2-e5dba4477e31 --url http://127.0.0.1:8080 --token $KEY", "JOB_ID", (*client.Client).Job)
 }
 
 // jobsWait polls a job until it ends, printing a line on stderr whenever

@@ -66,16 +66,8 @@ func Companies(ctx context.Context, args []string, getenv func(string) string, s
 }
 
 func companiesGet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	rc := newReadCommand("bulkid companies get COMPANY_ID [flags]",
-		"bulkid companies get acme --url http://127.0.0.1:8080 --token $KEY", stderr)
-	if err := rc.parse(args, getenv, 1, "COMPANY_ID"); err != nil {
-		return err
-	}
-	p, err := rc.client(stderr, readAttempts).Company(ctx, rc.pos[0])
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, p)
+	return getCommand(ctx, args, getenv, stdout, stderr, "bulkid companies get COMPANY_ID [flags]",
+		"bulkid companies get acme --url http://127.0.0.1:8080 --token $KEY", "COMPANY_ID", (*client.Client).Company)
 }
 
 func companiesList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -134,14 +126,6 @@ func Users(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func usersGet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	rc := newReadCommand("bulkid users get USER_ID [flags]",
-		"bulkid users get u1 --url http://127.0.0.1:8080 --token $KEY", stderr)
-	if err := rc.parse(args, getenv, 1, "USER_ID"); err != nil {
-		return err
-	}
-	p, err := rc.client(stderr, readAttempts).User(ctx, rc.pos[0])
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, p)
+	return getCommand(ctx, args, getenv, stdout, stderr, "bulkid users get USER_ID [flags]",
+		"bulkid users get u1 --url http://127.0.0.1:8080 --token $KEY", "USER_ID", (*client.Client).User)
 }
