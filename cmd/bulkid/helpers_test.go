@@ -221,27 +221,30 @@ func (s *server) upload(path, filename string, content []byte) response {
 	return s.do("POST", path, s.Key, mw.FormDataContentType(), &buf)
 }
 
-// job is the job object as the tests read it: the one place they decode
-// it. Its times stay the strings sent, whose format the tests check, which
-// is why it is not client.Job.
+// job is the job object as the tests read it, the one place they decode
+// it: the SDK's client.Job, with the times as the strings sent, since the
+// tests check their format where client.Job parses them.
 type job struct {
-	JobID                   string  `json:"job_id"`
-	Type                    string  `json:"type"`
-	Status                  string  `json:"status"`
-	SubmittedAt             string  `json:"submitted_at"`
-	StartTime               *string `json:"start_time"`
-	EndTime                 *string `json:"end_time"`
-	ElapsedTime             int64   `json:"elapsed_time"`
-	Filename                *string `json:"filename"`
-	FileSize                *int64  `json:"file_size"`
-	TotalRows               int     `json:"total_rows"`
-	CompletedRows           int     `json:"completed_rows"`
-	FailedRows              int     `json:"failed_rows"`
-	Links                   string  `json:"links"`
-	EstimatedCompletionTime *string `json:"estimated_completion_time"`
-	FailureReason           *string `json:"failure_reason"`
-	// Errors are read as the SDK reads them.
-	Errors []client.RecordError `json:"errors"`
+	client.Job
+	SubmittedAt                                 string
+	StartTime, EndTime, EstimatedCompletionTime *string
+}
+
+func (j *job) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &j.Job); err != nil {
+		return err
+	}
+	var times struct {
+		SubmittedAt             string  `json:"submitted_at"`
+		StartTime               *string `json:"start_time"`
+		EndTime                 *string `json:"end_time"`
+		EstimatedCompletionTime *string `json:"estimated_completion_time"`
+	}
+	if err := json.Unmarshal(b, &times); err != nil {
+		return err
+	}
+	j.SubmittedAt, j.StartTime, j.EndTime, j.EstimatedCompletionTime = times.SubmittedAt, times.StartTime, times.EndTime, times.EstimatedCompletionTime
+	return nil
 }
 
 // accepted checks that r is a 202 with a queued job and returns it.
