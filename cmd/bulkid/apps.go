@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/cliflag"
 )
 
 func runApps(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -21,9 +22,9 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 	var sf storeFlags
 	switch args[0] {
 	case "create":
-		fs := newFlagSet("bulkid apps create NAME [flags]", "bulkid apps create acme --data-dir ./data", stderr)
+		fs := cliflag.NewFlagSet("bulkid apps create NAME [flags]", "bulkid apps create acme --data-dir ./data", stderr)
 		sf.register(fs)
-		pos, err := parse(fs, args[1:], getenv)
+		pos, err := cliflag.Parse(fs, args[1:], getenv)
 		if err != nil {
 			return err
 		}
@@ -55,10 +56,10 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 		if !rotate {
 			example = "bulkid apps revoke-key --id 2 --data-dir ./data"
 		}
-		fs := newFlagSet("bulkid apps "+args[0]+" NAME | --id ID [flags]", example, stderr)
+		fs := cliflag.NewFlagSet("bulkid apps "+args[0]+" NAME | --id ID [flags]", example, stderr)
 		sf.register(fs)
 		id := fs.Int64("id", 0, "choose the app by its id (see bulkid apps list) instead of by NAME; only from the command line, never from BULKID_ID")
-		pos, err := parse(fs, args[1:], func(k string) string {
+		pos, err := cliflag.Parse(fs, args[1:], func(k string) string {
 			if k == "BULKID_ID" {
 				return "" // choosing whose key to replace is never left to the environment
 			}
@@ -96,9 +97,9 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "Rotated the API key of app %q (id %d); the old key no longer works. The new key, shown only now: %s\n", app.Name, app.ID, key)
 		return nil
 	case "list":
-		fs := newFlagSet("bulkid apps list [flags]", "bulkid apps list --data-dir ./data", stderr)
+		fs := cliflag.NewFlagSet("bulkid apps list [flags]", "bulkid apps list --data-dir ./data", stderr)
 		sf.register(fs)
-		if _, err := parse(fs, args[1:], getenv); err != nil {
+		if _, err := cliflag.Parse(fs, args[1:], getenv); err != nil {
 			return err
 		}
 		store, err := sf.open(ctx, quietLogger(stderr))

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,11 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bulkid/bulkid/client"
+	"github.com/bulkid/bulkid/internal/serverproc"
 )
 
 // These are black-box tests: they build the real bulkid binary, start it
@@ -32,9 +33,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "bulkid")
-	args := append([]string{"build", "-o", binary}, buildFlags...)
-	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build bulkid: %v\n%s", err, out)
+	if err := serverproc.Build(binary, ".", buildFlags...); err != nil {
+		fmt.Fprintf(os.Stderr, "build bulkid: %v\n", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -46,14 +46,17 @@ func TestMain(m *testing.M) {
 // characters, the shortest serve accepts.
 const testKey = "test-key-1-0123456789"
 
+// server is a "bulkid serve" the test started (serverproc.Process), with
+// the test's view of it.
 type server struct {
 	t       *testing.T
+	proc    *serverproc.Process
 	cmd     *exec.Cmd
 	URL     string
 	Key     string
 	DataDir string
 	stderr  *syncBuffer
-	exited  chan struct{}
+	exited  <-chan struct{}
 }
 
 type syncBuffer struct {
@@ -86,76 +89,35 @@ func startServerEnv(t *testing.T, dataDir string, env []string, args ...string) 
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	all := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...)
-	cmd := exec.Command(binary, all...)
-	cmd.Env = append(append(os.Environ(), "BULKID_API_KEY="+testKey), env...)
-	stdout, err := cmd.StdoutPipe()
+	s := &server{t: t, Key: testKey, DataDir: dataDir, stderr: &syncBuffer{}}
+	p, err := serverproc.Start(context.Background(), serverproc.Config{
+		Binary: binary,
+		Args:   append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...),
+		Env:    append(append(os.Environ(), "BULKID_API_KEY="+testKey), env...),
+		Stderr: s.stderr,
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("server: %v:\n%s", err, s.stderr.String())
 	}
-	s := &server{t: t, cmd: cmd, Key: testKey, DataDir: dataDir, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(s.exited) }()
+	s.proc, s.cmd, s.URL, s.exited = p, p.Cmd, p.URL, p.Exited
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
 			t.Logf("server stderr:\n%s", s.stderr.String())
 		}
 	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "bulkid listening on "); ok {
-				addr <- strings.Fields(rest)[0]
-			}
-		}
-	}()
-	select {
-	case s.URL = <-addr:
-	case <-s.exited:
-		t.Fatalf("server exited at start:\n%s", s.stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server did not start:\n%s", s.stderr.String())
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(s.URL + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/healthz never answered 200")
-		}
-	}
+	return s
 }
 
 // Stop ends the server with SIGTERM and waits for it.
 func (s *server) Stop() {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-		s.t.Errorf("server did not stop within 30s of SIGTERM")
+	if err := s.proc.Stop(30 * time.Second); err != nil {
+		s.t.Errorf("server %v", err)
 	}
 }
 
 // Kill ends the server with SIGKILL, as a crash would.
-func (s *server) Kill() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *server) Kill() { s.proc.Kill() }
 
 type response struct {
 	Status int
@@ -259,31 +221,30 @@ func (s *server) upload(path, filename string, content []byte) response {
 	return s.do("POST", path, s.Key, mw.FormDataContentType(), &buf)
 }
 
-// job is the job object as the tests read it.
+// job is the job object as the tests read it, the one place they decode
+// it: the SDK's client.Job, with the times as the strings sent, since the
+// tests check their format where client.Job parses them.
 type job struct {
-	JobID                   string  `json:"job_id"`
-	Type                    string  `json:"type"`
-	Status                  string  `json:"status"`
-	SubmittedAt             string  `json:"submitted_at"`
-	StartTime               *string `json:"start_time"`
-	EndTime                 *string `json:"end_time"`
-	ElapsedTime             int64   `json:"elapsed_time"`
-	Filename                *string `json:"filename"`
-	FileSize                *int64  `json:"file_size"`
-	TotalRows               int     `json:"total_rows"`
-	CompletedRows           int     `json:"completed_rows"`
-	FailedRows              int     `json:"failed_rows"`
-	Links                   string  `json:"links"`
-	EstimatedCompletionTime *string `json:"estimated_completion_time"`
-	FailureReason           *string `json:"failure_reason"`
-	Errors                  []struct {
-		Index     *int   `json:"index"`
-		Line      *int   `json:"line"`
-		CompanyID string `json:"company_id"`
-		UserID    string `json:"user_id"`
-		ErrorCode string `json:"error_code"`
-		Message   string `json:"message"`
-	} `json:"errors"`
+	client.Job
+	SubmittedAt                                 string
+	StartTime, EndTime, EstimatedCompletionTime *string
+}
+
+func (j *job) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &j.Job); err != nil {
+		return err
+	}
+	var times struct {
+		SubmittedAt             string  `json:"submitted_at"`
+		StartTime               *string `json:"start_time"`
+		EndTime                 *string `json:"end_time"`
+		EstimatedCompletionTime *string `json:"estimated_completion_time"`
+	}
+	if err := json.Unmarshal(b, &times); err != nil {
+		return err
+	}
+	j.SubmittedAt, j.StartTime, j.EndTime, j.EstimatedCompletionTime = times.SubmittedAt, times.StartTime, times.EndTime, times.EstimatedCompletionTime
+	return nil
 }
 
 // accepted checks that r is a 202 with a queued job and returns it.

@@ -11,6 +11,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bulkid/bulkid/internal/bench"
+	"github.com/bulkid/bulkid/internal/clientcmd"
 )
 
 func main() {
@@ -63,15 +66,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
 	case "push":
-		return runPush(ctx, args[1:], getenv, stdin, stdout, stderr)
+		return clientcmd.Push(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "jobs":
-		return runJobs(ctx, args[1:], getenv, stdout, stderr)
+		return clientcmd.Jobs(ctx, args[1:], getenv, stdout, stderr)
 	case "companies":
-		return runCompanies(ctx, args[1:], getenv, stdout, stderr)
+		return clientcmd.Companies(ctx, args[1:], getenv, stdout, stderr)
 	case "users":
-		return runUsers(ctx, args[1:], getenv, stdout, stderr)
+		return clientcmd.Users(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], getenv, stdout, stderr)
+		return bench.Run(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

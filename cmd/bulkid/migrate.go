@@ -4,15 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/bulkid/bulkid/internal/cliflag"
 )
 
 // runMigrate brings the store's schema up to date, as serve does at start,
 // for deployments that migrate as a step of their own.
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bulkid migrate [flags]", "bulkid migrate --database-url postgres://bulkid@db:5432/bulkid", stderr)
+	fs := cliflag.NewFlagSet("bulkid migrate [flags]", "bulkid migrate --database-url postgres://bulkid@db:5432/bulkid", stderr)
 	var sf storeFlags
 	sf.register(fs)
-	pos, err := parse(fs, args, getenv)
+	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
 	}

@@ -17,12 +17,13 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/internal/cliflag"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/worker"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bulkid serve [flags]", "BULKID_API_KEY=$(openssl rand -hex 24) bulkid serve --addr 127.0.0.1:8080 --rows-per-minute 0", stderr)
+	fs := cliflag.NewFlagSet("bulkid serve [flags]", "BULKID_API_KEY=$(openssl rand -hex 24) bulkid serve --addr 127.0.0.1:8080 --rows-per-minute 0", stderr)
 	var sf storeFlags
 	sf.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
@@ -46,7 +47,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
-	pos, err := parse(fs, args, getenv)
+	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
 	}

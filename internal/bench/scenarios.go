@@ -1,6 +1,6 @@
-package main
+package bench
 
-// The scenarios of bulkid bench. Each fills a benchResult: one main value
+// The scenarios of bulkid bench. Each fills a scenarioResult: one main value
 // per run, the floor measured in the same run, and secondary metrics.
 
 import (
@@ -13,11 +13,11 @@ import (
 	"time"
 )
 
-const benchJSON = "application/json"
+const jsonType = "application/json"
 
 // companies generates a data set and records its size for the report.
-func (e *benchEnv) companies(name, prefix string, n, version int) benchCompanies {
-	d := benchGenCompanies(prefix, n, version)
+func (e *runner) companies(name, prefix string, n, version int) companySet {
+	d := genCompanies(prefix, n, version)
 	if e.used == nil {
 		e.used = map[string]int{}
 	}
@@ -27,7 +27,7 @@ func (e *benchEnv) companies(name, prefix string, n, version int) benchCompanies
 	return d
 }
 
-func (e *benchEnv) dataFacts() map[string]string {
+func (e *runner) dataFacts() map[string]string {
 	m := map[string]string{}
 	desc := map[string]string{
 		"companies_json":    "10,000 companies, 14 metadata keys",
@@ -36,12 +36,12 @@ func (e *benchEnv) dataFacts() map[string]string {
 		"ndjson_multipart":  "the NDJSON file as multipart/form-data",
 	}
 	for k, v := range e.used {
-		m[k] = fmt.Sprintf("%s bytes (%s)", benchThousands(int64(v)), desc[k])
+		m[k] = fmt.Sprintf("%s bytes (%s)", thousands(int64(v)), desc[k])
 	}
 	return m
 }
 
-func (e *benchEnv) sleep(d time.Duration) error {
+func (e *runner) sleep(d time.Duration) error {
 	select {
 	case <-time.After(d):
 		return nil
@@ -52,96 +52,87 @@ func (e *benchEnv) sleep(d time.Duration) error {
 
 // acceptJSON: the 10,000-company body → 202. The job it creates runs to
 // completion, untimed, before the next run.
-func (e *benchEnv) acceptJSON(r *benchResult) error {
+func (e *runner) acceptJSON(r *scenarioResult) error {
 	r.Unit = "ms"
 	r.FloorDesc = "loopback POST of the same body to a discard handler in a separate process + encoding/json decode of the body into []json.RawMessage"
-	srv, err := e.mainServer()
-	if err != nil {
-		return err
-	}
-	fl, err := e.floorServer()
+	srv, fl, err := e.mainAndFloor()
 	if err != nil {
 		return err
 	}
 	d := e.companies("companies_json", "acc-", 10_000, 1)
 	for i := range e.runs {
-		id, dt, err := e.submit(srv, srv.key, benchJSON, d.body)
+		id, dt, err := e.submit(srv, srv.key, jsonType, d.body)
 		if err != nil {
 			return err
 		}
 		if _, _, err := e.waitJob(srv, srv.key, id, 10*time.Millisecond); err != nil {
 			return err
 		}
-		post, err := e.floorPost(fl, benchJSON, d.body)
+		post, err := e.floorPost(fl, jsonType, d.body)
 		if err != nil {
 			return err
 		}
-		dec, err := benchDecode(d.body, 10_000)
+		dec, err := decodeFloor(d.body, 10_000)
 		if err != nil {
 			return err
 		}
-		ws, err := benchWriteSync(os.TempDir(), d.body)
+		ws, err := writeSync(os.TempDir(), d.body)
 		if err != nil {
 			return err
 		}
-		r.add(benchMS(dt))
-		r.addFloor(benchMS(post + dec))
-		r.floorPart("loopback POST to a discard handler", "ms", benchMS(post))
-		r.floorPart("encoding/json decode into []json.RawMessage", "ms", benchMS(dec))
-		r.metric("write + fsync of the 3.8 MB body to a new file (for scale; not in the floor)", "ms", benchMS(ws))
-		e.logf("accept-json run %d/%d: %.1f ms (floor %.1f + %.1f ms)", i+1, e.runs, benchMS(dt), benchMS(post), benchMS(dec))
+		r.add(millis(dt))
+		r.addFloor(millis(post + dec))
+		r.floorPart("loopback POST to a discard handler", "ms", millis(post))
+		r.floorPart("encoding/json decode into []json.RawMessage", "ms", millis(dec))
+		r.metric("write + fsync of the 3.8 MB body to a new file (for scale; not in the floor)", "ms", millis(ws))
+		e.logf("accept-json run %d/%d: %.1f ms (floor %.1f + %.1f ms)", i+1, e.runs, millis(dt), millis(post), millis(dec))
 	}
 	return nil
 }
 
 // upload50MB: the 50 MB NDJSON file as multipart → 202, with the server's
 // peak RSS during the upload; then the job it created, → completed.
-func (e *benchEnv) upload50MB(r *benchResult) error {
+func (e *runner) upload50MB(r *scenarioResult) error {
 	r.Unit = "ms"
 	r.FloorDesc = "the same multipart upload to a discard handler in a separate process"
-	srv, err := e.mainServer()
+	srv, fl, err := e.mainAndFloor()
 	if err != nil {
 		return err
 	}
-	fl, err := e.floorServer()
-	if err != nil {
-		return err
-	}
-	nd := benchGenNDJSON("up-")
-	body, ctype := benchMultipart("companies.ndjson", nd)
+	const filename = "companies.ndjson"
+	nd := genNDJSON("up-")
 	if e.used == nil {
 		e.used = map[string]int{}
 	}
-	e.used["ndjson"], e.used["ndjson_multipart"] = len(nd), len(body)
-	nd = nil
+	e.used["ndjson"], e.used["ndjson_multipart"] = len(nd), multipartLen(filename, len(nd))
 	for i := range e.runs {
-		rs := benchSampleRSS(srv.pid)
-		id, dt, err := e.submit(srv, srv.key, ctype, body)
+		rs := sampleRSS(srv.pid)
+		id, dt, err := e.upload(srv.childProc, srv.key, filename, nd)
 		peak := rs.Stop()
 		if err != nil {
 			return err
 		}
 		accepted := time.Now()
-		rs = benchSampleRSS(srv.pid)
+		rs = sampleRSS(srv.pid)
 		_, done, err := e.waitJob(srv, srv.key, id, 2*time.Millisecond)
 		jobPeak := rs.Stop()
 		if err != nil {
 			return err
 		}
-		frs := benchSampleRSS(fl.pid)
-		fd, err := e.floorPost(fl, ctype, body)
+		frs := sampleRSS(fl.pid)
+		_, fd, err := e.upload(fl, "floor", filename, nd)
 		fpeak := frs.Stop()
 		if err != nil {
 			return err
 		}
-		r.add(benchMS(dt))
-		r.addFloor(benchMS(fd))
+		r.add(millis(dt))
+		r.addFloor(millis(fd))
 		r.metric("server peak RSS during the upload", "MiB", peak)
 		r.metric("floor server peak RSS during the upload", "MiB", fpeak)
-		r.metric("the job after the 202, → completed", "ms", benchMS(done.Sub(accepted)))
+		r.metric("the job after the 202, → completed", "ms", millis(done.Sub(accepted)))
 		r.metric("server peak RSS while that job runs", "MiB", jobPeak)
 		e.logf("upload-50mb run %d/%d: %.0f ms, peak RSS %.1f MiB (floor %.0f ms, %.1f MiB); job %.0f ms", i+1, e.runs,
-			benchMS(dt), peak, benchMS(fd), fpeak, benchMS(done.Sub(accepted)))
+			millis(dt), peak, millis(fd), fpeak, millis(done.Sub(accepted)))
 	}
 	r.note("run 1's job creates the 10,000 companies; later runs merge identical values into them")
 	return nil
@@ -149,11 +140,11 @@ func (e *benchEnv) upload50MB(r *benchResult) error {
 
 // runJob submits d and waits for it (polling every 2 ms), recording the
 // total and its parts into r; it returns the total.
-func (e *benchEnv) runJob(r *benchResult, srv *benchServer, d benchCompanies) (time.Duration, error) {
-	rs := benchSampleRSS(srv.pid)
-	cpu0 := benchCPU(srv.pid)
+func (e *runner) runJob(r *scenarioResult, srv *serveProc, d companySet) (time.Duration, error) {
+	rs := sampleRSS(srv.pid)
+	cpu0 := cpuTime(srv.pid)
 	start := time.Now()
-	id, acc, err := e.submit(srv, srv.key, benchJSON, d.body)
+	id, acc, err := e.submit(srv, srv.key, jsonType, d.body)
 	if err != nil {
 		rs.Stop()
 		return 0, err
@@ -164,29 +155,45 @@ func (e *benchEnv) runJob(r *benchResult, srv *benchServer, d benchCompanies) (t
 		return 0, err
 	}
 	total := done.Sub(start)
-	r.metric("202 (accept)", "ms", benchMS(acc))
+	r.metric("202 (accept)", "ms", millis(acc))
 	r.metric("job elapsed_time (start_time → end_time)", "ms", float64(j.ElapsedTime))
-	r.metric("server CPU time, user + system", "ms", benchMS(benchCPU(srv.pid)-cpu0))
+	r.metric("server CPU time, user + system", "ms", millis(cpuTime(srv.pid)-cpu0))
 	r.metric("server peak RSS", "MiB", peak)
 	return total, nil
 }
 
+// timedJob is run i of job-new or job-merge: d as a job, timed from
+// submit to completed, then the upsert floor of its rows; both go into r.
+func (e *runner) timedJob(r *scenarioResult, srv *serveProc, d companySet, i int) error {
+	total, err := e.runJob(r, srv, d)
+	if err != nil {
+		return err
+	}
+	floor, err := e.addUpsertFloor(r, d.rows)
+	if err != nil {
+		return err
+	}
+	r.add(millis(total))
+	e.logf("%s run %d/%d: %.0f ms (floor %.0f ms)", r.Name, i+1, e.runs, millis(total), millis(floor))
+	return nil
+}
+
 // addUpsertFloor runs the floor upsert of rows and adds it to r.
-func (e *benchEnv) addUpsertFloor(r *benchResult, rows []benchRow) (time.Duration, error) {
+func (e *runner) addUpsertFloor(r *scenarioResult, rows []dataRow) (time.Duration, error) {
 	ts, err := e.floorUpsert(1, rows, true)
 	if err != nil {
 		return 0, err
 	}
 	f, _ := e.floor()
 	for _, m := range f.methods() {
-		r.floorPart(m, "ms", benchMS(ts[m]))
+		r.floorPart(m, "ms", millis(ts[m]))
 	}
-	best := benchMinDuration(ts)
-	r.addFloor(benchMS(best))
+	best := minDuration(ts)
+	r.addFloor(millis(best))
 	return best, nil
 }
 
-func (e *benchEnv) upsertFloorDesc() string {
+func (e *runner) upsertFloorDesc() string {
 	if e.pgBase == "" {
 		return "a bare upsert of the same 10,000 rows in one transaction with the same driver and settings"
 	}
@@ -195,13 +202,13 @@ func (e *benchEnv) upsertFloorDesc() string {
 
 // pickPGBest remembers the faster PostgreSQL floor method for new rows
 // (by median), for the floors of seq-100k and many-apps, which insert new rows.
-func (e *benchEnv) pickPGBest(r *benchResult) {
+func (e *runner) pickPGBest(r *scenarioResult) {
 	if e.pgBase == "" {
 		return
 	}
 	best, bestMed := "", 0.0
 	for _, p := range r.FloorParts {
-		med := newBenchStat(p.xs).Median
+		med := newSummaryStat(p.xs).Median
 		if best == "" || med < bestMed {
 			best, bestMed = p.Name, med
 		}
@@ -210,7 +217,7 @@ func (e *benchEnv) pickPGBest(r *benchResult) {
 }
 
 // jobNew: an unthrottled job of 10,000 new companies, submit → completed.
-func (e *benchEnv) jobNew(r *benchResult) error {
+func (e *runner) jobNew(r *scenarioResult) error {
 	r.Unit = "ms"
 	r.FloorDesc = e.upsertFloorDesc() + " (new rows)"
 	srv, err := e.mainServer()
@@ -219,16 +226,9 @@ func (e *benchEnv) jobNew(r *benchResult) error {
 	}
 	for i := range e.runs {
 		d := e.companies("companies_json", fmt.Sprintf("new%d-", i), 10_000, 1)
-		total, err := e.runJob(r, srv, d)
-		if err != nil {
+		if err := e.timedJob(r, srv, d, i); err != nil {
 			return err
 		}
-		floor, err := e.addUpsertFloor(r, d.rows)
-		if err != nil {
-			return err
-		}
-		r.add(benchMS(total))
-		e.logf("job-new run %d/%d: %.0f ms (floor %.0f ms)", i+1, e.runs, benchMS(total), benchMS(floor))
 	}
 	e.pickPGBest(r)
 	return nil
@@ -237,7 +237,7 @@ func (e *benchEnv) jobNew(r *benchResult) error {
 // jobMerge: the same 10,000 ids again with changed values. Runs alternate
 // the second and the first version, so every run changes seven values and
 // adds or removes a key of every company.
-func (e *benchEnv) jobMerge(r *benchResult) error {
+func (e *runner) jobMerge(r *scenarioResult) error {
 	r.Unit = "ms"
 	r.FloorDesc = e.upsertFloorDesc() + " (existing rows, the same changes)"
 	srv, err := e.mainServer()
@@ -247,11 +247,7 @@ func (e *benchEnv) jobMerge(r *benchResult) error {
 	v1 := e.companies("companies_json", "merge-", 10_000, 1)
 	v2 := e.companies("companies_json_v2", "merge-", 10_000, 2)
 	// Setup, untimed: the companies exist, in the product and in the floor.
-	id, _, err := e.submit(srv, srv.key, benchJSON, v1.body)
-	if err != nil {
-		return err
-	}
-	if _, _, err := e.waitJob(srv, srv.key, id, 10*time.Millisecond); err != nil {
+	if err := e.complete(srv, v1.body, 10*time.Millisecond); err != nil {
 		return err
 	}
 	if _, err := e.floorUpsert(1, v1.rows, true); err != nil {
@@ -262,40 +258,29 @@ func (e *benchEnv) jobMerge(r *benchResult) error {
 		if i%2 == 1 {
 			d = v1
 		}
-		total, err := e.runJob(r, srv, d)
-		if err != nil {
+		if err := e.timedJob(r, srv, d, i); err != nil {
 			return err
 		}
-		floor, err := e.addUpsertFloor(r, d.rows)
-		if err != nil {
-			return err
-		}
-		r.add(benchMS(total))
-		e.logf("job-merge run %d/%d: %.0f ms (floor %.0f ms)", i+1, e.runs, benchMS(total), benchMS(floor))
 	}
 	return nil
 }
 
 // seq100k: 10 jobs of 10,000 new companies, each submitted when the one
 // before has completed, as a client must.
-func (e *benchEnv) seq100k(r *benchResult) error {
+func (e *runner) seq100k(r *scenarioResult) error {
 	r.Unit = "s"
 	srv, err := e.mainServer()
 	if err != nil {
 		return err
 	}
 	for i := range e.runs {
-		sets := make([]benchCompanies, 10)
+		sets := make([]companySet, 10)
 		for j := range sets {
 			sets[j] = e.companies("companies_json", fmt.Sprintf("seq%d-%d-", i, j), 10_000, 1)
 		}
 		start := time.Now()
 		for _, d := range sets {
-			id, _, err := e.submit(srv, srv.key, benchJSON, d.body)
-			if err != nil {
-				return err
-			}
-			if _, _, err := e.waitJob(srv, srv.key, id, 2*time.Millisecond); err != nil {
+			if err := e.complete(srv, d.body, 2*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -306,7 +291,7 @@ func (e *benchEnv) seq100k(r *benchResult) error {
 			if err != nil {
 				return err
 			}
-			floor += benchMinDuration(ts)
+			floor += minDuration(ts)
 		}
 		r.add(total.Seconds())
 		r.addFloor(floor.Seconds())
@@ -320,27 +305,23 @@ func (e *benchEnv) seq100k(r *benchResult) error {
 
 // floorMethod names, for PostgreSQL, the upsert method of the 100,000-row
 // floors: the faster one measured, or COPY.
-func (e *benchEnv) floorMethod() string {
+func (e *runner) floorMethod() string {
 	if e.pgBase == "" {
 		return ""
 	}
 	m := e.pgBest
 	if m == "" {
-		m = benchFloorPGCopy
+		m = floorPGCopy
 	}
 	return " (" + m + ")"
 }
 
 // getJobP99: GET the running job at 500 requests/s, open loop, for 10 s
 // while unthrottled 10,000-row jobs run one after another.
-func (e *benchEnv) getJobP99(r *benchResult) error {
+func (e *runner) getJobP99(r *scenarioResult) error {
 	r.Unit = "ms"
 	r.FloorDesc = "p99 of the same open-loop GETs (500/s, 2 s) to the floor server"
-	srv, err := e.mainServer()
-	if err != nil {
-		return err
-	}
-	fl, err := e.floorServer()
+	srv, fl, err := e.mainAndFloor()
 	if err != nil {
 		return err
 	}
@@ -357,7 +338,7 @@ func (e *benchEnv) getJobP99(r *benchResult) error {
 		}
 	}
 	// Setup, untimed: the companies exist, and there is a finished job.
-	id0, _, err := e.submit(srv, srv.key, benchJSON, v1.body)
+	id0, _, err := e.submit(srv, srv.key, jsonType, v1.body)
 	if err != nil {
 		return err
 	}
@@ -368,9 +349,9 @@ func (e *benchEnv) getJobP99(r *benchResult) error {
 	for i := range e.runs {
 		// The same GETs with no job running, for comparison: the job the
 		// previous run finished.
-		cpu0 := benchCPU(srv.pid)
+		cpu0 := cpuTime(srv.pid)
 		idle := e.openLoop(500, 2*time.Second, get(srv.url+"/v1/background_jobs/"+*cur.Load(), srv.key))
-		idleCPU := benchCPU(srv.pid) - cpu0
+		idleCPU := cpuTime(srv.pid) - cpu0
 		if idle.errors > 0 {
 			return fmt.Errorf("%d of %d GETs of an idle server failed (first: %v)", idle.errors, idle.n, idle.firstErr)
 		}
@@ -386,7 +367,7 @@ func (e *benchEnv) getJobP99(r *benchResult) error {
 					d = v1
 				}
 				var id string
-				id, _, err = e.submit(srv, srv.key, benchJSON, d.body)
+				id, _, err = e.submit(srv, srv.key, jsonType, d.body)
 				if k == 0 {
 					first <- err
 				}
@@ -424,7 +405,7 @@ func (e *benchEnv) getJobP99(r *benchResult) error {
 		r.metric("max", "ms", lat.max)
 		r.metric("floor p50", "ms", flat.p50)
 		r.metric("p99 with no job running (the same GETs, 2 s, before the run)", "ms", idle.p99)
-		r.metric("server CPU per GET with no job running", "ms", benchMS(idleCPU)/float64(max(idle.n, 1)))
+		r.metric("server CPU per GET with no job running", "ms", millis(idleCPU)/float64(max(idle.n, 1)))
 		r.metric("jobs completed during the run", "", float64(jobs.Load()))
 		e.logf("get-job-p99 run %d/%d: p50 %.2f ms, p99 %.2f ms, max %.1f ms over %d GETs, %d jobs (floor p99 %.2f ms)",
 			i+1, e.runs, lat.p50, lat.p99, lat.max, lat.n, jobs.Load(), flat.p99)
@@ -435,7 +416,7 @@ func (e *benchEnv) getJobP99(r *benchResult) error {
 
 // rss: a fresh server's RSS 1 s after start, then its peak while it
 // accepts and runs a 10,000-row job; the floor server likewise.
-func (e *benchEnv) rss(r *benchResult) error {
+func (e *runner) rss(r *scenarioResult) error {
 	r.Unit = "MiB"
 	r.FloorDesc = "idle RSS of the floor server (a bare net/http server of the same binary), 1 s after start"
 	d := e.companies("companies_json", "rss-", 10_000, 1)
@@ -455,16 +436,16 @@ func (e *benchEnv) rss(r *benchResult) error {
 			if err := e.sleep(time.Second); err != nil {
 				return err
 			}
-			idle, _, err := benchProcStatus(srv.pid)
+			idle, _, err := procStatus(srv.pid)
 			if err != nil {
 				return err
 			}
-			fidle, _, err := benchProcStatus(fl.pid)
+			fidle, _, err := procStatus(fl.pid)
 			if err != nil {
 				return err
 			}
-			rs := benchSampleRSS(srv.pid)
-			id, _, err := e.submit(srv, srv.key, benchJSON, d.body)
+			rs := sampleRSS(srv.pid)
+			id, _, err := e.submit(srv, srv.key, jsonType, d.body)
 			if err != nil {
 				rs.Stop()
 				return err
@@ -474,20 +455,20 @@ func (e *benchEnv) rss(r *benchResult) error {
 			if err != nil {
 				return err
 			}
-			_, hwm, _ := benchProcStatus(srv.pid)
-			frs := benchSampleRSS(fl.pid)
-			_, err = e.floorPost(fl, benchJSON, d.body)
+			_, hwm, _ := procStatus(srv.pid)
+			frs := sampleRSS(fl.pid)
+			_, err = e.floorPost(fl, jsonType, d.body)
 			fpeak := frs.Stop()
 			if err != nil {
 				return err
 			}
-			r.add(benchMiB(idle))
-			r.addFloor(benchMiB(fidle))
+			r.add(mebibytes(idle))
+			r.addFloor(mebibytes(fidle))
 			r.metric("server peak RSS, 10,000-row job: submit → completed", "MiB", peak)
 			r.metric("floor server peak RSS receiving the same body", "MiB", fpeak)
-			r.metric("server VmHWM (lifetime peak) after the job", "MiB", benchMiB(hwm))
+			r.metric("server VmHWM (lifetime peak) after the job", "MiB", mebibytes(hwm))
 			e.logf("rss run %d/%d: idle %.1f MiB, job peak %.1f MiB (floor idle %.1f MiB, receiving %.1f MiB)",
-				i+1, e.runs, benchMiB(idle), peak, benchMiB(fidle), fpeak)
+				i+1, e.runs, mebibytes(idle), peak, mebibytes(fidle), fpeak)
 			return nil
 		}()
 		if err != nil {
@@ -500,7 +481,7 @@ func (e *benchEnv) rss(r *benchResult) error {
 
 // manyApps: 100 apps with one 10,000-row job each, all submitted at once;
 // rows/s from the first submit to the last completed.
-func (e *benchEnv) manyApps(r *benchResult) error {
+func (e *runner) manyApps(r *scenarioResult) error {
 	r.Unit = "rows/s"
 	r.HigherIsBetter = true
 	srv, err := e.mainServer()
@@ -516,13 +497,13 @@ func (e *benchEnv) manyApps(r *benchResult) error {
 	}
 	for i := range e.runs {
 		d := e.companies("companies_json", fmt.Sprintf("ma%d-", i), 10_000, 1)
-		rs := benchSampleRSS(srv.pid)
-		cpu0 := benchCPU(srv.pid)
+		rs := sampleRSS(srv.pid)
+		cpu0 := cpuTime(srv.pid)
 		start := time.Now()
 		ids, errs := make([]string, len(keys)), make([]error, len(keys))
 		var wg sync.WaitGroup
 		for a, key := range keys {
-			wg.Go(func() { ids[a], _, errs[a] = e.submit(srv, key, benchJSON, d.body) })
+			wg.Go(func() { ids[a], _, errs[a] = e.submit(srv, key, jsonType, d.body) })
 		}
 		wg.Wait()
 		acceptedAll := time.Since(start)
@@ -574,14 +555,14 @@ func (e *benchEnv) manyApps(r *benchResult) error {
 			if err != nil {
 				return err
 			}
-			floor += benchMinDuration(ts)
+			floor += minDuration(ts)
 		}
 		rate := float64(len(keys)*10_000) / total.Seconds()
 		r.add(rate)
 		r.addFloor(100_000 / floor.Seconds())
 		r.metric("total: first submit → last completed", "s", total.Seconds())
 		r.metric("all 100 bodies accepted (202)", "s", acceptedAll.Seconds())
-		r.metric("server CPU time, user + system", "s", (benchCPU(srv.pid) - cpu0).Seconds())
+		r.metric("server CPU time, user + system", "s", (cpuTime(srv.pid) - cpu0).Seconds())
 		r.metric("server peak RSS", "MiB", peak)
 		e.logf("many-apps run %d/%d: %.0f rows/s, %.1f s (all accepted after %.1f s, peak RSS %.0f MiB; floor %.0f rows/s)",
 			i+1, e.runs, rate, total.Seconds(), acceptedAll.Seconds(), peak, 100_000/floor.Seconds())
@@ -594,7 +575,7 @@ func (e *benchEnv) manyApps(r *benchResult) error {
 // throttle: --rows-per-minute 1800 and a 4,000-row job; rows applied in
 // the 2 minutes after the first progress, and the largest gap between
 // progress changes seen by polling every 100 ms. It runs once.
-func (e *benchEnv) throttle(r *benchResult) error {
+func (e *runner) throttle(r *scenarioResult) error {
 	r.Unit = "rows"
 	r.FloorDesc = "the expected rows: 1,800 a minute for 2 minutes"
 	srv, err := e.startServer(1800)
@@ -602,8 +583,8 @@ func (e *benchEnv) throttle(r *benchResult) error {
 		return err
 	}
 	defer srv.stop()
-	d := benchGenCompanies("thr-", 4000, 1)
-	id, _, err := e.submit(srv, srv.key, benchJSON, d.body)
+	d := genCompanies("thr-", 4000, 1)
+	id, _, err := e.submit(srv, srv.key, jsonType, d.body)
 	if err != nil {
 		return err
 	}
@@ -663,11 +644,11 @@ func (e *benchEnv) throttle(r *benchResult) error {
 	r.add(float64(applied))
 	r.addFloor(3600)
 	r.metric("deviation from 3,600", "%", (float64(applied)/3600-1)*100)
-	r.metric("largest gap between progress changes (100 ms polling)", "ms", benchMS(maxGap))
+	r.metric("largest gap between progress changes (100 ms polling)", "ms", millis(maxGap))
 	r.metric("progress changes in the 2 minutes", "", float64(changes))
 	r.metric("rate from the first to the last progress change seen", "rows/min", rate)
 	r.note("window: %.2f s from the first progress seen; one run whatever --runs says", tEnd.Sub(t0).Seconds())
 	e.logf("throttle: %d rows in %.2f s (%+.2f %%), largest progress gap %.0f ms", applied, tEnd.Sub(t0).Seconds(),
-		(float64(applied)/3600-1)*100, benchMS(maxGap))
+		(float64(applied)/3600-1)*100, millis(maxGap))
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid/client"
+	"github.com/bulkid/bulkid/internal/cliflag"
 )
 
-// The commands in this file and profilescmd.go read a server through the
+// The commands in this file and profiles.go read a server through the
 // SDK (package client): --url and --token, or BULKID_URL and BULKID_TOKEN.
 // Objects are printed as indented JSON on standard output, listings as a
 // JSON array; messages go to standard error.
@@ -42,7 +43,7 @@ type readCommand struct {
 // newReadCommand returns a flag set named name, with an example and the
 // client flags; the caller adds its own flags, then calls parse.
 func newReadCommand(name, example string, stderr io.Writer) *readCommand {
-	rc := &readCommand{fs: newFlagSet(name, example, stderr)}
+	rc := &readCommand{fs: cliflag.NewFlagSet(name, example, stderr)}
 	rc.cf.register(rc.fs)
 	return rc
 }
@@ -50,7 +51,7 @@ func newReadCommand(name, example string, stderr io.Writer) *readCommand {
 // parse parses args and checks that exactly nargs positional arguments
 // (named what) were given. --help is not an error: it returns errHelpShown.
 func (rc *readCommand) parse(args []string, getenv func(string) string, nargs int, what string) error {
-	pos, err := parse(rc.fs, args, getenv)
+	pos, err := cliflag.Parse(rc.fs, args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return errHelpShown
 	}
@@ -83,6 +84,22 @@ func (rc *readCommand) client(stderr io.Writer, attempts int) *client.Client {
 	return c
 }
 
+// getCommand runs a command that reads one object: its one positional
+// argument (named what) is the id given to get, and the object is printed
+// as JSON.
+func getCommand[T any](ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
+	name, example, what string, get func(*client.Client, context.Context, string) (T, error)) error {
+	rc := newReadCommand(name, example, stderr)
+	if err := rc.parse(args, getenv, 1, what); err != nil {
+		return err
+	}
+	v, err := get(rc.client(stderr, readAttempts), ctx, rc.pos[0])
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, v)
+}
+
 // errHelpShown reports that --help printed the usage: the command exits 0.
 var errHelpShown = errors.New("help shown")
 
@@ -105,7 +122,9 @@ func printJSON(w io.Writer, v any) error {
 // readAttempts is how often a read is tried before giving up.
 const readAttempts = 4
 
-func runJobs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Jobs is "bulkid jobs list|get|wait|errors|cancel": it reads the app's
+// jobs on a server.
+func Jobs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if ok, err := groupHelp(args, jobsUsage, "jobs: say list, get, wait, errors or cancel", stdout, stderr); ok {
 		return err
 	}
@@ -163,16 +182,8 @@ func jobsList(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 func jobsGet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	rc := newReadCommand("bulkid jobs get JOB_ID [flags]",
-		"bulkid jobs get 3cd1a326-812c-432c-bbf2-e5dba4477e31 --url http://127.0.0.1:8080 --token $KEY", stderr)
-	if err := rc.parse(args, getenv, 1, "JOB_ID"); err != nil {
-		return err
-	}
-	job, err := rc.client(stderr, readAttempts).Job(ctx, rc.pos[0])
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, job)
+	return getCommand(ctx, args, getenv, stdout, stderr, "bulkid jobs get JOB_ID [flags]",
+		"bulkid jobs get 3cd1a326-812c-432c-bbf2-e5dba4477e31 --url http://127.0.0.1:8080 --token $KEY", "JOB_ID", (*client.Client).Job)
 }
 
 // jobsWait polls a job until it ends, printing a line on stderr whenever
@@ -252,7 +263,7 @@ func jobsErrors(ctx context.Context, args []string, getenv func(string) string, 
 func jobsCancel(args []string, getenv func(string) string, stderr io.Writer) error {
 	rc := newReadCommand("bulkid jobs cancel JOB_ID [flags]",
 		"bulkid jobs cancel 3cd1a326-812c-432c-bbf2-e5dba4477e31 --url http://127.0.0.1:8080 --token $KEY", stderr)
-	pos, err := parse(rc.fs, args, getenv)
+	pos, err := cliflag.Parse(rc.fs, args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return errHelpShown
 	}

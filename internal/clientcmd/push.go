@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/client"
 	"github.com/bulkid/bulkid/input"
+	"github.com/bulkid/bulkid/internal/cliflag"
 )
 
 // Limits of one job as push cuts them: the documented 10,000 records, and
@@ -42,11 +43,11 @@ type pushOptions struct {
 	poll        time.Duration
 }
 
-// runPush syncs files of companies or users: it validates every record
+// Push syncs files of companies or users: it validates every record
 // locally, then sends them as jobs of at most 10,000 records and 50 MB, one
 // after another, waiting out a job that is already running.
-func runPush(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bulkid push companies|users [flags] FILE...", pushExample, stderr)
+func Push(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := cliflag.NewFlagSet("bulkid push companies|users [flags] FILE...", pushExample, stderr)
 	var cf clientFlags
 	cf.register(fs)
 	var o pushOptions
@@ -58,7 +59,7 @@ func runPush(ctx context.Context, args []string, getenv func(string) string, std
 	fs.IntVar(&o.batchSize, "batch-size", pushMaxRecords, "records per job, at most 10000")
 	fs.DurationVar(&o.poll, "poll-interval", 500*time.Millisecond, "how often to poll a running job")
 	compress := fs.String("compress", "auto", "send each job's file gzip-compressed: auto (when the server says it decodes gzip, as bulkid does; the hosted service does not say so), always, or never")
-	pos, err := parse(fs, args, getenv)
+	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The floors of bulkid bench: what the same work costs without the
 // product. A bare upsert of the same rows with the same driver, the JSON
@@ -23,21 +23,21 @@ import (
 
 // Floor methods: how a floor upserts rows.
 const (
-	benchFloorSQLite  = "modernc.org/sqlite: prepared INSERT … ON CONFLICT DO UPDATE SET metadata = json_patch(…) per row"
-	benchFloorPGBatch = "pgx: one pgx.Batch of INSERT … ON CONFLICT DO UPDATE SET metadata = jsonb_strip_nulls(metadata || patch)"
-	benchFloorPGCopy  = "pgx: COPY into a temp table, then UPDATE … FROM it and INSERT … ON CONFLICT DO NOTHING"
+	floorSQLite  = "modernc.org/sqlite: prepared INSERT … ON CONFLICT DO UPDATE SET metadata = json_patch(…) per row"
+	floorPGBatch = "pgx: one pgx.Batch of INSERT … ON CONFLICT DO UPDATE SET metadata = jsonb_strip_nulls(metadata || patch)"
+	floorPGCopy  = "pgx: COPY into a temp table, then UPDATE … FROM it and INSERT … ON CONFLICT DO NOTHING"
 )
 
-// benchFloorDB is a bare table of companies in a store of the kind being
+// floorDatabase is a bare table of companies in a store of the kind being
 // benchmarked: (app_id, company_id) primary key and the metadata.
-type benchFloorDB interface {
+type floorDatabase interface {
 	methods() []string
 	// upsert applies rows for app with method, in one transaction, and
 	// returns how long it took from BEGIN to COMMIT.
-	upsert(ctx context.Context, method string, app int64, rows []benchRow) (time.Duration, error)
+	upsert(ctx context.Context, method string, app int64, rows []dataRow) (time.Duration, error)
 }
 
-func (e *benchEnv) floor() (benchFloorDB, error) {
+func (e *runner) floor() (floorDatabase, error) {
 	if e.floorDB != nil {
 		return e.floorDB, nil
 	}
@@ -46,7 +46,7 @@ func (e *benchEnv) floor() (benchFloorDB, error) {
 		return nil, err
 	}
 	if e.pgBase == "" {
-		f, err := openBenchSQLiteFloor(filepath.Join(st.dir, "floor.db"))
+		f, err := openSQLiteFloor(filepath.Join(st.dir, "floor.db"))
 		if err != nil {
 			return nil, err
 		}
@@ -62,14 +62,14 @@ func (e *benchEnv) floor() (benchFloorDB, error) {
 			company_id text COLLATE "C" NOT NULL, metadata jsonb NOT NULL, PRIMARY KEY (app_id, company_id))`); err != nil {
 			return nil, err
 		}
-		e.floorDB = &benchPGFloor{conn: conn}
+		e.floorDB = &pgFloor{conn: conn}
 	}
 	return e.floorDB, nil
 }
 
 // floorUpsert runs every floor method on rows (for PostgreSQL, only the
 // faster one once known if all is false) and returns each one's time.
-func (e *benchEnv) floorUpsert(app int64, rows []benchRow, all bool) (map[string]time.Duration, error) {
+func (e *runner) floorUpsert(app int64, rows []dataRow, all bool) (map[string]time.Duration, error) {
 	f, err := e.floor()
 	if err != nil {
 		return nil, err
@@ -93,8 +93,8 @@ func (e *benchEnv) floorUpsert(app int64, rows []benchRow, all bool) (map[string
 	return out, nil
 }
 
-// benchMinDuration is the fastest of the floor's methods in one run.
-func benchMinDuration(m map[string]time.Duration) time.Duration {
+// minDuration is the fastest of the floor's methods in one run.
+func minDuration(m map[string]time.Duration) time.Duration {
 	var best time.Duration
 	for _, d := range m {
 		if best == 0 || d < best {
@@ -104,9 +104,9 @@ func benchMinDuration(m map[string]time.Duration) time.Duration {
 	return best
 }
 
-type benchSQLiteFloor struct{ db *sql.DB }
+type sqliteFloor struct{ db *sql.DB }
 
-func openBenchSQLiteFloor(path string) (*benchSQLiteFloor, error) {
+func openSQLiteFloor(path string) (*sqliteFloor, error) {
 	// The server's settings: WAL, synchronous=FULL, BEGIN IMMEDIATE.
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(FULL)"} {
@@ -122,12 +122,12 @@ func openBenchSQLiteFloor(path string) (*benchSQLiteFloor, error) {
 		db.Close()
 		return nil, err
 	}
-	return &benchSQLiteFloor{db: db}, nil
+	return &sqliteFloor{db: db}, nil
 }
 
-func (f *benchSQLiteFloor) methods() []string { return []string{benchFloorSQLite} }
+func (f *sqliteFloor) methods() []string { return []string{floorSQLite} }
 
-func (f *benchSQLiteFloor) upsert(ctx context.Context, _ string, app int64, rows []benchRow) (time.Duration, error) {
+func (f *sqliteFloor) upsert(ctx context.Context, _ string, app int64, rows []dataRow) (time.Duration, error) {
 	start := time.Now()
 	tx, err := f.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -151,11 +151,11 @@ func (f *benchSQLiteFloor) upsert(ctx context.Context, _ string, app int64, rows
 	return time.Since(start), nil
 }
 
-type benchPGFloor struct{ conn *pgx.Conn }
+type pgFloor struct{ conn *pgx.Conn }
 
-func (f *benchPGFloor) methods() []string { return []string{benchFloorPGBatch, benchFloorPGCopy} }
+func (f *pgFloor) methods() []string { return []string{floorPGBatch, floorPGCopy} }
 
-func (f *benchPGFloor) upsert(ctx context.Context, method string, app int64, rows []benchRow) (time.Duration, error) {
+func (f *pgFloor) upsert(ctx context.Context, method string, app int64, rows []dataRow) (time.Duration, error) {
 	start := time.Now()
 	tx, err := f.conn.Begin(ctx)
 	if err != nil {
@@ -163,7 +163,7 @@ func (f *benchPGFloor) upsert(ctx context.Context, method string, app int64, row
 	}
 	defer tx.Rollback(context.Background())
 	switch method {
-	case benchFloorPGBatch:
+	case floorPGBatch:
 		b := &pgx.Batch{}
 		for _, r := range rows {
 			b.Queue(`INSERT INTO bench_floor_companies (app_id, company_id, metadata) VALUES ($1, $2, jsonb_strip_nulls($3::jsonb))
@@ -173,7 +173,7 @@ func (f *benchPGFloor) upsert(ctx context.Context, method string, app int64, row
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return 0, err
 		}
-	case benchFloorPGCopy:
+	case floorPGCopy:
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE bench_floor_stage (company_id text COLLATE "C", patch jsonb) ON COMMIT DROP`); err != nil {
 			return 0, err
 		}
@@ -201,9 +201,9 @@ func (f *benchPGFloor) upsert(ctx context.Context, method string, app int64, row
 	return time.Since(start), nil
 }
 
-// benchDecode is the JSON floor: decoding the body alone with encoding/json
+// decodeFloor is the JSON floor: decoding the body alone with encoding/json
 // into the array's elements kept as sent, as the server must at least do.
-func benchDecode(body []byte, want int) (time.Duration, error) {
+func decodeFloor(body []byte, want int) (time.Duration, error) {
 	start := time.Now()
 	var doc struct {
 		Companies []json.RawMessage `json:"companies"`
@@ -216,9 +216,9 @@ func benchDecode(body []byte, want int) (time.Duration, error) {
 	return d, err
 }
 
-// benchWriteSync writes body to a new file in dir and fsyncs it: what
+// writeSync writes body to a new file in dir and fsyncs it: what
 // making the input durable costs at least on this disk.
-func benchWriteSync(dir string, body []byte) (time.Duration, error) {
+func writeSync(dir string, body []byte) (time.Duration, error) {
 	f, err := os.CreateTemp(dir, "bench-fsync-")
 	if err != nil {
 		return 0, err
@@ -236,7 +236,7 @@ func benchWriteSync(dir string, body []byte) (time.Duration, error) {
 }
 
 // floorPost sends body to the floor server and returns the time to its 202.
-func (e *benchEnv) floorPost(p *benchProc, ctype string, body []byte) (time.Duration, error) {
+func (e *runner) floorPost(p *childProc, ctype string, body []byte) (time.Duration, error) {
 	start := time.Now()
 	status, _, err := e.request(e.ctx, "POST", p.url+"/v1/companies/bulk_identify", "floor", ctype, body)
 	d := time.Since(start)
@@ -246,8 +246,8 @@ func (e *benchEnv) floorPost(p *benchProc, ctype string, body []byte) (time.Dura
 	return d, err
 }
 
-// benchLatency summarizes an open-loop run, in milliseconds.
-type benchLatency struct {
+// loopLatency summarizes an open-loop run, in milliseconds.
+type loopLatency struct {
 	p50, p99, max float64
 	n, errors     int
 	firstErr      error
@@ -258,7 +258,7 @@ type benchLatency struct {
 // measures each from its scheduled time, not from when it was sent: a
 // stall of the server or of the sender counts against the latency
 // instead of hiding it (no coordinated omission).
-func (e *benchEnv) openLoop(rate int, dur time.Duration, do func(ctx context.Context) error) benchLatency {
+func (e *runner) openLoop(rate int, dur time.Duration, do func(ctx context.Context) error) loopLatency {
 	n := int(dur.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
 	lat := make([]float64, n)
@@ -276,11 +276,11 @@ func (e *benchEnv) openLoop(rate int, dur time.Duration, do func(ctx context.Con
 		}
 		wg.Go(func() {
 			errs[k] = do(e.ctx)
-			lat[k] = benchMS(time.Since(at))
+			lat[k] = millis(time.Since(at))
 		})
 	}
 	wg.Wait()
-	res := benchLatency{n: n}
+	res := loopLatency{n: n}
 	ok := make([]float64, 0, n)
 	for k := range n {
 		if errs[k] != nil {

@@ -1,15 +1,16 @@
-package main
-
-// bench.go is "bulkid bench": the reproducible benchmark of the server. It
-// starts the real server (this same binary, "bulkid serve") as a
-// subprocess on loopback with a fresh store, drives it through its public
-// HTTP API only, and compares each scenario with a floor measured in the
-// same run: what the machine, the network stack, the JSON decoder or the
-// database driver alone take for the same work. See docs/BENCHMARKS.md.
+// Package bench is "bulkid bench": the reproducible benchmark of the
+// server. It starts the real server (the running binary, "bulkid serve")
+// as a subprocess on loopback with a fresh store, through serverproc,
+// drives it through its public HTTP API only, and compares each scenario
+// with a floor measured in the same run: what the machine, the network
+// stack, the JSON decoder or the database driver alone take for the same
+// work. See docs/BENCHMARKS.md.
 //
-// The other bench_*.go files hold the pieces: bench_proc.go the
-// subprocesses, stores and HTTP calls, bench_data.go the generated data,
-// bench_floor.go the floors, and bench_scenarios.go the scenarios.
+// bench.go holds the command, the scenario list and the report; the other
+// files hold the pieces: proc.go the subprocesses, stores and HTTP calls,
+// data.go the generated data, floor.go the floors, and scenarios.go the
+// scenarios.
+package bench
 
 import (
 	"context"
@@ -26,51 +27,56 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bulkid/bulkid/internal/cliflag"
 )
 
-// benchScenario is one scenario of the benchmark, in the order they run.
-type benchScenario struct {
+// scenarioSpec is one scenario of the benchmark, in the order they run.
+type scenarioSpec struct {
 	name     string
 	title    string
 	target   string
 	optional bool // not in the default set
 	pgOnly   bool // in the default set only with --database-url
-	run      func(e *benchEnv, r *benchResult) error
+	run      func(e *runner, r *scenarioResult) error
 }
 
-var benchScenarios = []benchScenario{
+var allScenarios = []scenarioSpec{
 	{name: "accept-json", title: "POST 10,000 companies as a 3.8 MB JSON body → 202",
-		target: "≤ 60 ms", run: (*benchEnv).acceptJSON},
+		target: "≤ 60 ms", run: (*runner).acceptJSON},
 	{name: "upload-50mb", title: "multipart upload of a 50 MB NDJSON file (10,000 lines of ~100 keys) → 202",
-		target: "≤ 1.5 s, server peak RSS ≤ 100 MB", run: (*benchEnv).upload50MB},
+		target: "≤ 1.5 s, server peak RSS ≤ 100 MB", run: (*runner).upload50MB},
 	{name: "job-new", title: "unthrottled 10,000-company job, new companies: submit → completed",
-		target: "≤ 350 ms (SQLite), ≤ 600 ms (PostgreSQL)", run: (*benchEnv).jobNew},
+		target: "≤ 350 ms (SQLite), ≤ 600 ms (PostgreSQL)", run: (*runner).jobNew},
 	{name: "job-merge", title: "the same 10,000 companies with changed keys (merge path): submit → completed",
-		target: "≤ 400 ms (SQLite), ≤ 800 ms (PostgreSQL)", run: (*benchEnv).jobMerge},
+		target: "≤ 400 ms (SQLite), ≤ 800 ms (PostgreSQL)", run: (*runner).jobMerge},
 	{name: "seq-100k", title: "100,000 companies as 10 jobs one after another: total time",
-		target: "≤ 7 s (PostgreSQL)", pgOnly: true, run: (*benchEnv).seq100k},
+		target: "≤ 7 s (PostgreSQL)", pgOnly: true, run: (*runner).seq100k},
 	{name: "get-job-p99", title: "GET /v1/background_jobs/{id} at 500 requests/s for 10 s while 10,000-row jobs run: p99",
-		target: "p99 ≤ 5 ms", run: (*benchEnv).getJobP99},
+		target: "p99 ≤ 5 ms", run: (*runner).getJobP99},
 	{name: "rss", title: "server RSS: idle 1 s after start (fresh server), and peak while running a 10,000-row job",
-		target: "idle ≤ 30 MB; ≤ 80 MB while running a job", run: (*benchEnv).rss},
+		target: "idle ≤ 30 MB; ≤ 80 MB while running a job", run: (*runner).rss},
 	{name: "many-apps", title: "1,000,000 rows: 100 apps with one 10,000-row job each, submitted at once: rows/s",
-		target: "≥ 30,000 rows/s (SQLite)", optional: true, run: (*benchEnv).manyApps},
+		target: "≥ 30,000 rows/s (SQLite)", optional: true, run: (*runner).manyApps},
 	{name: "throttle", title: "--rows-per-minute 1800: rows applied in 2 minutes (expected 3,600) and progress gaps (1 run)",
-		target: "within ±2 % over 2 minutes, progress visible every second", optional: true, run: (*benchEnv).throttle},
+		target: "within ±2 % over 2 minutes, progress visible every second", optional: true, run: (*runner).throttle},
 }
 
-const benchUsageExample = "bulkid bench --runs 5 --scenarios accept-json,job-new,job-merge [--database-url postgres://…] [--json]"
+const usageExample = "bulkid bench --runs 5 --scenarios accept-json,job-new,job-merge [--database-url postgres://…] [--json]"
 
-func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == benchFloorServerArg {
-		return runBenchFloorServer(ctx, stdout)
+// Run is "bulkid bench" with its command line, and the hidden
+// "bulkid bench floor-server" that the benchmark starts as its floor.
+// It starts the running binary (os.Executable) as the server under test.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == floorServerArg {
+		return runFloorServer(ctx, stdout)
 	}
-	fs := newFlagSet("bulkid bench [flags]", benchUsageExample, stderr)
+	fs := cliflag.NewFlagSet("bulkid bench [flags]", usageExample, stderr)
 	runs := fs.Int("runs", 5, "times each scenario runs (median, min and max are printed); throttle always runs once")
-	scen := fs.String("scenarios", "", "comma-separated scenarios, or \"all\" (default: every scenario but many-apps and throttle; seq-100k only with --database-url); known: "+benchNames())
+	scen := fs.String("scenarios", "", "comma-separated scenarios, or \"all\" (default: every scenario but many-apps and throttle; seq-100k only with --database-url); known: "+scenarioNames())
 	dbURL := fs.String("database-url", "", "a postgres:// URL: benchmark PostgreSQL (in a fresh schema, dropped at the end) instead of SQLite")
 	jsonOut := fs.Bool("json", false, "print the results as one JSON document instead of text")
-	pos, err := parse(fs, args, getenv)
+	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
 	}
@@ -83,7 +89,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if *dbURL != "" && !strings.HasPrefix(*dbURL, "postgres://") && !strings.HasPrefix(*dbURL, "postgresql://") {
 		return fmt.Errorf("--database-url must be a postgres:// or postgresql:// URL")
 	}
-	selected, err := benchSelect(*scen, *dbURL != "")
+	selected, err := selectScenarios(*scen, *dbURL != "")
 	if err != nil {
 		return err
 	}
@@ -92,11 +98,11 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("bench: find this binary: %w", err)
 	}
 
-	e := &benchEnv{ctx: ctx, exe: exe, runs: *runs, pgBase: *dbURL, log: stderr,
+	e := &runner{ctx: ctx, exe: exe, runs: *runs, pgBase: *dbURL, log: stderr,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}}
 	defer e.close()
 
-	rep := benchReport{Command: benchCommandLine(args), Machine: benchMachine(), Build: benchBuild(), Started: time.Now().UTC()}
+	rep := runReport{Command: commandLine(args), Machine: machineFacts(), Build: buildFacts(), Started: time.Now().UTC()}
 	rep.Store, err = e.storeFacts()
 	if err != nil {
 		return err
@@ -105,14 +111,14 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		rep.printHeader(stdout)
 	}
 	failed := 0
-	for _, s := range benchScenarios {
+	for _, s := range allScenarios {
 		if !slices.Contains(selected, s.name) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r := &benchResult{Name: s.name, Title: s.title, Target: s.target}
+		r := &scenarioResult{Name: s.name, Title: s.title, Target: s.target}
 		e.logf("%s: %s", s.name, s.title)
 		start := time.Now()
 		if err := s.run(e, r); err != nil {
@@ -146,19 +152,19 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
-func benchNames() string {
+func scenarioNames() string {
 	var names []string
-	for _, s := range benchScenarios {
+	for _, s := range allScenarios {
 		names = append(names, s.name)
 	}
 	return strings.Join(names, ", ")
 }
 
-// benchSelect turns --scenarios into the list of scenario names to run.
-func benchSelect(flag string, pg bool) ([]string, error) {
+// selectScenarios turns --scenarios into the list of scenario names to run.
+func selectScenarios(flag string, pg bool) ([]string, error) {
 	var out []string
 	if flag == "" {
-		for _, s := range benchScenarios {
+		for _, s := range allScenarios {
 			if !s.optional && (!s.pgOnly || pg) {
 				out = append(out, s.name)
 			}
@@ -171,13 +177,13 @@ func benchSelect(flag string, pg bool) ([]string, error) {
 			continue
 		}
 		if name == "all" {
-			for _, s := range benchScenarios {
+			for _, s := range allScenarios {
 				out = append(out, s.name)
 			}
 			continue
 		}
-		if !slices.ContainsFunc(benchScenarios, func(s benchScenario) bool { return s.name == name }) {
-			return nil, fmt.Errorf("--scenarios: unknown scenario %q (known: %s)", name, benchNames())
+		if !slices.ContainsFunc(allScenarios, func(s scenarioSpec) bool { return s.name == name }) {
+			return nil, fmt.Errorf("--scenarios: unknown scenario %q (known: %s)", name, scenarioNames())
 		}
 		out = append(out, name)
 	}
@@ -187,21 +193,21 @@ func benchSelect(flag string, pg bool) ([]string, error) {
 	return out, nil
 }
 
-// benchStat summarizes the samples of a value over the runs.
-type benchStat struct {
+// summaryStat summarizes the samples of a value over the runs.
+type summaryStat struct {
 	Median  float64   `json:"median"`
 	Min     float64   `json:"min"`
 	Max     float64   `json:"max"`
 	Samples []float64 `json:"samples"`
 }
 
-func newBenchStat(xs []float64) benchStat {
+func newSummaryStat(xs []float64) summaryStat {
 	if len(xs) == 0 {
-		return benchStat{Samples: []float64{}}
+		return summaryStat{Samples: []float64{}}
 	}
 	xs = slices.Clone(xs)
 	for i, x := range xs {
-		xs[i] = benchRound(x)
+		xs[i] = round4(x)
 	}
 	s := slices.Clone(xs)
 	sort.Float64s(s)
@@ -209,22 +215,22 @@ func newBenchStat(xs []float64) benchStat {
 	if len(s)%2 == 0 {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	return benchStat{Median: med, Min: s[0], Max: s[len(s)-1], Samples: xs}
+	return summaryStat{Median: med, Min: s[0], Max: s[len(s)-1], Samples: xs}
 }
 
-// benchRound keeps 4 decimals, plenty for ms, s and MiB.
-func benchRound(x float64) float64 { return math.Round(x*1e4) / 1e4 }
+// round4 keeps 4 decimals, plenty for ms, s and MiB.
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
-// benchSeries is a named value measured once per run.
-type benchSeries struct {
+// series is a named value measured once per run.
+type series struct {
 	Name string `json:"name"`
 	Unit string `json:"unit"`
-	benchStat
+	summaryStat
 	xs []float64
 }
 
-// benchResult is what one scenario measured.
-type benchResult struct {
+// scenarioResult is what one scenario measured.
+type scenarioResult struct {
 	Name   string `json:"name"`
 	Title  string `json:"title"`
 	Target string `json:"target"`
@@ -232,48 +238,48 @@ type benchResult struct {
 	Unit           string `json:"unit"`
 	HigherIsBetter bool   `json:"higher_is_better,omitempty"`
 	Runs           int    `json:"runs"`
-	benchStat
+	summaryStat
 	// FloorDesc says what the floor is; Floor its value per run, in Unit.
-	FloorDesc string     `json:"floor_desc,omitempty"`
-	Floor     *benchStat `json:"floor,omitempty"`
+	FloorDesc string       `json:"floor_desc,omitempty"`
+	Floor     *summaryStat `json:"floor,omitempty"`
 	// FloorParts are the parts of the floor, or variants of it (see FloorDesc).
-	FloorParts []*benchSeries `json:"floor_parts,omitempty"`
+	FloorParts []*series `json:"floor_parts,omitempty"`
 	// Ratio is how many times the product is slower (or bigger) than the
 	// floor, medians compared: product/floor, or floor/product for rates.
-	Ratio   float64        `json:"ratio,omitempty"`
-	Metrics []*benchSeries `json:"metrics,omitempty"`
-	Notes   []string       `json:"notes,omitempty"`
-	Error   string         `json:"error,omitempty"`
-	Seconds float64        `json:"wall_seconds"`
+	Ratio   float64   `json:"ratio,omitempty"`
+	Metrics []*series `json:"metrics,omitempty"`
+	Notes   []string  `json:"notes,omitempty"`
+	Error   string    `json:"error,omitempty"`
+	Seconds float64   `json:"wall_seconds"`
 
 	xs, floor []float64
 }
 
-func (r *benchResult) add(v float64)      { r.xs = append(r.xs, v); r.Runs = len(r.xs) }
-func (r *benchResult) addFloor(v float64) { r.floor = append(r.floor, v) }
-func (r *benchResult) note(format string, args ...any) {
+func (r *scenarioResult) add(v float64)      { r.xs = append(r.xs, v); r.Runs = len(r.xs) }
+func (r *scenarioResult) addFloor(v float64) { r.floor = append(r.floor, v) }
+func (r *scenarioResult) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
-func benchAddSeries(list *[]*benchSeries, name, unit string, v float64) {
+func addSeries(list *[]*series, name, unit string, v float64) {
 	for _, s := range *list {
 		if s.Name == name {
 			s.xs = append(s.xs, v)
 			return
 		}
 	}
-	*list = append(*list, &benchSeries{Name: name, Unit: unit, xs: []float64{v}})
+	*list = append(*list, &series{Name: name, Unit: unit, xs: []float64{v}})
 }
 
-func (r *benchResult) metric(name, unit string, v float64) { benchAddSeries(&r.Metrics, name, unit, v) }
-func (r *benchResult) floorPart(name, unit string, v float64) {
-	benchAddSeries(&r.FloorParts, name, unit, v)
+func (r *scenarioResult) metric(name, unit string, v float64) { addSeries(&r.Metrics, name, unit, v) }
+func (r *scenarioResult) floorPart(name, unit string, v float64) {
+	addSeries(&r.FloorParts, name, unit, v)
 }
 
-func (r *benchResult) finish() {
-	r.benchStat = newBenchStat(r.xs)
+func (r *scenarioResult) finish() {
+	r.summaryStat = newSummaryStat(r.xs)
 	if len(r.floor) > 0 {
-		f := newBenchStat(r.floor)
+		f := newSummaryStat(r.floor)
 		r.Floor = &f
 		if f.Median > 0 && r.Median > 0 {
 			if r.HigherIsBetter {
@@ -285,17 +291,17 @@ func (r *benchResult) finish() {
 		}
 	}
 	for _, s := range append(slices.Clone(r.FloorParts), r.Metrics...) {
-		s.benchStat = newBenchStat(s.xs)
+		s.summaryStat = newSummaryStat(s.xs)
 	}
 }
 
-// benchFmt formats a value of a unit for people.
-func benchFmt(v float64, unit string) string {
+// formatValue formats a value of a unit for people.
+func formatValue(v float64, unit string) string {
 	switch unit {
 	case "rows/min":
 		return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
 	case "rows/s", "rows", "requests":
-		return benchThousands(int64(math.Round(v))) + " " + unit
+		return thousands(int64(math.Round(v))) + " " + unit
 	case "ms":
 		if v < 10 {
 			return strconv.FormatFloat(v, 'f', 2, 64) + " ms"
@@ -316,7 +322,7 @@ func benchFmt(v float64, unit string) string {
 	return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
 }
 
-func benchThousands(n int64) string {
+func thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
@@ -333,7 +339,7 @@ func benchThousands(n int64) string {
 	return b.String()
 }
 
-func (r *benchResult) print(w io.Writer) {
+func (r *scenarioResult) print(w io.Writer) {
 	fmt.Fprintln(w)
 	if r.Runs == 0 {
 		fmt.Fprintf(w, "%s: no result: %s\n", r.Name, r.Error)
@@ -344,22 +350,22 @@ func (r *benchResult) print(w io.Writer) {
 		runs = "run"
 	}
 	fmt.Fprintf(w, "%s: median %s, min %s, max %s (%d %s)\n", r.Name,
-		benchFmt(r.Median, r.Unit), benchFmt(r.Min, r.Unit), benchFmt(r.Max, r.Unit), r.Runs, runs)
+		formatValue(r.Median, r.Unit), formatValue(r.Min, r.Unit), formatValue(r.Max, r.Unit), r.Runs, runs)
 	fmt.Fprintf(w, "    %s\n", r.Title)
 	if r.Floor != nil {
-		fmt.Fprintf(w, "    floor:  median %s, min %s, max %s: %s\n", benchFmt(r.Floor.Median, r.Unit),
-			benchFmt(r.Floor.Min, r.Unit), benchFmt(r.Floor.Max, r.Unit), r.FloorDesc)
+		fmt.Fprintf(w, "    floor:  median %s, min %s, max %s: %s\n", formatValue(r.Floor.Median, r.Unit),
+			formatValue(r.Floor.Min, r.Unit), formatValue(r.Floor.Max, r.Unit), r.FloorDesc)
 		for _, p := range r.FloorParts {
-			fmt.Fprintf(w, "            %s: median %s, min %s, max %s\n", p.Name, benchFmt(p.Median, p.Unit),
-				benchFmt(p.Min, p.Unit), benchFmt(p.Max, p.Unit))
+			fmt.Fprintf(w, "            %s: median %s, min %s, max %s\n", p.Name, formatValue(p.Median, p.Unit),
+				formatValue(p.Min, p.Unit), formatValue(p.Max, p.Unit))
 		}
 		if r.Ratio > 0 {
 			fmt.Fprintf(w, "    ratio:  %.2f× the floor\n", r.Ratio)
 		}
 	}
 	for _, m := range r.Metrics {
-		fmt.Fprintf(w, "    %s: median %s, min %s, max %s\n", m.Name, benchFmt(m.Median, m.Unit),
-			benchFmt(m.Min, m.Unit), benchFmt(m.Max, m.Unit))
+		fmt.Fprintf(w, "    %s: median %s, min %s, max %s\n", m.Name, formatValue(m.Median, m.Unit),
+			formatValue(m.Min, m.Unit), formatValue(m.Max, m.Unit))
 	}
 	fmt.Fprintf(w, "    target: %s\n", r.Target)
 	for _, n := range r.Notes {
@@ -370,18 +376,18 @@ func (r *benchResult) print(w io.Writer) {
 	}
 }
 
-// benchReport is everything bench prints, and its --json document.
-type benchReport struct {
+// runReport is everything bench prints, and its --json document.
+type runReport struct {
 	Command string            `json:"command"`
 	Started time.Time         `json:"started"`
 	Machine map[string]string `json:"machine"`
 	Build   map[string]string `json:"build"`
 	Store   map[string]string `json:"store"`
 	Data    map[string]string `json:"data"`
-	Results []*benchResult    `json:"results"`
+	Results []*scenarioResult `json:"results"`
 }
 
-func benchPrintMap(w io.Writer, title string, m map[string]string, order []string) {
+func printMap(w io.Writer, title string, m map[string]string, order []string) {
 	fmt.Fprintf(w, "%s:", title)
 	for _, k := range order {
 		if v, ok := m[k]; ok && v != "" {
@@ -391,20 +397,20 @@ func benchPrintMap(w io.Writer, title string, m map[string]string, order []strin
 	fmt.Fprintln(w)
 }
 
-func (rep *benchReport) printHeader(w io.Writer) {
+func (rep *runReport) printHeader(w io.Writer) {
 	fmt.Fprintf(w, "bulkid bench, %s\n", rep.Started.Format(time.RFC3339))
 	fmt.Fprintf(w, "command: %s\n", rep.Command)
-	benchPrintMap(w, "machine", rep.Machine, []string{"cpu", "cores", "memory", "os_arch", "kernel", "go", "load_at_start"})
+	printMap(w, "machine", rep.Machine, []string{"cpu", "cores", "memory", "os_arch", "kernel", "go", "load_at_start"})
 	if rep.Build["vcs.revision"] == "" {
 		rep.Build["vcs"] = "not embedded (built with -buildvcs=false?)"
 	}
-	benchPrintMap(w, "build", rep.Build, []string{"vcs.revision", "vcs.time", "vcs.modified", "vcs"})
-	benchPrintMap(w, "store", rep.Store, []string{"kind", "server_version", "driver", "settings"})
+	printMap(w, "build", rep.Build, []string{"vcs.revision", "vcs.time", "vcs.modified", "vcs"})
+	printMap(w, "store", rep.Store, []string{"kind", "server_version", "driver", "settings"})
 }
 
-func (rep *benchReport) printSummary(w io.Writer) {
+func (rep *runReport) printSummary(w io.Writer) {
 	if len(rep.Data) > 0 {
-		benchPrintMap(w, "\ndata", rep.Data, []string{"companies_json", "companies_json_v2", "ndjson", "ndjson_multipart"})
+		printMap(w, "\ndata", rep.Data, []string{"companies_json", "companies_json_v2", "ndjson", "ndjson_multipart"})
 	}
 	fmt.Fprintln(w, "\nsummary (Markdown):")
 	fmt.Fprintln(w)
@@ -417,22 +423,22 @@ func (rep *benchReport) printSummary(w io.Writer) {
 		}
 		floor, ratio := "–", "–"
 		if r.Floor != nil {
-			floor = benchFmt(r.Floor.Median, r.Unit)
+			floor = formatValue(r.Floor.Median, r.Unit)
 			if r.Ratio > 0 {
 				ratio = fmt.Sprintf("%.2f×", r.Ratio)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Name, benchFmt(r.Median, r.Unit),
-			benchFmt(r.Min, r.Unit), benchFmt(r.Max, r.Unit), floor, ratio, r.Target)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.Name, formatValue(r.Median, r.Unit),
+			formatValue(r.Min, r.Unit), formatValue(r.Max, r.Unit), floor, ratio, r.Target)
 		for _, m := range r.Metrics {
-			fmt.Fprintf(w, "| … %s | %s | %s | %s | | | |\n", m.Name, benchFmt(m.Median, m.Unit),
-				benchFmt(m.Min, m.Unit), benchFmt(m.Max, m.Unit))
+			fmt.Fprintf(w, "| … %s | %s | %s | %s | | | |\n", m.Name, formatValue(m.Median, m.Unit),
+				formatValue(m.Min, m.Unit), formatValue(m.Max, m.Unit))
 		}
 	}
 }
 
-// benchCommandLine is the command line as typed, for the report.
-func benchCommandLine(args []string) string {
+// commandLine is the command line as typed, for the report.
+func commandLine(args []string) string {
 	parts := []string{"bulkid", "bench"}
 	for _, a := range args {
 		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?&;|<>()") {
@@ -443,7 +449,7 @@ func benchCommandLine(args []string) string {
 	return strings.Join(parts, " ")
 }
 
-func benchMachine() map[string]string {
+func machineFacts() map[string]string {
 	m := map[string]string{
 		"cores":   strconv.Itoa(runtime.NumCPU()),
 		"go":      runtime.Version(),
@@ -478,7 +484,7 @@ func benchMachine() map[string]string {
 	return m
 }
 
-func benchBuild() map[string]string {
+func buildFacts() map[string]string {
 	m := map[string]string{}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {

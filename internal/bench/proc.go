@@ -1,4 +1,4 @@
-package main
+package bench
 
 // The subprocesses of bulkid bench (the server under test and the floor
 // server), the fresh stores they run on, the HTTP calls to them and the
@@ -20,28 +20,29 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/bulkid/bulkid/client"
+	"github.com/bulkid/bulkid/internal/serverproc"
 	"github.com/jackc/pgx/v5"
 )
 
-// benchFloorServerArg is the hidden "bulkid bench floor-server": a bare
+// floorServerArg is the hidden "bulkid bench floor-server": a bare
 // net/http server on loopback whose handler reads each request body and
 // discards it, then answers with a canned job object (202 for POST, 200
 // otherwise). It is the floor of the HTTP scenarios: the same bytes over
 // the same loopback to a separate process, with nothing done to them.
-const benchFloorServerArg = "floor-server"
+const floorServerArg = "floor-server"
 
-// benchCannedJob is what the floor server answers: a job object of the
+// cannedJob is what the floor server answers: a job object of the
 // size the real server sends.
-var benchCannedJob = []byte(`{"job_id":"01JDZ8V7Q6W3K9X2M4N5P6R7S8","type":"companies","status":"processing",` +
+var cannedJob = []byte(`{"job_id":"01JDZ8V7Q6W3K9X2M4N5P6R7S8","type":"companies","status":"processing",` +
 	`"submitted_at":"2026-11-28T15:35:20.781Z","start_time":"2026-11-28T15:35:20.790Z","end_time":null,"elapsed_time":120,` +
 	`"filename":null,"file_size":null,"total_rows":10000,"completed_rows":4000,"failed_rows":0,` +
 	`"links":"/v1/background_jobs/01JDZ8V7Q6W3K9X2M4N5P6R7S8","errors":[],` +
 	`"estimated_completion_time":"2026-11-28T15:35:21.100Z","errors_url":"/v1/background_jobs/01JDZ8V7Q6W3K9X2M4N5P6R7S8/errors","failure_reason":null}`)
 
-func runBenchFloorServer(ctx context.Context, stdout io.Writer) error {
+func runFloorServer(ctx context.Context, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -52,7 +53,7 @@ func runBenchFloorServer(ctx context.Context, stdout io.Writer) error {
 		if r.Method == http.MethodPost {
 			w.WriteHeader(http.StatusAccepted)
 		}
-		w.Write(benchCannedJob)
+		w.Write(cannedJob)
 	})}
 	fmt.Fprintf(stdout, "floor listening on http://%s\n", ln.Addr())
 	go srv.Serve(ln)
@@ -60,8 +61,8 @@ func runBenchFloorServer(ctx context.Context, stdout io.Writer) error {
 	return srv.Close()
 }
 
-// benchEnv is the state of one bench invocation.
-type benchEnv struct {
+// runner is the state of one bench invocation.
+type runner struct {
 	ctx    context.Context
 	exe    string
 	runs   int
@@ -70,36 +71,36 @@ type benchEnv struct {
 	http   *http.Client
 
 	cleanups []func()
-	main     *benchServer
-	floorSrv *benchProc
-	floorDB  benchFloorDB
-	tails    []*benchTail
+	main     *serveProc
+	floorSrv *childProc
+	floorDB  floorDatabase
+	tails    []*logTail
 	used     map[string]int // data sets used: name → bytes
 	pgBest   string         // the faster PostgreSQL floor method, once measured
 }
 
-func (e *benchEnv) logf(format string, args ...any) {
+func (e *runner) logf(format string, args ...any) {
 	fmt.Fprintf(e.log, "bench: "+format+"\n", args...)
 }
 
-func (e *benchEnv) atClose(f func()) { e.cleanups = append(e.cleanups, f) }
+func (e *runner) atClose(f func()) { e.cleanups = append(e.cleanups, f) }
 
-func (e *benchEnv) close() {
+func (e *runner) close() {
 	for i := len(e.cleanups) - 1; i >= 0; i-- {
 		e.cleanups[i]()
 	}
 	e.cleanups = nil
 }
 
-func benchRandHex(n int) string {
+func randHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// benchChildEnv is this process's environment without any BULKID_
+// childEnv is this process's environment without any BULKID_
 // variable, so that a child's configuration is exactly its flags, plus extra.
-func benchChildEnv(extra ...string) []string {
+func childEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "BULKID_") {
@@ -109,9 +110,9 @@ func benchChildEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// benchStore is a fresh, empty store: a new SQLite data directory, or a
+// scratchStore is a fresh, empty store: a new SQLite data directory, or a
 // new PostgreSQL schema in the --database-url database.
-type benchStore struct {
+type scratchStore struct {
 	args   []string // --data-dir DIR or --database-url URL
 	dir    string   // SQLite
 	url    string   // PostgreSQL: the URL with search_path set to the schema
@@ -119,14 +120,14 @@ type benchStore struct {
 	drop   func()
 }
 
-func (e *benchEnv) freshStore() (*benchStore, error) {
+func (e *runner) freshStore() (*scratchStore, error) {
 	if e.pgBase == "" {
 		dir, err := os.MkdirTemp("", "bulkid-bench-")
 		if err != nil {
 			return nil, err
 		}
 		var once sync.Once
-		st := &benchStore{args: []string{"--data-dir", dir}, dir: dir,
+		st := &scratchStore{args: []string{"--data-dir", dir}, dir: dir,
 			drop: func() { once.Do(func() { os.RemoveAll(dir) }) }}
 		e.atClose(st.drop)
 		return st, nil
@@ -135,7 +136,7 @@ func (e *benchEnv) freshStore() (*benchStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--database-url: %v", err)
 	}
-	schema := "bulkid_bench_" + benchRandHex(6)
+	schema := "bulkid_bench_" + randHex(6)
 	conn, err := pgx.Connect(e.ctx, e.pgBase)
 	if err != nil {
 		return nil, fmt.Errorf("connect to --database-url: %w", err)
@@ -149,7 +150,7 @@ func (e *benchEnv) freshStore() (*benchStore, error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	var once sync.Once
-	st := &benchStore{args: []string{"--database-url", u.String()}, url: u.String(), schema: schema}
+	st := &scratchStore{args: []string{"--database-url", u.String()}, url: u.String(), schema: schema}
 	st.drop = func() {
 		once.Do(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -169,8 +170,8 @@ func (e *benchEnv) freshStore() (*benchStore, error) {
 }
 
 // storeFacts describes the store for the report.
-func (e *benchEnv) storeFacts() (map[string]string, error) {
-	bi := benchBuild()
+func (e *runner) storeFacts() (map[string]string, error) {
+	bi := buildFacts()
 	if e.pgBase == "" {
 		return map[string]string{"kind": "sqlite", "driver": "modernc.org/sqlite " + bi["modernc.org/sqlite"],
 			"settings": "the server's: WAL, synchronous=FULL, one write connection; files in " + os.TempDir()}, nil
@@ -190,14 +191,14 @@ func (e *benchEnv) storeFacts() (map[string]string, error) {
 	return m, nil
 }
 
-// benchTail keeps the first 64 KiB a process writes (its log).
-type benchTail struct {
+// logTail keeps the first 64 KiB a process writes (its log).
+type logTail struct {
 	name string
 	mu   sync.Mutex
 	b    bytes.Buffer
 }
 
-func (t *benchTail) Write(p []byte) (int, error) {
+func (t *logTail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if room := 64<<10 - t.b.Len(); room > 0 {
@@ -206,13 +207,13 @@ func (t *benchTail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (t *benchTail) String() string {
+func (t *logTail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.b.String()
 }
 
-func (e *benchEnv) serverLogTail() string {
+func (e *runner) serverLogTail() string {
 	var out []string
 	for _, t := range e.tails {
 		if s := strings.TrimSpace(t.String()); s != "" {
@@ -225,123 +226,66 @@ func (e *benchEnv) serverLogTail() string {
 	return strings.Join(out, "\n")
 }
 
-// benchLines calls fn with each line written to it.
-type benchLines struct {
-	fn  func(string)
-	buf []byte
-}
-
-func (l *benchLines) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		l.fn(string(l.buf[:i]))
-		l.buf = l.buf[i+1:]
-	}
-}
-
-// benchProc is a subprocess that serves HTTP on loopback.
-type benchProc struct {
+// childProc is a subprocess that serves HTTP on loopback.
+type childProc struct {
+	*serverproc.Process
 	name   string
-	cmd    *exec.Cmd
 	pid    int
 	url    string
-	stderr *benchTail
-	exited chan struct{}
-	once   sync.Once
+	stderr *logTail
 }
 
 // startProc runs this binary with args, takes its address from the stdout
 // line that starts with listenPrefix, and waits for GET /healthz = 200.
-func (e *benchEnv) startProc(name string, args, env []string, listenPrefix string) (*benchProc, error) {
-	p := &benchProc{name: name, cmd: exec.Command(e.exe, args...), stderr: &benchTail{name: name}, exited: make(chan struct{})}
-	e.tails = append(e.tails, p.stderr)
-	addr := make(chan string, 1)
-	p.cmd.Env = env
-	p.cmd.Stdout = &benchLines{fn: func(line string) {
-		if rest, ok := strings.CutPrefix(line, listenPrefix); ok && rest != "" {
-			select {
-			case addr <- strings.Fields(rest)[0]:
-			default:
-			}
+func (e *runner) startProc(name string, args, env []string, listenPrefix string) (*childProc, error) {
+	tail := &logTail{name: name}
+	e.tails = append(e.tails, tail)
+	p, err := serverproc.Start(e.ctx, serverproc.Config{Binary: e.exe, Args: args, Env: env,
+		ListenPrefix: listenPrefix, Stderr: tail, PollInterval: 10 * time.Millisecond, Client: e.http})
+	if err != nil {
+		if e.ctx.Err() != nil {
+			return nil, e.ctx.Err()
 		}
-	}}
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %v: %s", name, err, tail.String())
 	}
-	p.pid = p.cmd.Process.Pid
-	go func() { p.cmd.Wait(); close(p.exited) }()
-	e.atClose(p.stop)
-	select {
-	case p.url = <-addr:
-	case <-p.exited:
-		return nil, fmt.Errorf("%s exited at start: %s", name, p.stderr.String())
-	case <-time.After(30 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("%s printed no %q line within 30s: %s", name, listenPrefix, p.stderr.String())
-	case <-e.ctx.Done():
-		p.stop()
-		return nil, e.ctx.Err()
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		status, _, err := e.request(e.ctx, "GET", p.url+"/healthz", "", "", nil)
-		if err == nil && status == http.StatusOK {
-			return p, nil
-		}
-		if time.Now().After(deadline) || e.ctx.Err() != nil {
-			p.stop()
-			return nil, fmt.Errorf("%s: GET /healthz = %d, %v after 30s", name, status, err)
-		}
-	}
+	bp := &childProc{Process: p, name: name, pid: p.Pid(), url: p.URL, stderr: tail}
+	e.atClose(bp.stop)
+	return bp, nil
 }
 
 // stop ends the process with SIGTERM, or SIGKILL after 30 s.
-func (p *benchProc) stop() {
-	p.once.Do(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(30 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-}
+func (p *childProc) stop() { p.Stop(30 * time.Second) }
 
-// benchServer is a "bulkid serve" on a fresh store.
-type benchServer struct {
-	*benchProc
+// serveProc is a "bulkid serve" on a fresh store.
+type serveProc struct {
+	*childProc
 	key   string
-	store *benchStore
+	store *scratchStore
 }
 
-func (e *benchEnv) startServer(rowsPerMinute int) (*benchServer, error) {
+func (e *runner) startServer(rowsPerMinute int) (*serveProc, error) {
 	st, err := e.freshStore()
 	if err != nil {
 		return nil, err
 	}
-	key := "bench-" + benchRandHex(16)
+	key := "bench-" + randHex(16)
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--rows-per-minute", strconv.Itoa(rowsPerMinute),
 		"--log-level", "warn"}, st.args...)
-	p, err := e.startProc("server", args, benchChildEnv("BULKID_API_KEY="+key), "bulkid listening on ")
+	p, err := e.startProc("server", args, childEnv("BULKID_API_KEY="+key), "bulkid listening on ")
 	if err != nil {
 		st.drop()
 		return nil, err
 	}
-	return &benchServer{benchProc: p, key: key, store: st}, nil
+	return &serveProc{childProc: p, key: key, store: st}, nil
 }
 
-func (s *benchServer) stop() {
-	s.benchProc.stop()
+func (s *serveProc) stop() {
+	s.childProc.stop()
 	s.store.drop()
 }
 
 // mainServer is the unthrottled server most scenarios share.
-func (e *benchEnv) mainServer() (*benchServer, error) {
+func (e *runner) mainServer() (*serveProc, error) {
 	if e.main == nil {
 		s, err := e.startServer(0)
 		if err != nil {
@@ -352,7 +296,21 @@ func (e *benchEnv) mainServer() (*benchServer, error) {
 	return e.main, nil
 }
 
-func (e *benchEnv) floorServer() (*benchProc, error) {
+// mainAndFloor is the main server and the floor server, for scenarios
+// that compare the two.
+func (e *runner) mainAndFloor() (*serveProc, *childProc, error) {
+	srv, err := e.mainServer()
+	if err != nil {
+		return nil, nil, err
+	}
+	fl, err := e.floorServer()
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, fl, nil
+}
+
+func (e *runner) floorServer() (*childProc, error) {
 	if e.floorSrv == nil {
 		p, err := e.startFloorServer()
 		if err != nil {
@@ -363,15 +321,15 @@ func (e *benchEnv) floorServer() (*benchProc, error) {
 	return e.floorSrv, nil
 }
 
-func (e *benchEnv) startFloorServer() (*benchProc, error) {
-	return e.startProc("floor", []string{"bench", benchFloorServerArg}, benchChildEnv(), "floor listening on ")
+func (e *runner) startFloorServer() (*childProc, error) {
+	return e.startProc("floor", []string{"bench", floorServerArg}, childEnv(), "floor listening on ")
 }
 
 // createApp runs "bulkid apps create NAME" on the server's store and
 // returns the new key, the last word of its output.
-func (e *benchEnv) createApp(s *benchServer, name string) (string, error) {
+func (e *runner) createApp(s *serveProc, name string) (string, error) {
 	cmd := exec.CommandContext(e.ctx, e.exe, append([]string{"apps", "create", name}, s.store.args...)...)
-	cmd.Env = benchChildEnv()
+	cmd.Env = childEnv()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -386,7 +344,7 @@ func (e *benchEnv) createApp(s *benchServer, name string) (string, error) {
 }
 
 // request sends one request and reads the whole answer.
-func (e *benchEnv) request(ctx context.Context, method, u, key, ctype string, body []byte) (int, []byte, error) {
+func (e *runner) request(ctx context.Context, method, u, key, ctype string, body []byte) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -410,20 +368,21 @@ func (e *benchEnv) request(ctx context.Context, method, u, key, ctype string, bo
 	return resp.StatusCode, b, err
 }
 
-// benchJob is the part of the job object bench reads.
-type benchJob struct {
-	JobID         string  `json:"job_id"`
-	Status        string  `json:"status"`
-	TotalRows     int     `json:"total_rows"`
-	CompletedRows int     `json:"completed_rows"`
-	FailedRows    int     `json:"failed_rows"`
-	ElapsedTime   int64   `json:"elapsed_time"`
-	FailureReason *string `json:"failure_reason"`
+// api is an SDK client of s with key, on bench's transport, that tries
+// each call once: a failed call fails the run instead of being retried
+// inside what is measured.
+func (e *runner) api(s *childProc, key string) *client.Client {
+	c := client.New(s.url, key)
+	c.HTTPClient = e.http
+	c.Retry.MaxAttempts = 1
+	return c
 }
 
 // submit posts a companies bulk body with key and returns the job id and
-// the time from sending the request to having read the 202.
-func (e *benchEnv) submit(s *benchServer, key, ctype string, body []byte) (string, time.Duration, error) {
+// the time from sending the request to having read the 202. The body is
+// sent as it was generated: the SDK would encode records again inside the
+// time measured.
+func (e *runner) submit(s *serveProc, key, ctype string, body []byte) (string, time.Duration, error) {
 	start := time.Now()
 	status, b, err := e.request(e.ctx, "POST", s.url+"/v1/companies/bulk_identify", key, ctype, body)
 	d := time.Since(start)
@@ -433,63 +392,82 @@ func (e *benchEnv) submit(s *benchServer, key, ctype string, body []byte) (strin
 	if status != http.StatusAccepted {
 		return "", d, fmt.Errorf("submit: status %d: %.300s", status, b)
 	}
-	var j benchJob
+	var j client.Job
 	if err := json.Unmarshal(b, &j); err != nil || j.JobID == "" {
 		return "", d, fmt.Errorf("submit: 202 without a job: %.300s", b)
 	}
 	return j.JobID, d, nil
 }
 
-func (e *benchEnv) getJob(ctx context.Context, s *benchServer, key, id string) (benchJob, error) {
-	var j benchJob
-	status, b, err := e.request(ctx, "GET", s.url+"/v1/background_jobs/"+id, key, "", nil)
+// upload sends content as the NDJSON file filename, multipart, with the
+// SDK's Upload, and returns the job id and the time to the 202 read.
+func (e *runner) upload(p *childProc, key, filename string, content []byte) (string, time.Duration, error) {
+	start := time.Now()
+	j, err := e.api(p, key).Upload(e.ctx, client.Companies, filename, content)
+	d := time.Since(start)
 	if err != nil {
-		return j, err
+		return "", d, fmt.Errorf("upload: %w", err)
 	}
-	if status != http.StatusOK {
-		return j, fmt.Errorf("GET job %s: status %d: %.300s", id, status, b)
+	return j.JobID, d, nil
+}
+
+func (e *runner) getJob(ctx context.Context, s *serveProc, key, id string) (client.Job, error) {
+	j, err := e.api(s.childProc, key).Job(ctx, id)
+	if err != nil {
+		return client.Job{}, fmt.Errorf("GET job %s: %w", id, err)
 	}
-	return j, json.Unmarshal(b, &j)
+	return *j, nil
+}
+
+// complete submits a companies JSON body with the server's key and waits,
+// polling every interval, for its job to complete: setup, untimed.
+func (e *runner) complete(s *serveProc, body []byte, interval time.Duration) error {
+	id, _, err := e.submit(s, s.key, jsonType, body)
+	if err != nil {
+		return err
+	}
+	_, _, err = e.waitJob(s, s.key, id, interval)
+	return err
 }
 
 // waitJob polls a job every interval until it is final and returns it and
 // the time the final status was read. A failed job, or failed rows, is an
 // error: the generated data is valid, so either means the run measured
 // something else than intended.
-func (e *benchEnv) waitJob(s *benchServer, key, id string, interval time.Duration) (benchJob, time.Time, error) {
-	deadline := time.Now().Add(15 * time.Minute)
-	for {
-		j, err := e.getJob(e.ctx, s, key, id)
-		now := time.Now()
-		if err != nil {
-			return j, now, err
+func (e *runner) waitJob(s *serveProc, key, id string, interval time.Duration) (client.Job, time.Time, error) {
+	ctx, cancel := context.WithTimeout(e.ctx, 15*time.Minute)
+	defer cancel()
+	var last client.Job
+	var now time.Time
+	_, err := e.api(s.childProc, key).WaitJob(ctx, id, interval, func(j *client.Job) { last, now = *j, time.Now() })
+	if err != nil {
+		if now.IsZero() {
+			now = time.Now()
 		}
-		switch j.Status {
-		case "completed":
-			if j.FailedRows > 0 || j.CompletedRows != j.TotalRows {
-				return j, now, fmt.Errorf("job %s completed %d of %d rows with %d failed", id, j.CompletedRows, j.TotalRows, j.FailedRows)
-			}
-			return j, now, nil
-		case "failed":
-			reason := ""
-			if j.FailureReason != nil {
-				reason = *j.FailureReason
-			}
-			return j, now, fmt.Errorf("job %s failed: %s", id, reason)
+		if e.ctx.Err() != nil {
+			return last, now, e.ctx.Err()
 		}
-		if now.After(deadline) {
-			return j, now, fmt.Errorf("job %s still %s after 15 minutes", id, j.Status)
+		if ctx.Err() != nil {
+			return last, now, fmt.Errorf("job %s still %s after 15 minutes", id, last.Status)
 		}
-		select {
-		case <-time.After(interval):
-		case <-e.ctx.Done():
-			return j, now, e.ctx.Err()
-		}
+		return last, now, fmt.Errorf("GET job %s: %w", id, err)
 	}
+	j := last
+	if j.Status == "failed" {
+		reason := ""
+		if j.FailureReason != nil {
+			reason = *j.FailureReason
+		}
+		return j, now, fmt.Errorf("job %s failed: %s", id, reason)
+	}
+	if j.FailedRows > 0 || j.CompletedRows != j.TotalRows {
+		return j, now, fmt.Errorf("job %s completed %d of %d rows with %d failed", id, j.CompletedRows, j.TotalRows, j.FailedRows)
+	}
+	return j, now, nil
 }
 
-// benchProcStatus reads VmRSS and VmHWM of a process, in bytes.
-func benchProcStatus(pid int) (rss, hwm int64, err error) {
+// procStatus reads VmRSS and VmHWM of a process, in bytes.
+func procStatus(pid int) (rss, hwm int64, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, 0, err
@@ -513,17 +491,17 @@ func benchProcStatus(pid int) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
-func benchMiB(b int64) float64 { return float64(b) / (1 << 20) }
+func mebibytes(b int64) float64 { return float64(b) / (1 << 20) }
 
-// benchRSS samples a process's VmRSS every 10 ms and keeps the peak.
-type benchRSS struct {
+// rssSampler samples a process's VmRSS every 10 ms and keeps the peak.
+type rssSampler struct {
 	pid        int
 	stop, done chan struct{}
 	peak       int64
 }
 
-func benchSampleRSS(pid int) *benchRSS {
-	s := &benchRSS{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
+func sampleRSS(pid int) *rssSampler {
+	s := &rssSampler{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
 	s.sample()
 	go func() {
 		defer close(s.done)
@@ -541,22 +519,22 @@ func benchSampleRSS(pid int) *benchRSS {
 	return s
 }
 
-func (s *benchRSS) sample() {
-	if rss, _, err := benchProcStatus(s.pid); err == nil && rss > s.peak {
+func (s *rssSampler) sample() {
+	if rss, _, err := procStatus(s.pid); err == nil && rss > s.peak {
 		s.peak = rss
 	}
 }
 
 // Stop ends the sampling and returns the peak in MiB.
-func (s *benchRSS) Stop() float64 {
+func (s *rssSampler) Stop() float64 {
 	close(s.stop)
 	<-s.done
 	s.sample()
-	return benchMiB(s.peak)
+	return mebibytes(s.peak)
 }
 
-// benchCPU is the user plus system CPU time a process has used so far.
-func benchCPU(pid int) time.Duration {
+// cpuTime is the user plus system CPU time a process has used so far.
+func cpuTime(pid int) time.Duration {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
@@ -577,4 +555,4 @@ func benchCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
-func benchMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

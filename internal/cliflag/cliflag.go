@@ -1,4 +1,7 @@
-package main
+// Package cliflag parses the flags of bulkid's commands: flags may come
+// before and after positional arguments, and each flag not given is read
+// from the environment variable BULKID_<FLAG>.
+package cliflag
 
 import (
 	"flag"
@@ -7,8 +10,8 @@ import (
 	"strings"
 )
 
-// newFlagSet returns a flag set that prints its usage with an example.
-func newFlagSet(name, example string, stderr io.Writer) *flag.FlagSet {
+// NewFlagSet returns a flag set that prints its usage with an example.
+func NewFlagSet(name, example string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -18,10 +21,10 @@ func newFlagSet(name, example string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args with flags allowed before and after positional
+// Parse parses args with flags allowed before and after positional
 // arguments, then fills each flag not given from BULKID_<NAME> (dashes as
 // underscores). It returns the positional arguments.
-func parse(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {

@@ -1,4 +1,4 @@
-package main
+package clientcmd
 
 import (
 	"context"
@@ -49,7 +49,8 @@ func groupHelp(args []string, usage, what string, stdout, stderr io.Writer) (ok 
 	return false, nil
 }
 
-func runCompanies(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Companies is "bulkid companies get|list": it reads stored companies.
+func Companies(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if ok, err := groupHelp(args, companiesUsage, "companies: say get or list", stdout, stderr); ok {
 		return err
 	}
@@ -65,16 +66,8 @@ func runCompanies(ctx context.Context, args []string, getenv func(string) string
 }
 
 func companiesGet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	rc := newReadCommand("bulkid companies get COMPANY_ID [flags]",
-		"bulkid companies get acme --url http://127.0.0.1:8080 --token $KEY", stderr)
-	if err := rc.parse(args, getenv, 1, "COMPANY_ID"); err != nil {
-		return err
-	}
-	p, err := rc.client(stderr, readAttempts).Company(ctx, rc.pos[0])
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, p)
+	return getCommand(ctx, args, getenv, stdout, stderr, "bulkid companies get COMPANY_ID [flags]",
+		"bulkid companies get acme --url http://127.0.0.1:8080 --token $KEY", "COMPANY_ID", (*client.Client).Company)
 }
 
 func companiesList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -118,7 +111,8 @@ func companiesList(ctx context.Context, args []string, getenv func(string) strin
 	return printJSON(stdout, out)
 }
 
-func runUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Users is "bulkid users get": it reads a stored user.
+func Users(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if ok, err := groupHelp(args, usersUsage, "users: say get", stdout, stderr); ok {
 		return err
 	}
@@ -132,14 +126,6 @@ func runUsers(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 func usersGet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	rc := newReadCommand("bulkid users get USER_ID [flags]",
-		"bulkid users get u1 --url http://127.0.0.1:8080 --token $KEY", stderr)
-	if err := rc.parse(args, getenv, 1, "USER_ID"); err != nil {
-		return err
-	}
-	p, err := rc.client(stderr, readAttempts).User(ctx, rc.pos[0])
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, p)
+	return getCommand(ctx, args, getenv, stdout, stderr, "bulkid users get USER_ID [flags]",
+		"bulkid users get u1 --url http://127.0.0.1:8080 --token $KEY", "USER_ID", (*client.Client).User)
 }
