@@ -18,18 +18,17 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
-	"github.com/bulkid/bulkid/postgres"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/worker"
 )
 
 // The wire tests run the server as `bulkid serve` wires it, in this
-// process: a real store (SQLite in a temporary directory, or a PostgreSQL
-// schema), a real worker pool and httpapi.NewServer behind an http.Server
-// with serve's timeouts, on a loopback port. Tests that need a process of
-// their own (signals, several processes, outages, a full disk, RSS, TLS,
-// the listener that reshapes net/http's refusals) stay black-box in
-// cmd/bulkid.
+// process: a real SQLite store in a temporary directory, a real worker
+// pool and httpapi.NewServer behind an http.Server with serve's timeouts,
+// on a loopback port. Tests that need a process of their own (signals,
+// several processes, outages, a full disk, RSS, TLS, serve's header
+// timeout, the listener that reshapes net/http's refusals, the CLI) stay
+// black-box in cmd/bulkid.
 
 // testKey is the first app's key, as serve's BULKID_API_KEY would set it.
 const testKey = "test-key-1-0123456789"
@@ -87,7 +86,6 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	authBurst := fs.Int("auth-fail-burst", 20, "")
 	authRefill := fs.Duration("auth-fail-refill", time.Second, "")
 	spoolDir := fs.String("spool-dir", "", "")
-	databaseURL := fs.String("database-url", "", "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		t.Fatalf("startServer %q: %v (flags without a Config field need the binary: test in cmd/bulkid)", args, err)
 	}
@@ -99,15 +97,11 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	log := slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: level}))
 
 	ctx := context.Background()
-	var err error
-	if *databaseURL != "" {
-		s.store, err = postgres.Open(ctx, postgres.Config{URL: *databaseURL, Logger: log})
-	} else {
-		s.store, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dataDir, "bulkid.db"), Logger: log})
-	}
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(dataDir, "bulkid.db"), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.store = db
 	if _, _, err := s.store.CreateFirstApp(ctx, "default", bulkid.HashAPIKey(testKey)); err != nil {
 		t.Fatal(err)
 	}
