@@ -296,3 +296,39 @@ func companies(n int, prefix string) map[string]any {
 	}
 	return map[string]any{"companies": recs}
 }
+
+// getJSON reads path as a JSON object, failing the test on any status but 200.
+func getJSON(t *testing.T, s *server, path string) map[string]any {
+	t.Helper()
+	r := s.get(path)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+	}
+	var m map[string]any
+	r.JSON(t, &m)
+	return m
+}
+
+// listJobs lists the jobs of s's app, query appended to the path.
+func listJobs(t *testing.T, s *server, query string) []job {
+	t.Helper()
+	r := s.get("/v1/background_jobs" + query)
+	if r.Status != http.StatusOK {
+		t.Fatalf("list jobs: %d %s", r.Status, r.Body)
+	}
+	var jobs []job
+	r.JSON(t, &jobs)
+	return jobs
+}
+
+// createApp makes another app on s's data directory with the CLI and
+// returns a server handle that speaks with its key.
+func createApp(t *testing.T, s *server, name string) *server {
+	t.Helper()
+	out, err := exec.Command(binary, "apps", "create", name, "--data-dir", s.DataDir).Output()
+	if err != nil {
+		t.Fatalf("apps create %s: %v", name, err)
+	}
+	fields := strings.Fields(string(out))
+	return &server{t: t, URL: s.URL, Key: fields[len(fields)-1], DataDir: s.DataDir}
+}

@@ -205,25 +205,3 @@ func TestAppNameIsUTF8(t *testing.T) {
 		t.Errorf("apps list after the refusal = %q %q, want only the header", out, errOut)
 	}
 }
-
-// The repro of issue 10, item 1: a record behind more than 1 MiB of
-// spaces (or tabs) was dropped as a blank line, with no error, and a file
-// of only such lines was empty_payload. It is a line over the limit,
-// record_too_large at its line, as bulkid push calls it.
-func TestRecordBehindLongWhitespace(t *testing.T) {
-	t.Parallel()
-	s := startServer(t, "", "--rows-per-minute", "0")
-	for _, pad := range []string{" ", "\t"} {
-		lost := strings.Repeat(pad, 1048577) + `{"company_id":"lost"}`
-		j := accepted(t, s.upload("/v1/companies/bulk_identify", "c.ndjson", []byte(`{"company_id":"first"}`+"\n"+lost+"\n")))
-		j = s.waitJob(j.JobID)
-		if j.Status != "completed" || j.TotalRows != 2 || j.CompletedRows != 1 || j.FailedRows != 1 || len(j.Errors) != 1 ||
-			*j.Errors[0].Line != 2 || j.Errors[0].ErrorCode != "record_too_large" {
-			t.Fatalf("pad %q: job = %+v, want 2 rows, line 2 failed as record_too_large", pad, j)
-		}
-		j = accepted(t, s.upload("/v1/companies/bulk_identify", "c.ndjson", []byte(lost+"\n"+lost)))
-		if j = s.waitJob(j.JobID); j.TotalRows != 2 || j.FailedRows != 2 {
-			t.Fatalf("pad %q: a file of only padded records: %+v, want 2 failed rows", pad, j)
-		}
-	}
-}

@@ -1,11 +1,10 @@
-package main
+package httpapi_test
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -135,22 +134,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func getJSON(t *testing.T, s *server, path string) map[string]any {
-	t.Helper()
-	r := s.get(path)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
-	}
-	var m map[string]any
-	r.JSON(t, &m)
-	return m
-}
-
-func run1(t *testing.T, s *server, path string, body any) job {
-	t.Helper()
-	return s.waitJob(accepted(t, s.postJSON(path, body)).JobID)
 }
 
 func TestMergeSemantics(t *testing.T) {

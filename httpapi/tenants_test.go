@@ -1,26 +1,13 @@
-package main
+package httpapi_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 )
-
-// createApp makes another app on s's data directory with the CLI and
-// returns a server handle that speaks with its key.
-func createApp(t *testing.T, s *server, name string) *server {
-	t.Helper()
-	out, err := exec.Command(binary, "apps", "create", name, "--data-dir", s.DataDir).Output()
-	if err != nil {
-		t.Fatalf("apps create %s: %v", name, err)
-	}
-	fields := strings.Fields(string(out))
-	return &server{t: t, URL: s.URL, Key: fields[len(fields)-1], DataDir: s.DataDir}
-}
 
 // volatile removes what legitimately differs between two answers to the
 // same request: the request id, times, and the id that was asked for.
