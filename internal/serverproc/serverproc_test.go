@@ -25,21 +25,26 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "child: refusing to start")
 		os.Exit(3)
 	case "ignore-term":
-		signal.Ignore(syscall.SIGTERM)
-		child()
+		child(true)
 	default:
-		child()
+		child(false)
 	}
 }
 
-func child() {
+// child serves /healthz until SIGTERM, or, deaf, until it is killed.
+func child(deaf bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		os.Exit(2)
 	}
 	fmt.Printf("some other line\n%shttp://%s (role all)\n", ListenPrefix, ln.Addr())
 	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM)
+	if deaf {
+		// Notify would undo Ignore: a deaf child only ignores.
+		signal.Ignore(syscall.SIGTERM)
+	} else {
+		signal.Notify(term, syscall.SIGTERM)
+	}
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" {
 			http.NotFound(w, r)
