@@ -239,3 +239,80 @@ func TestMigrationRenamesDuplicateNames(t *testing.T) {
 		t.Errorf("CreateApp(acme) after the migration: %v, want ECONFLICT", err)
 	}
 }
+
+// TestMigrationToRowidTables: migration 4 rebuilds companies, users,
+// job_input and job_errors as rowid tables, keeping every row and column,
+// their keys unique, and their indexes.
+func TestMigrationToRowidTables(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bulkid.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"}
+	for _, f := range []string{"migrations/0001_init.sql", "migrations/0002_app_rate.sql", "migrations/0003_apps_unique_name.sql"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(b))
+	}
+	stmts = append(stmts, "INSERT INTO schema_migrations VALUES (1, 0), (2, 0), (3, 0)",
+		`INSERT INTO apps (id, name, key_hash, created_at) VALUES (1, 'acme', x'01', 0)`,
+		`INSERT INTO jobs (id, app_id, type, status, active, source, submitted_at, total_rows) VALUES ('j1', 1, 'users', 'completed', 0, 'json', 5, 1)`,
+		`INSERT INTO companies VALUES (1, 'c1', '{"a":1}', 2, 1, 1, 10, 20), (1, 'c2', '{}', 0, 0, 0, 11, 21)`,
+		`INSERT INTO users VALUES (1, 'u1', 'c1', '{"b":"x"}', 12, 22), (1, 'u2', NULL, '{}', 13, 23)`,
+		`INSERT INTO job_input SELECT seq, 0, 1, x'0102' FROM jobs`,
+		`INSERT INTO job_errors SELECT seq, 0, 3, 'u9', 'invalid_id', 'm', x'ff' FROM jobs`)
+	for _, s := range stmts {
+		if _, err := raw.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	raw.Close()
+
+	db := open(t, path, time.Now)
+	db.Close()
+	raw, err = sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	dump := func(q string) string {
+		rows, err := raw.Query(q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var out []string
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, strings.TrimSpace(fmt.Sprintln(vals...)))
+		}
+		return strings.Join(out, "|")
+	}
+	for q, want := range map[string]string{
+		"SELECT * FROM companies ORDER BY company_id":                                 `1 c1 {"a":1} 2 1 1 10 20|1 c2 {} 0 0 0 11 21`,
+		"SELECT * FROM users ORDER BY user_id":                                        `1 u1 c1 {"b":"x"} 12 22|1 u2 <nil> {} 13 23`,
+		"SELECT job_seq > 0, first, count, hex(data) FROM job_input":                  `1 0 1 0102`,
+		"SELECT job_seq > 0, n, pos, rec_id, code, message, hex(raw) FROM job_errors": `1 0 3 u9 invalid_id m FF`,
+		"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' AND tbl_name IN ('companies', 'users') ORDER BY name)": `companies_dirty,companies_visible,users_by_company`,
+		"SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WITHOUT ROWID%'": `0`,
+	} {
+		if got := dump(q); got != want {
+			t.Errorf("%s = %q, want %q", q, got, want)
+		}
+	}
+	if _, err := raw.Exec(`INSERT INTO companies (app_id, company_id, created_at, updated_at) VALUES (1, 'c1', 0, 0)`); err == nil {
+		t.Error("a second company c1 was accepted: the key is no longer unique")
+	}
+}
