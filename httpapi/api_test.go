@@ -52,7 +52,7 @@ func TestAuthentication(t *testing.T) {
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				expectError(t, response{resp.StatusCode, resp.Header, b}, http.StatusUnauthorized, "unauthorized")
+				expectError(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, http.StatusUnauthorized, "unauthorized")
 			}
 		})
 	}
@@ -215,7 +215,7 @@ func TestOversizedBodyNotReadWhole(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	expectError(t, response{resp.StatusCode, resp.Header, b}, 413, "payload_too_large")
+	expectError(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 413, "payload_too_large")
 	mu.Lock()
 	defer mu.Unlock()
 	if written >= 200_000_000 {

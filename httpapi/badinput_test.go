@@ -1,100 +1,40 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"mime/multipart"
-	"net/http"
 	"net/textproto"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // Bad input: every case gets an answer in the documented shape (or is
 // accepted, where that is right), the server stays up, and what is
 // accepted is applied.
 
-// streamUpload posts a multipart body whose parts write writes, streamed
-// through a pipe so that no large body is held in memory.
+func nested(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
+
+// streamUpload, writeRepeat, metadataOf and recordErrors are wiretest's.
 func (s *server) streamUpload(path string, write func(mw *multipart.Writer) error) response {
 	s.t.Helper()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := write(mw)
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	req, err := http.NewRequest("POST", s.URL+path, pr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Token "+s.Key)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	pr.CloseWithError(io.ErrClosedPipe) // stop the writer if the server answered early
-	if err != nil {
-		s.t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatalf("POST %s: read body: %v", path, err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return s.target(s.t).StreamUpload(path, write)
 }
 
-// writeRepeat writes n bytes of c to w, 64 KiB at a time.
-func writeRepeat(w io.Writer, c byte, n int) error {
-	chunk := bytes.Repeat([]byte{c}, 64<<10)
-	for n > 0 {
-		k := min(n, len(chunk))
-		if _, err := w.Write(chunk[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
-}
-
-// metadataOf reads a profile's metadata as raw JSON values, numbers as sent.
 func metadataOf(t *testing.T, s *server, path string) map[string]json.RawMessage {
 	t.Helper()
-	r := s.get(path)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET %s = %d %s", path, r.Status, r.Body)
-	}
-	var p struct {
-		Metadata map[string]json.RawMessage `json:"metadata"`
-	}
-	r.JSON(t, &p)
-	return p.Metadata
+	return s.target(t).MetadataOf(path)
 }
 
-// recordErrors maps each failed record's position (line or index) to its
-// error code.
-func recordErrors(j job) map[int]string {
-	m := map[int]string{}
-	for _, e := range j.Errors {
-		switch {
-		case e.Line != nil:
-			m[*e.Line] = e.ErrorCode
-		case e.Index != nil:
-			m[*e.Index] = e.ErrorCode
-		}
-	}
-	return m
-}
-
-func nested(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
+var (
+	writeRepeat  = wiretest.WriteRepeat
+	recordErrors = wiretest.RecordErrors
+)
 
 // TestBadInputBodies covers odd but possible bodies, JSON and NDJSON: what
 // is refused is refused whole with a clear code, what is accepted is
