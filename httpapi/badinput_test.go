@@ -20,12 +20,7 @@ import (
 
 func nested(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
 
-// streamUpload, writeRepeat, metadataOf and recordErrors are wiretest's.
-func (s *server) streamUpload(path string, write func(mw *multipart.Writer) error) response {
-	s.t.Helper()
-	return s.target(s.t).StreamUpload(path, write)
-}
-
+// writeRepeat, metadataOf and recordErrors are wiretest's.
 func metadataOf(t *testing.T, s *server, path string) map[string]json.RawMessage {
 	t.Helper()
 	return s.target(t).MetadataOf(path)
@@ -43,7 +38,7 @@ func TestBadInputBodies(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "0")
 	post := func(path, contentType, body string) response {
-		return s.do("POST", path, s.Key, contentType, strings.NewReader(body))
+		return s.Do("POST", path, s.Key, contentType, strings.NewReader(body))
 	}
 	const companies, users = "/v1/companies/bulk_identify", "/v1/users/bulk_identify"
 
@@ -89,7 +84,7 @@ func TestBadInputBodies(t *testing.T) {
 		`{"company_id":"longkey","metadata":{"` + bigKey + `":true}}`,
 		`{"company_id":"deep","metadata":{"x":` + nested(200) + `}}`,
 	}, ",\r\n") + "\r\n]}\r\n"
-	j := s.waitJob(accepted(t, post(companies, "application/json", body)).JobID)
+	j := s.WaitJob(accepted(t, post(companies, "application/json", body)).JobID)
 	want := map[int]string{2: "invalid_metadata", 3: "invalid_metadata", 4: "invalid_metadata", 5: "invalid_id", 7: "nested_metadata"}
 	if got := recordErrors(j); j.CompletedRows != 3 || !maps.Equal(got, want) {
 		t.Fatalf("JSON job: %d completed, errors %v; want 3 and %v", j.CompletedRows, got, want)
@@ -108,7 +103,7 @@ func TestBadInputBodies(t *testing.T) {
 		t.Errorf("a 10,000-character key did not read back: %d keys", len(md))
 	}
 	for _, id := range []string{"inf", "tiny", "utf", "deep"} {
-		expectError(t, s.get("/v1/companies/"+id), 404, "not_found")
+		expectError(t, s.Get("/v1/companies/"+id), 404, "not_found")
 	}
 
 	// NDJSON: BOM, CRLF, blank lines, a last line without newline, a line
@@ -136,7 +131,7 @@ func TestBadInputBodies(t *testing.T) {
 		keys("many", 20_000) + "\n" + // 7
 		keys("thousand", 1000) + "\n" + // 8
 		`{"user_id":"u9"}` // 9, no newline
-	j = s.waitJob(accepted(t, post(users, "application/x-ndjson", nd)).JobID)
+	j = s.WaitJob(accepted(t, post(users, "application/x-ndjson", nd)).JobID)
 	want = map[int]string{4: "malformed_json", 5: "malformed_json", 6: "invalid_metadata", 7: "invalid_metadata"}
 	if got := recordErrors(j); j.TotalRows != 7 || j.CompletedRows != 3 || !maps.Equal(got, want) {
 		t.Fatalf("NDJSON job: %d rows, %d completed, errors %v; want 7, 3 and %v", j.TotalRows, j.CompletedRows, got, want)
@@ -149,9 +144,9 @@ func TestBadInputBodies(t *testing.T) {
 	if md := metadataOf(t, s, "/v1/users/thousand"); len(md) != 1000 || string(md["k999"]) != "999" {
 		t.Errorf("1,000 keys read back as %d keys", len(md))
 	}
-	expectError(t, s.get("/v1/users/many"), 404, "not_found")
+	expectError(t, s.Get("/v1/users/many"), 404, "not_found")
 	for _, id := range []string{"u1", "u9"} {
-		if r := s.get("/v1/users/" + id); r.Status != 200 {
+		if r := s.Get("/v1/users/" + id); r.Status != 200 {
 			t.Errorf("GET user %s = %d", id, r.Status)
 		}
 	}
@@ -209,7 +204,7 @@ func TestBadInputMultipart(t *testing.T) {
 			return nil
 		}, 400, "missing_file"},
 	} {
-		expectError(t, s.streamUpload(path, tc.write), tc.status, tc.code)
+		expectError(t, s.StreamUpload(path, tc.write), tc.status, tc.code)
 	}
 	s.healthy(t)
 	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
@@ -240,11 +235,11 @@ func TestBadInputMultipart(t *testing.T) {
 			return withName(`form-data; name="file"; filename="big-field.ndjson"`)(mw)
 		}, "big-field.ndjson"},
 	} {
-		j := accepted(t, s.streamUpload(path, tc.write))
+		j := accepted(t, s.StreamUpload(path, tc.write))
 		if j.Filename == nil || *j.Filename != tc.want {
 			t.Errorf("%s: filename %v, want %q", tc.name, j.Filename, tc.want)
 		}
-		if done := s.waitJob(j.JobID); done.CompletedRows != 1 {
+		if done := s.WaitJob(j.JobID); done.CompletedRows != 1 {
 			t.Errorf("%s: %d rows completed, want 1", tc.name, done.CompletedRows)
 		}
 	}
@@ -260,14 +255,14 @@ func TestRecordBehindLongWhitespace(t *testing.T) {
 	s := startServer(t, "", "--rows-per-minute", "0")
 	for _, pad := range []string{" ", "\t"} {
 		lost := strings.Repeat(pad, 1048577) + `{"company_id":"lost"}`
-		j := accepted(t, s.upload("/v1/companies/bulk_identify", "c.ndjson", []byte(`{"company_id":"first"}`+"\n"+lost+"\n")))
-		j = s.waitJob(j.JobID)
+		j := accepted(t, s.Upload("/v1/companies/bulk_identify", "c.ndjson", []byte(`{"company_id":"first"}`+"\n"+lost+"\n")))
+		j = s.WaitJob(j.JobID)
 		if j.Status != "completed" || j.TotalRows != 2 || j.CompletedRows != 1 || j.FailedRows != 1 || len(j.Errors) != 1 ||
 			*j.Errors[0].Line != 2 || j.Errors[0].ErrorCode != "record_too_large" {
 			t.Fatalf("pad %q: job = %+v, want 2 rows, line 2 failed as record_too_large", pad, j)
 		}
-		j = accepted(t, s.upload("/v1/companies/bulk_identify", "c.ndjson", []byte(lost+"\n"+lost)))
-		if j = s.waitJob(j.JobID); j.TotalRows != 2 || j.FailedRows != 2 {
+		j = accepted(t, s.Upload("/v1/companies/bulk_identify", "c.ndjson", []byte(lost+"\n"+lost)))
+		if j = s.WaitJob(j.JobID); j.TotalRows != 2 || j.FailedRows != 2 {
 			t.Fatalf("pad %q: a file of only padded records: %+v, want 2 failed rows", pad, j)
 		}
 	}

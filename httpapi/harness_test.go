@@ -30,12 +30,11 @@ import (
 const testKey = "test-key-1-0123456789"
 
 type server struct {
-	t       *testing.T
-	URL     string
-	Key     string
-	DataDir string
-	store   bulkid.Store
-	stderr  *syncBuffer // the server's log, as serve writes it to stderr
+	t               *testing.T
+	wiretest.Target // URL, Key and the requests of wiretest
+	DataDir         string
+	store           bulkid.Store
+	stderr          *syncBuffer // the server's log, as serve writes it to stderr
 }
 
 // startServer starts the server with dataDir ("" for a new one) and the
@@ -72,7 +71,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, Key: testKey, DataDir: dataDir, stderr: &syncBuffer{}}
+	s := &server{t: t, Target: wiretest.Target{T: t, Key: testKey}, DataDir: dataDir, stderr: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: level}))
 
 	ctx := context.Background()
@@ -129,20 +128,20 @@ func createApp(t *testing.T, s *server, name string) *server {
 	if _, err := s.store.CreateApp(context.Background(), name, bulkid.HashAPIKey(key)); err != nil {
 		t.Fatalf("apps create %s: %v", name, err)
 	}
-	return &server{t: t, URL: s.URL, Key: key, DataDir: s.DataDir, store: s.store, stderr: s.stderr}
+	return &server{t: t, Target: wiretest.Target{T: t, URL: s.URL, Key: key}, DataDir: s.DataDir, store: s.store, stderr: s.stderr}
 }
 
 // healthy checks that the server still answers.
 func (s *server) healthy(t *testing.T) {
 	t.Helper()
-	if r := s.do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
+	if r := s.Do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Fatalf("GET /healthz = %d %s", r.Status, r.Body)
 	}
 }
 
 func run1(t *testing.T, s *server, path string, body any) job {
 	t.Helper()
-	return s.waitJob(accepted(t, s.postJSON(path, body)).JobID)
+	return s.WaitJob(accepted(t, s.PostJSON(path, body)).JobID)
 }
 
 // The wire helpers are internal/wiretest's, shared with the black-box (cmd/bulkid) tests;
@@ -165,22 +164,6 @@ var (
 func (s *server) target(t *testing.T) wiretest.Target {
 	return wiretest.Target{T: t, URL: s.URL, Key: s.Key}
 }
-
-func (s *server) do(method, path, key, contentType string, body io.Reader) response {
-	s.t.Helper()
-	return s.target(s.t).Do(method, path, key, contentType, body)
-}
-func (s *server) get(path string) response { s.t.Helper(); return s.target(s.t).Get(path) }
-func (s *server) postJSON(path string, v any) response {
-	s.t.Helper()
-	return s.target(s.t).PostJSON(path, v)
-}
-func (s *server) upload(path, filename string, content []byte) response {
-	s.t.Helper()
-	return s.target(s.t).Upload(path, filename, content)
-}
-func (s *server) job(id string) job     { s.t.Helper(); return s.target(s.t).Job(id) }
-func (s *server) waitJob(id string) job { s.t.Helper(); return s.target(s.t).WaitJob(id) }
 
 // getJSON reads path as a JSON object, failing the test on any status but 200.
 func getJSON(t *testing.T, s *server, path string) map[string]any {

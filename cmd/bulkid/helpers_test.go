@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,14 +44,13 @@ const testKey = "test-key-1-0123456789"
 // server is a "bulkid serve" the test started (serverproc.Process), with
 // the test's view of it.
 type server struct {
-	t       *testing.T
-	proc    *serverproc.Process
-	cmd     *exec.Cmd
-	URL     string
-	Key     string
-	DataDir string
-	stderr  *syncBuffer
-	exited  <-chan struct{}
+	t               *testing.T
+	proc            *serverproc.Process
+	cmd             *exec.Cmd
+	wiretest.Target // URL, Key and the requests of wiretest
+	DataDir         string
+	stderr          *syncBuffer
+	exited          <-chan struct{}
 }
 
 // startServer starts bulkid serve on a fresh port with dataDir ("" for a
@@ -68,7 +66,7 @@ func startServerEnv(t *testing.T, dataDir string, env []string, args ...string) 
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &server{t: t, Key: testKey, DataDir: dataDir, stderr: &syncBuffer{}}
+	s := &server{t: t, Target: wiretest.Target{T: t, Key: testKey}, DataDir: dataDir, stderr: &syncBuffer{}}
 	p, err := serverproc.Start(context.Background(), serverproc.Config{
 		Binary: binary,
 		Args:   append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...),
@@ -107,7 +105,7 @@ func createApp(t *testing.T, s *server, name string) *server {
 		t.Fatalf("apps create %s: %v", name, err)
 	}
 	fields := strings.Fields(string(out))
-	return &server{t: t, URL: s.URL, Key: fields[len(fields)-1], DataDir: s.DataDir}
+	return &server{t: t, Target: wiretest.Target{T: t, URL: s.URL, Key: fields[len(fields)-1]}, DataDir: s.DataDir}
 }
 
 // The wire helpers are internal/wiretest's, shared with the in-process wire (httpapi) tests;
@@ -130,22 +128,6 @@ var (
 func (s *server) target(t *testing.T) wiretest.Target {
 	return wiretest.Target{T: t, URL: s.URL, Key: s.Key}
 }
-
-func (s *server) do(method, path, key, contentType string, body io.Reader) response {
-	s.t.Helper()
-	return s.target(s.t).Do(method, path, key, contentType, body)
-}
-func (s *server) get(path string) response { s.t.Helper(); return s.target(s.t).Get(path) }
-func (s *server) postJSON(path string, v any) response {
-	s.t.Helper()
-	return s.target(s.t).PostJSON(path, v)
-}
-func (s *server) upload(path, filename string, content []byte) response {
-	s.t.Helper()
-	return s.target(s.t).Upload(path, filename, content)
-}
-func (s *server) job(id string) job     { s.t.Helper(); return s.target(s.t).Job(id) }
-func (s *server) waitJob(id string) job { s.t.Helper(); return s.target(s.t).WaitJob(id) }
 
 // getJSON reads path as a JSON object, failing the test on any status but 200.
 func getJSON(t *testing.T, s *server, path string) map[string]any {

@@ -28,17 +28,12 @@ func (s *server) healthy(t *testing.T) {
 		t.Fatalf("the server exited:\n%s", s.stderr.String())
 	default:
 	}
-	if r := s.do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
+	if r := s.Do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Fatalf("GET /healthz = %d %s", r.Status, r.Body)
 	}
 }
 
-// streamUpload, writeRepeat, metadataOf and recordErrors are wiretest's.
-func (s *server) streamUpload(path string, write func(mw *multipart.Writer) error) response {
-	s.t.Helper()
-	return s.target(s.t).StreamUpload(path, write)
-}
-
+// writeRepeat, metadataOf and recordErrors are wiretest's.
 func metadataOf(t *testing.T, s *server, path string) map[string]json.RawMessage {
 	t.Helper()
 	return s.target(t).MetadataOf(path)
@@ -80,7 +75,7 @@ func TestBadInputLongLine(t *testing.T) {
 	s := startServer(t, "", "--rows-per-minute", "0")
 	const pad = 40 << 20
 	nearLimit := bulkid.MaxRecordBytes - 100
-	j := accepted(t, s.streamUpload("/v1/companies/bulk_identify", func(mw *multipart.Writer) error {
+	j := accepted(t, s.StreamUpload("/v1/companies/bulk_identify", func(mw *multipart.Writer) error {
 		fw, err := mw.CreateFormFile("file", "long.ndjson")
 		if err != nil {
 			return err
@@ -100,7 +95,7 @@ func TestBadInputLongLine(t *testing.T) {
 		_, err = io.WriteString(fw, `}}`) // the string is never closed
 		return err
 	}))
-	j = s.waitJob(j.JobID)
+	j = s.WaitJob(j.JobID)
 	errs := recordErrors(j)
 	if j.Status != "completed" || j.CompletedRows != 2 || j.FailedRows != 2 || errs[2] != "record_too_large" || errs[4] != "malformed_json" {
 		t.Fatalf("job %s, %d completed, %d failed, errors %+v; want completed 2/2, line 2 record_too_large, line 4 malformed_json", j.Status, j.CompletedRows, j.FailedRows, j.Errors)
@@ -111,12 +106,12 @@ func TestBadInputLongLine(t *testing.T) {
 		}
 	}
 	// The error report shows the start of the line as sent, not 40 MB.
-	r := s.get("/v1/background_jobs/" + j.JobID + "/errors")
+	r := s.Get("/v1/background_jobs/" + j.JobID + "/errors")
 	if r.Status != 200 || len(r.Body) > 1<<20 || !strings.Contains(string(r.Body), `{\"company_id\":\"long\",\"metadata\":{\"pad\":\"pppp`) {
 		t.Errorf("error report (%d bytes): %.600s; want the line's first kilobyte as raw", len(r.Body), r.Body)
 	}
-	expectError(t, s.get("/v1/companies/long"), 404, "not_found")
-	expectError(t, s.get("/v1/companies/broken"), 404, "not_found")
+	expectError(t, s.Get("/v1/companies/long"), 404, "not_found")
+	expectError(t, s.Get("/v1/companies/broken"), 404, "not_found")
 	if md := metadataOf(t, s, "/v1/companies/near"); len(md["pad"]) != nearLimit+2 {
 		t.Errorf("the line just under the limit read back with a pad of %d bytes, want %d", len(md["pad"]), nearLimit+2)
 	}
