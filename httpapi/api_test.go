@@ -16,7 +16,7 @@ import (
 func TestHealthz(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
-	r := s.do("GET", "/healthz", "", "", nil)
+	r := s.Do("GET", "/healthz", "", "", nil)
 	if r.Status != http.StatusOK || r.Header.Get("X-Request-Id") == "" {
 		t.Fatalf("GET /healthz = %d (x-request-id %q), want 200 with an x-request-id", r.Status, r.Header.Get("X-Request-Id"))
 	}
@@ -52,7 +52,7 @@ func TestAuthentication(t *testing.T) {
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				expectError(t, response{resp.StatusCode, resp.Header, b}, http.StatusUnauthorized, "unauthorized")
+				expectError(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, http.StatusUnauthorized, "unauthorized")
 			}
 		})
 	}
@@ -108,7 +108,7 @@ func TestWholeRequestChecks(t *testing.T) {
 		{"multipart without boundary", "/v1/companies/bulk_identify", "multipart/form-data", strings.NewReader("x"), 400, "invalid_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			expectError(t, s.do("POST", tc.path, s.Key, tc.contentType, tc.body), tc.status, tc.code)
+			expectError(t, s.Do("POST", tc.path, s.Key, tc.contentType, tc.body), tc.status, tc.code)
 		})
 	}
 	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
@@ -119,18 +119,18 @@ func TestWholeRequestChecks(t *testing.T) {
 func TestNotFoundAndMethods(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
-	expectError(t, s.get("/v1/nothing"), 404, "not_found")
-	expectError(t, s.get("/v1/background_jobs/00000000-0000-0000-0000-000000000000"), 404, "not_found")
-	expectError(t, s.get("/v1/companies/none"), 404, "not_found")
-	expectError(t, s.get("/v1/users/none"), 404, "not_found")
-	r := s.do("DELETE", "/v1/background_jobs", s.Key, "", nil)
+	expectError(t, s.Get("/v1/nothing"), 404, "not_found")
+	expectError(t, s.Get("/v1/background_jobs/00000000-0000-0000-0000-000000000000"), 404, "not_found")
+	expectError(t, s.Get("/v1/companies/none"), 404, "not_found")
+	expectError(t, s.Get("/v1/users/none"), 404, "not_found")
+	r := s.Do("DELETE", "/v1/background_jobs", s.Key, "", nil)
 	expectError(t, r, 405, "method_not_allowed")
 	if r.Header.Get("Allow") != "GET" {
 		t.Errorf("Allow = %q, want GET", r.Header.Get("Allow"))
 	}
-	expectError(t, s.get("/v1/companies/bulk_identify"), 404, "not_found") // a company with that id does not exist
-	expectError(t, s.get("/v1/background_jobs?limit=abc"), 400, "invalid_request")
-	expectError(t, s.get("/v1/background_jobs?cursor=nope"), 400, "invalid_request")
+	expectError(t, s.Get("/v1/companies/bulk_identify"), 404, "not_found") // a company with that id does not exist
+	expectError(t, s.Get("/v1/background_jobs?limit=abc"), 400, "invalid_request")
+	expectError(t, s.Get("/v1/background_jobs?cursor=nope"), 400, "invalid_request")
 }
 
 func TestLimits(t *testing.T) {
@@ -138,13 +138,13 @@ func TestLimits(t *testing.T) {
 	s := startServer(t, "", "--rows-per-minute", "0")
 
 	// 10,001 records in a JSON body.
-	expectError(t, s.postJSON("/v1/companies/bulk_identify", companies(10001, "c")), 413, "too_many_records")
+	expectError(t, s.PostJSON("/v1/companies/bulk_identify", companies(10001, "c")), 413, "too_many_records")
 	// 10,001 lines in an NDJSON file.
 	var nd bytes.Buffer
 	for i := range 10001 {
 		fmt.Fprintf(&nd, `{"user_id":"u%d"}`+"\n", i)
 	}
-	expectError(t, s.upload("/v1/users/bulk_identify", "users.ndjson", nd.Bytes()), 413, "too_many_records")
+	expectError(t, s.Upload("/v1/users/bulk_identify", "users.ndjson", nd.Bytes()), 413, "too_many_records")
 	// A file of exactly 50 MiB is accepted; one byte more is not. Fifty
 	// records, each a line of exactly 1 MiB.
 	line := func(i int) []byte {
@@ -160,25 +160,25 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("test file is %d bytes, want %d", exact.Len(), 50<<20)
 	}
 	over := append(bytes.Clone(exact.Bytes()), '\n')
-	expectError(t, s.upload("/v1/companies/bulk_identify", "over.ndjson", over), 413, "payload_too_large")
+	expectError(t, s.Upload("/v1/companies/bulk_identify", "over.ndjson", over), 413, "payload_too_large")
 	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
 		t.Fatalf("oversized requests created %d jobs", len(jobs))
 	}
 
-	big := accepted(t, s.upload("/v1/companies/bulk_identify", "exact.ndjson", exact.Bytes()))
+	big := accepted(t, s.Upload("/v1/companies/bulk_identify", "exact.ndjson", exact.Bytes()))
 	if *big.FileSize != 50<<20 || big.TotalRows != 50 {
 		t.Errorf("50 MiB file: file_size %d, total_rows %d", *big.FileSize, big.TotalRows)
 	}
-	if done := s.waitJob(big.JobID); done.CompletedRows != 50 {
+	if done := s.WaitJob(big.JobID); done.CompletedRows != 50 {
 		t.Errorf("50 MiB file: completed_rows = %d, want 50", done.CompletedRows)
 	}
 
 	// Exactly 10,000 records is within the limit.
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(10000, "c")))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(10000, "c")))
 	if j.TotalRows != 10000 {
 		t.Errorf("total_rows = %d, want 10000", j.TotalRows)
 	}
-	done := s.waitJob(j.JobID)
+	done := s.WaitJob(j.JobID)
 	if done.Status != "completed" || done.CompletedRows != 10000 || done.FailedRows != 0 {
 		t.Errorf("job = %s %d/%d, want completed 10000/0", done.Status, done.CompletedRows, done.FailedRows)
 	}
@@ -215,7 +215,7 @@ func TestOversizedBodyNotReadWhole(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	expectError(t, response{resp.StatusCode, resp.Header, b}, 413, "payload_too_large")
+	expectError(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 413, "payload_too_large")
 	mu.Lock()
 	defer mu.Unlock()
 	if written >= 200_000_000 {
@@ -226,13 +226,13 @@ func TestOversizedBodyNotReadWhole(t *testing.T) {
 func TestRetryAfterAndConflict(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "60") // one row a second: the job stays running
-	first := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(30, "c")))
+	first := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(30, "c")))
 	for _, path := range []string{"/v1/companies/bulk_identify", "/v1/users/bulk_identify"} {
 		var r response
 		if strings.HasPrefix(path, "/v1/users") {
-			r = s.postJSON(path, map[string]any{"users": []any{map[string]any{"user_id": "u"}}})
+			r = s.PostJSON(path, map[string]any{"users": []any{map[string]any{"user_id": "u"}}})
 		} else {
-			r = s.postJSON(path, companies(1, "d"))
+			r = s.PostJSON(path, companies(1, "d"))
 		}
 		e := expectError(t, r, 409, "job_in_progress")
 		if e.Errors[0].JobID != first.JobID || e.Errors[0].Links != "/v1/background_jobs/"+first.JobID {

@@ -14,13 +14,13 @@ import (
 func TestWrongKeysAreThrottled(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "0", "--auth-fail-refill", "1h")
-	if r := s.get("/v1/background_jobs"); r.Status != 200 {
+	if r := s.Get("/v1/background_jobs"); r.Status != 200 {
 		t.Fatalf("the server's key: %d", r.Status)
 	}
 	other := createApp(t, s, "second") // its key has never been used from here
 	count := map[int]int{}
 	for i := range 500 {
-		r := s.do("GET", "/v1/background_jobs", fmt.Sprintf("guess-%d", i), "", nil)
+		r := s.Do("GET", "/v1/background_jobs", fmt.Sprintf("guess-%d", i), "", nil)
 		count[r.Status]++
 		if r.Status == http.StatusTooManyRequests && count[r.Status] == 1 {
 			expectError(t, r, http.StatusTooManyRequests, "too_many_requests")
@@ -32,10 +32,10 @@ func TestWrongKeysAreThrottled(t *testing.T) {
 	if count[401] != 20 || count[429] != 480 {
 		t.Errorf("500 wrong keys: statuses %v, want 20 401 and then 480 429", count)
 	}
-	r := other.get("/v1/background_jobs")
+	r := other.Get("/v1/background_jobs")
 	expectError(t, r, http.StatusTooManyRequests, "too_many_requests")
 	for range 3 {
-		if r := s.get("/v1/background_jobs"); r.Status != 200 {
+		if r := s.Get("/v1/background_jobs"); r.Status != 200 {
 			t.Errorf("the key that worked from this address, while it is throttled: %d %s, want 200", r.Status, r.Body)
 		}
 	}

@@ -1,100 +1,35 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"mime/multipart"
-	"net/http"
 	"net/textproto"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // Bad input: every case gets an answer in the documented shape (or is
 // accepted, where that is right), the server stays up, and what is
 // accepted is applied.
 
-// streamUpload posts a multipart body whose parts write writes, streamed
-// through a pipe so that no large body is held in memory.
-func (s *server) streamUpload(path string, write func(mw *multipart.Writer) error) response {
-	s.t.Helper()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := write(mw)
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	req, err := http.NewRequest("POST", s.URL+path, pr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Token "+s.Key)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	pr.CloseWithError(io.ErrClosedPipe) // stop the writer if the server answered early
-	if err != nil {
-		s.t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatalf("POST %s: read body: %v", path, err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
+func nested(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
 
-// writeRepeat writes n bytes of c to w, 64 KiB at a time.
-func writeRepeat(w io.Writer, c byte, n int) error {
-	chunk := bytes.Repeat([]byte{c}, 64<<10)
-	for n > 0 {
-		k := min(n, len(chunk))
-		if _, err := w.Write(chunk[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
-}
-
-// metadataOf reads a profile's metadata as raw JSON values, numbers as sent.
+// writeRepeat, metadataOf and recordErrors are wiretest's.
 func metadataOf(t *testing.T, s *server, path string) map[string]json.RawMessage {
 	t.Helper()
-	r := s.get(path)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET %s = %d %s", path, r.Status, r.Body)
-	}
-	var p struct {
-		Metadata map[string]json.RawMessage `json:"metadata"`
-	}
-	r.JSON(t, &p)
-	return p.Metadata
+	return s.target(t).MetadataOf(path)
 }
 
-// recordErrors maps each failed record's position (line or index) to its
-// error code.
-func recordErrors(j job) map[int]string {
-	m := map[int]string{}
-	for _, e := range j.Errors {
-		switch {
-		case e.Line != nil:
-			m[*e.Line] = e.ErrorCode
-		case e.Index != nil:
-			m[*e.Index] = e.ErrorCode
-		}
-	}
-	return m
-}
-
-func nested(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
+var (
+	writeRepeat  = wiretest.WriteRepeat
+	recordErrors = wiretest.RecordErrors
+)
 
 // TestBadInputBodies covers odd but possible bodies, JSON and NDJSON: what
 // is refused is refused whole with a clear code, what is accepted is
@@ -103,7 +38,7 @@ func TestBadInputBodies(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "0")
 	post := func(path, contentType, body string) response {
-		return s.do("POST", path, s.Key, contentType, strings.NewReader(body))
+		return s.Do("POST", path, s.Key, contentType, strings.NewReader(body))
 	}
 	const companies, users = "/v1/companies/bulk_identify", "/v1/users/bulk_identify"
 
@@ -149,7 +84,7 @@ func TestBadInputBodies(t *testing.T) {
 		`{"company_id":"longkey","metadata":{"` + bigKey + `":true}}`,
 		`{"company_id":"deep","metadata":{"x":` + nested(200) + `}}`,
 	}, ",\r\n") + "\r\n]}\r\n"
-	j := s.waitJob(accepted(t, post(companies, "application/json", body)).JobID)
+	j := s.WaitJob(accepted(t, post(companies, "application/json", body)).JobID)
 	want := map[int]string{2: "invalid_metadata", 3: "invalid_metadata", 4: "invalid_metadata", 5: "invalid_id", 7: "nested_metadata"}
 	if got := recordErrors(j); j.CompletedRows != 3 || !maps.Equal(got, want) {
 		t.Fatalf("JSON job: %d completed, errors %v; want 3 and %v", j.CompletedRows, got, want)
@@ -168,7 +103,7 @@ func TestBadInputBodies(t *testing.T) {
 		t.Errorf("a 10,000-character key did not read back: %d keys", len(md))
 	}
 	for _, id := range []string{"inf", "tiny", "utf", "deep"} {
-		expectError(t, s.get("/v1/companies/"+id), 404, "not_found")
+		expectError(t, s.Get("/v1/companies/"+id), 404, "not_found")
 	}
 
 	// NDJSON: BOM, CRLF, blank lines, a last line without newline, a line
@@ -196,7 +131,7 @@ func TestBadInputBodies(t *testing.T) {
 		keys("many", 20_000) + "\n" + // 7
 		keys("thousand", 1000) + "\n" + // 8
 		`{"user_id":"u9"}` // 9, no newline
-	j = s.waitJob(accepted(t, post(users, "application/x-ndjson", nd)).JobID)
+	j = s.WaitJob(accepted(t, post(users, "application/x-ndjson", nd)).JobID)
 	want = map[int]string{4: "malformed_json", 5: "malformed_json", 6: "invalid_metadata", 7: "invalid_metadata"}
 	if got := recordErrors(j); j.TotalRows != 7 || j.CompletedRows != 3 || !maps.Equal(got, want) {
 		t.Fatalf("NDJSON job: %d rows, %d completed, errors %v; want 7, 3 and %v", j.TotalRows, j.CompletedRows, got, want)
@@ -209,9 +144,9 @@ func TestBadInputBodies(t *testing.T) {
 	if md := metadataOf(t, s, "/v1/users/thousand"); len(md) != 1000 || string(md["k999"]) != "999" {
 		t.Errorf("1,000 keys read back as %d keys", len(md))
 	}
-	expectError(t, s.get("/v1/users/many"), 404, "not_found")
+	expectError(t, s.Get("/v1/users/many"), 404, "not_found")
 	for _, id := range []string{"u1", "u9"} {
-		if r := s.get("/v1/users/" + id); r.Status != 200 {
+		if r := s.Get("/v1/users/" + id); r.Status != 200 {
 			t.Errorf("GET user %s = %d", id, r.Status)
 		}
 	}
@@ -269,7 +204,7 @@ func TestBadInputMultipart(t *testing.T) {
 			return nil
 		}, 400, "missing_file"},
 	} {
-		expectError(t, s.streamUpload(path, tc.write), tc.status, tc.code)
+		expectError(t, s.StreamUpload(path, tc.write), tc.status, tc.code)
 	}
 	s.healthy(t)
 	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
@@ -300,11 +235,11 @@ func TestBadInputMultipart(t *testing.T) {
 			return withName(`form-data; name="file"; filename="big-field.ndjson"`)(mw)
 		}, "big-field.ndjson"},
 	} {
-		j := accepted(t, s.streamUpload(path, tc.write))
+		j := accepted(t, s.StreamUpload(path, tc.write))
 		if j.Filename == nil || *j.Filename != tc.want {
 			t.Errorf("%s: filename %v, want %q", tc.name, j.Filename, tc.want)
 		}
-		if done := s.waitJob(j.JobID); done.CompletedRows != 1 {
+		if done := s.WaitJob(j.JobID); done.CompletedRows != 1 {
 			t.Errorf("%s: %d rows completed, want 1", tc.name, done.CompletedRows)
 		}
 	}
@@ -320,14 +255,14 @@ func TestRecordBehindLongWhitespace(t *testing.T) {
 	s := startServer(t, "", "--rows-per-minute", "0")
 	for _, pad := range []string{" ", "\t"} {
 		lost := strings.Repeat(pad, 1048577) + `{"company_id":"lost"}`
-		j := accepted(t, s.upload("/v1/companies/bulk_identify", "c.ndjson", []byte(`{"company_id":"first"}`+"\n"+lost+"\n")))
-		j = s.waitJob(j.JobID)
+		j := accepted(t, s.Upload("/v1/companies/bulk_identify", "c.ndjson", []byte(`{"company_id":"first"}`+"\n"+lost+"\n")))
+		j = s.WaitJob(j.JobID)
 		if j.Status != "completed" || j.TotalRows != 2 || j.CompletedRows != 1 || j.FailedRows != 1 || len(j.Errors) != 1 ||
 			*j.Errors[0].Line != 2 || j.Errors[0].ErrorCode != "record_too_large" {
 			t.Fatalf("pad %q: job = %+v, want 2 rows, line 2 failed as record_too_large", pad, j)
 		}
-		j = accepted(t, s.upload("/v1/companies/bulk_identify", "c.ndjson", []byte(lost+"\n"+lost)))
-		if j = s.waitJob(j.JobID); j.TotalRows != 2 || j.FailedRows != 2 {
+		j = accepted(t, s.Upload("/v1/companies/bulk_identify", "c.ndjson", []byte(lost+"\n"+lost)))
+		if j = s.WaitJob(j.JobID); j.TotalRows != 2 || j.FailedRows != 2 {
 			t.Fatalf("pad %q: a file of only padded records: %+v, want 2 failed rows", pad, j)
 		}
 	}

@@ -43,12 +43,12 @@ func TestGzipRequests(t *testing.T) {
 	}
 	j := accepted(t, gzPost("/v1/companies/bulk_identify", "application/json", "gzip",
 		gzipped(t, []byte(`{"companies":[{"company_id":"g1","metadata":{"plan":"pro"}},{"company_id":"g2"}]}`))))
-	if got := s.waitJob(j.JobID); got.Status != "completed" || got.CompletedRows != 2 {
+	if got := s.WaitJob(j.JobID); got.Status != "completed" || got.CompletedRows != 2 {
 		t.Fatalf("gzip JSON job: %+v", got)
 	}
 	j = accepted(t, gzPost("/v1/users/bulk_identify", "application/x-ndjson", "gzip",
 		gzipped(t, []byte(`{"user_id":"u1","company_id":"g1"}`+"\n"), []byte(`{"user_id":"u2","company_id":"g1"}`+"\n"))))
-	if got := s.waitJob(j.JobID); got.Status != "completed" || got.CompletedRows != 2 || got.FileSize == nil || *got.FileSize != 70 {
+	if got := s.WaitJob(j.JobID); got.Status != "completed" || got.CompletedRows != 2 || got.FileSize == nil || *got.FileSize != 70 {
 		t.Fatalf("gzip NDJSON job: %+v", got)
 	}
 	if r := gzPost("/v1/identify", "application/json", "gzip", gzipped(t, []byte(`{"user_id":"u3","metadata":{"a":1}}`))); r.Status != http.StatusAccepted {

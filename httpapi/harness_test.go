@@ -1,23 +1,19 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/internal/wiretest"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/worker"
 )
@@ -34,29 +30,11 @@ import (
 const testKey = "test-key-1-0123456789"
 
 type server struct {
-	t       *testing.T
-	URL     string
-	Key     string
-	DataDir string
-	store   bulkid.Store
-	stderr  *syncBuffer // the server's log, as serve writes it to stderr
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	t               *testing.T
+	wiretest.Target // URL, Key and the requests of wiretest
+	DataDir         string
+	store           bulkid.Store
+	stderr          *syncBuffer // the server's log, as serve writes it to stderr
 }
 
 // startServer starts the server with dataDir ("" for a new one) and the
@@ -93,7 +71,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, Key: testKey, DataDir: dataDir, stderr: &syncBuffer{}}
+	s := &server{t: t, Target: wiretest.Target{T: t, Key: testKey}, DataDir: dataDir, stderr: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(s.stderr, &slog.HandlerOptions{Level: level}))
 
 	ctx := context.Background()
@@ -150,218 +128,51 @@ func createApp(t *testing.T, s *server, name string) *server {
 	if _, err := s.store.CreateApp(context.Background(), name, bulkid.HashAPIKey(key)); err != nil {
 		t.Fatalf("apps create %s: %v", name, err)
 	}
-	return &server{t: t, URL: s.URL, Key: key, DataDir: s.DataDir, store: s.store, stderr: s.stderr}
+	return &server{t: t, Target: wiretest.Target{T: t, URL: s.URL, Key: key}, DataDir: s.DataDir, store: s.store, stderr: s.stderr}
 }
 
 // healthy checks that the server still answers.
 func (s *server) healthy(t *testing.T) {
 	t.Helper()
-	if r := s.do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
+	if r := s.Do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Fatalf("GET /healthz = %d %s", r.Status, r.Body)
 	}
 }
 
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-func (r response) JSON(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal(r.Body, v); err != nil {
-		t.Fatalf("response %d is not the JSON expected: %v\n%s", r.Status, err, r.Body)
-	}
-}
-
-// apiError is the documented error shape.
-type apiError struct {
-	Errors []struct {
-		Error     string `json:"error"`
-		ErrorCode string `json:"error_code"`
-		Message   string `json:"message"`
-		Details   string `json:"details"`
-		JobID     string `json:"job_id"`
-		Links     string `json:"links"`
-	} `json:"errors"`
-}
-
-// expectError checks that r is an error in the documented shape with the
-// given status and code, and returns it.
-func expectError(t *testing.T, r response, status int, code string) apiError {
-	t.Helper()
-	var e apiError
-	if r.Status != status {
-		t.Fatalf("status = %d, want %d; body: %s", r.Status, status, r.Body)
-	}
-	r.JSON(t, &e)
-	if len(e.Errors) != 1 || e.Errors[0].ErrorCode != code || e.Errors[0].Message == "" || e.Errors[0].Error == "" {
-		t.Fatalf("error body = %s, want one error with error_code %q, an error and a message", r.Body, code)
-	}
-	if r.Header.Get("X-Request-Id") == "" {
-		t.Errorf("no x-request-id header")
-	}
-	return e
-}
-
-// send sends a request with key ("" for none) and returns its answer.
-func send(method, url, key, contentType string, body io.Reader) (response, error) {
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		return response{}, err
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Token "+key)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json, text/plain, */*")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return response{}, fmt.Errorf("read body: %w", err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
-}
-
-// do sends a request with the server's key (key "" for none).
-func (s *server) do(method, path, key, contentType string, body io.Reader) response {
-	s.t.Helper()
-	r, err := send(method, s.URL+path, key, contentType, body)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return r
-}
-
-func (s *server) get(path string) response { return s.do("GET", path, s.Key, "", nil) }
-
-func (s *server) postJSON(path string, v any) response {
-	b, err := json.Marshal(v)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return s.do("POST", path, s.Key, "application/json", bytes.NewReader(b))
-}
-
-// upload posts content as the multipart field "file" named filename.
-func (s *server) upload(path, filename string, content []byte) response {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, err := mw.CreateFormFile("file", filename)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	fw.Write(content)
-	mw.Close()
-	return s.do("POST", path, s.Key, mw.FormDataContentType(), &buf)
-}
-
-// job is the job object as the tests read it.
-type job struct {
-	JobID                   string  `json:"job_id"`
-	Type                    string  `json:"type"`
-	Status                  string  `json:"status"`
-	SubmittedAt             string  `json:"submitted_at"`
-	StartTime               *string `json:"start_time"`
-	EndTime                 *string `json:"end_time"`
-	ElapsedTime             int64   `json:"elapsed_time"`
-	Filename                *string `json:"filename"`
-	FileSize                *int64  `json:"file_size"`
-	TotalRows               int     `json:"total_rows"`
-	CompletedRows           int     `json:"completed_rows"`
-	FailedRows              int     `json:"failed_rows"`
-	Links                   string  `json:"links"`
-	EstimatedCompletionTime *string `json:"estimated_completion_time"`
-	FailureReason           *string `json:"failure_reason"`
-	Errors                  []struct {
-		Index     *int   `json:"index"`
-		Line      *int   `json:"line"`
-		CompanyID string `json:"company_id"`
-		UserID    string `json:"user_id"`
-		ErrorCode string `json:"error_code"`
-		Message   string `json:"message"`
-	} `json:"errors"`
-}
-
-// accepted checks that r is a 202 with a queued job and returns it.
-func accepted(t *testing.T, r response) job {
-	t.Helper()
-	if r.Status != http.StatusAccepted {
-		t.Fatalf("status = %d, want 202; body: %s", r.Status, r.Body)
-	}
-	var j job
-	r.JSON(t, &j)
-	if j.Status != "queued" || j.JobID == "" {
-		t.Fatalf("202 body = %s, want a queued job with a job_id", r.Body)
-	}
-	return j
-}
-
-func (s *server) job(id string) job {
-	s.t.Helper()
-	r := s.get("/v1/background_jobs/" + id)
-	if r.Status != http.StatusOK {
-		s.t.Fatalf("GET job %s: %d %s", id, r.Status, r.Body)
-	}
-	var j job
-	r.JSON(s.t, &j)
-	return j
-}
-
-// waitJob polls a job until it is final and returns it.
-func (s *server) waitJob(id string) job {
-	s.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		j := s.job(id)
-		if j.Status == "completed" || j.Status == "failed" {
-			return j
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("job %s still %s after 2 minutes: %+v", id, j.Status, j)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-// companies returns n company records c0..c(n-1) with metadata.
-func companies(n int, prefix string) map[string]any {
-	recs := make([]any, n)
-	for i := range recs {
-		recs[i] = map[string]any{"company_id": fmt.Sprintf("%s%d", prefix, i), "metadata": map[string]any{"i": i, "name": fmt.Sprintf("Company %d", i)}}
-	}
-	return map[string]any{"companies": recs}
-}
-
-func getJSON(t *testing.T, s *server, path string) map[string]any {
-	t.Helper()
-	r := s.get(path)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
-	}
-	var m map[string]any
-	r.JSON(t, &m)
-	return m
-}
-
 func run1(t *testing.T, s *server, path string, body any) job {
 	t.Helper()
-	return s.waitJob(accepted(t, s.postJSON(path, body)).JobID)
+	return s.WaitJob(accepted(t, s.PostJSON(path, body)).JobID)
 }
 
+// The wire helpers are internal/wiretest's, shared with the black-box (cmd/bulkid) tests;
+// these are the names the tests here call them by.
+type (
+	response   = wiretest.Response
+	apiError   = wiretest.APIError
+	job        = wiretest.Job
+	syncBuffer = wiretest.SyncBuffer
+)
+
+var (
+	expectError = wiretest.ExpectError
+	send        = wiretest.Send
+	accepted    = wiretest.Accepted
+	companies   = wiretest.Companies
+)
+
+// target is s as wiretest speaks to it, failing t.
+func (s *server) target(t *testing.T) wiretest.Target {
+	return wiretest.Target{T: t, URL: s.URL, Key: s.Key}
+}
+
+// getJSON reads path as a JSON object, failing the test on any status but 200.
+func getJSON(t *testing.T, s *server, path string) map[string]any {
+	t.Helper()
+	return s.target(t).GetJSON(path)
+}
+
+// listJobs lists the jobs of s's app, query appended to the path.
 func listJobs(t *testing.T, s *server, query string) []job {
 	t.Helper()
-	r := s.get("/v1/background_jobs" + query)
-	if r.Status != http.StatusOK {
-		t.Fatalf("list jobs: %d %s", r.Status, r.Body)
-	}
-	var jobs []job
-	r.JSON(t, &jobs)
-	return jobs
+	return s.target(t).ListJobs(query)
 }

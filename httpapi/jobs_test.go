@@ -27,13 +27,13 @@ func TestJobLifecycle(t *testing.T) {
 		rows           int
 		file           bool
 	}{
-		{"companies json", "bulk_identify_companies", func() response { return s.postJSON("/v1/companies/bulk_identify", companies(60, "c")) }, 60, false},
-		{"users ndjson", "bulk_identify_users", func() response { return s.upload("/v1/users/bulk_identify", "users.ndjson", nd.Bytes()) }, 60, true},
+		{"companies json", "bulk_identify_companies", func() response { return s.PostJSON("/v1/companies/bulk_identify", companies(60, "c")) }, 60, false},
+		{"users ndjson", "bulk_identify_users", func() response { return s.Upload("/v1/users/bulk_identify", "users.ndjson", nd.Bytes()) }, 60, true},
 		{"companies ndjson", "bulk_identify_companies", func() response {
-			return s.upload("/v1/companies/bulk_identify", "companies.ndjson", []byte(`{"company_id":"z1"}`+"\n"+`{"company_id":"z2"}`))
+			return s.Upload("/v1/companies/bulk_identify", "companies.ndjson", []byte(`{"company_id":"z1"}`+"\n"+`{"company_id":"z2"}`))
 		}, 2, true},
 		{"users json", "bulk_identify_users", func() response {
-			return s.postJSON("/v1/users/bulk_identify", map[string]any{"users": []any{map[string]any{"user_id": "u1", "metadata": map[string]any{"plan": "pro"}}}})
+			return s.PostJSON("/v1/users/bulk_identify", map[string]any{"users": []any{map[string]any{"user_id": "u1", "metadata": map[string]any{"plan": "pro"}}}})
 		}, 1, false},
 	} {
 		j := accepted(t, tc.submit())
@@ -57,7 +57,7 @@ func TestJobLifecycle(t *testing.T) {
 		seen := []string{}
 		sawProgress, sawETA := false, false
 		for {
-			cur := s.job(j.JobID)
+			cur := s.Job(j.JobID)
 			if len(seen) == 0 || seen[len(seen)-1] != cur.Status {
 				seen = append(seen, cur.Status)
 			}
@@ -107,7 +107,7 @@ func TestJobLifecycle(t *testing.T) {
 	var paged []string
 	next := "/v1/background_jobs?limit=3"
 	for next != "" {
-		r := s.get(next)
+		r := s.Get(next)
 		var page []job
 		r.JSON(t, &page)
 		for _, j := range page {
@@ -161,7 +161,7 @@ func TestMergeSemantics(t *testing.T) {
 		t.Errorf("created_at %v→%v, updated_at %v→%v: want created kept, updated moved", first["created_at"], got["created_at"], first["updated_at"], got["updated_at"])
 	}
 	// An integer id is stored as its decimal string; big numbers keep every digit.
-	r := s.get("/v1/companies/42")
+	r := s.Get("/v1/companies/42")
 	if r.Status != 200 || !bytes.Contains(r.Body, []byte(`12345678901234567890`)) {
 		t.Errorf("GET /v1/companies/42 = %d %s, want the big number digit for digit", r.Status, r.Body)
 	}
@@ -180,7 +180,7 @@ func TestRecordErrors(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "0")
 	body := `{"companies":[{"company_id":"ok1"},{"metadata":{"a":1}},{"company_id":"bad","metadata":{"tags":["x"]}},{"company_id":"ok2","metadata":{"n":1}},"just a string",{"company_id":true}]}`
-	j := s.waitJob(accepted(t, s.do("POST", "/v1/companies/bulk_identify", s.Key, "application/json", strings.NewReader(body))).JobID)
+	j := s.WaitJob(accepted(t, s.Do("POST", "/v1/companies/bulk_identify", s.Key, "application/json", strings.NewReader(body))).JobID)
 	if j.Status != "completed" || j.CompletedRows != 2 || j.FailedRows != 4 || j.TotalRows != 6 {
 		t.Fatalf("job = %s %d+%d/%d, want completed 2+4/6", j.Status, j.CompletedRows, j.FailedRows, j.TotalRows)
 	}
@@ -198,7 +198,7 @@ func TestRecordErrors(t *testing.T) {
 		t.Errorf("nested metadata error = %+v, want the id and the key named", j.Errors[1])
 	}
 
-	r := s.get("/v1/background_jobs/" + j.JobID + "/errors")
+	r := s.Get("/v1/background_jobs/" + j.JobID + "/errors")
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-ndjson") {
 		t.Fatalf("errors endpoint: %d %s", r.Status, r.Header.Get("Content-Type"))
 	}
@@ -218,11 +218,11 @@ func TestRecordErrors(t *testing.T) {
 	// NDJSON: a malformed line fails alone, with its line number; blank
 	// lines count as lines.
 	file := "{\"user_id\":\"a\"}\n\n{\"user_id\": \"b\", oops}\n{\"user_id\":\"c\",\"company_id\":{\"x\":1}}\r\n{\"user_id\":\"d\"}"
-	j = s.waitJob(accepted(t, s.upload("/v1/users/bulk_identify", "u.ndjson", []byte(file))).JobID)
+	j = s.WaitJob(accepted(t, s.Upload("/v1/users/bulk_identify", "u.ndjson", []byte(file))).JobID)
 	if j.CompletedRows != 2 || j.FailedRows != 2 || j.TotalRows != 4 {
 		t.Fatalf("ndjson job = %d+%d/%d, want 2+2/4", j.CompletedRows, j.FailedRows, j.TotalRows)
 	}
-	r = s.get("/v1/background_jobs/" + j.JobID + "/errors")
+	r = s.Get("/v1/background_jobs/" + j.JobID + "/errors")
 	sc := bufio.NewScanner(bytes.NewReader(r.Body))
 	var got []map[string]any
 	for sc.Scan() {
@@ -237,13 +237,13 @@ func TestRecordErrors(t *testing.T) {
 		t.Errorf("ndjson errors = %v", got)
 	}
 	for _, id := range []string{"a", "d"} {
-		if r := s.get("/v1/users/" + id); r.Status != 200 {
+		if r := s.Get("/v1/users/" + id); r.Status != 200 {
 			t.Errorf("user %s not stored: %d", id, r.Status)
 		}
 	}
 
 	// Every record invalid: the job fails as a whole.
-	j = s.waitJob(accepted(t, s.do("POST", "/v1/companies/bulk_identify", s.Key, "application/json",
+	j = s.WaitJob(accepted(t, s.Do("POST", "/v1/companies/bulk_identify", s.Key, "application/json",
 		strings.NewReader(`{"companies":[{"metadata":{}},{"company_id":""}]}`))).JobID)
 	if j.Status != "failed" || j.FailedRows != 2 || j.FailureReason == nil || j.EndTime == nil {
 		t.Errorf("all-invalid job = %+v, want failed with a reason", j)
@@ -260,7 +260,7 @@ func TestDashboardRule(t *testing.T) {
 		var cs []struct {
 			CompanyID string `json:"company_id"`
 		}
-		s.get("/v1/companies"+query).JSON(t, &cs)
+		s.Get("/v1/companies"+query).JSON(t, &cs)
 		ids := []string{}
 		for _, c := range cs {
 			ids = append(ids, c.CompanyID)
@@ -307,11 +307,11 @@ func TestDashboardRule(t *testing.T) {
 	if got := listed("?all=true&limit=2"); fmt.Sprint(got) != "[c0 c1]" {
 		t.Errorf("limit=2 lists %v", got)
 	}
-	r := s.get("/v1/companies?all=true&limit=2")
+	r := s.Get("/v1/companies?all=true&limit=2")
 	link := r.Header.Get("Link")
 	next := strings.TrimPrefix(strings.Split(link, ">")[0], "<")
 	var page []map[string]any
-	s.get(next).JSON(t, &page)
+	s.Get(next).JSON(t, &page)
 	if len(page) != 2 || page[0]["company_id"] != "c2" || page[1]["company_id"] != "new-co" {
 		t.Errorf("second page via %q = %v", link, page)
 	}

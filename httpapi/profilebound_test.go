@@ -34,7 +34,7 @@ func reproProfileGrowth() []byte {
 func TestProfileBound(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "0")
-	j := s.waitJob(accepted(t, s.upload("/v1/companies/bulk_identify", "grow.ndjson", reproProfileGrowth())).JobID)
+	j := s.WaitJob(accepted(t, s.Upload("/v1/companies/bulk_identify", "grow.ndjson", reproProfileGrowth())).JobID)
 	if j.Status != "completed" || j.CompletedRows != 2 || j.FailedRows != 47 || j.TotalRows != 49 {
 		t.Fatalf("job = %s, %d completed, %d failed of %d; want completed, 2, 47 of 49", j.Status, j.CompletedRows, j.FailedRows, j.TotalRows)
 	}
@@ -46,19 +46,19 @@ func TestProfileBound(t *testing.T) {
 			t.Fatalf("error %d = %+v, want profile_too_large of big at line %d naming the bound", i, e, i+2)
 		}
 	}
-	r := s.get("/v1/companies/big")
+	r := s.Get("/v1/companies/big")
 	if r.Status != 200 || len(r.Body) > 1<<20+4096 {
 		t.Fatalf("GET big: %d, %d bytes; want 200 within the bound", r.Status, len(r.Body))
 	}
 	if c := getJSON(t, s, "/v1/companies/other"); fmt.Sprint(c["metadata"]) != "map[plan:pro]" {
 		t.Errorf("other = %v, want its record applied", c)
 	}
-	e := expectError(t, s.do("POST", "/v1/companies/identify", s.Key, "application/json",
+	e := expectError(t, s.Do("POST", "/v1/companies/identify", s.Key, "application/json",
 		strings.NewReader(`{"company_id":"big","metadata":{"one_more":"`+strings.Repeat("y", 50_000)+`"}}`)), 400, "invalid_record")
 	if e.Errors[0].Details != "profile_too_large" || !strings.Contains(e.Errors[0].Message, "at most 1048576 bytes") {
 		t.Errorf("identify over the bound: %+v, want the reason", e.Errors[0])
 	}
-	if r := s.do("POST", "/v1/companies/identify", s.Key, "application/json", strings.NewReader(`{"company_id":"big","metadata":{"r0_0":null,"r0_1":null}}`)); r.Status != 202 {
+	if r := s.Do("POST", "/v1/companies/identify", s.Key, "application/json", strings.NewReader(`{"company_id":"big","metadata":{"r0_0":null,"r0_1":null}}`)); r.Status != 202 {
 		t.Errorf("identify that removes keys: %d %s, want 202", r.Status, r.Body)
 	}
 }

@@ -12,10 +12,10 @@ func TestThrottle(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "600")
 	const rows, perSec, batch = 60, 10.0, 10
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(rows, "c")))
 	values := map[int]bool{}
 	for {
-		cur := s.job(j.JobID)
+		cur := s.Job(j.JobID)
 		now := time.Now()
 		values[cur.CompletedRows] = true
 		if cur.StartTime != nil {

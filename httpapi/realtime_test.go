@@ -12,7 +12,7 @@ func TestRealtimeIdentify(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "60")
 	post := func(path, body string) response {
-		return s.do("POST", path, s.Key, "application/json", strings.NewReader(body))
+		return s.Do("POST", path, s.Key, "application/json", strings.NewReader(body))
 	}
 	if r := post("/v1/companies/identify", `{"company_id":"acme","metadata":{"plan":"pro","seats":3}}`); r.Status != 202 {
 		t.Fatalf("companies/identify: %d %s", r.Status, r.Body)
@@ -36,6 +36,6 @@ func TestRealtimeIdentify(t *testing.T) {
 	expectError(t, post("/v1/identify", `{"user_id":"u2","company":{"name":"no id"}}`), 400, "invalid_record")
 	expectError(t, post("/v1/companies/identify", `{"company_id":"x","metadata":{"a":{"b":1}}}`), 400, "invalid_record")
 	expectError(t, post("/v1/companies/identify", `{"company_id":`), 400, "invalid_json")
-	expectError(t, s.do("POST", "/v1/identify", s.Key, "text/plain", strings.NewReader(`{}`)), 415, "unsupported_media_type")
-	expectError(t, s.do("POST", "/v1/identify", "", "application/json", strings.NewReader(`{"user_id":"u"}`)), 401, "unauthorized")
+	expectError(t, s.Do("POST", "/v1/identify", s.Key, "text/plain", strings.NewReader(`{}`)), 415, "unsupported_media_type")
+	expectError(t, s.Do("POST", "/v1/identify", "", "application/json", strings.NewReader(`{"user_id":"u"}`)), 401, "unauthorized")
 }

@@ -35,8 +35,8 @@ func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
 	a := startServer(t, "", "--rows-per-minute", "0")
 	// App A: companies, users linked to them, a job with a failed record.
-	a.waitJob(accepted(t, a.postJSON("/v1/companies/bulk_identify", companies(3, "c"))).JobID)
-	uj := a.waitJob(accepted(t, a.postJSON("/v1/users/bulk_identify", map[string]any{"users": []any{
+	a.WaitJob(accepted(t, a.PostJSON("/v1/companies/bulk_identify", companies(3, "c"))).JobID)
+	uj := a.WaitJob(accepted(t, a.PostJSON("/v1/users/bulk_identify", map[string]any{"users": []any{
 		map[string]any{"user_id": "u1", "company_id": "c0", "metadata": map[string]any{"app": "A"}},
 		map[string]any{"user_id": "u2", "company_id": "c0"},
 		map[string]any{"metadata": map[string]any{"no": "id"}},
@@ -44,17 +44,17 @@ func TestTenantIsolation(t *testing.T) {
 	if uj.FailedRows != 1 {
 		t.Fatalf("A's users job failed_rows = %d, want 1", uj.FailedRows)
 	}
-	if r := a.do("POST", "/v1/companies/identify", a.Key, "application/json", strings.NewReader(`{"company_id":"rt","metadata":{"app":"A"}}`)); r.Status != 202 {
+	if r := a.Do("POST", "/v1/companies/identify", a.Key, "application/json", strings.NewReader(`{"company_id":"rt","metadata":{"app":"A"}}`)); r.Status != 202 {
 		t.Fatalf("A companies/identify: %d %s", r.Status, r.Body)
 	}
-	if r := a.do("POST", "/v1/identify", a.Key, "application/json", strings.NewReader(`{"user_id":"rtu","company":{"id":"rt"}}`)); r.Status != 202 {
+	if r := a.Do("POST", "/v1/identify", a.Key, "application/json", strings.NewReader(`{"user_id":"rtu","company":{"id":"rt"}}`)); r.Status != 202 {
 		t.Fatalf("A identify: %d %s", r.Status, r.Body)
 	}
 	snapshot := func() map[string]string {
 		m := map[string]string{}
 		for _, p := range []string{"/v1/companies/c0", "/v1/companies/rt", "/v1/users/u1", "/v1/users/rtu",
 			"/v1/background_jobs", "/v1/background_jobs/" + uj.JobID + "/errors", "/v1/companies", "/v1/companies?all=true"} {
-			r := a.get(p)
+			r := a.Get(p)
 			if r.Status != 200 {
 				t.Fatalf("A GET %s: %d %s", p, r.Status, r.Body)
 			}
@@ -75,14 +75,14 @@ func TestTenantIsolation(t *testing.T) {
 		{"/v1/users/%s", "u1", "zz"},
 		{"/v1/users/%s", "rtu", "zzz"},
 	} {
-		got := b.get(fmt.Sprintf(tc.path, tc.aID))
+		got := b.Get(fmt.Sprintf(tc.path, tc.aID))
 		expectError(t, got, 404, "not_found")
-		sameAnswer(t, fmt.Sprintf(tc.path, tc.aID), got, b.get(fmt.Sprintf(tc.path, tc.noneID)), tc.aID, tc.noneID)
+		sameAnswer(t, fmt.Sprintf(tc.path, tc.aID), got, b.Get(fmt.Sprintf(tc.path, tc.noneID)), tc.aID, tc.noneID)
 	}
 	// Listings and counts show nothing of A.
 	for _, p := range []string{"/v1/background_jobs", "/v1/background_jobs?status=completed", "/v1/companies", "/v1/companies?all=true"} {
 		var list []json.RawMessage
-		b.get(p).JSON(t, &list)
+		b.Get(p).JSON(t, &list)
 		if len(list) != 0 {
 			t.Errorf("B's GET %s lists %d items of A's", p, len(list))
 		}
@@ -90,10 +90,10 @@ func TestTenantIsolation(t *testing.T) {
 
 	// B writes the same ids, in bulk and in real time. A user of B linked
 	// to "c0" links to B's c0, never A's.
-	bj := b.waitJob(accepted(t, b.postJSON("/v1/companies/bulk_identify", map[string]any{"companies": []any{
+	bj := b.WaitJob(accepted(t, b.PostJSON("/v1/companies/bulk_identify", map[string]any{"companies": []any{
 		map[string]any{"company_id": "c0", "metadata": map[string]any{"app": "B"}},
 	}})).JobID)
-	b.waitJob(accepted(t, b.postJSON("/v1/users/bulk_identify", map[string]any{"users": []any{
+	b.WaitJob(accepted(t, b.PostJSON("/v1/users/bulk_identify", map[string]any{"users": []any{
 		map[string]any{"user_id": "u1", "company_id": "c0", "metadata": map[string]any{"app": "B"}},
 		map[string]any{"user_id": "u3", "company_id": "c1"},
 	}})).JobID)
@@ -101,7 +101,7 @@ func TestTenantIsolation(t *testing.T) {
 		"/v1/companies/identify": `{"company_id":"rt","metadata":{"app":"B"}}`,
 		"/v1/identify":           `{"user_id":"rtu","metadata":{"app":"B"},"company":{"id":"c1"}}`,
 	} {
-		if r := b.do("POST", path, b.Key, "application/json", strings.NewReader(body)); r.Status != 202 {
+		if r := b.Do("POST", path, b.Key, "application/json", strings.NewReader(body)); r.Status != 202 {
 			t.Fatalf("B POST %s: %d %s", path, r.Status, r.Body)
 		}
 	}
@@ -123,8 +123,8 @@ func TestTenantIsolation(t *testing.T) {
 		t.Errorf("B lists %d jobs, want its 2", len(jobs))
 	}
 	// A's job ids, used by B, stay 404 even once B has jobs; B's are 404 to A.
-	expectError(t, a.get("/v1/background_jobs/"+bj.JobID), 404, "not_found")
-	expectError(t, a.get("/v1/background_jobs/"+bj.JobID+"/errors"), 404, "not_found")
+	expectError(t, a.Get("/v1/background_jobs/"+bj.JobID), 404, "not_found")
+	expectError(t, a.Get("/v1/background_jobs/"+bj.JobID+"/errors"), 404, "not_found")
 }
 
 // TestConflictNamesOnlyOwnJob: the 409 of one job at a time per app names
@@ -132,14 +132,14 @@ func TestTenantIsolation(t *testing.T) {
 func TestConflictNamesOnlyOwnJob(t *testing.T) {
 	t.Parallel()
 	a := startServer(t, "", "--rows-per-minute", "60")
-	ja := accepted(t, a.postJSON("/v1/companies/bulk_identify", companies(20, "c")))
+	ja := accepted(t, a.PostJSON("/v1/companies/bulk_identify", companies(20, "c")))
 	b := createApp(t, a, "tenant-b")
-	jb := accepted(t, b.postJSON("/v1/companies/bulk_identify", companies(20, "c")))
-	e := expectError(t, b.postJSON("/v1/companies/bulk_identify", companies(1, "d")), 409, "job_in_progress")
+	jb := accepted(t, b.PostJSON("/v1/companies/bulk_identify", companies(20, "c")))
+	e := expectError(t, b.PostJSON("/v1/companies/bulk_identify", companies(1, "d")), 409, "job_in_progress")
 	if e.Errors[0].JobID != jb.JobID {
 		t.Errorf("B's 409 names job %q, want B's own %q", e.Errors[0].JobID, jb.JobID)
 	}
-	r := b.postJSON("/v1/companies/bulk_identify", companies(1, "d"))
+	r := b.PostJSON("/v1/companies/bulk_identify", companies(1, "d"))
 	if bytes.Contains(r.Body, []byte(ja.JobID)) {
 		t.Errorf("B's 409 mentions A's job: %s", r.Body)
 	}
@@ -151,15 +151,15 @@ func TestLogsNeverContainKeys(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--log-level", "debug", "--rows-per-minute", "0")
 	wrong := "bk_thisisnotakeybutlookslikeoneabcdefghijklmnop"
-	s.waitJob(accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(2, "c"))).JobID)
-	s.upload("/v1/users/bulk_identify", "u.ndjson", []byte(`{"user_id":"u1"}`+"\n"))
-	s.get("/v1/companies/nope")
-	s.do("GET", "/v1/background_jobs", wrong, "", nil)
-	s.do("GET", "/v1/background_jobs?api_key="+wrong, wrong, "", nil)
-	s.do("POST", "/v1/identify", s.Key, "application/json", strings.NewReader(`{"user_id":`))
+	s.WaitJob(accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(2, "c"))).JobID)
+	s.Upload("/v1/users/bulk_identify", "u.ndjson", []byte(`{"user_id":"u1"}`+"\n"))
+	s.Get("/v1/companies/nope")
+	s.Do("GET", "/v1/background_jobs", wrong, "", nil)
+	s.Do("GET", "/v1/background_jobs?api_key="+wrong, wrong, "", nil)
+	s.Do("POST", "/v1/identify", s.Key, "application/json", strings.NewReader(`{"user_id":`))
 	rotated := createApp(t, s, "second")
-	rotated.get("/v1/background_jobs")
-	rotated.do("GET", "/v1/background_jobs", "Bearer "+rotated.Key, "", nil)
+	rotated.Get("/v1/background_jobs")
+	rotated.Do("GET", "/v1/background_jobs", "Bearer "+rotated.Key, "", nil)
 
 	log := s.stderr.String()
 	if !strings.Contains(log, "request") {

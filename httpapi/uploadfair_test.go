@@ -113,8 +113,8 @@ func TestSlowUploadsOfOneAppDoNotStarveOthers(t *testing.T) {
 		t.Fatalf("%d of app A's 4 trickling uploads were refused, want 3: they hold the upload slots of every app", refused)
 	}
 	// B is served while A's upload still trickles.
-	j := accepted(t, b.postJSON("/v1/companies/bulk_identify", companies(3, "b")))
-	if done := b.waitJob(j.JobID); done.Status != "completed" || done.CompletedRows != 3 {
+	j := accepted(t, b.PostJSON("/v1/companies/bulk_identify", companies(3, "b")))
+	if done := b.WaitJob(j.JobID); done.Status != "completed" || done.CompletedRows != 3 {
 		t.Errorf("B's job = %+v, want 3 rows completed", done)
 	}
 	select {
@@ -147,8 +147,8 @@ func TestTricklingUploadIsCutOff(t *testing.T) {
 	}
 	// The one slot is free: B's upload is taken without waiting out
 	// --upload-wait for a 503.
-	j := accepted(t, b.postJSON("/v1/companies/bulk_identify", companies(2, "b")))
-	b.waitJob(j.JobID)
+	j := accepted(t, b.PostJSON("/v1/companies/bulk_identify", companies(2, "b")))
+	b.WaitJob(j.JobID)
 	if jobs := listJobs(t, s, ""); len(jobs) != 0 {
 		t.Errorf("the cut-off upload created %d jobs", len(jobs))
 	}
@@ -163,9 +163,9 @@ func TestTricklingUploadIsCutOff(t *testing.T) {
 		pw.Write(body[len(body)/2:])
 		pw.Close()
 	}()
-	big := s.do("POST", "/v1/companies/bulk_identify", s.Key, "application/json", pr)
+	big := s.Do("POST", "/v1/companies/bulk_identify", s.Key, "application/json", pr)
 	j = accepted(t, big)
-	if done := s.waitJob(j.JobID); done.Status != "completed" || done.CompletedRows != 10000 {
+	if done := s.WaitJob(j.JobID); done.Status != "completed" || done.CompletedRows != 10000 {
 		t.Errorf("the normal upload's job = %+v, want 10000 rows", done)
 	}
 }

@@ -40,19 +40,19 @@ func TestUploadSlots(t *testing.T) {
 
 	var busy response
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		busy = b.postJSON("/v1/companies/bulk_identify", companies(1, "b"))
+		busy = b.PostJSON("/v1/companies/bulk_identify", companies(1, "b"))
 		if busy.Status == http.StatusServiceUnavailable || time.Now().After(deadline) {
 			break
 		}
 		// The held upload had not reached its handler yet; the second got
 		// the slot and ran. Try again with a fresh app state.
-		b.waitJob(accepted(t, busy).JobID)
+		b.WaitJob(accepted(t, busy).JobID)
 	}
 	expectError(t, busy, http.StatusServiceUnavailable, "service_unavailable")
 	if busy.Header.Get("Retry-After") == "" {
 		t.Errorf("the 503 of a full server has no Retry-After")
 	}
-	if r := b.get("/v1/background_jobs"); r.Status != 200 {
+	if r := b.Get("/v1/background_jobs"); r.Status != 200 {
 		t.Errorf("a read while the upload slot is taken answered %d", r.Status)
 	}
 
@@ -60,11 +60,11 @@ func TestUploadSlots(t *testing.T) {
 	pw.Close()
 	first := <-held
 	j := accepted(t, first)
-	if done := s.waitJob(j.JobID); done.Status != "completed" || done.CompletedRows != 2 {
+	if done := s.WaitJob(j.JobID); done.Status != "completed" || done.CompletedRows != 2 {
 		t.Errorf("the held upload's job = %+v, want 2 rows completed", done)
 	}
-	after := accepted(t, b.postJSON("/v1/companies/bulk_identify", companies(1, "b")))
-	if done := b.waitJob(after.JobID); done.Status != "completed" {
+	after := accepted(t, b.PostJSON("/v1/companies/bulk_identify", companies(1, "b")))
+	if done := b.WaitJob(after.JobID); done.Status != "completed" {
 		t.Errorf("an upload after the slot was freed = %s", done.Status)
 	}
 	if !strings.Contains(string(busy.Body), "try again") {

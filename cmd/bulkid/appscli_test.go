@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // TestAppsCommand: apps created by the CLI work at once on a running
@@ -14,9 +16,9 @@ import (
 func TestAppsCommand(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "0")
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(3, "c")))
-	s.waitJob(j.JobID)
-	accepted(t, s.postJSON("/v1/users/bulk_identify", map[string]any{"users": []any{map[string]any{"user_id": "u1", "company_id": "c0"}}}))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(3, "c")))
+	s.WaitJob(j.JobID)
+	accepted(t, s.PostJSON("/v1/users/bulk_identify", map[string]any{"users": []any{map[string]any{"user_id": "u1", "company_id": "c0"}}}))
 
 	// Flags before the name work too.
 	if out, err := exec.Command(binary, "apps", "create", "--data-dir", s.DataDir, "third").Output(); err != nil || !strings.Contains(string(out), `"third"`) {
@@ -29,27 +31,27 @@ func TestAppsCommand(t *testing.T) {
 	}
 	fields := strings.Fields(string(out))
 	key2 := fields[len(fields)-1]
-	other := &server{t: t, URL: s.URL, Key: key2}
+	other := &server{t: t, Target: wiretest.Target{T: t, URL: s.URL, Key: key2}}
 
 	if jobs := listJobs(t, other, ""); len(jobs) != 0 {
 		t.Errorf("new app lists %d jobs, want 0", len(jobs))
 	}
-	expectError(t, other.get("/v1/background_jobs/"+j.JobID), 404, "not_found")
-	expectError(t, other.get("/v1/background_jobs/"+j.JobID+"/errors"), 404, "not_found")
-	expectError(t, other.get("/v1/companies/c0"), 404, "not_found")
-	expectError(t, other.get("/v1/users/u1"), 404, "not_found")
+	expectError(t, other.Get("/v1/background_jobs/"+j.JobID), 404, "not_found")
+	expectError(t, other.Get("/v1/background_jobs/"+j.JobID+"/errors"), 404, "not_found")
+	expectError(t, other.Get("/v1/companies/c0"), 404, "not_found")
+	expectError(t, other.Get("/v1/users/u1"), 404, "not_found")
 	var cs []map[string]any
-	other.get("/v1/companies?all=true").JSON(t, &cs)
+	other.Get("/v1/companies?all=true").JSON(t, &cs)
 	if len(cs) != 0 {
 		t.Errorf("new app lists %d companies, want 0", len(cs))
 	}
 	// The first app's running job does not block the second app.
-	j2 := accepted(t, other.postJSON("/v1/companies/bulk_identify", companies(2, "c")))
-	if done := other.waitJob(j2.JobID); done.Status != "completed" {
+	j2 := accepted(t, other.PostJSON("/v1/companies/bulk_identify", companies(2, "c")))
+	if done := other.WaitJob(j2.JobID); done.Status != "completed" {
 		t.Errorf("second app's job = %s", done.Status)
 	}
 	var c map[string]any
-	other.get("/v1/companies/c0").JSON(t, &c)
+	other.Get("/v1/companies/c0").JSON(t, &c)
 	if c["user_count"] != float64(0) {
 		t.Errorf("second app's c0 has user_count %v, want 0: apps share no data", c["user_count"])
 	}
@@ -85,7 +87,7 @@ func TestAppsCommand(t *testing.T) {
 func TestRotateAndRevokeKeys(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
-	if r := s.get("/v1/background_jobs"); r.Status != 200 {
+	if r := s.Get("/v1/background_jobs"); r.Status != 200 {
 		t.Fatalf("before: %d", r.Status)
 	}
 	out, err := exec.Command(binary, "apps", "rotate-key", "default", "--data-dir", s.DataDir).Output()
@@ -94,9 +96,9 @@ func TestRotateAndRevokeKeys(t *testing.T) {
 	}
 	fields := strings.Fields(string(out))
 	newKey := fields[len(fields)-1]
-	expectError(t, s.get("/v1/background_jobs"), 401, "unauthorized")
-	rotated := &server{t: t, URL: s.URL, Key: newKey}
-	if r := rotated.get("/v1/background_jobs"); r.Status != 200 {
+	expectError(t, s.Get("/v1/background_jobs"), 401, "unauthorized")
+	rotated := &server{t: t, Target: wiretest.Target{T: t, URL: s.URL, Key: newKey}}
+	if r := rotated.Get("/v1/background_jobs"); r.Status != 200 {
 		t.Fatalf("the new key: %d %s", r.Status, r.Body)
 	}
 	if out, err := exec.Command(binary, "apps", "revoke-key", "--id", "1", "--data-dir", s.DataDir).CombinedOutput(); err != nil {
@@ -104,7 +106,7 @@ func TestRotateAndRevokeKeys(t *testing.T) {
 	} else if strings.Contains(string(out), newKey) {
 		t.Errorf("revoke-key printed a key")
 	}
-	expectError(t, rotated.get("/v1/background_jobs"), 401, "unauthorized")
+	expectError(t, rotated.Get("/v1/background_jobs"), 401, "unauthorized")
 	if out, err := exec.Command(binary, "apps", "rotate-key", "nope", "--data-dir", s.DataDir).CombinedOutput(); err == nil {
 		t.Errorf("rotate-key of an unknown app succeeded: %s", out)
 	}

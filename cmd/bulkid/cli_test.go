@@ -78,13 +78,13 @@ func jobIDs(jobs []job) []string {
 func TestCLIJobs(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "0")
-	j1 := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(3, "c")))
-	s.waitJob(j1.JobID)
+	j1 := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(3, "c")))
+	s.WaitJob(j1.JobID)
 	nd := "{\"user_id\":\"u1\",\"company_id\":\"c0\"}\n{oops <b>\n{\"user_id\":\"u2\"}\n"
-	j2 := accepted(t, s.upload("/v1/users/bulk_identify", "users.ndjson", []byte(nd)))
-	s.waitJob(j2.JobID)
-	j3 := accepted(t, s.postJSON("/v1/companies/bulk_identify", map[string]any{"companies": []any{5, "x"}}))
-	s.waitJob(j3.JobID)
+	j2 := accepted(t, s.Upload("/v1/users/bulk_identify", "users.ndjson", []byte(nd)))
+	s.WaitJob(j2.JobID)
+	j3 := accepted(t, s.PostJSON("/v1/companies/bulk_identify", map[string]any{"companies": []any{5, "x"}}))
+	s.WaitJob(j3.JobID)
 
 	// get: the job object, flags before or after the id.
 	var got job
@@ -201,7 +201,7 @@ func jsonField(t *testing.T, s, name string) string {
 func TestCLIJobsWaitProgress(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "120") // two rows a second
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(5, "c")))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(5, "c")))
 	var got job
 	errOut := cliOK(t, s, &got, "jobs", "wait", j.JobID, "--interval", "100ms")
 	if got.Status != "completed" || got.CompletedRows != 5 {
@@ -229,12 +229,12 @@ func TestCLIJobsWaitProgress(t *testing.T) {
 func TestCLIProfiles(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "0")
-	s.waitJob(accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(3, "c"))).JobID)
+	s.WaitJob(accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(3, "c"))).JobID)
 	for path, body := range map[string]string{
 		"/v1/identify":           `{"user_id":"u1","metadata":{"email":"ann@c0.test"},"company":{"id":"c0","tier":"gold"}}`,
 		"/v1/companies/identify": `{"company_id":"a/b","metadata":{"k":"<v>"}}`,
 	} {
-		if r := s.do("POST", path, s.Key, "application/json", strings.NewReader(body)); r.Status != 202 {
+		if r := s.Do("POST", path, s.Key, "application/json", strings.NewReader(body)); r.Status != 202 {
 			t.Fatalf("%s: %d %s", path, r.Status, r.Body)
 		}
 	}
@@ -295,7 +295,7 @@ func TestCLIProfiles(t *testing.T) {
 	// Ids a path would clean away read back as themselves.
 	for _, id := range []string{"..", ".", "/"} {
 		body := fmt.Sprintf(`{"company_id":%q,"metadata":{"k":%q}}`, id, id)
-		if r := s.do("POST", "/v1/companies/identify", s.Key, "application/json", strings.NewReader(body)); r.Status != 202 {
+		if r := s.Do("POST", "/v1/companies/identify", s.Key, "application/json", strings.NewReader(body)); r.Status != 202 {
 			t.Fatalf("identify %q: %d %s", id, r.Status, r.Body)
 		}
 		c = company{}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // mountTmpfs mounts a tmpfs of the given size (e.g. "32m") on a fresh
@@ -122,17 +124,17 @@ func TestDiskFullSQLite(t *testing.T) {
 		t.Fatalf("apps create: %v", err)
 	}
 	f := strings.Fields(string(out))
-	s2 := &server{t: t, URL: s.URL, Key: f[len(f)-1]}
+	s2 := &server{t: t, Target: wiretest.Target{T: t, URL: s.URL, Key: f[len(f)-1]}}
 
 	// Committed before the disk fills: a job of app 1, and a real-time user.
-	pre := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(100, "pre")))
-	checkStored(t, s, s.waitJob(pre.JobID), 100, "pre")
-	if r := s.postJSON("/v1/identify", map[string]any{"user_id": "u1", "company_id": "pre0"}); r.Status != http.StatusAccepted {
+	pre := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(100, "pre")))
+	checkStored(t, s, s.WaitJob(pre.JobID), 100, "pre")
+	if r := s.PostJSON("/v1/identify", map[string]any{"user_id": "u1", "company_id": "pre0"}); r.Status != http.StatusAccepted {
 		t.Fatalf("identify: %d %s", r.Status, r.Body)
 	}
 	// A job of app 2, mid-way when the disk fills.
 	const runRows = 300
-	run := accepted(t, s2.postJSON("/v1/companies/bulk_identify", companies(runRows, "run")))
+	run := accepted(t, s2.PostJSON("/v1/companies/bulk_identify", companies(runRows, "run")))
 	waitProgress(t, s2, run.JobID, 100)
 
 	// Empty the WAL into the database file, as `sqlite3 bulkid.db
@@ -145,25 +147,25 @@ func TestDiskFullSQLite(t *testing.T) {
 	filler := filepath.Join(disk, "filler")
 	fillDisk(t, filler)
 
-	expectFull(t, "POST bulk_identify (JSON, in memory)", s.postJSON("/v1/companies/bulk_identify", companies(100, "lost")))
+	expectFull(t, "POST bulk_identify (JSON, in memory)", s.PostJSON("/v1/companies/bulk_identify", companies(100, "lost")))
 	var ndjson bytes.Buffer
 	const bigRows = 150
 	for i := range bigRows { // 1.2 MB: spooled to disk while it is read
 		fmt.Fprintf(&ndjson, `{"company_id":"big%d","metadata":{"pad":"%s"}}`+"\n", i, strings.Repeat("x", 8000))
 	}
-	expectFull(t, "POST bulk_identify (file, spooled)", s.upload("/v1/companies/bulk_identify", "big.ndjson", ndjson.Bytes()))
-	expectFull(t, "POST bulk_identify (NDJSON body, spooled)", s.do("POST", "/v1/companies/bulk_identify", s.Key, "application/x-ndjson", bytes.NewReader(ndjson.Bytes())))
+	expectFull(t, "POST bulk_identify (file, spooled)", s.Upload("/v1/companies/bulk_identify", "big.ndjson", ndjson.Bytes()))
+	expectFull(t, "POST bulk_identify (NDJSON body, spooled)", s.Do("POST", "/v1/companies/bulk_identify", s.Key, "application/x-ndjson", bytes.NewReader(ndjson.Bytes())))
 	bigJSON := []byte(`{"companies":[` + strings.Join(strings.Split(strings.TrimSpace(ndjson.String()), "\n"), ",") + `]}`)
-	expectFull(t, "POST bulk_identify (JSON, spooled)", s.do("POST", "/v1/companies/bulk_identify", s.Key, "application/json", bytes.NewReader(bigJSON)))
-	expectFull(t, "POST identify", s.postJSON("/v1/companies/identify", map[string]any{"company_id": "rt", "metadata": map[string]any{"a": 1}}))
+	expectFull(t, "POST bulk_identify (JSON, spooled)", s.Do("POST", "/v1/companies/bulk_identify", s.Key, "application/json", bytes.NewReader(bigJSON)))
+	expectFull(t, "POST identify", s.PostJSON("/v1/companies/identify", map[string]any{"company_id": "rt", "metadata": map[string]any{"a": 1}}))
 	// Reads go on.
-	if r := s.do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
+	if r := s.Do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Errorf("/healthz with the disk full = %d %s, want 200: reads are served", r.Status, r.Body)
 	}
-	checkStored(t, s, s.job(pre.JobID), 100, "pre")
+	checkStored(t, s, s.Job(pre.JobID), 100, "pre")
 	// The running job pauses: it is neither failed nor finished.
 	waitLog(t, s, `job paused" job_id=`+run.JobID)
-	if j := s2.job(run.JobID); j.Status != "processing" || j.CompletedRows >= runRows {
+	if j := s2.Job(run.JobID); j.Status != "processing" || j.CompletedRows >= runRows {
 		t.Fatalf("job with the disk full = %s %d/%d, want still processing", j.Status, j.CompletedRows, j.TotalRows)
 	}
 
@@ -172,11 +174,11 @@ func TestDiskFullSQLite(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	checkStored(t, s2, s2.waitJob(run.JobID), runRows, "run")
-	post := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(50, "post")))
-	checkStored(t, s, s.waitJob(post.JobID), 50, "post")
-	big := accepted(t, s.upload("/v1/companies/bulk_identify", "big.ndjson", ndjson.Bytes()))
-	if j := s.waitJob(big.JobID); j.Status != "completed" || j.CompletedRows != bigRows {
+	checkStored(t, s2, s2.WaitJob(run.JobID), runRows, "run")
+	post := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(50, "post")))
+	checkStored(t, s, s.WaitJob(post.JobID), 50, "post")
+	big := accepted(t, s.Upload("/v1/companies/bulk_identify", "big.ndjson", ndjson.Bytes()))
+	if j := s.WaitJob(big.JobID); j.Status != "completed" || j.CompletedRows != bigRows {
 		t.Fatalf("the spooled upload after the disk was freed = %+v", j)
 	}
 	if strings.Contains(s.stderr.String(), "job failed") {
@@ -184,12 +186,12 @@ func TestDiskFullSQLite(t *testing.T) {
 	}
 	// The refused requests stored nothing.
 	for _, id := range []string{"lost0", "rt"} {
-		if r := s.get("/v1/companies/" + id); r.Status != http.StatusNotFound {
+		if r := s.Get("/v1/companies/" + id); r.Status != http.StatusNotFound {
 			t.Errorf("company %s of a refused request: %d %s", id, r.Status, r.Body)
 		}
 	}
 	var list []job
-	s.get("/v1/background_jobs").JSON(t, &list)
+	s.Get("/v1/background_jobs").JSON(t, &list)
 	if len(list) != 3 {
 		t.Errorf("app 1 has %d jobs, want 3 (pre, post, big): %+v", len(list), list)
 	}
@@ -213,9 +215,9 @@ func TestDiskFullSQLite(t *testing.T) {
 	}
 	s = startServer(t, dataDir, args...)
 	s2.URL = s.URL
-	checkStored(t, s, s.job(pre.JobID), 100, "pre")
-	checkStored(t, s2, s2.job(run.JobID), runRows, "run")
-	checkStored(t, s, s.job(post.JobID), 50, "post")
+	checkStored(t, s, s.Job(pre.JobID), 100, "pre")
+	checkStored(t, s2, s2.Job(run.JobID), runRows, "run")
+	checkStored(t, s, s.Job(post.JobID), 50, "post")
 	if u := getJSON(t, s, "/v1/users/u1"); u["company_id"] != "pre0" {
 		t.Errorf("user u1 after the restart = %v", u)
 	}

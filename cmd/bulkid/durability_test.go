@@ -17,12 +17,12 @@ func TestRestartMidJob(t *testing.T) {
 	args := []string{"--rows-per-minute", "1200", "--lease-duration", "2s"}
 	s := startServer(t, dir, args...)
 	const rows = 100
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(rows, "c")))
 	waitProgress(t, s, j.JobID, 30)
 	s.Kill()
 
 	s = startServer(t, dir, args...)
-	done := s.waitJob(j.JobID)
+	done := s.WaitJob(j.JobID)
 	checkComplete(t, s, done, rows)
 }
 
@@ -34,13 +34,13 @@ func TestGracefulRestart(t *testing.T) {
 	args := []string{"--rows-per-minute", "1200"} // default 30s lease: resuming must not wait for it
 	s := startServer(t, dir, args...)
 	const rows = 100
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(rows, "c")))
 	waitProgress(t, s, j.JobID, 20)
 	stopped := time.Now()
 	s.Stop()
 
 	s = startServer(t, dir, args...)
-	done := s.waitJob(j.JobID)
+	done := s.WaitJob(j.JobID)
 	checkComplete(t, s, done, rows)
 	if d := time.Since(stopped); d > 25*time.Second {
 		t.Errorf("the job took %s after a graceful restart: it waited for the lease instead of resuming", d)
@@ -50,7 +50,7 @@ func TestGracefulRestart(t *testing.T) {
 func waitProgress(t *testing.T, s *server, id string, min int) {
 	t.Helper()
 	for {
-		cur := s.job(id)
+		cur := s.Job(id)
 		if cur.CompletedRows >= min {
 			if cur.Status == "completed" {
 				t.Fatalf("job completed before the restart; the test needs it mid-way")
@@ -85,13 +85,13 @@ func TestCrashResumesAtOnce(t *testing.T) {
 	args := []string{"--rows-per-minute", "1200", "--lease-duration", "30s", "--log-level", "info"}
 	s := startServer(t, dir, args...)
 	const rows = 100
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(rows, "c")))
 	waitProgress(t, s, j.JobID, 20)
 	s.Kill()
 	killed := time.Now()
 
 	s = startServer(t, dir, args...)
-	done := s.waitJob(j.JobID)
+	done := s.WaitJob(j.JobID)
 	checkComplete(t, s, done, rows)
 	// 80 rows at 20 a second take 4 s; waiting out the lease would take 30.
 	if d := time.Since(killed); d > 25*time.Second {
@@ -114,7 +114,7 @@ func TestOneServerPerDataDir(t *testing.T) {
 	if out, err := exec.Command(binary, "apps", "list", "--data-dir", s.DataDir).CombinedOutput(); err != nil || !strings.Contains(string(out), "default") {
 		t.Errorf("apps list while the server runs: %v\n%s", err, out)
 	}
-	if r := s.get("/v1/background_jobs"); r.Status != 200 {
+	if r := s.Get("/v1/background_jobs"); r.Status != 200 {
 		t.Errorf("the first server after the refused second: %d", r.Status)
 	}
 }

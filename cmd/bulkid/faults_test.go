@@ -149,7 +149,7 @@ func allJobs(t *testing.T, s *server) []job {
 	var all []job
 	for cursor := ""; ; {
 		var page []job
-		s.get("/v1/background_jobs?limit=100&cursor="+url.QueryEscape(cursor)).JSON(t, &page)
+		s.Get("/v1/background_jobs?limit=100&cursor="+url.QueryEscape(cursor)).JSON(t, &page)
 		all = append(all, page...)
 		if len(page) < 100 {
 			return all
@@ -164,7 +164,7 @@ func waitIdle(t *testing.T, s *server) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
 		var page []job
-		s.get("/v1/background_jobs?limit=1").JSON(t, &page)
+		s.Get("/v1/background_jobs?limit=1").JSON(t, &page)
 		if len(page) == 0 || page[0].Status == "completed" || page[0].Status == "failed" {
 			return
 		}
@@ -229,7 +229,7 @@ func runKills(t *testing.T, sc killScenario) {
 			// What the kill left, as the restarted server first sees it
 			// (the dead worker's lease may still hold it there).
 			var page []job
-			s.get("/v1/background_jobs?limit=1").JSON(t, &page)
+			s.Get("/v1/background_jobs?limit=1").JSON(t, &page)
 			if len(page) > 0 {
 				j := page[0]
 				t.Logf("attempt %d killed %s: the newest job, %s, is %s at %d+%d of %d after the restart",
@@ -287,7 +287,7 @@ func runKills(t *testing.T, sc killScenario) {
 			}
 			hit[a.point]++
 		default:
-			a.jobID = accepted(t, s.do("POST", "/v1/companies/bulk_identify", s.Key, ctype, bytes.NewReader(body))).JobID
+			a.jobID = accepted(t, s.Do("POST", "/v1/companies/bulk_identify", s.Key, ctype, bytes.NewReader(body))).JobID
 			if a.point == killAfterAccept {
 				time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
 				s.Kill()
@@ -375,7 +375,7 @@ func checkFaultWorkload(t *testing.T, s *server, attempts []*attempt) {
 		CompanyID string         `json:"company_id"`
 		Metadata  map[string]any `json:"metadata"`
 	}
-	s.get("/v1/companies?all=true&limit=100").JSON(t, &got)
+	s.Get("/v1/companies?all=true&limit=100").JSON(t, &got)
 	if len(got) != len(want) {
 		t.Errorf("%d companies stored, want %d", len(got), len(want))
 	}
@@ -422,8 +422,8 @@ func TestSigtermMidJob(t *testing.T) {
 	args := []string{"--rows-per-minute", "6", "--lease-duration", "60s", "--shutdown-timeout", "2s", "--log-level", "info"}
 	s := startServer(t, dir, args...)
 	const rows = 2
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "c")))
-	for s.job(j.JobID).CompletedRows < 1 {
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(rows, "c")))
+	for s.Job(j.JobID).CompletedRows < 1 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// The first row is applied; the second waits 10 s for the rate.
@@ -443,7 +443,7 @@ func TestSigtermMidJob(t *testing.T) {
 
 	restarted := time.Now()
 	s = startServer(t, dir, args...)
-	done := s.waitJob(j.JobID)
+	done := s.WaitJob(j.JobID)
 	// The second row goes 10 s after the first; a job left leased would
 	// wait for the 60 s lease first.
 	if d := time.Since(restarted); d > 40*time.Second {
@@ -562,14 +562,14 @@ func TestSigtermRequestsInFlight(t *testing.T) {
 	}
 
 	s = startServer(t, dir, args...)
-	if done := s.as(slowKey).waitJob(slowJob.JobID); done.Status != "completed" || done.CompletedRows != 50 {
+	if done := s.as(slowKey).WaitJob(slowJob.JobID); done.Status != "completed" || done.CompletedRows != 50 {
 		t.Errorf("the job accepted during shutdown = %s %d/%d, want completed 50/50", done.Status, done.CompletedRows, done.TotalRows)
 	}
 	stalled := s.as(stalledKey)
 	var jobs []job
-	stalled.get("/v1/background_jobs").JSON(t, &jobs)
+	stalled.Get("/v1/background_jobs").JSON(t, &jobs)
 	if len(jobs) != 0 {
 		t.Errorf("the app whose upload was cut off has jobs: %+v", jobs)
 	}
-	accepted(t, stalled.postJSON("/v1/companies/bulk_identify", companies(3, "c")))
+	accepted(t, stalled.PostJSON("/v1/companies/bulk_identify", companies(3, "c")))
 }

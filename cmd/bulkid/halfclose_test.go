@@ -48,7 +48,7 @@ func TestHalfClosedClient(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
 	addr := strings.TrimPrefix(s.URL, "http://")
-	if r := s.postJSON("/v1/companies/identify", map[string]any{"company_id": "hc", "metadata": map[string]any{"n": 1}}); r.Status != http.StatusAccepted {
+	if r := s.PostJSON("/v1/companies/identify", map[string]any{"company_id": "hc", "metadata": map[string]any{"n": 1}}); r.Status != http.StatusAccepted {
 		t.Fatalf("identify: %d %s", r.Status, r.Body)
 	}
 	auth := "Host: x\r\nAuthorization: Token " + s.Key + "\r\n"
@@ -77,13 +77,13 @@ func TestHalfClosedClient(t *testing.T) {
 			if tc.name == "POST bulk" && resp.StatusCode == http.StatusAccepted {
 				var j job
 				response{Status: resp.StatusCode, Body: body}.JSON(t, &j)
-				if got := s.waitJob(j.JobID); got.Status != "completed" || got.CompletedRows != 1 {
+				if got := s.WaitJob(j.JobID); got.Status != "completed" || got.CompletedRows != 1 {
 					t.Errorf("the half-closed client's job ended %s with %d rows", got.Status, got.CompletedRows)
 				}
 			}
 		}
 	}
-	if r := s.get("/v1/users/u1"); r.Status != http.StatusOK {
+	if r := s.Get("/v1/users/u1"); r.Status != http.StatusOK {
 		t.Errorf("the half-closed client's identify was not stored: %d %s", r.Status, r.Body)
 	}
 	s.Stop()

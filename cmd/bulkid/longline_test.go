@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // TestBadInputLongLine needs the server's own process: it reads the
@@ -28,84 +28,21 @@ func (s *server) healthy(t *testing.T) {
 		t.Fatalf("the server exited:\n%s", s.stderr.String())
 	default:
 	}
-	if r := s.do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
+	if r := s.Do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Fatalf("GET /healthz = %d %s", r.Status, r.Body)
 	}
 }
 
-// streamUpload posts a multipart body whose parts write writes, streamed
-// through a pipe so that no large body is held in memory.
-func (s *server) streamUpload(path string, write func(mw *multipart.Writer) error) response {
-	s.t.Helper()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		err := write(mw)
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	req, err := http.NewRequest("POST", s.URL+path, pr)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Token "+s.Key)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
-	pr.CloseWithError(io.ErrClosedPipe) // stop the writer if the server answered early
-	if err != nil {
-		s.t.Fatalf("POST %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatalf("POST %s: read body: %v", path, err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
-
-// writeRepeat writes n bytes of c to w, 64 KiB at a time.
-func writeRepeat(w io.Writer, c byte, n int) error {
-	chunk := bytes.Repeat([]byte{c}, 64<<10)
-	for n > 0 {
-		k := min(n, len(chunk))
-		if _, err := w.Write(chunk[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
-}
-
-// metadataOf reads a profile's metadata as raw JSON values, numbers as sent.
+// writeRepeat, metadataOf and recordErrors are wiretest's.
 func metadataOf(t *testing.T, s *server, path string) map[string]json.RawMessage {
 	t.Helper()
-	r := s.get(path)
-	if r.Status != http.StatusOK {
-		t.Fatalf("GET %s = %d %s", path, r.Status, r.Body)
-	}
-	var p struct {
-		Metadata map[string]json.RawMessage `json:"metadata"`
-	}
-	r.JSON(t, &p)
-	return p.Metadata
+	return s.target(t).MetadataOf(path)
 }
 
-// recordErrors maps each failed record's position (line or index) to its
-// error code.
-func recordErrors(j job) map[int]string {
-	m := map[int]string{}
-	for _, e := range j.Errors {
-		switch {
-		case e.Line != nil:
-			m[*e.Line] = e.ErrorCode
-		case e.Index != nil:
-			m[*e.Index] = e.ErrorCode
-		}
-	}
-	return m
-}
+var (
+	writeRepeat  = wiretest.WriteRepeat
+	recordErrors = wiretest.RecordErrors
+)
 
 // vmHWM returns the peak resident set size of process pid, in bytes.
 func vmHWM(t *testing.T, pid int) int64 {
@@ -138,7 +75,7 @@ func TestBadInputLongLine(t *testing.T) {
 	s := startServer(t, "", "--rows-per-minute", "0")
 	const pad = 40 << 20
 	nearLimit := bulkid.MaxRecordBytes - 100
-	j := accepted(t, s.streamUpload("/v1/companies/bulk_identify", func(mw *multipart.Writer) error {
+	j := accepted(t, s.StreamUpload("/v1/companies/bulk_identify", func(mw *multipart.Writer) error {
 		fw, err := mw.CreateFormFile("file", "long.ndjson")
 		if err != nil {
 			return err
@@ -158,7 +95,7 @@ func TestBadInputLongLine(t *testing.T) {
 		_, err = io.WriteString(fw, `}}`) // the string is never closed
 		return err
 	}))
-	j = s.waitJob(j.JobID)
+	j = s.WaitJob(j.JobID)
 	errs := recordErrors(j)
 	if j.Status != "completed" || j.CompletedRows != 2 || j.FailedRows != 2 || errs[2] != "record_too_large" || errs[4] != "malformed_json" {
 		t.Fatalf("job %s, %d completed, %d failed, errors %+v; want completed 2/2, line 2 record_too_large, line 4 malformed_json", j.Status, j.CompletedRows, j.FailedRows, j.Errors)
@@ -169,12 +106,12 @@ func TestBadInputLongLine(t *testing.T) {
 		}
 	}
 	// The error report shows the start of the line as sent, not 40 MB.
-	r := s.get("/v1/background_jobs/" + j.JobID + "/errors")
+	r := s.Get("/v1/background_jobs/" + j.JobID + "/errors")
 	if r.Status != 200 || len(r.Body) > 1<<20 || !strings.Contains(string(r.Body), `{\"company_id\":\"long\",\"metadata\":{\"pad\":\"pppp`) {
 		t.Errorf("error report (%d bytes): %.600s; want the line's first kilobyte as raw", len(r.Body), r.Body)
 	}
-	expectError(t, s.get("/v1/companies/long"), 404, "not_found")
-	expectError(t, s.get("/v1/companies/broken"), 404, "not_found")
+	expectError(t, s.Get("/v1/companies/long"), 404, "not_found")
+	expectError(t, s.Get("/v1/companies/broken"), 404, "not_found")
 	if md := metadataOf(t, s, "/v1/companies/near"); len(md["pad"]) != nearLimit+2 {
 		t.Errorf("the line just under the limit read back with a pad of %d bytes, want %d", len(md["pad"]), nearLimit+2)
 	}

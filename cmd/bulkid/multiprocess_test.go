@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid/internal/pgtest"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // TestMultiProcessPostgres runs three bulkid processes on one PostgreSQL
@@ -95,7 +96,7 @@ func TestMultiProcessPostgres(t *testing.T) {
 
 	// Find the process that runs app 0's job, let it make progress, kill it.
 	target := won[0].jobID
-	client := &server{t: t, URL: servers[0].URL, Key: keys[0]}
+	client := &server{t: t, Target: wiretest.Target{T: t, URL: servers[0].URL, Key: keys[0]}}
 	var runner int
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		runner = -1
@@ -104,7 +105,7 @@ func TestMultiProcessPostgres(t *testing.T) {
 				runner = i
 			}
 		}
-		if runner >= 0 && client.job(target).CompletedRows >= 20 {
+		if runner >= 0 && client.Job(target).CompletedRows >= 20 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -114,7 +115,7 @@ func TestMultiProcessPostgres(t *testing.T) {
 	servers[runner].Kill()
 	// Ask a process that is still alive from here on.
 	client.URL = servers[(runner+1)%3].URL
-	before := client.job(target)
+	before := client.Job(target)
 	if before.Status == "completed" {
 		t.Fatalf("job completed before the kill; the test needs it mid-way")
 	}
@@ -123,9 +124,9 @@ func TestMultiProcessPostgres(t *testing.T) {
 	// and the app's rate holds across the processes: completed_rows never
 	// runs ahead of 10 rows a second since the start by more than a batch.
 	alive := servers[(runner+1)%3]
-	watch := &server{t: t, URL: alive.URL, Key: keys[0]}
+	watch := &server{t: t, Target: wiretest.Target{T: t, URL: alive.URL, Key: keys[0]}}
 	for {
-		j := watch.job(target)
+		j := watch.Job(target)
 		start, err := time.Parse(time.RFC3339, *j.StartTime)
 		if err != nil {
 			t.Fatal(err)
@@ -139,13 +140,13 @@ func TestMultiProcessPostgres(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	for a, key := range keys {
-		s := &server{t: t, URL: alive.URL, Key: key}
-		j := s.waitJob(won[a].jobID)
+		s := &server{t: t, Target: wiretest.Target{T: t, URL: alive.URL, Key: key}}
+		j := s.WaitJob(won[a].jobID)
 		if j.Status != "completed" || j.CompletedRows != rows || j.FailedRows != 0 || j.TotalRows != rows {
 			t.Errorf("app %d job = %s %d+%d/%d, want completed %d+0/%d", a, j.Status, j.CompletedRows, j.FailedRows, j.TotalRows, rows, rows)
 		}
 		var cs []map[string]any
-		s.get("/v1/companies?all=true&limit=100").JSON(t, &cs)
+		s.Get("/v1/companies?all=true&limit=100").JSON(t, &cs)
 		if len(cs) != rows {
 			t.Errorf("app %d has %d companies, want %d", a, len(cs), rows)
 		}
@@ -176,8 +177,8 @@ func TestRolesPostgres(t *testing.T) {
 	api := startServer(t, t.TempDir(), append(common, "--role", "api")...)
 	wrk := startServer(t, t.TempDir(), append(common, "--role", "worker")...)
 
-	j := accepted(t, api.postJSON("/v1/companies/bulk_identify", companies(30, "c")))
-	if done := api.waitJob(j.JobID); done.Status != "completed" || done.CompletedRows != 30 {
+	j := accepted(t, api.PostJSON("/v1/companies/bulk_identify", companies(30, "c")))
+	if done := api.WaitJob(j.JobID); done.Status != "completed" || done.CompletedRows != 30 {
 		t.Fatalf("job = %s %d/30", done.Status, done.CompletedRows)
 	}
 	if strings.Contains(api.stderr.String(), "job claimed") {
@@ -186,7 +187,7 @@ func TestRolesPostgres(t *testing.T) {
 	if !strings.Contains(wrk.stderr.String(), `job claimed" job_id=`+j.JobID) {
 		t.Errorf("the worker process did not run the job")
 	}
-	expectError(t, wrk.get("/v1/background_jobs"), 404, "not_found")
+	expectError(t, wrk.Get("/v1/background_jobs"), 404, "not_found")
 }
 
 // TestMigrateCommand: bulkid migrate brings both stores up to date.

@@ -191,42 +191,42 @@ func TestStoreOutagePostgres(t *testing.T) {
 		"--lease-duration", "1s", "--poll-interval", "100ms", "--log-level", "info")
 
 	const rows = 60
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "out")))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(rows, "out")))
 	waitProgress(t, s, j.JobID, 20)
 
 	proxy.Stop()
-	expectUnavailable(t, "GET /healthz", s.do("GET", "/healthz", "", "", nil))
-	expectUnavailable(t, "GET job", s.get("/v1/background_jobs/"+j.JobID))
-	expectUnavailable(t, "GET jobs", s.get("/v1/background_jobs"))
-	expectUnavailable(t, "GET company", s.get("/v1/companies/out0"))
-	expectUnavailable(t, "POST bulk_identify", s.postJSON("/v1/companies/bulk_identify", companies(5, "lost")))
-	expectUnavailable(t, "POST identify", s.postJSON("/v1/companies/identify", map[string]any{"company_id": "rt"}))
+	expectUnavailable(t, "GET /healthz", s.Do("GET", "/healthz", "", "", nil))
+	expectUnavailable(t, "GET job", s.Get("/v1/background_jobs/"+j.JobID))
+	expectUnavailable(t, "GET jobs", s.Get("/v1/background_jobs"))
+	expectUnavailable(t, "GET company", s.Get("/v1/companies/out0"))
+	expectUnavailable(t, "POST bulk_identify", s.PostJSON("/v1/companies/bulk_identify", companies(5, "lost")))
+	expectUnavailable(t, "POST identify", s.PostJSON("/v1/companies/identify", map[string]any{"company_id": "rt"}))
 	// The worker meets the outage at its next batch and pauses the job.
 	waitLog(t, s, "store unavailable; job paused")
 	// Stay down past the lease, so the job must be claimed again.
 	time.Sleep(1500 * time.Millisecond)
-	expectUnavailable(t, "GET job, later", s.get("/v1/background_jobs/"+j.JobID))
+	expectUnavailable(t, "GET job, later", s.Get("/v1/background_jobs/"+j.JobID))
 	proxy.Start()
 
-	done := s.waitJob(j.JobID)
+	done := s.WaitJob(j.JobID)
 	checkStored(t, s, done, rows, "out")
 	if strings.Contains(s.stderr.String(), "job failed") {
 		t.Errorf("the outage failed the job somewhere:\n%s", s.stderr.String())
 	}
-	if r := s.do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
+	if r := s.Do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Errorf("/healthz after the outage = %d %s", r.Status, r.Body)
 	}
 	// The refused submission created nothing; the API takes jobs again.
 	var list []job
-	s.get("/v1/background_jobs").JSON(t, &list)
+	s.Get("/v1/background_jobs").JSON(t, &list)
 	if len(list) != 1 || list[0].JobID != j.JobID {
 		t.Errorf("jobs after the outage = %+v, want only %s", list, j.JobID)
 	}
-	if r := s.get("/v1/companies/lost0"); r.Status != http.StatusNotFound {
+	if r := s.Get("/v1/companies/lost0"); r.Status != http.StatusNotFound {
 		t.Errorf("a record of the refused submission was stored: %d %s", r.Status, r.Body)
 	}
-	j2 := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(10, "after")))
-	checkStored(t, s, s.waitJob(j2.JobID), 10, "after")
+	j2 := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(10, "after")))
+	checkStored(t, s, s.WaitJob(j2.JobID), 10, "after")
 }
 
 // TestStoreDownAtStart: bulkid serve on a PostgreSQL that does not answer
@@ -286,8 +286,8 @@ func TestStoreLockedSQLite(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := startServer(t, dir, "--rows-per-minute", "0")
-	pre := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(10, "pre")))
-	checkStored(t, s, s.waitJob(pre.JobID), 10, "pre")
+	pre := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(10, "pre")))
+	checkStored(t, s, s.WaitJob(pre.JobID), 10, "pre")
 
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "bulkid.db")+"?_txlock=immediate")
 	if err != nil {
@@ -300,19 +300,19 @@ func TestStoreLockedSQLite(t *testing.T) {
 	}
 	defer tx.Rollback()
 
-	r := s.postJSON("/v1/companies/bulk_identify", companies(5, "lost")) // waits out the busy timeout
+	r := s.PostJSON("/v1/companies/bulk_identify", companies(5, "lost")) // waits out the busy timeout
 	expectUnavailable(t, "POST bulk_identify with the database locked", r)
-	if r := s.do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
+	if r := s.Do("GET", "/healthz", "", "", nil); r.Status != http.StatusOK {
 		t.Errorf("/healthz with the write lock held elsewhere = %d %s, want 200: reads are served", r.Status, r.Body)
 	}
-	checkStored(t, s, s.job(pre.JobID), 10, "pre")
+	checkStored(t, s, s.Job(pre.JobID), 10, "pre")
 	if err := tx.Rollback(); err != nil {
 		t.Fatal(err)
 	}
 
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(5, "after")))
-	checkStored(t, s, s.waitJob(j.JobID), 5, "after")
-	if r := s.get("/v1/companies/lost0"); r.Status != http.StatusNotFound {
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(5, "after")))
+	checkStored(t, s, s.WaitJob(j.JobID), 5, "after")
+	if r := s.Get("/v1/companies/lost0"); r.Status != http.StatusNotFound {
 		t.Errorf("a record of the refused submission was stored: %d %s", r.Status, r.Body)
 	}
 }
@@ -421,21 +421,21 @@ func TestStoreRestartPrivatePostgres(t *testing.T) {
 		"--lease-duration", "1s", "--poll-interval", "100ms", "--log-level", "info")
 
 	const rows = 60
-	j := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(rows, "pg")))
+	j := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(rows, "pg")))
 	waitProgress(t, s, j.JobID, 20)
 	pg.Stop()
-	expectUnavailable(t, "GET /healthz", s.do("GET", "/healthz", "", "", nil))
-	expectUnavailable(t, "GET job", s.get("/v1/background_jobs/"+j.JobID))
-	expectUnavailable(t, "POST bulk_identify", s.postJSON("/v1/companies/bulk_identify", companies(5, "lost")))
+	expectUnavailable(t, "GET /healthz", s.Do("GET", "/healthz", "", "", nil))
+	expectUnavailable(t, "GET job", s.Get("/v1/background_jobs/"+j.JobID))
+	expectUnavailable(t, "POST bulk_identify", s.PostJSON("/v1/companies/bulk_identify", companies(5, "lost")))
 	waitLog(t, s, "store unavailable; job paused")
 	time.Sleep(1500 * time.Millisecond) // past the lease
 	pg.Start()
 
-	checkStored(t, s, s.waitJob(j.JobID), rows, "pg")
+	checkStored(t, s, s.WaitJob(j.JobID), rows, "pg")
 	if strings.Contains(s.stderr.String(), "job failed") {
 		t.Errorf("the restart failed the job somewhere:\n%s", s.stderr.String())
 	}
-	if r := s.get("/v1/companies/lost0"); r.Status != http.StatusNotFound {
+	if r := s.Get("/v1/companies/lost0"); r.Status != http.StatusNotFound {
 		t.Errorf("a record of the refused submission was stored: %d %s", r.Status, r.Body)
 	}
 }

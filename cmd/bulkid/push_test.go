@@ -96,7 +96,7 @@ func TestPushCSVInThreeJobs(t *testing.T) {
 	// Every row is there: page through all companies.
 	n, next := 0, "/v1/companies?all=true&limit=100"
 	for next != "" {
-		r := s.get(next)
+		r := s.Get(next)
 		var page []map[string]any
 		r.JSON(t, &page)
 		n += len(page)
@@ -149,7 +149,7 @@ func TestPushReportsInvalidRecords(t *testing.T) {
 		t.Errorf("summary = %q (stderr %s)", out, stderr)
 	}
 	for _, id := range []string{"u-5001", "u-5005"} {
-		if r := s.get("/v1/users/" + id); r.Status != 200 {
+		if r := s.Get("/v1/users/" + id); r.Status != 200 {
 			t.Errorf("user %s not stored", id)
 		}
 	}
@@ -174,7 +174,7 @@ func TestPushReportsInvalidRecords(t *testing.T) {
 func TestPushWaitsForRunningJob(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "", "--rows-per-minute", "120") // 2 rows a second
-	running := accepted(t, s.postJSON("/v1/companies/bulk_identify", companies(6, "r")))
+	running := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(6, "r")))
 	file, _ := filepath.Abs("../../examples/companies.csv")
 	start := time.Now()
 	out, stderr, code := push(t, s, nil, "companies", file)
@@ -184,7 +184,7 @@ func TestPushWaitsForRunningJob(t *testing.T) {
 	if !strings.Contains(stderr, "another job ("+running.JobID+") is running") {
 		t.Errorf("push did not say it waited for %s:\n%s", running.JobID, stderr)
 	}
-	if j := s.job(running.JobID); j.Status != "completed" {
+	if j := s.Job(running.JobID); j.Status != "completed" {
 		t.Errorf("the running job is %s", j.Status)
 	}
 	if !strings.Contains(out, "5 applied, 0 failed") {

@@ -72,7 +72,7 @@ func TestRefusalsInErrorShape(t *testing.T) {
 	}
 	// The longest URL a client needs is served as usual.
 	long := "/v1/companies/" + strings.Repeat("%C3%A9", 256) + "?limit=100&cursor=" + strings.Repeat("%C3%A9", 256)
-	if r := s.get(long); r.Status != http.StatusNotFound {
+	if r := s.Get(long); r.Status != http.StatusNotFound {
 		t.Errorf("a %d-byte URL of the longest id and cursor: %d %s, want 404", len(long), r.Status, r.Body)
 	}
 }

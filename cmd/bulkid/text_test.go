@@ -34,8 +34,8 @@ func TestUnstorableTextFailsAlonePostgres(t *testing.T) {
 func testUnstorableText(t *testing.T, s *server) {
 	ndjson := func(lines []string) job {
 		t.Helper()
-		j := accepted(t, s.do("POST", "/v1/companies/bulk_identify", s.Key, "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")+"\n")))
-		return s.waitJob(j.JobID)
+		j := accepted(t, s.Do("POST", "/v1/companies/bulk_identify", s.Key, "application/x-ndjson", strings.NewReader(strings.Join(lines, "\n")+"\n")))
+		return s.WaitJob(j.JobID)
 	}
 
 	// One NUL record in the middle of 6,001: it fails, every other row
@@ -53,7 +53,7 @@ func testUnstorableText(t *testing.T, s *server) {
 		t.Fatalf("job with a NUL record = %+v, want completed with 6000 rows applied and line 3001 failed as invalid_id", j)
 	}
 	for _, id := range []string{"n0", "n2999", "n3000", "n5999"} {
-		if r := s.get("/v1/companies/" + id + "?all=true"); r.Status != http.StatusOK {
+		if r := s.Get("/v1/companies/" + id + "?all=true"); r.Status != http.StatusOK {
 			t.Errorf("company %s after a NUL record: %d %s", id, r.Status, r.Body)
 		}
 	}
@@ -88,7 +88,7 @@ func testUnstorableText(t *testing.T, s *server) {
 		CompanyID string          `json:"company_id"`
 		Metadata  json.RawMessage `json:"metadata"`
 	}
-	s.get("/v1/companies/"+url.PathEscape(`\ud800`)+"?all=true").JSON(t, &c)
+	s.Get("/v1/companies/"+url.PathEscape(`\ud800`)+"?all=true").JSON(t, &c)
 	if c.CompanyID != `\ud800` || string(c.Metadata) != `{"😀": "😀"}` && string(c.Metadata) != `{"😀":"😀"}` {
 		t.Errorf(`company "\\ud800" = %+v, want the six characters \ud800 with metadata {"😀":"😀"}`, c)
 	}
@@ -131,7 +131,7 @@ func testUnstorableText(t *testing.T, s *server) {
 			t.Errorf("%s has %d lines, want %d", what, n, len(bad))
 		}
 	}
-	r := s.get("/v1/background_jobs/" + j.JobID + "/errors")
+	r := s.Get("/v1/background_jobs/" + j.JobID + "/errors")
 	checkStream("the errors stream", r.Body)
 	out, errOut, code := cli(t, nil, "jobs", "errors", j.JobID, "--url", s.URL, "--token", s.Key)
 	if code != 0 {
@@ -149,17 +149,17 @@ func testUnstorableText(t *testing.T, s *server) {
 		{"/v1/identify", `{"user_id":"u","company":{"id":"c","\ud800":1}}`, "invalid_metadata"},
 		{"/v1/identify", "{\"user_id\":\"u\",\"company\":{\"id\":\"c\",\"\xff\":1}}", "invalid_metadata"},
 	} {
-		e := expectError(t, s.do("POST", tc.path, s.Key, "application/json", strings.NewReader(tc.body)), http.StatusBadRequest, "invalid_record")
+		e := expectError(t, s.Do("POST", tc.path, s.Key, "application/json", strings.NewReader(tc.body)), http.StatusBadRequest, "invalid_record")
 		if e.Errors[0].Details != tc.code {
 			t.Errorf("POST %s %q: details %q, want %q", tc.path, tc.body, e.Errors[0].Details, tc.code)
 		}
 	}
 	// Reads of ids no record can have are not found; such a cursor is refused.
 	for _, path := range []string{"/v1/companies/%00", "/v1/companies/%FF", "/v1/users/a%00", "/v1/background_jobs/%00", "/v1/background_jobs/%00/errors"} {
-		expectError(t, s.get(path), http.StatusNotFound, "not_found")
+		expectError(t, s.Get(path), http.StatusNotFound, "not_found")
 	}
 	for _, path := range []string{"/v1/companies?cursor=%00", "/v1/companies?cursor=%FF", "/v1/background_jobs?cursor=%00"} {
-		expectError(t, s.get(path), http.StatusBadRequest, "invalid_request")
+		expectError(t, s.Get(path), http.StatusBadRequest, "invalid_request")
 	}
 }
 
