@@ -25,6 +25,7 @@ type faultyStore struct {
 	calls  int
 	failAt int
 	fault  error
+	faults int // how many calls the fault failed
 }
 
 func (s *faultyStore) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, from, to int) error {
@@ -34,9 +35,18 @@ func (s *faultyStore) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.J
 	fault := s.fault
 	s.mu.Unlock()
 	if fail {
+		s.mu.Lock()
+		s.faults++
+		s.mu.Unlock()
 		return fault
 	}
 	return s.Store.ApplyBatch(ctx, l, t, recs, from, to)
+}
+
+func (s *faultyStore) failed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
 }
 
 func (s *faultyStore) heal() {
@@ -118,8 +128,25 @@ func TestUnavailableStorePausesJob(t *testing.T) {
 	job := submit(t, st, app, 50)
 	fs := &faultyStore{Store: st, failAt: 2, fault: &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "down"}}
 	cfg := worker.Config{Store: fs, UnthrottledBatch: 10, PollInterval: 10 * time.Millisecond, LeaseTTL: time.Second}
-	j := runUntil(t, cfg, st, app, job.ID, 500*time.Millisecond)
-	if j.Status.Final() || j.CompletedRows != 10 {
+	// Run until the outage has failed a batch twice (the job paused, was
+	// given back and claimed again), however slow the machine.
+	pool, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pool.Run(ctx); close(done) }()
+	for deadline := time.Now().Add(30 * time.Second); fs.failed() < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	j, err := st.Job(context.Background(), app.ID, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs.failed() < 2 || j.Status.Final() || j.CompletedRows != 10 {
 		t.Fatalf("job while the store is down = %s with %d rows, want paused after the first batch", j.Status, j.CompletedRows)
 	}
 	fs.heal()
