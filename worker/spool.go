@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,17 +25,17 @@ type item struct {
 
 // spool holds the verdict validation gave each record of one job, in Seq
 // order, so that processing in the same run applies the parsed records
-// instead of reading the input again and parsing it a second time. It is a
-// temporary file with no name (see recordpack.TempFile): it lives as long
-// as the run of the job, and a crash leaves nothing behind.
+// instead of reading the input again and parsing it a second time. Up to
+// memSpool bytes it stays in memory, as small uploads do; beyond, it moves
+// to a temporary file with no name (see recordpack.TempFile) that lives as
+// long as the run of the job, and a crash leaves nothing behind.
 //
 // Each entry is: uvarint seq, uvarint len(raw), one byte (0 skipped,
 // 1 valid), and for a valid record: uvarint pos, then ID, CompanyID,
 // Metadata and Raw, each a uvarint length and its bytes. Metadata's length
 // is stored plus one, 0 meaning nil.
 type spool struct {
-	f     *os.File
-	named bool
+	k     sink
 	w     *bufio.Writer
 	r     *bufio.Reader
 	next  int // the least seq the reader may still return
@@ -43,12 +44,41 @@ type spool struct {
 	buf   [binary.MaxVarintLen64]byte
 }
 
-func newSpool(dir string) (*spool, error) {
-	f, named, err := recordpack.TempFile(dir)
-	if err != nil {
-		return nil, err
+// memSpool is the most bytes a spool keeps in memory.
+const memSpool = 1 << 20
+
+// sink is where a spool's bytes go: memory, then a file once they are
+// more than memSpool.
+type sink struct {
+	dir   string
+	mem   []byte
+	f     *os.File
+	named bool
+}
+
+func (k *sink) Write(p []byte) (int, error) {
+	if k.f == nil {
+		if len(k.mem)+len(p) <= memSpool {
+			k.mem = append(k.mem, p...)
+			return len(p), nil
+		}
+		f, named, err := recordpack.TempFile(k.dir)
+		if err != nil {
+			return 0, err
+		}
+		k.f, k.named = f, named
+		if _, err := f.Write(k.mem); err != nil {
+			return 0, err
+		}
+		k.mem = nil
 	}
-	return &spool{f: f, named: named, w: bufio.NewWriterSize(f, 256<<10)}, nil
+	return k.f.Write(p)
+}
+
+func newSpool(dir string) *spool {
+	s := &spool{k: sink{dir: dir}}
+	s.w = bufio.NewWriterSize(&s.k, 64<<10)
+	return s
 }
 
 func (s *spool) uvarint(v int) error {
@@ -114,10 +144,15 @@ func (s *spool) rewind() error {
 	if err := s.w.Flush(); err != nil {
 		return err
 	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+	s.w, s.next = nil, 0
+	if s.k.f == nil {
+		s.r = bufio.NewReader(bytes.NewReader(s.k.mem))
+		return nil
+	}
+	if _, err := s.k.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	s.w, s.r, s.next = nil, bufio.NewReaderSize(s.f, 256<<10), 0
+	s.r = bufio.NewReaderSize(s.k.f, 64<<10)
 	return nil
 }
 
@@ -208,9 +243,13 @@ func (s *spool) close() error {
 	if s == nil {
 		return nil
 	}
-	err := s.f.Close()
-	if s.named {
-		if rerr := os.Remove(s.f.Name()); err == nil {
+	s.k.mem = nil
+	if s.k.f == nil {
+		return nil
+	}
+	err := s.k.f.Close()
+	if s.k.named {
+		if rerr := os.Remove(s.k.f.Name()); err == nil {
 			err = rerr
 		}
 	}

@@ -17,18 +17,22 @@ func TestSpoolRoundTrip(t *testing.T) {
 		{seq: 4, rawLen: 10, valid: true, rec: bulkid.Record{Seq: 4, Pos: 1 << 30, ID: "", CompanyID: "", Metadata: json.RawMessage(`{"a":1}`), Raw: []byte(`0123456789`)}},
 		{seq: 5, rawLen: 2, valid: true, rec: bulkid.Record{Seq: 5, Pos: 5, ID: "x", Metadata: json.RawMessage{}, Raw: []byte(`{}`)}},
 	}
-	bad, err := newSpool(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bad := newSpool(t.TempDir())
 	if err := bad.add(item{seq: 0, rawLen: 3, valid: true, rec: bulkid.Record{Raw: []byte("ab")}}); err == nil {
 		t.Error("an item whose raw is not rawLen bytes was written")
 	}
 	bad.close()
-	sp, err := newSpool("") // os.TempDir()
-	if err != nil {
-		t.Fatal(err)
+	for _, big := range []bool{false, true} {
+		if big { // over memSpool: in a file
+			raw := make([]byte, memSpool+100)
+			items = append(items, item{seq: 6, rawLen: len(raw), valid: true, rec: bulkid.Record{Seq: 6, ID: "big", Raw: raw}}, item{seq: 7, rawLen: 1})
+		}
+		roundTrip(t, items, big)
 	}
+}
+
+func roundTrip(t *testing.T, items []item, inFile bool) {
+	sp := newSpool("") // os.TempDir()
 	defer sp.close()
 	for _, it := range items {
 		if err := sp.add(it); err != nil {
@@ -37,6 +41,9 @@ func TestSpoolRoundTrip(t *testing.T) {
 	}
 	if err := sp.rewind(); err != nil {
 		t.Fatal(err)
+	}
+	if (sp.k.f != nil) != inFile {
+		t.Errorf("spool in a file = %v, want %v", sp.k.f != nil, inFile)
 	}
 	var got []item
 	for from := 0; ; {
@@ -62,10 +69,7 @@ func TestSpoolRoundTrip(t *testing.T) {
 }
 
 func TestSpoolReadFromCursor(t *testing.T) {
-	sp, err := newSpool(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := newSpool(t.TempDir())
 	defer sp.close()
 	for i := range 10 {
 		if err := sp.add(item{seq: i, rawLen: 1, valid: i%2 == 0, rec: bulkid.Record{Seq: i, ID: "x", Raw: []byte("x")}}); err != nil {

@@ -47,8 +47,8 @@ type Config struct {
 	// Owner names this process in leases (default host-pid-random).
 	Owner  string
 	Logger *slog.Logger
-	// SpoolDir holds each running job's spool of validated records, a
-	// temporary file with no name (default os.TempDir()).
+	// SpoolDir holds the spool of validated records of each running job
+	// over 1 MiB, a temporary file with no name (default os.TempDir()).
 	SpoolDir string
 }
 
@@ -280,10 +280,7 @@ const pageSize = 1000
 // spool could not be made or written), so that processing does not read
 // and parse the input again.
 func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) (*spool, error) {
-	sp, err := newSpool(p.cfg.SpoolDir)
-	if err != nil {
-		p.spoolFailed(job, err)
-	}
+	sp := newSpool(p.cfg.SpoolDir)
 	var errs []bulkid.RecordError
 	for from := 0; from < job.TotalRows; {
 		recs, err := p.cfg.Store.JobRecords(sctx, job.ID, from, pageSize)

@@ -417,12 +417,13 @@ func (s *readCounter) FinishValidation(ctx context.Context, l bulkid.Lease, errs
 	return err
 }
 
-// submitMixed submits n companies of which every seventh is invalid.
-func submitMixed(t *testing.T, st bulkid.Store, app *bulkid.App, n int) (job *bulkid.Job, invalid int) {
+// submitMixed submits n companies of which every seventh is invalid, each
+// with a metadata value pad of pad bytes.
+func submitMixed(t *testing.T, st bulkid.Store, app *bulkid.App, n, pad int) (job *bulkid.Job, invalid int) {
 	t.Helper()
 	recs := make([]bulkid.RawRecord, n)
 	for i := range recs {
-		raw := fmt.Sprintf(`{"company_id":"c%d","metadata":{"i":%d}}`, i, i)
+		raw := fmt.Sprintf(`{"company_id":"c%d","metadata":{"i":%d,"pad":"%s"}}`, i, i, strings.Repeat("x", pad))
 		if i%7 == 3 {
 			raw, invalid = fmt.Sprintf(`{"company_id":"c%d","metadata":{"i":[%d]}}`, i, i), invalid+1
 		}
@@ -441,17 +442,17 @@ func submitMixed(t *testing.T, st bulkid.Store, app *bulkid.App, n int) (job *bu
 func TestRecordsReadOnce(t *testing.T) {
 	t.Parallel()
 	st, app := setup(t)
-	job, invalid := submitMixed(t, st, app, 2500)
+	job, invalid := submitMixed(t, st, app, 5000, 200) // a spool over 1 MiB: in a file
 	rc := &readCounter{Store: st}
 	j := runUntil(t, worker.Config{Store: rc, UnthrottledBatch: 300, PollInterval: 10 * time.Millisecond, SpoolDir: t.TempDir()}, st, app, job.ID, 30*time.Second)
-	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 2500-invalid || j.FailedRows != invalid || len(j.Errors) == 0 || j.Errors[0].Code != bulkid.RNestedMetadata || j.Errors[0].Pos != 3 {
-		t.Fatalf("job = %s %d/%d, %d errors; want completed %d/%d, the first error nested_metadata at 3", j.Status, j.CompletedRows, j.FailedRows, len(j.Errors), 2500-invalid, invalid)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 5000-invalid || j.FailedRows != invalid || len(j.Errors) == 0 || j.Errors[0].Code != bulkid.RNestedMetadata || j.Errors[0].Pos != 3 {
+		t.Fatalf("job = %s %d/%d, %d errors; want completed %d/%d, the first error nested_metadata at 3", j.Status, j.CompletedRows, j.FailedRows, len(j.Errors), 5000-invalid, invalid)
 	}
-	if n := rc.read.Load(); n != 2500 {
-		t.Errorf("the job's input was read %d records' worth, want 2500: once by validation, not again by processing", n)
+	if n := rc.read.Load(); n != 5000 {
+		t.Errorf("the job's input was read %d records' worth, want 5000: once by validation, not again by processing", n)
 	}
-	c, err := st.Company(context.Background(), app.ID, "c2499")
-	if err != nil || string(c.Metadata) != `{"i":2499}` {
+	c, err := st.Company(context.Background(), app.ID, "c4999")
+	if err != nil || !strings.HasPrefix(string(c.Metadata), `{"i":4999,"pad":"xx`) {
 		t.Errorf("last company = %+v, %v", c, err)
 	}
 }
@@ -462,7 +463,7 @@ func TestRecordsReadOnce(t *testing.T) {
 func TestResumeAfterValidation(t *testing.T) {
 	t.Parallel()
 	st, app := setup(t)
-	job, invalid := submitMixed(t, st, app, 1200)
+	job, invalid := submitMixed(t, st, app, 1200, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first := &readCounter{Store: st, stopping: cancel}
