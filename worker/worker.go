@@ -47,6 +47,9 @@ type Config struct {
 	// Owner names this process in leases (default host-pid-random).
 	Owner  string
 	Logger *slog.Logger
+	// SpoolDir holds the spool of validated records of each running job
+	// over 1 MiB, a temporary file with no name (default os.TempDir()).
+	SpoolDir string
 }
 
 func (c *Config) validate() error {
@@ -228,6 +231,10 @@ func (p *Pool) giveBack(ctx, sctx context.Context, l bulkid.Lease, log *slog.Log
 // steps moves a job through its lifecycle from wherever it stands.
 func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
 	st := p.cfg.Store
+	// sp holds the records validation parsed, for processing in this run;
+	// nil when the job was validated before (processing then parses again).
+	var sp *spool
+	defer func() { sp.close() }()
 	for {
 		if ctx.Err() != nil {
 			return errStopped
@@ -238,9 +245,10 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job)
 			err = st.SetJobStatus(sctx, l, bulkid.StatusValidating)
 			job.Status = bulkid.StatusValidating
 		case bulkid.StatusValidating:
-			err = p.validate(sctx, l, job)
+			sp.close()
+			sp, err = p.validate(sctx, l, job)
 		case bulkid.StatusProcessing:
-			if err = p.process(ctx, sctx, l, job); err != nil {
+			if err = p.process(ctx, sctx, l, job, sp); err != nil {
 				return err
 			}
 			if job.CompletedRows == 0 {
@@ -267,33 +275,74 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job)
 // pageSize is how many input records validation reads at a time.
 const pageSize = 1000
 
-// validate checks every record and stores the invalid ones' errors.
-func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
+// validate checks every record and stores the invalid ones' errors. It
+// writes every record's verdict to a spool that it returns (nil when the
+// spool could not be made or written), so that processing does not read
+// and parse the input again.
+func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) (*spool, error) {
+	sp := newSpool(p.cfg.SpoolDir)
 	var errs []bulkid.RecordError
 	for from := 0; from < job.TotalRows; {
 		recs, err := p.cfg.Store.JobRecords(sctx, job.ID, from, pageSize)
 		if err != nil {
-			return err
+			sp.close()
+			return nil, err
 		}
 		if len(recs) == 0 {
-			return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, from, job.TotalRows)
+			sp.close()
+			return nil, fmt.Errorf("job %s: input ends at record %d of %d", job.ID, from, job.TotalRows)
 		}
 		for _, r := range recs {
-			if _, rerr := bulkid.ValidateRecord(job.Type, r.Raw); rerr != nil {
-				rerr.Seq, rerr.Pos = r.Seq, r.Pos
-				if rerr.Raw == nil {
-					rerr.Raw = r.Raw
-				}
+			it, rerr := validateRecord(job.Type, r)
+			if rerr != nil {
 				errs = append(errs, *rerr)
+			}
+			if sp != nil {
+				if err := sp.add(it); err != nil {
+					p.spoolFailed(job, err)
+					sp.close()
+					sp = nil
+				}
 			}
 		}
 		from = recs[len(recs)-1].Seq + 1
 	}
+	if sp != nil {
+		if err := sp.rewind(); err != nil {
+			p.spoolFailed(job, err)
+			sp.close()
+			sp = nil
+		}
+	}
 	if err := p.cfg.Store.FinishValidation(sctx, l, errs); err != nil {
-		return err
+		sp.close()
+		return nil, err
 	}
 	job.Status, job.FailedRows = bulkid.StatusProcessing, len(errs)
-	return nil
+	return sp, nil
+}
+
+// validateRecord validates r: its item for processing and, when it is
+// invalid, its record error.
+func validateRecord(t bulkid.JobType, r bulkid.RawRecord) (item, *bulkid.RecordError) {
+	it := item{seq: r.Seq, rawLen: len(r.Raw)}
+	rec, rerr := bulkid.ValidateRecord(t, r.Raw)
+	if rerr != nil {
+		rerr.Seq, rerr.Pos = r.Seq, r.Pos
+		if rerr.Raw == nil {
+			rerr.Raw = r.Raw
+		}
+		return it, rerr
+	}
+	rec.Seq, rec.Pos, rec.Raw = r.Seq, r.Pos, r.Raw
+	it.valid, it.rec = true, rec
+	return it, nil
+}
+
+// spoolFailed logs that a job's spool failed: the job goes on, and its
+// processing reads and parses the input again.
+func (p *Pool) spoolFailed(job *bulkid.Job, err error) {
+	p.cfg.Logger.Warn("spool of validated records failed; processing parses the input again", "job_id", job.ID, "err", err)
 }
 
 // throttle waits until the app's rate allows n more rows and takes them.
@@ -319,34 +368,51 @@ func (p *Pool) throttle(ctx, sctx context.Context, l bulkid.Lease, appID int64, 
 }
 
 // process applies the valid records from the cursor on, one throttled batch
-// per transaction.
-func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
+// per transaction. It takes them from sp, the spool validation wrote in this
+// run, or, when sp is nil (the job was validated by an earlier run) or
+// fails, reads the input from the store and parses it again.
+func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job, sp *spool) error {
 	size := p.BatchSize()
-	var read []bulkid.RawRecord // records read from the cursor on, not yet applied
+	var read []item // records read from the cursor on, not yet applied
 	for job.Cursor < job.TotalRows {
 		if ctx.Err() != nil {
 			return errStopped
 		}
 		if len(read) == 0 {
-			var err error
-			if read, err = p.cfg.Store.JobRecords(sctx, job.ID, job.Cursor, size); err != nil {
-				return err
+			if sp != nil {
+				var err error
+				if read, err = sp.read(job.Cursor, size); err != nil || len(read) == 0 {
+					if err == nil {
+						err = fmt.Errorf("spool ends at record %d of %d", job.Cursor, job.TotalRows)
+					}
+					p.spoolFailed(job, err)
+					sp, read = nil, nil // steps closes it
+				}
 			}
-			if len(read) == 0 {
-				return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, job.Cursor, job.TotalRows)
+			if sp == nil {
+				raws, err := p.cfg.Store.JobRecords(sctx, job.ID, job.Cursor, size)
+				if err != nil {
+					return err
+				}
+				if len(raws) == 0 {
+					return fmt.Errorf("job %s: input ends at record %d of %d", job.ID, job.Cursor, job.TotalRows)
+				}
+				read = make([]item, len(raws))
+				for i, r := range raws {
+					// Invalid records were counted as failed by validation.
+					read[i], _ = validateRecord(job.Type, r)
+				}
 			}
 		}
 		// A batch cut short by its bytes leaves the rest of what was read
 		// for the next batches, so no record is read twice.
 		n := cutAtBytes(read)
-		raws := read[:n:n]
+		batch := read[:n:n]
 		read = read[n:]
-		recs := make([]bulkid.Record, 0, len(raws))
-		for _, r := range raws {
-			// Invalid records were counted as failed by validation.
-			if rec, rerr := bulkid.ValidateRecord(job.Type, r.Raw); rerr == nil {
-				rec.Seq, rec.Pos, rec.Raw = r.Seq, r.Pos, r.Raw
-				recs = append(recs, rec)
+		recs := make([]bulkid.Record, 0, len(batch))
+		for _, it := range batch {
+			if it.valid {
+				recs = append(recs, it.rec)
 			}
 		}
 		if p.cfg.RowsPerMinute > 0 && len(recs) > 0 {
@@ -354,7 +420,7 @@ func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Jo
 				return err
 			}
 		}
-		next := raws[len(raws)-1].Seq + 1
+		next := batch[len(batch)-1].seq + 1
 		if err := p.cfg.Store.ApplyBatch(sctx, l, job.Type, recs, job.Cursor, next); err != nil {
 			return err
 		}
@@ -370,17 +436,17 @@ func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Jo
 	return nil
 }
 
-// cutAtBytes returns how many of raws (at least one) one batch applies:
+// cutAtBytes returns how many of items (at least one) one batch applies:
 // as many as fit in bulkid.MaxBatchBytes of records as sent, so that a
 // batch of large records is a transaction of a few MiB, not a gigabyte
 // that outlives its lease and holds SQLite's one writer meanwhile.
-func cutAtBytes(raws []bulkid.RawRecord) int {
+func cutAtBytes(items []item) int {
 	total := 0
-	for i, r := range raws {
-		total += len(r.Raw)
+	for i, it := range items {
+		total += it.rawLen
 		if total > bulkid.MaxBatchBytes && i > 0 {
 			return i
 		}
 	}
-	return len(raws)
+	return len(items)
 }

@@ -394,3 +394,97 @@ func TestProfileBoundCountsFailed(t *testing.T) {
 		t.Errorf("job of one refused record and one good = %s %d/%d, want completed 1/1", j.Status, j.CompletedRows, j.FailedRows)
 	}
 }
+
+// readCounter counts the input records JobRecords hands out, and can stop
+// the pool once validation is stored.
+type readCounter struct {
+	worker.Store
+	read     atomic.Int64
+	stopping func() // called after FinishValidation commits, when set
+}
+
+func (s *readCounter) JobRecords(ctx context.Context, jobID string, from, n int) ([]bulkid.RawRecord, error) {
+	recs, err := s.Store.JobRecords(ctx, jobID, from, n)
+	s.read.Add(int64(len(recs)))
+	return recs, err
+}
+
+func (s *readCounter) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulkid.RecordError) error {
+	err := s.Store.FinishValidation(ctx, l, errs)
+	if err == nil && s.stopping != nil {
+		s.stopping()
+	}
+	return err
+}
+
+// submitMixed submits n companies of which every seventh is invalid, each
+// with a metadata value pad of pad bytes.
+func submitMixed(t *testing.T, st bulkid.Store, app *bulkid.App, n, pad int) (job *bulkid.Job, invalid int) {
+	t.Helper()
+	recs := make([]bulkid.RawRecord, n)
+	for i := range recs {
+		raw := fmt.Sprintf(`{"company_id":"c%d","metadata":{"i":%d,"pad":"%s"}}`, i, i, strings.Repeat("x", pad))
+		if i%7 == 3 {
+			raw, invalid = fmt.Sprintf(`{"company_id":"c%d","metadata":{"i":[%d]}}`, i, i), invalid+1
+		}
+		recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: []byte(raw)}
+	}
+	job = &bulkid.Job{ID: fmt.Sprintf("job-%d", time.Now().UnixNano()), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
+	if err := st.CreateJob(context.Background(), job, recordpack.FromRecords(recs)); err != nil {
+		t.Fatal(err)
+	}
+	return job, invalid
+}
+
+// TestRecordsReadOnce: a job validated and processed in one run reads its
+// input, and so parses each record, once: processing applies the records
+// validation spooled.
+func TestRecordsReadOnce(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	job, invalid := submitMixed(t, st, app, 5000, 200) // a spool over 1 MiB: in a file
+	rc := &readCounter{Store: st}
+	j := runUntil(t, worker.Config{Store: rc, UnthrottledBatch: 300, PollInterval: 10 * time.Millisecond, SpoolDir: t.TempDir()}, st, app, job.ID, 30*time.Second)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 5000-invalid || j.FailedRows != invalid || len(j.Errors) == 0 || j.Errors[0].Code != bulkid.RNestedMetadata || j.Errors[0].Pos != 3 {
+		t.Fatalf("job = %s %d/%d, %d errors; want completed %d/%d, the first error nested_metadata at 3", j.Status, j.CompletedRows, j.FailedRows, len(j.Errors), 5000-invalid, invalid)
+	}
+	if n := rc.read.Load(); n != 5000 {
+		t.Errorf("the job's input was read %d records' worth, want 5000: once by validation, not again by processing", n)
+	}
+	c, err := st.Company(context.Background(), app.ID, "c4999")
+	if err != nil || !strings.HasPrefix(string(c.Metadata), `{"i":4999,"pad":"xx`) {
+		t.Errorf("last company = %+v, %v", c, err)
+	}
+}
+
+// TestResumeAfterValidation: a job validated by one run and resumed at
+// processing by another (whose spool does not exist) reads and parses its
+// input again, and completes with the same counts.
+func TestResumeAfterValidation(t *testing.T) {
+	t.Parallel()
+	st, app := setup(t)
+	job, invalid := submitMixed(t, st, app, 1200, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := &readCounter{Store: st, stopping: cancel}
+	pool, err := worker.New(worker.Config{Store: first, Workers: 1, PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Run(ctx) // returns once validation is stored and the job released
+	j, err := st.Job(context.Background(), app.ID, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Status != bulkid.StatusProcessing || j.Cursor != 0 || j.FailedRows != invalid || first.read.Load() != 1200 {
+		t.Fatalf("after the first run: %s cursor %d failed %d, read %d; want processing at 0 with %d failed, 1200 read", j.Status, j.Cursor, j.FailedRows, first.read.Load(), invalid)
+	}
+	second := &readCounter{Store: st}
+	j = runUntil(t, worker.Config{Store: second, UnthrottledBatch: 500, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 1200-invalid || j.FailedRows != invalid || len(j.Errors) == 0 || j.Errors[0].Code != bulkid.RNestedMetadata || j.Errors[0].Pos != 3 {
+		t.Fatalf("after resume: %s %d/%d, %d errors; want completed %d/%d, the first error nested_metadata at 3", j.Status, j.CompletedRows, j.FailedRows, len(j.Errors), 1200-invalid, invalid)
+	}
+	if n := second.read.Load(); n != 1200 {
+		t.Errorf("the resumed run read %d records, want the 1200 it processes", n)
+	}
+}

@@ -163,3 +163,13 @@ func spoolError(err error) error {
 	return &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "The server cannot hold the upload right now; try again later.",
 		Details: fmt.Sprintf("recordpack: spool: %v", err)}
 }
+
+// TempFile opens a temporary file in dir (os.TempDir() if "") the way a
+// file Writer's spool is opened: with no name at all (Linux O_TMPFILE) or
+// unlinked at once where the system allows, so a killed process leaves
+// nothing behind. When named is true the name could not be removed, and
+// the caller removes f.Name() after closing f.
+func TempFile(dir string) (f *os.File, named bool, err error) {
+	f, unlinked, err := createSpool(dir)
+	return f, err == nil && !unlinked, err
+}
