@@ -48,16 +48,22 @@ type wireError struct {
 	} `json:"errors"`
 }
 
-// call sends GET /v1/background_jobs with the Authorization headers given
-// (from the address of the test's client) and returns the status, headers
-// and error code.
+// callURL sends GET /v1/background_jobs with the Authorization headers
+// given (from the address of the test's client) and returns the status,
+// headers and error code.
 func callURL(t *testing.T, url string, auth ...string) (int, http.Header, string) {
+	t.Helper()
+	return callWith(t, http.DefaultClient, url, auth...)
+}
+
+// callWith is callURL through the client c.
+func callWith(t *testing.T, c *http.Client, url string, auth ...string) (int, http.Header, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url+"/v1/background_jobs", nil)
 	for _, a := range auth {
 		req.Header.Add("Authorization", a)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,24 +124,10 @@ func from(ip string) *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 }
 
+// callFrom sends key through the client c, from its address.
 func callFrom(t *testing.T, c *http.Client, url, key string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url+"/v1/background_jobs", nil)
-	req.Header.Set("Authorization", "Token "+key)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == 200 {
-		return 200, resp.Header, ""
-	}
-	var e wireError
-	if err := json.Unmarshal(raw, &e); err != nil || len(e.Errors) != 1 || e.Errors[0].Message == "" {
-		t.Fatalf("answer %d is not one error in the documented shape: %s", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, resp.Header, e.Errors[0].ErrorCode
+	return callWith(t, c, url, "Token "+key)
 }
 
 // TestFailedAuthIsThrottled (issue 10, item 15): an address that has used

@@ -1,44 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
-
-// rawRequest sends req as is on a new connection, half-closes it (no more
-// to send, still reading), and returns the answer.
-func rawRequest(t *testing.T, addr, req string, halfClose bool) (*http.Response, []byte) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	if halfClose {
-		if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to %.60q: %v", req, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("answer to %.60q cut short: %v", req, err)
-	}
-	return resp, body
-}
 
 // TestHalfClosedClient: a client that half-closes its connection
 // (shutdown(SHUT_WR)) after a complete request still reads the answer,
@@ -70,7 +37,7 @@ func TestHalfClosedClient(t *testing.T) {
 	} {
 		// The store call races net/http's read that sees the EOF: repeat.
 		for range 3 {
-			resp, body := rawRequest(t, addr, tc.req, true)
+			resp, body := rawExchange(t, addr, tc.req, true)
 			if resp.StatusCode != tc.status {
 				t.Errorf("%s, half-closed: %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
 			}

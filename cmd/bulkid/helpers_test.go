@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,4 +143,32 @@ func getJSON(t *testing.T, s *server, path string) map[string]any {
 func listJobs(t *testing.T, s *server, query string) []job {
 	t.Helper()
 	return s.target(t).ListJobs(query)
+}
+
+// rawExchange sends req as is on a new connection and returns the answer.
+// req is written while the answer is read, since a refusal may come before
+// it is all sent; with halfClose the connection is then half-closed (no
+// more to send, still reading), as shutdown(SHUT_WR) does.
+func rawExchange(t *testing.T, addr, req string, halfClose bool) (*http.Response, []byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	go func() {
+		if _, err := io.WriteString(conn, req); err == nil && halfClose {
+			conn.(*net.TCPConn).CloseWrite()
+		}
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to %.80q: %v", req, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("answer to %.80q cut short: %v", req, err)
+	}
+	return resp, body
 }

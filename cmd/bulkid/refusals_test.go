@@ -4,34 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
-
-// sendRaw writes req on a new connection while reading the answer, which
-// may come before req is all sent.
-func sendRaw(t *testing.T, addr, req string) (*http.Response, []byte) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	go io.WriteString(conn, req)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to %.80q: %v", req, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("answer to %.80q cut short: %v", req, err)
-	}
-	return resp, body
-}
 
 // TestRefusalsInErrorShape: requests net/http refuses before any handler
 // runs, and over-long URLs, are answered in the documented error shape,
@@ -56,7 +32,7 @@ func TestRefusalsInErrorShape(t *testing.T) {
 		{"URL of 20 KB", "GET /v1/companies/" + strings.Repeat("a", 20<<10) + " HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 414, "uri_too_long"},
 		{"query of 20 KB", "GET /v1/companies?cursor=" + strings.Repeat("a", 20<<10) + " HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 414, "uri_too_long"},
 	} {
-		resp, body := sendRaw(t, addr, tc.req)
+		resp, body := rawExchange(t, addr, tc.req, false)
 		var e apiError
 		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != tc.status || len(e.Errors) != 1 ||
 			e.Errors[0].ErrorCode != tc.code || e.Errors[0].Message == "" || e.Errors[0].Error != http.StatusText(tc.status) {
