@@ -173,3 +173,20 @@ func (j *Job) Remaining(rowsPerMinute int, now time.Time) (d time.Duration, ok b
 	}
 	return time.Duration(float64(left) * float64(el) / float64(j.CompletedRows)), true
 }
+
+// Event is one call of the track endpoint, as stored.
+type Event struct {
+	Seq        int64           // orders the app's events; the listing cursor
+	UserID     string          // "" for an event sent without a user_id
+	Name       string          // the event_name
+	Metadata   json.RawMessage // a JSON object of primitives, as validated
+	ReceivedAt time.Time       // when the server received it
+	SentAt     time.Time       // the client's timestamp; zero if none was sent
+}
+
+// EventTotal is how many events of one name an app holds.
+type EventTotal struct {
+	Name   string
+	Count  int64
+	LastAt time.Time // ReceivedAt of the newest
+}

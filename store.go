@@ -96,6 +96,40 @@ type ProfileStore interface {
 	Identify(ctx context.Context, appID int64, companies, users []Record) error
 }
 
+// EventStore keeps the events of the track endpoint. Its methods join
+// Store once both stores implement them.
+type EventStore interface {
+	// Track stores ev for the app at once, in one transaction with the
+	// creation of its user (empty metadata) if the app has no user
+	// ev.UserID; ev.UserID "" stores an event of no user. It sets ev.Seq.
+	// ev.ReceivedAt is set by the caller.
+	Track(ctx context.Context, appID int64, ev *Event) error
+	// UserEvents returns the user's events newest first, only those named
+	// name unless name is "", after the cursor p.After (an event's Seq in
+	// decimal, "" for the first page). Returns ENOTFOUND if the app has no
+	// such user, EINVALID if p.After is not a decimal Seq.
+	UserEvents(ctx context.Context, appID int64, userID, name string, p Page) ([]*Event, error)
+	// EventTotals returns the app's event counts by name, ordered by name.
+	EventTotals(ctx context.Context, appID int64) ([]EventTotal, error)
+}
+
+// DeleteStore removes profiles at once (DELETE /v1/users and
+// /v1/companies). Each call is one transaction, ordered with real-time
+// writes and a running job's batches as transactions are; on PostgreSQL it
+// takes locks in the order every writer does (companies, then users, each
+// sorted by id). Its methods join Store once both stores implement them.
+type DeleteStore interface {
+	// DeleteUsers removes the app's users with these ids, their events and
+	// their company association, and refreshes the user count and
+	// visibility of the companies they belonged to. Ids the app does not
+	// have are skipped. It returns how many users were removed.
+	DeleteUsers(ctx context.Context, appID int64, ids []string) (int, error)
+	// DeleteCompanies removes the app's companies with these ids and ends
+	// their users' association (the users stay, with no company). Ids the
+	// app does not have are skipped. It returns how many were removed.
+	DeleteCompanies(ctx context.Context, appID int64, ids []string) (int, error)
+}
+
 // Lease is a worker's claim on a job. Every WorkStore write checks it and
 // returns ELEASELOST if the job is no longer held by Owner, so two workers
 // never apply the same job.
