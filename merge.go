@@ -3,6 +3,7 @@ package bulkid
 import (
 	"bytes"
 	"fmt"
+	"math/big"
 	"slices"
 
 	"github.com/valyala/fastjson"
@@ -47,6 +48,39 @@ type Applied struct {
 	// RejectedCompany/RejectedUser say which records (by index) were
 	// rejected.
 	RejectedCompany, RejectedUser map[int]bool
+	// CompanyRows and UserRows say what the applied records did, each
+	// record counted once: the company and the user records.
+	CompanyRows, UserRows RowCounts
+}
+
+// RowCounts sorts applied records by what each did to its profile, in
+// the order they apply: Created (the profile did not exist), Updated (a
+// stored value changed: a metadata key was set to a new value, added or
+// removed, or a user's company changed) and Unchanged (the profile was
+// left as it was). A record that follows another of the same id in a
+// batch is judged against the profile that record left.
+type RowCounts struct {
+	Created, Updated, Unchanged int
+}
+
+// Add adds the counts of o to c.
+func (c *RowCounts) Add(o RowCounts) {
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Unchanged += o.Unchanged
+}
+
+// count counts one applied record of a profile: created if it is the
+// first applied record of a profile that was not stored.
+func (c *RowCounts) count(first, stored, changed bool) {
+	switch {
+	case first && !stored:
+		c.Created++
+	case changed:
+		c.Updated++
+	default:
+		c.Unchanged++
+	}
 }
 
 // Needs returns the ids a store must read before ApplyRecords: every
@@ -136,11 +170,13 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		if s.err != nil {
 			return nil, s.err
 		}
-		if e := s.md.apply(r.Metadata, "company", r.ID); e != nil {
+		changed, e := s.md.apply(r.Metadata, "company", r.ID)
+		if e != nil {
 			reject(r, e)
 			out.RejectedCompany[i] = true
 			continue
 		}
+		out.CompanyRows.count(!s.w.Updated, s.stored, changed)
 		s.w.Updated = true
 	}
 	usrs := map[string]*state{}
@@ -155,11 +191,14 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		if s.err != nil {
 			return nil, s.err
 		}
-		if e := s.md.apply(r.Metadata, "user", r.ID); e != nil {
+		changed, e := s.md.apply(r.Metadata, "user", r.ID)
+		if e != nil {
 			reject(r, e)
 			out.RejectedUser[i] = true
 			continue
 		}
+		changed = changed || (r.CompanyID != "" && r.CompanyID != s.w.CompanyID)
+		out.UserRows.count(!s.w.Updated, s.stored, changed)
 		s.w.Updated = true
 		if r.CompanyID != "" {
 			s.w.CompanyID = r.CompanyID
@@ -324,11 +363,11 @@ func (m *metadataState) set(k, val []byte) {
 }
 
 // apply merges patch (ValidateRecord's metadata, or nil) into m if the
-// result is within the profile bounds; otherwise it leaves m as it was
-// and says why.
-func (m *metadataState) apply(patch []byte, kind, id string) *RecordError {
+// result is within the profile bounds, and reports whether that changed a
+// value; otherwise it leaves m as it was and says why.
+func (m *metadataState) apply(patch []byte, kind, id string) (changed bool, _ *RecordError) {
 	if patch == nil {
-		return nil
+		return false, nil
 	}
 	var buf [32]span
 	spans, ok := flatMembers(buf[:0], patch)
@@ -338,11 +377,11 @@ func (m *metadataState) apply(patch []byte, kind, id string) *RecordError {
 		defer parsers.Put(p)
 		v, err := p.ParseBytes(patch)
 		if err != nil {
-			return &RecordError{Code: RInvalidMetadata, Message: "metadata is not a JSON object"}
+			return false, &RecordError{Code: RInvalidMetadata, Message: "metadata is not a JSON object"}
 		}
 		obj, err := v.Object()
 		if err != nil {
-			return &RecordError{Code: RInvalidMetadata, Message: "metadata is not a JSON object"}
+			return false, &RecordError{Code: RInvalidMetadata, Message: "metadata is not a JSON object"}
 		}
 		obj.Visit(func(k []byte, v *fastjson.Value) {
 			spans = append(spans, span{appendString(nil, string(k)), appendValue(nil, v)})
@@ -385,11 +424,11 @@ func (m *metadataState) apply(patch []byte, kind, id string) *RecordError {
 	size := 2 + sum + max(0, n-1)
 	switch {
 	case n > MaxProfileKeys && n > m.n:
-		return &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
+		return false, &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
 			"applying this record would leave %s %q with %d metadata keys; a profile may hold at most %d (it holds %d). Send null for keys it no longer needs to remove them",
 			kind, id, n, MaxProfileKeys, m.n)}
 	case size > MaxProfileBytes && size > m.size():
-		return &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
+		return false, &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
 			"applying this record would make the metadata of %s %q %d bytes; a profile may hold at most %d bytes (1 MiB) of metadata (it holds %d). Send null for keys it no longer needs to remove them",
 			kind, id, size, MaxProfileBytes, m.size())}
 	}
@@ -397,13 +436,67 @@ func (m *metadataState) apply(patch []byte, kind, id string) *RecordError {
 		if !last(i, s.key) {
 			continue
 		}
+		j, had := m.find(s.key)
 		if bytes.Equal(s.val, null) {
+			changed = changed || had
 			m.set(s.key, nil)
 		} else {
+			changed = changed || !had || !sameValue(m.vals[j], s.val)
 			m.set(s.key, s.val)
 		}
 	}
-	return nil
+	return changed, nil
+}
+
+// sameValue reports whether two JSON primitives, one as stored and one as
+// sent, are the same value though their text may differ: PostgreSQL
+// writes jsonb numbers and string escapes its own way (1e2 as 100, \u0008
+// as \b), so that sending back what is stored is no change on either store.
+func sameValue(stored, sent []byte) bool {
+	if bytes.Equal(stored, sent) {
+		return true
+	}
+	if len(stored) == 0 || len(sent) == 0 {
+		return false
+	}
+	switch a, b := stored[0], sent[0]; {
+	case a == '"' && b == '"':
+		if bytes.IndexByte(stored, '\\') < 0 && bytes.IndexByte(sent, '\\') < 0 {
+			return false
+		}
+		x, err1 := fastjson.ParseBytes(stored)
+		y, err2 := fastjson.ParseBytes(sent)
+		return err1 == nil && err2 == nil && bytes.Equal(x.GetStringBytes(), y.GetStringBytes())
+	case (a == '-' || a >= '0' && a <= '9') && (b == '-' || b >= '0' && b <= '9'):
+		// Numbers keep digits beyond a float64's precision, so they are
+		// compared exactly. Plain integers (no fraction, exponent,
+		// leading zero or minus zero) that differ in text differ in value.
+		if plainInt(stored) && plainInt(sent) {
+			return false
+		}
+		x, ok1 := new(big.Rat).SetString(string(stored))
+		y, ok2 := new(big.Rat).SetString(string(sent))
+		return ok1 && ok2 && x.Cmp(y) == 0
+	}
+	return false
+}
+
+// plainInt reports whether b is an integer written in the one way
+// JSON allows for its value.
+func plainInt(b []byte) bool {
+	d := b
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || (d[0] == '0' && (len(d) > 1 || len(b) > 1)) {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // json returns the members as a compact JSON object, in order: the

@@ -126,6 +126,9 @@ type Job struct {
 	TotalRows     int
 	CompletedRows int
 	FailedRows    int
+	// Rows says what the completed rows did: created, updated or left
+	// unchanged a profile. Its counts add up to CompletedRows.
+	Rows RowCounts
 	// Cursor is how many records (in input order) have been applied or
 	// skipped as invalid; the worker resumes from here after a restart.
 	Cursor int

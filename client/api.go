@@ -44,6 +44,9 @@ type Job struct {
 	Links         string        `json:"links"`
 	Errors        []RecordError `json:"errors"`
 	// bulkid extensions; absent from the hosted service.
+	CreatedRows             int        `json:"created_rows"`   // records that created a profile
+	UpdatedRows             int        `json:"updated_rows"`   // records that changed a stored value
+	UnchangedRows           int        `json:"unchanged_rows"` // records that changed nothing
 	EstimatedCompletionTime *time.Time `json:"estimated_completion_time"`
 	ErrorsURL               string     `json:"errors_url"`
 	FailureReason           *string    `json:"failure_reason"`

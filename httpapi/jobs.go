@@ -46,6 +46,9 @@ type jobJSON struct {
 	Links         string            `json:"links"`
 	Errors        []recordErrorJSON `json:"errors"`
 	// Extensions of this server.
+	CreatedRows             int     `json:"created_rows"`
+	UpdatedRows             int     `json:"updated_rows"`
+	UnchangedRows           int     `json:"unchanged_rows"`
 	EstimatedCompletionTime *string `json:"estimated_completion_time"`
 	ErrorsURL               string  `json:"errors_url"`
 	FailureReason           *string `json:"failure_reason"`
@@ -90,6 +93,9 @@ func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 		TotalRows:     j.TotalRows,
 		CompletedRows: j.CompletedRows,
 		FailedRows:    j.FailedRows,
+		CreatedRows:   j.Rows.Created,
+		UpdatedRows:   j.Rows.Updated,
+		UnchangedRows: j.Rows.Unchanged,
 		Links:         jobLink(j.ID),
 		ErrorsURL:     jobLink(j.ID) + "/errors",
 		Errors:        make([]recordErrorJSON, 0, len(j.Errors)),

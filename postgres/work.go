@@ -331,12 +331,20 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 			companies, users = nil, recs
 		}
 		res, err := applyRecords(ctx, tx, appID, companies, users, now)
-		if err != nil || len(res.Rejected) == 0 {
+		if err != nil {
 			return err
 		}
-		n := len(res.Rejected)
-		if _, err := tx.Exec(ctx, "UPDATE jobs SET completed_rows = completed_rows - $1, failed_rows = failed_rows + $1 WHERE seq = $2", n, seq); err != nil {
+		rows, n := res.CompanyRows, len(res.Rejected)
+		if t == bulkid.JobUsers {
+			rows = res.UserRows
+		}
+		if _, err := tx.Exec(ctx, `UPDATE jobs SET completed_rows = completed_rows - $1, failed_rows = failed_rows + $1,
+			created_rows = created_rows + $2, updated_rows = updated_rows + $3, unchanged_rows = unchanged_rows + $4 WHERE seq = $5`,
+			n, rows.Created, rows.Updated, rows.Unchanged, seq); err != nil {
 			return err
+		}
+		if n == 0 {
+			return nil
 		}
 		return insertErrors(ctx, tx, seq, res.Rejected)
 	})

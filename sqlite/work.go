@@ -164,12 +164,16 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 			companies, users = nil, recs
 		}
 		res, err := applyRecords(ctx, tx, appID, companies, users, now)
-		if err != nil || len(res.Rejected) == 0 {
+		if err != nil {
 			return err
 		}
-		n := len(res.Rejected)
-		if _, err := tx.ExecContext(ctx, "UPDATE jobs SET completed_rows = completed_rows - ?, failed_rows = failed_rows + ? WHERE seq = ?",
-			n, n, seq); err != nil {
+		rows, n := res.CompanyRows, len(res.Rejected)
+		if t == bulkid.JobUsers {
+			rows = res.UserRows
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET completed_rows = completed_rows - ?, failed_rows = failed_rows + ?,
+			created_rows = created_rows + ?, updated_rows = updated_rows + ?, unchanged_rows = unchanged_rows + ? WHERE seq = ?`,
+			n, n, rows.Created, rows.Updated, rows.Unchanged, seq); err != nil {
 			return err
 		}
 		return insertErrors(ctx, tx, seq, res.Rejected)

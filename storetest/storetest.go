@@ -58,6 +58,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"FinishJob", testFinishJob},
 		{"RefreshCompanies", testRefreshCompanies},
 		{"ReserveRows", testReserveRows},
+		{"RowCounts", testRowCounts}, // rowcounts.go
 		// ProfileStore (profiles.go)
 		{"MergeCompanies", testMergeCompanies},
 		{"Users", testUsers},

@@ -129,7 +129,7 @@ func testReleaseJob(t *testing.T, e *env) {
 	e.must("ClaimJob after ReleaseJob", err)
 	wantJob(t, "ClaimJob after ReleaseJob", got, &bulkid.Job{ID: job.ID, AppID: app.ID, Type: bulkid.JobCompanies,
 		Status: bulkid.StatusProcessing, Source: bulkid.SourceNDJSON, SubmittedAt: start, StartTime: start,
-		TotalRows: 3, CompletedRows: 2, Cursor: 2})
+		TotalRows: 3, CompletedRows: 2, Cursor: 2, Rows: bulkid.RowCounts{Created: 2}})
 
 	wantCode(t, "ReleaseJob by the former owner", e.s.ReleaseJob(e.ctx, l), bulkid.ELEASELOST)
 	wantCode(t, "ApplyBatch by the former owner", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[2:], 2, 3), bulkid.ELEASELOST)
@@ -324,7 +324,7 @@ func testFinishJob(t *testing.T, e *env) {
 
 	want := &bulkid.Job{ID: job.ID, AppID: app.ID, Type: bulkid.JobCompanies, Status: bulkid.StatusCompleted,
 		Source: bulkid.SourceNDJSON, SubmittedAt: start, StartTime: started, EndTime: ended,
-		TotalRows: 1, CompletedRows: 1, Cursor: 1}
+		TotalRows: 1, CompletedRows: 1, Cursor: 1, Rows: bulkid.RowCounts{Created: 1}}
 	wantJob(t, "Job after FinishJob", e.job(app, job.ID), want)
 
 	_, err := e.s.ActiveJob(e.ctx, app.ID)

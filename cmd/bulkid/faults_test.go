@@ -351,6 +351,12 @@ func checkFaultWorkload(t *testing.T, s *server, attempts []*attempt) {
 			t.Errorf("attempt %d (killed %s): job %s is %s with %d+%d of %d rows, want completed with %d+%d of %d",
 				a.n, a.point, j.JobID, j.Status, j.CompletedRows, j.FailedRows, j.TotalRows, a.total-a.invalid, a.invalid, a.total)
 		}
+		// Each applied row is counted once as what it did, however often
+		// its batch was begun before a kill.
+		if j.CreatedRows+j.UpdatedRows+j.UnchangedRows != j.CompletedRows {
+			t.Errorf("attempt %d (killed %s): job %s counts %d created + %d updated + %d unchanged, want %d completed",
+				a.n, a.point, j.JobID, j.CreatedRows, j.UpdatedRows, j.UnchangedRows, j.CompletedRows)
+		}
 	}
 	for _, a := range attempts {
 		j, ok := found[a]
