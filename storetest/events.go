@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -261,4 +262,79 @@ func testEventTenancy(t *testing.T, e *env) {
 	if len(totals) != 1 || totals[0].Name != "view" || totals[0].Count != 3 {
 		t.Errorf("EventTotals(a) = %+v, want view: 3", totals)
 	}
+}
+
+// testTrackConcurrent: many callers track events of the same few users,
+// new and known, and of no user, while others identify those users into
+// companies. No call may fail (on PostgreSQL, none may deadlock or give
+// up on a lock), every event is stored once, each new user is created
+// once, and identify's metadata and companies are not touched by events.
+func testTrackConcurrent(t *testing.T, e *env) {
+	app := e.createApp("a")
+	const (
+		trackers = 8
+		perCall  = 25
+		users    = 4
+	)
+	var wg sync.WaitGroup
+	errs := make(chan error, trackers*perCall+users*perCall)
+	for g := range trackers {
+		wg.Go(func() {
+			for i := range perCall {
+				user := fmt.Sprintf("u%d", (g+i)%(users+1)) // u4 is never identified
+				if i%5 == 0 {
+					user = ""
+				}
+				ev := &bulkid.Event{UserID: user, Name: fmt.Sprintf("e%d", i%3), ReceivedAt: e.clock.Now()}
+				if err := e.s.Track(e.ctx, app.ID, ev); err != nil {
+					errs <- fmt.Errorf("Track(%q): %w", user, err)
+				}
+			}
+		})
+	}
+	for u := range users {
+		wg.Go(func() {
+			for i := range perCall {
+				rec := e.records(bulkid.JobUsers, fmt.Sprintf(`{"user_id":"u%d","company_id":"c%d","metadata":{"n":%d}}`, u, i%2, i))
+				if err := e.s.Identify(e.ctx, app.ID, nil, rec); err != nil {
+					errs <- fmt.Errorf("Identify(u%d): %w", u, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	total, anonymous := int64(trackers*perCall), int64(trackers*((perCall+4)/5))
+	totals, err := e.s.EventTotals(e.ctx, app.ID)
+	e.must("EventTotals", err)
+	var sum int64
+	for _, tt := range totals {
+		sum += tt.Count
+	}
+	if sum != total || len(totals) != 3 {
+		t.Errorf("EventTotals = %+v: %d events in all, want %d over 3 names", totals, sum, total)
+	}
+	var listed int64
+	for u := range users + 1 {
+		id := fmt.Sprintf("u%d", u)
+		listed += int64(len(e.allEvents(app, id, "", 100)))
+		usr := e.user(app, id)
+		if u < users {
+			wantMetadata(t, id+"'s", usr.Metadata, fmt.Sprintf(`{"n":%d}`, perCall-1))
+			if want := fmt.Sprintf("c%d", (perCall-1)%2); usr.CompanyID != want {
+				t.Errorf("%s's company = %q, want %q, identify's last", id, usr.CompanyID, want)
+			}
+		} else {
+			wantMetadata(t, id+"'s, created by events", usr.Metadata, `{}`)
+		}
+	}
+	if listed != total-anonymous {
+		t.Errorf("the users list %d events, want %d (all but the %d of no user)", listed, total-anonymous, anonymous)
+	}
+	// Every user's last identify named c0 ((perCall-1)%2).
+	wantCount(t, e.company(app, "c0"), users, true)
+	wantCount(t, e.company(app, "c1"), 0, false)
 }

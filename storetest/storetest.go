@@ -68,6 +68,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"UserEvents", testUserEvents},
 		{"EventTotals", testEventTotals},
 		{"EventTenancy", testEventTenancy},
+		{"TrackConcurrent", testTrackConcurrent},
 		// Across the interfaces: tenancy.go, bounds.go, text.go, concurrency.go
 		{"Tenancy", testTenancy},
 		{"ProfileBounds", testProfileBounds},
