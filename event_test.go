@@ -1,9 +1,11 @@
 package bulkid_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
 )
@@ -103,4 +105,43 @@ func TestValidateEventMetadataAsRecord(t *testing.T) {
 			t.Errorf("metadata %s: record stores %s, event %s", md, rec.Metadata, ev.Metadata)
 		}
 	}
+}
+
+// FuzzValidateEvent: any body gets a verdict without a panic, and an
+// accepted one is what every store can hold.
+func FuzzValidateEvent(f *testing.F) {
+	for _, seed := range []string{
+		`{"user_id":"u1","event_name":"Signed Up","metadata":{"plan":"pro"},"timestamp":"2025-02-01T10:20:30.5Z"}`,
+		`{"event_name":"e","user_id":null}`,
+		`{"user_id":7,"event_name":"\ud83d\ude00","metadata":{"a\u00e9":"\u0041"}}`,
+		`{"user_id":"u","event_name":"e","timestamp":"1970-01-01T00:00:00+00:00"}`,
+		`{"event_name":"e\ud800"}`,
+		`[]`, `{`, ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, rerr := bulkid.ValidateEvent(raw)
+		if rerr != nil {
+			if rerr.Code == "" || rerr.Message == "" || !utf8.ValidString(rerr.Message) {
+				t.Fatalf("ValidateEvent(%q): error %+v without a code or a valid message", raw, rerr)
+			}
+			return
+		}
+		if ev.Name == "" || len(ev.Name) > bulkid.MaxEventNameLen || !bulkid.Storable(ev.Name) {
+			t.Fatalf("ValidateEvent(%q) accepted the name %q", raw, ev.Name)
+		}
+		if len(ev.UserID) > bulkid.MaxIDLen || !bulkid.Storable(ev.UserID) {
+			t.Fatalf("ValidateEvent(%q) accepted the user_id %q", raw, ev.UserID)
+		}
+		if ev.Metadata != nil {
+			var m map[string]any
+			if err := json.Unmarshal(ev.Metadata, &m); err != nil || m == nil {
+				t.Fatalf("ValidateEvent(%q): metadata %s is not a JSON object: %v", raw, ev.Metadata, err)
+			}
+		}
+		if !ev.SentAt.IsZero() && (ev.SentAt.Year() < 1970 || ev.SentAt.Year() > 9999 || ev.SentAt.Nanosecond()%1e6 != 0 || ev.SentAt.Location() != time.UTC) {
+			t.Fatalf("ValidateEvent(%q): timestamp %v", raw, ev.SentAt)
+		}
+	})
 }

@@ -320,3 +320,50 @@ func TestEventTenancy(t *testing.T) {
 		t.Errorf("app a's totals = %+v, want view: 3", got)
 	}
 }
+
+// TestTrackMetadataAsIdentify: /v1/track judges metadata as real-time
+// /v1/identify does, on the shapes Segment and RudderStack send (nested
+// traits, arrays, strings for everything), and stores what identify
+// would store into a new user. Whatever the real-time rule for metadata
+// is, the two endpoints must keep it together (ValidateEvent reads
+// metadata with the call record validation uses).
+func TestTrackMetadataAsIdentify(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "")
+	for i, md := range []string{
+		`{"plan":"pro","seats":3,"trial":false}`,
+		`{"revenue":"19.99","is_admin":"True","tags":"['a', 'b']","none":"None"}`,
+		`{"address":{"city":"Paris","postalCode":"75001"},"name":"Ann"}`,
+		`{"company":{"id":"acme","name":"Acme"},"email":"ann@acme.test"}`,
+		`{"tags":["a","b"],"scores":[1,2]}`,
+		`{"products":[{"sku":"x","price":1}]}`,
+		`{"big":1e400}`,
+		`"not an object"`,
+	} {
+		user := fmt.Sprintf("user-%d", i)
+		idr := s.Do("POST", "/v1/identify", s.Key, "application/json", strings.NewReader(fmt.Sprintf(`{"user_id":%q,"metadata":%s}`, user, md)))
+		trk := s.Do("POST", "/v1/track", s.Key, "application/json", strings.NewReader(fmt.Sprintf(`{"user_id":"ev-%s","event_name":"e","metadata":%s}`, user, md)))
+		if idr.Status != trk.Status {
+			t.Errorf("metadata %s: identify %d %s, track %d %s", md, idr.Status, idr.Body, trk.Status, trk.Body)
+			continue
+		}
+		if idr.Status != http.StatusAccepted {
+			var a, b struct{ Errors []struct{ ErrorCode, Details string } }
+			json.Unmarshal(idr.Body, &a)
+			json.Unmarshal(trk.Body, &b)
+			if fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Errorf("metadata %s: identify refused %s, track %s", md, idr.Body, trk.Body)
+			}
+			continue
+		}
+		stored := s.MetadataOf("/v1/users/" + user)
+		evs, _ := userEvents(t, s, "/v1/users/ev-"+user+"/events")
+		var got map[string]json.RawMessage
+		if len(evs) == 1 {
+			json.Unmarshal(evs[0].Metadata, &got)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(stored) {
+			t.Errorf("metadata %s: identify stored %s, the event %s", md, stored, got)
+		}
+	}
+}
