@@ -348,9 +348,7 @@ func TestTrackMetadataAsIdentify(t *testing.T) {
 			continue
 		}
 		if idr.Status != http.StatusAccepted {
-			var a, b struct {
-				Errors []struct{ ErrorCode, Details string }
-			}
+			var a, b apiError
 			json.Unmarshal(idr.Body, &a)
 			json.Unmarshal(trk.Body, &b)
 			if fmt.Sprint(a) != fmt.Sprint(b) {
