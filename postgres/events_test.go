@@ -43,7 +43,9 @@ func TestTrackLocksUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- db.Track(ctx, app.ID, &bulkid.Event{UserID: "u", Name: "second", ReceivedAt: time.Now()}) }()
+	go func() {
+		done <- db.Track(ctx, app.ID, &bulkid.Event{UserID: "u", Name: "second", ReceivedAt: time.Now()})
+	}()
 	// Wait until Track's insert of the user waits for the holder; if
 	// Track returns first, it did not lock the row.
 	for waiting := false; !waiting; {
