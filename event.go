@@ -44,7 +44,10 @@ var (
 // or the reason it cannot be. user_id follows the id rules of a record
 // (a non-empty string or an integer) except that absent or null is an
 // event of no user. Its metadata is read by the same call as a record's
-// (parseMetadata), so the two follow one rule.
+// (parseMetadata), so the two follow one rule: track is a real-time
+// endpoint, and if the real-time endpoints come to read metadata through
+// another call than the bulk ones, this must make that call too
+// (httpapi's TestTrackMetadataAsIdentify fails if track and identify part).
 func ValidateEvent(raw []byte) (EventRecord, *RecordError) {
 	var ev EventRecord
 	if size, head, ok := oversized(raw); ok {
