@@ -14,6 +14,7 @@ type Store interface {
 	JobStore
 	ProfileStore
 	WorkStore
+	EventStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error
@@ -96,13 +97,14 @@ type ProfileStore interface {
 	Identify(ctx context.Context, appID int64, companies, users []Record) error
 }
 
-// EventStore keeps the events of the track endpoint. Its methods join
-// Store once both stores implement them.
+// EventStore keeps the events of the track endpoint.
 type EventStore interface {
 	// Track stores ev for the app at once, in one transaction with the
 	// creation of its user (empty metadata) if the app has no user
-	// ev.UserID; ev.UserID "" stores an event of no user. It sets ev.Seq.
-	// ev.ReceivedAt is set by the caller.
+	// ev.UserID; ev.UserID "" stores an event of no user, counted in the
+	// totals and listed for no user. A user that exists is not written.
+	// It sets ev.Seq. ev.ReceivedAt is set by the caller; both times are
+	// kept to the millisecond, and Track rounds them down in ev as stored.
 	Track(ctx context.Context, appID int64, ev *Event) error
 	// UserEvents returns the user's events newest first, only those named
 	// name unless name is "", after the cursor p.After (an event's Seq in

@@ -32,6 +32,7 @@ import (
 var idRoutes = [][]string{
 	{"v1", "companies", "{company_id}"},
 	{"v1", "users", "{user_id}"},
+	{"v1", "users", "{user_id}", "events"},
 	{"v1", "background_jobs", "{job_id}"},
 	{"v1", "background_jobs", "{job_id}", "errors"},
 }

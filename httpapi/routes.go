@@ -28,6 +28,10 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/companies", s.authenticated(s.handleListCompanies))
 	mux.Handle("GET /v1/companies/{company_id}", s.authenticated(s.handleGetCompany))
 	mux.Handle("GET /v1/users/{user_id}", s.authenticated(s.handleGetUser))
+
+	mux.Handle("POST /v1/track", s.authenticated(s.handleTrack))
+	mux.Handle("GET /v1/users/{user_id}/events", s.authenticated(s.handleUserEvents))
+	mux.Handle("GET /v1/events/totals", s.authenticated(s.handleEventTotals))
 }
 
 func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -22,3 +22,4 @@ func benchStore(b *testing.B) bulkid.Store {
 func BenchmarkCreateJob(b *testing.B)  { storetest.BenchmarkCreateJob(b, benchStore) }
 func BenchmarkApplyBatch(b *testing.B) { storetest.BenchmarkApplyBatch(b, benchStore) }
 func BenchmarkListJobs(b *testing.B)   { storetest.BenchmarkListJobs(b, benchStore) }
+func BenchmarkTrack(b *testing.B)      { storetest.BenchmarkTrack(b, benchStore) }

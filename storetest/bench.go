@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,6 +107,48 @@ func BenchmarkApplyBatch(b *testing.B, newStore NewBenchStore) {
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(bulkid.MaxRecords)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// BenchmarkTrack measures storing one event (POST /v1/track's store
+// call): its user created on the first event of each of 1,000 users, the
+// event and its name's total, in one committed transaction; one caller
+// at a time (serial) and GOMAXPROCS callers (parallel).
+func BenchmarkTrack(b *testing.B, newStore NewBenchStore) {
+	for _, parallel := range []bool{false, true} {
+		name := "serial"
+		if parallel {
+			name = "parallel"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := newStore(b)
+			app, err := s.CreateApp(b.Context(), "bench", []byte("bench-key"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var n atomic.Int64
+			track := func() {
+				i := n.Add(1)
+				ev := &bulkid.Event{UserID: fmt.Sprintf("user-%04d", i%1000), Name: fmt.Sprintf("event %d", i%10),
+					Metadata:   fmt.Appendf(nil, `{"path":"/page/%d","plan":"pro","seats":%d,"trial":false,"ref":null}`, i%50, i%7),
+					ReceivedAt: time.Now()}
+				if err := s.Track(b.Context(), app.ID, ev); err != nil {
+					b.Error(err)
+				}
+			}
+			if parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						track()
+					}
+				})
+			} else {
+				for b.Loop() {
+					track()
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
 }

@@ -5,8 +5,8 @@
 // This file holds RunTests and the fixtures every case shares (the clock,
 // env and its steps); checks.go the want* checks. The cases are filed by
 // the interface they pin: apps.go (AppStore), jobs.go (JobStore), work.go
-// (WorkStore), profiles.go (ProfileStore); and by what crosses them:
-// tenancy.go (no app sees another's data), bounds.go (profile bounds),
+// (WorkStore), profiles.go (ProfileStore), events.go (EventStore); and by
+// what crosses them: tenancy.go (no app sees another's data), bounds.go (profile bounds),
 // text.go (validated text every store can hold), concurrency.go
 // (real-time identify during a job). bench.go holds the benchmarks.
 package storetest
@@ -64,6 +64,12 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Users", testUsers},
 		{"ListCompanies", testListCompanies},
 		{"Identify", testIdentify},
+		// EventStore (events.go)
+		{"Track", testTrack},
+		{"UserEvents", testUserEvents},
+		{"EventTotals", testEventTotals},
+		{"EventTenancy", testEventTenancy},
+		{"TrackConcurrent", testTrackConcurrent},
 		// Across the interfaces: tenancy.go, bounds.go, text.go, concurrency.go
 		{"Tenancy", testTenancy},
 		{"ProfileBounds", testProfileBounds},

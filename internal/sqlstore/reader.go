@@ -81,11 +81,12 @@ type Reader struct {
 	db Querier
 	d  Dialect
 	q  *queries
+	ev eventQueries // events.go
 }
 
 // NewReader returns the read side over db in dialect d.
 func NewReader(db Querier, d Dialect) *Reader {
-	return &Reader{db: db, d: d, q: newQueries(d)}
+	return &Reader{db: db, d: d, q: newQueries(d), ev: newEventQueries(d)}
 }
 
 // Ping checks that the database answers a query.
