@@ -14,6 +14,7 @@ type Store interface {
 	JobStore
 	ProfileStore
 	WorkStore
+	DeleteStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error
@@ -117,7 +118,7 @@ type EventStore interface {
 // /v1/companies). Each call is one transaction, ordered with real-time
 // writes and a running job's batches as transactions are; on PostgreSQL it
 // takes locks in the order every writer does (companies, then users, each
-// sorted by id). Its methods join Store once both stores implement them.
+// sorted by id).
 type DeleteStore interface {
 	// DeleteUsers removes the app's users with these ids, their events and
 	// their company association, and refreshes the user count and
