@@ -19,11 +19,12 @@ import (
 	"github.com/bulkid/bulkid/ingest"
 )
 
-// Store is the part of a bulkid.Store the API uses: jobs and profiles,
-// the key lookup of authentication, and Ping for /healthz.
+// Store is the part of a bulkid.Store the API uses: jobs, profiles and
+// their deletion, the key lookup of authentication, and Ping for /healthz.
 type Store interface {
 	bulkid.JobStore
 	bulkid.ProfileStore
+	bulkid.DeleteStore
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
 	Ping(ctx context.Context) error
 }
