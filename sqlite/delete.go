@@ -3,7 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"slices"
+	"encoding/json"
 
 	"github.com/bulkid/bulkid"
 )
@@ -13,90 +13,121 @@ var _ bulkid.DeleteStore = (*DB)(nil)
 // A delete is one transaction on the single write connection, so it is
 // ordered with identify calls and a job's batches as they commit: what
 // committed before it is deleted, what commits after it starts afresh.
+// Each statement takes every id at once, as a JSON array (json_each).
 const (
-	userCompany       = `SELECT company_id FROM users WHERE app_id = ? AND user_id = ?`
-	userEventCounts   = `SELECT name, count(*) FROM events WHERE app_id = ? AND user_id = ? GROUP BY name`
-	deleteUserEvents  = `DELETE FROM events WHERE app_id = ? AND user_id = ?`
-	deleteUser        = `DELETE FROM users WHERE app_id = ? AND user_id = ?`
-	decrementTotal    = `UPDATE event_totals SET count = count - ? WHERE app_id = ? AND name = ?`
-	dropEmptyTotal    = `DELETE FROM event_totals WHERE app_id = ? AND name = ? AND count <= 0`
-	endAssociations   = `UPDATE users SET company_id = NULL, updated_at = ? WHERE app_id = ? AND company_id = ?`
-	deleteCompanyByID = `DELETE FROM companies WHERE app_id = ? AND company_id = ?`
+	idsIn = `IN (SELECT value FROM json_each(?))`
+	// Neither DISTINCT nor "company_id IS NOT NULL": with either, the
+	// planner walks all the app's users by users_by_company.
+	companiesOfUsers = `SELECT company_id FROM users WHERE app_id = ? AND user_id ` + idsIn
+	eventCounts      = `SELECT name, count(*) FROM events WHERE app_id = ? AND user_id ` + idsIn + ` GROUP BY name`
+	deleteEventsOf   = `DELETE FROM events WHERE app_id = ? AND user_id ` + idsIn
+	deleteUsersIn    = `DELETE FROM users WHERE app_id = ? AND user_id ` + idsIn
+	decrementTotal   = `UPDATE event_totals SET count = count - ? WHERE app_id = ? AND name = ?`
+	dropEmptyTotals  = `DELETE FROM event_totals WHERE app_id = ? AND count <= 0`
+	endAssociations  = `UPDATE users SET company_id = NULL, updated_at = ? WHERE app_id = ? AND company_id ` + idsIn
+	deleteCompanies  = `DELETE FROM companies WHERE app_id = ? AND company_id ` + idsIn
+	presentCompanies = `SELECT company_id FROM companies WHERE app_id = ? AND company_id ` + idsIn
 )
 
-// prepare prepares qs in tx; the statements close with tx.
-func prepare(ctx context.Context, tx *sql.Tx, qs ...string) ([]*sql.Stmt, error) {
-	stmts := make([]*sql.Stmt, len(qs))
-	for i, q := range qs {
-		s, err := tx.PrepareContext(ctx, q)
-		if err != nil {
+// jsonIDs is ids as the JSON array json_each reads.
+func jsonIDs(ids []string) (string, error) {
+	b, err := json.Marshal(ids)
+	return string(b), err
+}
+
+// column returns the first column of q's rows.
+func column(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
 			return nil, err
 		}
-		stmts[i] = s
+		out = append(out, s)
 	}
-	return stmts, nil
+	return out, rows.Err()
 }
 
 // DeleteUsers removes users, their events (and their share of the event
 // totals) and their associations, and recounts their companies.
 func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, error) {
-	ids = bulkid.SortedIDs(slices.Clone(ids))
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	list, err := jsonIDs(ids)
+	if err != nil {
+		return 0, err
+	}
 	var deleted int
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		deleted = 0
-		stmts, err := prepare(ctx, tx, userCompany, userEventCounts, deleteUserEvents, deleteUser)
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		var companies []string
+		rows, err := tx.QueryContext(ctx, companiesOfUsers, appID, list)
 		if err != nil {
 			return err
 		}
-		selCompany, counts, delEvents, delUser := stmts[0], stmts[1], stmts[2], stmts[3]
-		var companies []string
+		for rows.Next() {
+			var c sql.NullString
+			if err := rows.Scan(&c); err != nil {
+				rows.Close()
+				return err
+			}
+			if c.Valid {
+				companies = append(companies, c.String)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, eventCounts, appID, list)
+		if err != nil {
+			return err
+		}
 		gone := map[string]int64{} // events removed, by name
-		for _, id := range ids {
-			var company sql.NullString
-			switch err := selCompany.QueryRowContext(ctx, appID, id).Scan(&company); {
-			case err == sql.ErrNoRows:
-				continue
-			case err != nil:
+		for rows.Next() {
+			var name string
+			var n int64
+			if err := rows.Scan(&name, &n); err != nil {
+				rows.Close()
 				return err
 			}
-			if company.Valid {
-				companies = append(companies, company.String)
-			}
-			rows, err := counts.QueryContext(ctx, appID, id)
-			if err != nil {
+			gone[name] = n
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(gone) > 0 {
+			if _, err := tx.ExecContext(ctx, deleteEventsOf, appID, list); err != nil {
 				return err
 			}
-			for rows.Next() {
-				var name string
-				var n int64
-				if err := rows.Scan(&name, &n); err != nil {
-					rows.Close()
+			for name, n := range gone {
+				if _, err := tx.ExecContext(ctx, decrementTotal, n, appID, name); err != nil {
 					return err
 				}
-				gone[name] += n
 			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if _, err := delEvents.ExecContext(ctx, appID, id); err != nil {
-				return err
-			}
-			if _, err := delUser.ExecContext(ctx, appID, id); err != nil {
-				return err
-			}
-			deleted++
-		}
-		for name, n := range gone {
-			if _, err := tx.ExecContext(ctx, decrementTotal, n, appID, name); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, dropEmptyTotal, appID, name); err != nil {
+			if _, err := tx.ExecContext(ctx, dropEmptyTotals, appID); err != nil {
 				return err
 			}
 		}
+		res, err := tx.ExecContext(ctx, deleteUsersIn, appID, list)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		deleted = int(n)
 		for _, id := range bulkid.SortedIDs(companies) {
 			if _, err := tx.ExecContext(ctx, refreshCompany, appID, id); err != nil {
 				return err
@@ -109,34 +140,34 @@ func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, 
 
 // DeleteCompanies removes companies and ends their users' association.
 func (db *DB) DeleteCompanies(ctx context.Context, appID int64, ids []string) (int, error) {
-	ids = bulkid.SortedIDs(slices.Clone(ids))
+	if len(ids) == 0 {
+		return 0, nil
+	}
 	now := ms(db.now())
 	var deleted int
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		deleted = 0
-		stmts, err := prepare(ctx, tx, endAssociations, deleteCompanyByID)
+		all, err := jsonIDs(ids)
 		if err != nil {
 			return err
 		}
-		end, del := stmts[0], stmts[1]
-		for _, id := range ids {
-			res, err := del.ExecContext(ctx, appID, id)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				continue
-			}
-			deleted++
-			if _, err := end.ExecContext(ctx, now, appID, id); err != nil {
-				return err
-			}
+		present, err := column(ctx, tx, presentCompanies, appID, all)
+		if err != nil || len(present) == 0 {
+			return err
 		}
-		return nil
+		list, err := jsonIDs(present)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, endAssociations, now, appID, list); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, deleteCompanies, appID, list)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		deleted = int(n)
+		return err
 	})
 	return deleted, err
 }
