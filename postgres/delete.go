@@ -42,6 +42,9 @@ var afterPreRead func()
 // DeleteUsers removes users, their events (and their share of the event
 // totals) and their associations, and recounts their companies.
 func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
 	ids = bulkid.SortedIDs(slices.Clone(ids))
 	var deleted int
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
@@ -134,6 +137,9 @@ func deleteEvents(ctx context.Context, tx pgx.Tx, appID int64, users []string) e
 
 // DeleteCompanies removes companies and ends their users' association.
 func (db *DB) DeleteCompanies(ctx context.Context, appID int64, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
 	ids = bulkid.SortedIDs(slices.Clone(ids))
 	now := db.now()
 	var deleted int
