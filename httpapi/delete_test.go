@@ -174,22 +174,39 @@ func TestDeleteRequests(t *testing.T) {
 	zw := gzip.NewWriter(&gz)
 	io.WriteString(zw, `{"users":["u1"]}`)
 	zw.Close()
-	req, err := http.NewRequest("DELETE", s.URL+"/v1/users", &gz)
+	wantDeleted(t, sendWith(t, s, "/v1/users", &gz, "Content-Encoding", "gzip"), 1, 0)
+	wantDeleted(t, s.del("/v1/users", `{"users":["u1"]}`), 0, 1)
+
+	// Segment's user deletion, as its destination sends it.
+	identifyUsers(t, s, "seg-1:c")
+	r := sendWith(t, s, "/v1/users", strings.NewReader(`{"users":["seg-1"]}`),
+		"Authorization", "token "+s.Key, "X-API-Version", "2020-09-22", "Content-Type", "application/json; charset=utf-8")
+	wantDeleted(t, r, 1, 0)
+}
+
+// sendWith sends a DELETE with the target's key, application/json and the
+// headers given as name, value pairs (which replace those).
+func sendWith(t *testing.T, s *server, path string, body io.Reader, headers ...string) response {
+	t.Helper()
+	req, err := http.NewRequest("DELETE", s.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Token "+s.Key)
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Content-Encoding", "gzip")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	wantDeleted(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 1, 0)
-	r := s.Do("DELETE", "/v1/users", s.Key, "application/json", strings.NewReader(`{"users":["u1"]}`))
-	wantDeleted(t, r, 0, 1)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // TestDeleteLimits: at most 10,000 ids and 6 MiB a request, counted while
