@@ -15,6 +15,7 @@ type Store interface {
 	ProfileStore
 	WorkStore
 	EventStore
+	DeleteStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error
@@ -119,16 +120,19 @@ type EventStore interface {
 // /v1/companies). Each call is one transaction, ordered with real-time
 // writes and a running job's batches as transactions are; on PostgreSQL it
 // takes locks in the order every writer does (companies, then users, each
-// sorted by id). Its methods join Store once both stores implement them.
+// sorted by id; then the event totals it changes, sorted by name). A
+// profile applied after a delete is created afresh.
 type DeleteStore interface {
 	// DeleteUsers removes the app's users with these ids, their events and
 	// their company association, and refreshes the user count and
 	// visibility of the companies they belonged to. Ids the app does not
-	// have are skipped. It returns how many users were removed.
+	// have are skipped, and an id named twice counts once. It returns how
+	// many users were removed.
 	DeleteUsers(ctx context.Context, appID int64, ids []string) (int, error)
 	// DeleteCompanies removes the app's companies with these ids and ends
-	// their users' association (the users stay, with no company). Ids the
-	// app does not have are skipped. It returns how many were removed.
+	// their users' association (the users stay, with no company, and
+	// their updated_at moves). Ids the app does not have are skipped, and
+	// an id named twice counts once. It returns how many were removed.
 	DeleteCompanies(ctx context.Context, appID int64, ids []string) (int, error)
 }
 

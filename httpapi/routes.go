@@ -21,6 +21,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/companies/identify", s.authenticated(s.handleIdentifyCompany))
 	mux.Handle("POST /v1/identify", s.authenticated(s.handleIdentifyUser))
 
+	mux.Handle("DELETE /v1/users", s.authenticated(s.handleDelete(bulkid.JobUsers)))
+	mux.Handle("DELETE /v1/companies", s.authenticated(s.handleDelete(bulkid.JobCompanies)))
+
 	mux.Handle("GET /v1/background_jobs", s.authenticated(s.handleListJobs))
 	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.handleGetJob))
 	mux.Handle("GET /v1/background_jobs/{job_id}/errors", s.authenticated(s.handleJobErrors))
@@ -46,7 +49,7 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 // path exists for other methods, 404 otherwise, both in the error shape.
 func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "/" {

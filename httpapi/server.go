@@ -19,12 +19,14 @@ import (
 	"github.com/bulkid/bulkid/ingest"
 )
 
-// Store is the part of a bulkid.Store the API uses: jobs, profiles and events,
-// the key lookup of authentication, and Ping for /healthz.
+// Store is the part of a bulkid.Store the API uses: jobs, profiles and
+// their deletion, events, the key lookup of authentication, and Ping for
+// /healthz.
 type Store interface {
 	bulkid.JobStore
 	bulkid.ProfileStore
 	bulkid.EventStore
+	bulkid.DeleteStore
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
 	Ping(ctx context.Context) error
 }

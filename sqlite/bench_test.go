@@ -19,7 +19,8 @@ func benchStore(b *testing.B) bulkid.Store {
 	return db
 }
 
-func BenchmarkCreateJob(b *testing.B)  { storetest.BenchmarkCreateJob(b, benchStore) }
-func BenchmarkApplyBatch(b *testing.B) { storetest.BenchmarkApplyBatch(b, benchStore) }
-func BenchmarkListJobs(b *testing.B)   { storetest.BenchmarkListJobs(b, benchStore) }
-func BenchmarkTrack(b *testing.B)      { storetest.BenchmarkTrack(b, benchStore) }
+func BenchmarkCreateJob(b *testing.B)   { storetest.BenchmarkCreateJob(b, benchStore) }
+func BenchmarkApplyBatch(b *testing.B)  { storetest.BenchmarkApplyBatch(b, benchStore) }
+func BenchmarkListJobs(b *testing.B)    { storetest.BenchmarkListJobs(b, benchStore) }
+func BenchmarkTrack(b *testing.B)       { storetest.BenchmarkTrack(b, benchStore) }
+func BenchmarkDeleteUsers(b *testing.B) { storetest.BenchmarkDeleteUsers(b, benchStore) }

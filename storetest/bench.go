@@ -152,3 +152,37 @@ func BenchmarkTrack(b *testing.B, newStore NewBenchStore) {
 		})
 	}
 }
+
+// BenchmarkDeleteUsers measures deleting 10,000 users of 100 companies in
+// one call (the most a request names), their companies recounted.
+func BenchmarkDeleteUsers(b *testing.B, newStore NewBenchStore) {
+	s := newStore(b)
+	app, err := s.CreateApp(b.Context(), "bench", []byte("bench-key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, bulkid.MaxRecords)
+	recs := make([]bulkid.Record, len(ids))
+	for i := range ids {
+		ids[i] = fmt.Sprintf("user-%06d", i)
+		rec, rerr := bulkid.ValidateRecord(bulkid.JobUsers, fmt.Appendf(nil,
+			`{"user_id":%q,"company_id":"co-%03d","metadata":{"email":"u%d@example.com","plan":"pro","seats":%d}}`, ids[i], i%100, i, i))
+		if rerr != nil {
+			b.Fatal(rerr)
+		}
+		recs[i] = rec
+	}
+	for b.Loop() {
+		b.StopTimer()
+		for from := 0; from < len(recs); from += 1000 {
+			if err := s.Identify(b.Context(), app.ID, nil, recs[from:from+1000]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		n, err := s.DeleteUsers(b.Context(), app.ID, ids)
+		if err != nil || n != len(ids) {
+			b.Fatalf("DeleteUsers = %d, %v; want %d", n, err, len(ids))
+		}
+	}
+}

@@ -8,7 +8,9 @@
 // (WorkStore), profiles.go (ProfileStore), events.go (EventStore); and by
 // what crosses them: tenancy.go (no app sees another's data), bounds.go (profile bounds),
 // text.go (validated text every store can hold), concurrency.go
-// (real-time identify during a job). bench.go holds the benchmarks.
+// (real-time identify during a job); delete.go holds DeleteStore's cases,
+// its own race with identify and a job among them. bench.go holds the
+// benchmarks.
 package storetest
 
 import (
@@ -76,6 +78,15 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"UserProfileBounds", testUserProfileBounds},
 		{"ValidatedText", testValidatedText},
 		{"IdentifyDuringJob", testIdentifyDuringJob},
+		// DeleteStore (delete.go)
+		{"DeleteUsers", testDeleteUsers},
+		{"DeleteCompanies", testDeleteCompanies},
+		{"DeleteUnknown", testDeleteUnknown},
+		{"DeleteThenIdentify", testDeleteThenIdentify},
+		{"DeleteTenancy", testDeleteTenancy},
+		{"DeleteDuringJob", testDeleteDuringJob},
+		{"DeleteUserEvents", testDeleteUserEvents},
+		{"DeleteDuringWrites", testDeleteDuringWrites},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,93 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bulkid/bulkid"
+)
+
+// TestDeleteUsersTakesEvents checks the events half of DeleteUsers on the
+// tables themselves, with events inserted as rows: the conformance suite's
+// DeleteUserEvents needs Track, which another change brings.
+func TestDeleteUsersTakesEvents(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bulkid.db")
+	db := open(t, path, func() time.Time { return time.Unix(1_700_000_000, 0) })
+	defer db.Close()
+	ctx := t.Context()
+	a, err := db.CreateApp(ctx, "a", []byte("key a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := db.CreateApp(ctx, "b", []byte("key b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []*bulkid.App{a, b} {
+		rec, rerr := bulkid.ValidateRecord(bulkid.JobUsers, []byte(`{"user_id":"u1"}`))
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		if err := db.Identify(ctx, app.ID, nil, []bulkid.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	events := []struct {
+		app        int64
+		user, name string
+	}{{a.ID, "u1", "click"}, {a.ID, "u1", "click"}, {a.ID, "u1", "view"}, {a.ID, "u2", "click"}, {b.ID, "u1", "view"}}
+	totals := map[[2]any]int{}
+	for i, ev := range events {
+		if _, err := raw.Exec("INSERT INTO events (app_id, user_id, name, received_at) VALUES (?, ?, ?, ?)", ev.app, ev.user, ev.name, i); err != nil {
+			t.Fatal(err)
+		}
+		totals[[2]any{ev.app, ev.name}]++
+	}
+	for k, n := range totals {
+		if _, err := raw.Exec("INSERT INTO event_totals (app_id, name, count, last_at) VALUES (?, ?, ?, 0)", k[0], k[1], n); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if n, err := db.DeleteUsers(ctx, a.ID, []string{"u1"}); err != nil || n != 1 {
+		t.Fatalf("DeleteUsers(u1) = %d, %v; want 1", n, err)
+	}
+	rows := func(q string, args ...any) []string {
+		t.Helper()
+		rs, err := raw.Query(q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rs.Close()
+		var out []string
+		for rs.Next() {
+			var s string
+			if err := rs.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	if got, want := rows("SELECT user_id || ':' || name FROM events WHERE app_id = ? ORDER BY seq", a.ID), []string{"u2:click"}; !slices.Equal(got, want) {
+		t.Errorf("app a's events after u1's delete = %q, want %q", got, want)
+	}
+	if got, want := rows("SELECT name || ':' || count FROM event_totals WHERE app_id = ? ORDER BY name", a.ID), []string{"click:1"}; !slices.Equal(got, want) {
+		t.Errorf("app a's totals after u1's delete = %q, want %q", got, want)
+	}
+	if got, want := rows("SELECT user_id || ':' || name FROM events WHERE app_id = ?", b.ID), []string{"u1:view"}; !slices.Equal(got, want) {
+		t.Errorf("app b's events after app a's u1 went = %q, want %q", got, want)
+	}
+	if got, want := rows("SELECT name || ':' || count FROM event_totals WHERE app_id = ?", b.ID), []string{"view:1"}; !slices.Equal(got, want) {
+		t.Errorf("app b's totals after app a's u1 went = %q, want %q", got, want)
+	}
+}
