@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -344,6 +345,23 @@ func (c *Client) WaitJob(ctx context.Context, jobID string, interval time.Durati
 		}
 		wait = min(2*wait, interval)
 	}
+}
+
+// Validate checks the client's key with GET /v1/validate, as Segment's
+// destination does, and returns the name of the key's app. A key that is
+// not valid is an *Error with StatusCode 401. The hosted service is not
+// known to send a body; its app is then "".
+func (c *Client) Validate(ctx context.Context) (app string, err error) {
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/validate"})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		App string `json:"app"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) // any 2xx is a valid key
+	return body.App, nil
 }
 
 // IdentifyCompany applies one company at once, without a job.

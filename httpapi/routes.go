@@ -21,6 +21,8 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/companies/identify", s.authenticated(s.handleIdentifyCompany))
 	mux.Handle("POST /v1/identify", s.authenticated(s.handleIdentifyUser))
 
+	mux.Handle("GET /v1/validate", s.authenticated(s.handleValidate))
+
 	mux.Handle("GET /v1/background_jobs", s.authenticated(s.handleListJobs))
 	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.handleGetJob))
 	mux.Handle("GET /v1/background_jobs/{job_id}/errors", s.authenticated(s.handleJobErrors))
@@ -38,9 +40,34 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleValidate answers a valid key: Segment's destination tests a key
+// with it, and takes any 2xx for a good one.
+func (s *server) handleValidate(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
+	writeJSON(w, http.StatusOK, struct {
+		Valid bool   `json:"valid"`
+		App   string `json:"app"`
+	}{true, app.Name})
+}
+
 // handleNotFound answers paths no route takes: 405 with Allow when the
 // path exists for other methods, 404 otherwise, both in the error shape.
+// Under /v1/ the key is checked first (inAPI), so that a request without
+// a valid key gets 401 whatever its path.
 func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if inAPI(r.URL.Path) {
+		s.authenticated(func(w http.ResponseWriter, r *http.Request, _ *bulkid.App) { s.noRoute(w, r) }).ServeHTTP(w, r)
+		return
+	}
+	s.noRoute(w, r)
+}
+
+// inAPI reports whether path is under /v1, where every answer but a 401
+// needs a valid key: a client must not take a missing endpoint for a bad
+// key, nor a caller without one learn which endpoints exist.
+func inAPI(path string) bool { return path == "/v1" || strings.HasPrefix(path, "/v1/") }
+
+// noRoute is handleNotFound's answer once the key, if needed, is good.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
 		probe := r.Clone(r.Context())
