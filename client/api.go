@@ -29,6 +29,13 @@ type User struct {
 }
 
 // Job is a background job as the API shows it.
+//
+// StartTime is nil while the job is queued, whatever the server sent:
+// bulkid sends the job's submitted_at as start_time until a worker starts
+// it, because the published schema has no null there, and tells by status
+// that it has not started. Filename is nil when the job has no file name
+// (the server sends "" or null). FileSize is the body's byte count (the
+// file part's for an upload); nil only from a server that sends null.
 type Job struct {
 	JobID         string        `json:"job_id"`
 	Type          string        `json:"type"`
@@ -53,6 +60,7 @@ type Job struct {
 // UnmarshalJSON reads a job and is lenient with its times: the hosted
 // service does not document their format, so a time that is not RFC 3339
 // (or one of a few common forms) is left nil instead of failing the call.
+// A queued job's StartTime is nil, and an empty Filename is nil (see Job).
 func (j *Job) UnmarshalJSON(b []byte) error {
 	type plain Job
 	var aux struct {
@@ -68,6 +76,12 @@ func (j *Job) UnmarshalJSON(b []byte) error {
 	}
 	j.SubmittedAt = parseTime(aux.SubmittedAt)
 	j.StartTime = parseTime(aux.StartTime)
+	if j.Status == "queued" {
+		j.StartTime = nil // not started: what start_time holds is when it was submitted
+	}
+	if j.Filename != nil && *j.Filename == "" {
+		j.Filename = nil
+	}
 	j.EndTime = parseTime(aux.EndTime)
 	j.EstimatedCompletionTime = parseTime(aux.EstimatedCompletionTime)
 	return nil

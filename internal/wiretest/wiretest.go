@@ -245,8 +245,12 @@ type Job struct {
 	StartTime, EndTime, EstimatedCompletionTime *string
 }
 
-// UnmarshalJSON reads the job as client.Job does and keeps the times' text.
+// UnmarshalJSON reads the job as client.Job does and keeps the times'
+// text. It fails where a strict OpenAPI client would (DecodeStrictJob).
 func (j *Job) UnmarshalJSON(b []byte) error {
+	if _, err := DecodeStrictJob(b); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(b, &j.Job); err != nil {
 		return err
 	}
