@@ -3,6 +3,7 @@ package wiretest
 import (
 	"encoding/json"
 	"fmt"
+	"testing"
 	"time"
 )
 
@@ -10,8 +11,9 @@ import (
 // decodes the job object into fields that are not pointers and fails on
 // a null where the schema has no nullable: start_time, filename and
 // file_size among them (end_time is nullable). StrictJob is such a
-// client's job; every job a wire test reads is decoded with it too (see
-// Job.UnmarshalJSON), so no state of a job can send what it would refuse.
+// client's job; every job the wire tests read from a server through
+// Target.Job, WaitJob, ListJobs and Accepted is decoded with it too
+// (Strict), so no state of a job can send what it would refuse.
 
 // nonNull is a member that must be present and not null.
 type nonNull[T any] struct {
@@ -62,4 +64,12 @@ func DecodeStrictJob(b []byte) (StrictJob, error) {
 		}
 	}
 	return j, nil
+}
+
+// Strict fails t if a strict client could not decode the job object b.
+func Strict(t *testing.T, b []byte) {
+	t.Helper()
+	if _, err := DecodeStrictJob(b); err != nil {
+		t.Fatal(err)
+	}
 }
