@@ -78,3 +78,15 @@ func TestAppLimiterForgetsIdleApps(t *testing.T) {
 		t.Errorf("6s later: %d tracked, want 2: the apps seen since (-1, 3s ago, and -2 now), the 10,000 idle ones forgotten", n)
 	}
 }
+
+// BenchmarkAppLimiterTake: the cost the limit adds to a real-time request,
+// over 1,000 active apps.
+func BenchmarkAppLimiterTake(b *testing.B) {
+	l := newAppLimiter(600, 60)
+	now := time.Unix(1_700_000_000, 0)
+	var i int64
+	for b.Loop() {
+		i++
+		l.take(i%1000, now.Add(time.Duration(i)*time.Millisecond))
+	}
+}
