@@ -41,7 +41,9 @@ var idRoutes = [][]string{
 	{"v1", "background_jobs", "{job_id}", "errors"},
 }
 
-// pathIDs holds the wildcards withPaths took from the escaped path.
+// pathIDs holds the wildcards withPaths took from the escaped path and,
+// under "" (no wildcard's name), that path, for messages: the mux sees a
+// placeholder for each id.
 type pathIDs map[string]string
 
 // withPaths routes the paths the mux would redirect or misread; see above.
@@ -64,6 +66,7 @@ func (s *server) withPaths(next http.Handler) http.Handler {
 			return
 		}
 		if ids, routed, ok := matchIDRoute(segs); ok {
+			ids[""] = escaped
 			r2 := r.WithContext(context.WithValue(r.Context(), keyPathIDs, ids))
 			u := *r.URL
 			u.Path, u.RawPath = routed, ""
@@ -183,4 +186,13 @@ func pathValue(r *http.Request, name string) string {
 		}
 	}
 	return r.PathValue(name)
+}
+
+// shownPath is the request's path as messages name it: as routed, with
+// the ids withPaths took as they were sent.
+func shownPath(r *http.Request) string {
+	if ids, ok := r.Context().Value(keyPathIDs).(pathIDs); ok {
+		return ids[""]
+	}
+	return r.URL.Path
 }

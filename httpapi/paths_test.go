@@ -144,6 +144,12 @@ func TestPathsWithEmptySegments(t *testing.T) {
 	if r.Header.Get("Allow") != "POST" {
 		t.Errorf("GET //v1/identify/: Allow %q, want POST", r.Header.Get("Allow"))
 	}
+	// A wrong method on an id route names the id as sent, not the
+	// placeholder the mux routed.
+	e := expectError(t, rawRequest(t, s.URL, "POST", "/v1/background_jobs/./errors/", s.Key, "application/json", "{}"), 405, bulkid.EMETHOD)
+	if !strings.Contains(e.Errors[0].Message, "/v1/background_jobs/./errors") {
+		t.Errorf("POST /v1/background_jobs/./errors/: %q, want the path named as sent", e.Errors[0].Message)
+	}
 	// Outside /v1 paths are left as they are: a doubled slash there is a
 	// 404 in the error shape, not a redirect.
 	for _, p := range []string{"//healthz", "/healthz/"} {
@@ -151,8 +157,8 @@ func TestPathsWithEmptySegments(t *testing.T) {
 		noRedirect(t, "GET "+p, r)
 		expectError(t, r, 404, bulkid.ENOTFOUND)
 	}
-	var e map[string]any
-	if err := json.Unmarshal(rawRequest(t, s.URL, "GET", "/v1/nothing/", s.Key, "", "").Body, &e); err != nil {
+	var nf map[string]any
+	if err := json.Unmarshal(rawRequest(t, s.URL, "GET", "/v1/nothing/", s.Key, "", "").Body, &nf); err != nil {
 		t.Errorf("GET /v1/nothing/: %v", err)
 	}
 }

@@ -78,10 +78,10 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		s.writeError(w, r, bulkid.Errorf(bulkid.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		s.writeError(w, r, bulkid.Errorf(bulkid.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, shownPath(r), strings.Join(allow, " or ")))
 		return
 	}
-	s.writeError(w, r, bulkid.Errorf(bulkid.ENOTFOUND, "There is no endpoint %s %s.", r.Method, r.URL.Path))
+	s.writeError(w, r, bulkid.Errorf(bulkid.ENOTFOUND, "There is no endpoint %s %s.", r.Method, shownPath(r)))
 }
 
 // notFound gives a store's ENOTFOUND a message naming what was missing.
