@@ -31,6 +31,7 @@ const (
 	EHTTPVERSION     = "http_version_not_supported"      // a request in an HTTP version the server does not speak
 	ETIMEOUT         = "request_timeout"                 // an upload arrived slower than the server's minimum rate
 	ETOOMANYFAILED   = "too_many_requests"               // the client's address failed authentication too often
+	ERATELIMITED     = "rate_limited"                    // the app sent more real-time requests than its rate allows
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

@@ -119,7 +119,7 @@ type Job struct {
 	Status        JobStatus
 	Source        Source
 	Filename      string // uploads only
-	FileSize      int64  // uploads only: bytes of the file part
+	FileSize      int64  // bytes of the body as decoded, or of a multipart upload's file part
 	SubmittedAt   time.Time
 	StartTime     time.Time // zero until a worker starts it
 	EndTime       time.Time // zero until it is final

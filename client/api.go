@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,6 +29,13 @@ type User struct {
 }
 
 // Job is a background job as the API shows it.
+//
+// StartTime is nil while the job is queued, whatever the server sent:
+// bulkid sends the job's submitted_at as start_time until a worker starts
+// it, because the published schema has no null there, and tells by status
+// that it has not started. Filename is nil when the job has no file name
+// (the server sends "" or null). FileSize is the body's byte count (the
+// file part's for an upload); nil only from a server that sends null.
 type Job struct {
 	JobID         string        `json:"job_id"`
 	Type          string        `json:"type"`
@@ -55,6 +63,7 @@ type Job struct {
 // UnmarshalJSON reads a job and is lenient with its times: the hosted
 // service does not document their format, so a time that is not RFC 3339
 // (or one of a few common forms) is left nil instead of failing the call.
+// A queued job's StartTime is nil, and an empty Filename is nil (see Job).
 func (j *Job) UnmarshalJSON(b []byte) error {
 	type plain Job
 	var aux struct {
@@ -70,6 +79,12 @@ func (j *Job) UnmarshalJSON(b []byte) error {
 	}
 	j.SubmittedAt = parseTime(aux.SubmittedAt)
 	j.StartTime = parseTime(aux.StartTime)
+	if j.Status == "queued" {
+		j.StartTime = nil // not started: what start_time holds is when it was submitted
+	}
+	if j.Filename != nil && *j.Filename == "" {
+		j.Filename = nil
+	}
 	j.EndTime = parseTime(aux.EndTime)
 	j.EstimatedCompletionTime = parseTime(aux.EstimatedCompletionTime)
 	return nil
@@ -347,6 +362,23 @@ func (c *Client) WaitJob(ctx context.Context, jobID string, interval time.Durati
 		}
 		wait = min(2*wait, interval)
 	}
+}
+
+// Validate checks the client's key with GET /v1/validate, as Segment's
+// destination does, and returns the name of the key's app. A key that is
+// not valid is an *Error with StatusCode 401. The hosted service is not
+// known to send a body; its app is then "".
+func (c *Client) Validate(ctx context.Context) (app string, err error) {
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/v1/validate"})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		App string `json:"app"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body) // any 2xx is a valid key
+	return body.App, nil
 }
 
 // IdentifyCompany applies one company at once, without a job.

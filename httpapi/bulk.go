@@ -68,7 +68,8 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 		}
 		// The limits apply to the body as decoded, while it streams.
 		raw := openBody(r, coding, maxBody)
-		body := ingest.LimitReader(raw, maxBody, nil)
+		var bodySize int64 // decoded: a JSON job's file_size
+		body := ingest.LimitReader(raw, maxBody, &bodySize)
 
 		// The records are packed as they arrive: in memory for a small body,
 		// in a spool file for one that may reach 50 MB, so a request never
@@ -87,6 +88,7 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 		case "application/json":
 			job.Source = bulkid.SourceJSON
 			_, err = ingest.ScanJSON(body, field, s.limits, input.Add)
+			job.FileSize = bodySize
 		case "application/x-ndjson":
 			job.Source = bulkid.SourceNDJSON
 			_, err = ingest.ScanNDJSON(ingest.LimitReader(body, s.limits.MaxBytes, &job.FileSize), s.limits, input.Add)

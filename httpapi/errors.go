@@ -34,6 +34,7 @@ var statusOf = map[string]int{
 	bulkid.EHTTPVERSION:     http.StatusHTTPVersionNotSupported,
 	bulkid.ETIMEOUT:         http.StatusRequestTimeout,
 	bulkid.ETOOMANYFAILED:   http.StatusTooManyRequests,
+	bulkid.ERATELIMITED:     http.StatusTooManyRequests,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long

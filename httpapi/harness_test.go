@@ -63,6 +63,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	rateWindow := fs.Duration("upload-rate-window", 10*time.Second, "")
 	authBurst := fs.Int("auth-fail-burst", 20, "")
 	authRefill := fs.Duration("auth-fail-refill", time.Second, "")
+	realtimeRate := fs.Int("realtime-rate", 600, "")
 	spoolDir := fs.String("spool-dir", "", "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		t.Fatalf("startServer %q: %v (flags without a Config field need the binary: test in cmd/bulkid)", args, err)
@@ -92,10 +93,14 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if burst == 0 {
 		burst = -1 // serve's authFailBurst: 0 turns the throttle off
 	}
+	rtRate := *realtimeRate
+	if rtRate == 0 {
+		rtRate = -1 // the same for the real-time rate limit
+	}
 	handler := httpapi.NewServer(httpapi.Config{Store: s.store, Notify: pool.Notify, RowsPerMinute: *rpm, Logger: log,
 		MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
-		AuthFailBurst: burst, AuthFailRefill: *authRefill})
+		AuthFailBurst: burst, AuthFailRefill: *authRefill, RealtimeRate: rtRate})
 	ts := httptest.NewUnstartedServer(handler)
 	ts.Config.ReadHeaderTimeout = *headerTimeout
 	ts.Config.ReadTimeout = *readTimeout

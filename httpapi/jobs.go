@@ -35,11 +35,11 @@ type jobJSON struct {
 	Type          string            `json:"type"`
 	Status        bulkid.JobStatus  `json:"status"`
 	SubmittedAt   string            `json:"submitted_at"`
-	StartTime     *string           `json:"start_time"`
+	StartTime     string            `json:"start_time"` // submitted_at until a worker starts the job
 	EndTime       *string           `json:"end_time"`
 	ElapsedTime   int64             `json:"elapsed_time"`
-	Filename      *string           `json:"filename"`
-	FileSize      *int64            `json:"file_size"`
+	Filename      string            `json:"filename"`  // "" when there is no file
+	FileSize      int64             `json:"file_size"` // bytes of the body, or of the file part
 	TotalRows     int               `json:"total_rows"`
 	CompletedRows int               `json:"completed_rows"`
 	FailedRows    int               `json:"failed_rows"`
@@ -80,16 +80,28 @@ func optTime(t time.Time) *string {
 	return &s
 }
 
+// jobJSON is j as the wire shows it. The published OpenAPI schema types
+// start_time, filename and file_size without nullable, so a strict client
+// fails on a null there: a job not yet started shows its submitted_at as
+// start_time (status says it has not started, and elapsed_time is 0), a
+// job without a file the filename "", and file_size is the byte count of
+// the body (of the file part for a multipart upload), JSON bodies too.
 func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 	now := s.now()
+	start := j.StartTime
+	if start.IsZero() {
+		start = j.SubmittedAt
+	}
 	out := jobJSON{
 		JobID:         j.ID,
 		Type:          jobTypes[j.Type],
 		Status:        j.Status,
 		SubmittedAt:   timeString(j.SubmittedAt),
-		StartTime:     optTime(j.StartTime),
+		StartTime:     timeString(start),
 		EndTime:       optTime(j.EndTime),
 		ElapsedTime:   j.Elapsed(now).Milliseconds(),
+		Filename:      j.Filename,
+		FileSize:      j.FileSize,
 		TotalRows:     j.TotalRows,
 		CompletedRows: j.CompletedRows,
 		FailedRows:    j.FailedRows,
@@ -99,12 +111,6 @@ func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 		Links:         jobLink(j.ID),
 		ErrorsURL:     jobLink(j.ID) + "/errors",
 		Errors:        make([]recordErrorJSON, 0, len(j.Errors)),
-	}
-	if j.Source == bulkid.SourceNDJSON {
-		out.FileSize = &j.FileSize
-		if j.Filename != "" {
-			out.Filename = &j.Filename
-		}
 	}
 	for _, e := range j.Errors {
 		out.Errors = append(out.Errors, recordError(j, e, false))

@@ -19,11 +19,16 @@ import (
 // as url.PathEscape does ("%2F", ".", ".."), so the id routes must take
 // them as they come. withPaths does that before the mux sees the path:
 //
+//   - an API path (under /v1) with empty segments, a doubled slash
+//     anywhere (Segment joins its base URL and the path as strings, so
+//     "//v1/identify" arrives) or a trailing slash, means the path
+//     without them, and is routed as that, never redirected;
 //   - a path that matches an id route segment by segment, where each
 //     wildcard is one escaped segment (no raw "/"), is routed with its ids
 //     taken from the escaped path, whatever they are;
 //   - any other unclean path is answered 404 in the error shape, naming
-//     the clean path the client may have meant; nothing is redirected.
+//     the clean path the client may have meant (under /v1, once the key
+//     is known good: see handleNotFound); nothing is redirected.
 //
 // Other paths go to the mux as they are.
 
@@ -37,7 +42,9 @@ var idRoutes = [][]string{
 	{"v1", "background_jobs", "{job_id}", "errors"},
 }
 
-// pathIDs holds the wildcards withPaths took from the escaped path.
+// pathIDs holds the wildcards withPaths took from the escaped path and,
+// under "" (no wildcard's name), that path, for messages: the mux sees a
+// placeholder for each id.
 type pathIDs map[string]string
 
 // withPaths routes the paths the mux would redirect or misread; see above.
@@ -49,13 +56,18 @@ func (s *server) withPaths(next http.Handler) http.Handler {
 			// "/companies": take the path as sent.
 			escaped, _, _ = strings.Cut(r.RequestURI, "?")
 		}
-		clean := cleanPath(escaped)
 		segs := strings.Split(strings.TrimPrefix(escaped, "/"), "/")
+		if kept := nonEmpty(segs); len(kept) < len(segs) && len(kept) > 0 && kept[0] == "v1" {
+			segs, escaped = kept, "/"+strings.Join(kept, "/")
+			r = withPath(r, escaped)
+		}
+		clean := cleanPath(escaped)
 		if clean == escaped && !hasSlashID(segs) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if ids, routed, ok := matchIDRoute(segs); ok {
+			ids[""] = escaped
 			r2 := r.WithContext(context.WithValue(r.Context(), keyPathIDs, ids))
 			u := *r.URL
 			u.Path, u.RawPath = routed, ""
@@ -63,10 +75,48 @@ func (s *server) withPaths(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r2)
 			return
 		}
-		s.writeError(w, r, bulkid.Errorf(bulkid.ENOTFOUND,
-			"There is no endpoint %s %s: a path must not hold empty, \".\" or \"..\" segments (did you mean %s?). Escape a \"/\" within an id as %%2F.",
-			r.Method, escaped, clean))
+		what := `empty, "." or ".."`
+		if inAPI(clean) {
+			what = `"." or ".."` // empty segments are dropped there
+		}
+		unclean := func(w http.ResponseWriter, r *http.Request, _ *bulkid.App) {
+			s.writeError(w, r, bulkid.Errorf(bulkid.ENOTFOUND,
+				"There is no endpoint %s %s: a path must not hold %s segments (did you mean %s?). Escape a \"/\" within an id as %%2F.",
+				r.Method, escaped, what, clean))
+		}
+		if inAPI(clean) {
+			s.authenticated(unclean).ServeHTTP(w, r)
+			return
+		}
+		unclean(w, r, nil)
 	})
+}
+
+// nonEmpty is segs without its empty segments.
+func nonEmpty(segs []string) []string {
+	kept := make([]string, 0, len(segs))
+	for _, seg := range segs {
+		if seg != "" {
+			kept = append(kept, seg)
+		}
+	}
+	return kept
+}
+
+// withPath is r routed to the escaped path p.
+func withPath(r *http.Request, p string) *http.Request {
+	path, err := url.PathUnescape(p)
+	if err != nil {
+		return r // the segments came from an escaped path: cannot happen
+	}
+	r2 := r.WithContext(r.Context())
+	u := *r.URL
+	u.Path, u.RawPath = path, p
+	if u.Scheme == "" {
+		u.Host = "" // "//v1/..." read as a host
+	}
+	r2.URL = &u
+	return r2
 }
 
 // cleanPath is the path the mux would redirect p to: path.Clean, keeping
@@ -137,4 +187,13 @@ func pathValue(r *http.Request, name string) string {
 		}
 	}
 	return r.PathValue(name)
+}
+
+// shownPath is the request's path as messages name it: as routed, with
+// the ids withPaths took as they were sent.
+func shownPath(r *http.Request) string {
+	if ids, ok := r.Context().Value(keyPathIDs).(pathIDs); ok {
+		return ids[""]
+	}
+	return r.URL.Path
 }

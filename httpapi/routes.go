@@ -18,11 +18,13 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/companies/bulk_identify", s.authenticated(s.uploadSlot(s.handleBulkIdentify(bulkid.JobCompanies))))
 	mux.Handle("POST /v1/users/bulk_identify", s.authenticated(s.uploadSlot(s.handleBulkIdentify(bulkid.JobUsers))))
 
-	mux.Handle("POST /v1/companies/identify", s.authenticated(s.handleIdentifyCompany))
-	mux.Handle("POST /v1/identify", s.authenticated(s.handleIdentifyUser))
+	mux.Handle("POST /v1/companies/identify", s.authenticated(s.realtime(s.handleIdentifyCompany)))
+	mux.Handle("POST /v1/identify", s.authenticated(s.realtime(s.handleIdentifyUser)))
 
-	mux.Handle("DELETE /v1/users", s.authenticated(s.handleDelete(bulkid.JobUsers)))
-	mux.Handle("DELETE /v1/companies", s.authenticated(s.handleDelete(bulkid.JobCompanies)))
+	mux.Handle("GET /v1/validate", s.authenticated(s.handleValidate))
+
+	mux.Handle("DELETE /v1/users", s.authenticated(s.realtime(s.handleDelete(bulkid.JobUsers))))
+	mux.Handle("DELETE /v1/companies", s.authenticated(s.realtime(s.handleDelete(bulkid.JobCompanies))))
 
 	mux.Handle("GET /v1/background_jobs", s.authenticated(s.handleListJobs))
 	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.handleGetJob))
@@ -32,7 +34,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/companies/{company_id}", s.authenticated(s.handleGetCompany))
 	mux.Handle("GET /v1/users/{user_id}", s.authenticated(s.handleGetUser))
 
-	mux.Handle("POST /v1/track", s.authenticated(s.handleTrack))
+	mux.Handle("POST /v1/track", s.authenticated(s.realtime(s.handleTrack)))
 	mux.Handle("GET /v1/users/{user_id}/events", s.authenticated(s.handleUserEvents))
 	mux.Handle("GET /v1/events/totals", s.authenticated(s.handleEventTotals))
 }
@@ -45,9 +47,34 @@ func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleValidate answers a valid key: Segment's destination tests a key
+// with it, and takes any 2xx for a good one.
+func (s *server) handleValidate(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
+	writeJSON(w, http.StatusOK, struct {
+		Valid bool   `json:"valid"`
+		App   string `json:"app"`
+	}{true, app.Name})
+}
+
 // handleNotFound answers paths no route takes: 405 with Allow when the
 // path exists for other methods, 404 otherwise, both in the error shape.
+// Under /v1/ the key is checked first (inAPI), so that a request without
+// a valid key gets 401 whatever its path.
 func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if inAPI(r.URL.Path) {
+		s.authenticated(func(w http.ResponseWriter, r *http.Request, _ *bulkid.App) { s.noRoute(w, r) }).ServeHTTP(w, r)
+		return
+	}
+	s.noRoute(w, r)
+}
+
+// inAPI reports whether path is under /v1, where every answer but a 401
+// needs a valid key: a client must not take a missing endpoint for a bad
+// key, nor a caller without one learn which endpoints exist.
+func inAPI(path string) bool { return path == "/v1" || strings.HasPrefix(path, "/v1/") }
+
+// noRoute is handleNotFound's answer once the key, if needed, is good.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		probe := r.Clone(r.Context())
@@ -58,10 +85,10 @@ func (s *server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		s.writeError(w, r, bulkid.Errorf(bulkid.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		s.writeError(w, r, bulkid.Errorf(bulkid.EMETHOD, "%s is not allowed on %s; use %s.", r.Method, shownPath(r), strings.Join(allow, " or ")))
 		return
 	}
-	s.writeError(w, r, bulkid.Errorf(bulkid.ENOTFOUND, "There is no endpoint %s %s.", r.Method, r.URL.Path))
+	s.writeError(w, r, bulkid.Errorf(bulkid.ENOTFOUND, "There is no endpoint %s %s.", r.Method, shownPath(r)))
 }
 
 // notFound gives a store's ENOTFOUND a message naming what was missing.

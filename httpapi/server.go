@@ -79,6 +79,14 @@ type Config struct {
 	// from it before (authThrottle).
 	AuthFailBurst  int
 	AuthFailRefill time.Duration
+	// RealtimeRate is how many real-time requests (those routes.go wraps
+	// in realtime) one app may make a minute, in this process (default
+	// 600, the hosted service's documented limit; negative turns the
+	// limit off), with bursts of up to RealtimeBurst (default 60, and at
+	// most RealtimeRate). Over it, requests are answered 429 rate_limited
+	// with Retry-After.
+	RealtimeRate  int
+	RealtimeBurst int
 }
 
 type server struct {
@@ -98,6 +106,7 @@ type server struct {
 	rateWindow  time.Duration
 	readTimeout time.Duration
 	authFails   *authThrottle // nil if off
+	rtLimit     *appLimiter   // the real-time rate limit; nil if off
 }
 
 // NewServer returns the API's handler.
@@ -140,6 +149,15 @@ func NewServer(cfg Config) http.Handler {
 	}
 	if cfg.AuthFailBurst > 0 {
 		s.authFails = newAuthThrottle(cfg.AuthFailBurst, cfg.AuthFailRefill, maxTrackedAddrs)
+	}
+	if cfg.RealtimeRate == 0 {
+		cfg.RealtimeRate = defaultRealtimeRate
+	}
+	if cfg.RealtimeBurst <= 0 {
+		cfg.RealtimeBurst = maxRealtimeBurst
+	}
+	if cfg.RealtimeRate > 0 {
+		s.rtLimit = newAppLimiter(cfg.RealtimeRate, cfg.RealtimeBurst)
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)

@@ -44,6 +44,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	rateWindow := fs.Duration("upload-rate-window", 10*time.Second, "the window of --min-upload-rate: each window's worth of bytes must arrive within one (the first within one and a half)")
 	authBurst := fs.Int("auth-fail-burst", 20, "requests with a wrong API key a client address may make at once before it is answered 429 (a key that has worked from it is still served); 0 turns this off")
 	authRefill := fs.Duration("auth-fail-refill", time.Second, "how often a client address regains one of its --auth-fail-burst attempts")
+	realtimeRate := fs.Int("realtime-rate", 600, "real-time requests (identify, company identify) one app may make a minute, in bursts of up to 60, before it is answered 429 with Retry-After (the hosted service's documented limit); per process; 0 turns it off")
 	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, and those of each running job's validated records over 1 MiB, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
@@ -81,6 +82,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *authBurst < 0 || *authRefill <= 0 {
 		return fmt.Errorf("--auth-fail-burst must be 0 (off) or more, and --auth-fail-refill positive")
+	}
+	if *realtimeRate < 0 {
+		return fmt.Errorf("--realtime-rate must be 0 (off) or more requests a minute, not %d", *realtimeRate)
 	}
 	if err := checkChosenKey(getenv("BULKID_API_KEY")); err != nil {
 		return err
@@ -141,7 +145,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
 		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
-		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill})
+		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
+		RealtimeRate: authFailBurst(*realtimeRate)})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -224,8 +229,8 @@ func ensureFirstApp(ctx context.Context, store bulkid.Store, key string, stdout 
 	return nil
 }
 
-// authFailBurst turns --auth-fail-burst into httpapi's setting, where 0
-// means the default and a negative number off.
+// authFailBurst turns --auth-fail-burst (and --realtime-rate) into
+// httpapi's setting, where 0 means the default and a negative number off.
 func authFailBurst(n int) int {
 	if n == 0 {
 		return -1

@@ -179,6 +179,7 @@ func (s Target) Job(id string) Job {
 	}
 	var j Job
 	r.JSON(s.T, &j)
+	Strict(s.T, r.Body)
 	return j
 }
 
@@ -219,6 +220,11 @@ func (s Target) ListJobs(query string) []Job {
 	}
 	var jobs []Job
 	r.JSON(s.T, &jobs)
+	var raw []json.RawMessage
+	r.JSON(s.T, &raw)
+	for _, b := range raw {
+		Strict(s.T, b)
+	}
 	return jobs
 }
 
@@ -271,6 +277,7 @@ func Accepted(t *testing.T, r Response) Job {
 	}
 	var j Job
 	r.JSON(t, &j)
+	Strict(t, r.Body)
 	if j.Status != "queued" || j.JobID == "" {
 		t.Fatalf("202 body = %s, want a queued job with a job_id", r.Body)
 	}

@@ -1,0 +1,144 @@
+package httpapi
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bulkid/bulkid"
+	"golang.org/x/time/rate"
+)
+
+// Defaults of the real-time rate limit: the hosted service documents 600
+// requests a minute per key for identify and track.
+const (
+	defaultRealtimeRate = 600
+	// maxRealtimeBurst is the most requests an app may send at once
+	// after a pause: six seconds' worth at the default rate, so a client
+	// that batches a little is not refused, while a minute's worth cannot
+	// arrive in one go.
+	maxRealtimeBurst = 60
+)
+
+// appLimiter is the real-time rate limit: a token bucket per app, of
+// burst requests, refilled at perMinute a minute. An app whose bucket has
+// stood idle long enough to be full again is forgotten (its next request
+// finds a full bucket either way), so memory is bounded by the apps
+// active within the last refill of the bucket.
+type appLimiter struct {
+	perMinute int
+	burst     int
+	limit     rate.Limit    // tokens a second
+	full      time.Duration // how long an empty bucket takes to fill
+
+	mu        sync.Mutex
+	apps      map[int64]*appBucket
+	lastSweep time.Time
+}
+
+type appBucket struct {
+	lim  *rate.Limiter
+	seen time.Time // the last request
+}
+
+// newAppLimiter returns the limit of perMinute requests a minute per app,
+// with a burst of burst (at most perMinute).
+func newAppLimiter(perMinute, burst int) *appLimiter {
+	burst = max(1, min(burst, perMinute))
+	limit := rate.Limit(float64(perMinute) / 60)
+	return &appLimiter{perMinute: perMinute, burst: burst, limit: limit,
+		full: time.Duration(float64(burst) / float64(limit) * float64(time.Second)), apps: map[int64]*appBucket{}}
+}
+
+// rateVerdict is what take says of one request.
+type rateVerdict struct {
+	ok        bool
+	remaining int           // requests that could be sent at once now
+	reset     time.Duration // until the bucket is full again
+	wait      time.Duration // when !ok: until one request is allowed
+}
+
+// take spends one request of app's budget at now, if there is one.
+func (l *appLimiter) take(app int64, now time.Time) rateVerdict {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(now)
+	b, ok := l.apps[app]
+	if !ok {
+		b = &appBucket{lim: rate.NewLimiter(l.limit, l.burst)}
+		l.apps[app] = b
+	}
+	if now.After(b.seen) {
+		b.seen = now
+	}
+	v := rateVerdict{ok: b.lim.AllowN(now, 1)}
+	tokens := b.lim.TokensAt(now)
+	v.remaining = max(0, int(math.Floor(tokens)))
+	v.reset = l.tokenTime(float64(l.burst) - tokens)
+	if !v.ok {
+		v.wait = l.tokenTime(1 - tokens)
+	}
+	return v
+}
+
+// tokenTime is how long n tokens take to come back.
+func (l *appLimiter) tokenTime(n float64) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return time.Duration(n / float64(l.limit) * float64(time.Second))
+}
+
+// sweep forgets, at most once per bucket refill, the apps whose buckets
+// are full again.
+func (l *appLimiter) sweep(now time.Time) {
+	if now.Sub(l.lastSweep) < l.full {
+		return
+	}
+	l.lastSweep = now
+	for id, b := range l.apps {
+		if now.Sub(b.seen) >= l.full {
+			delete(l.apps, id)
+		}
+	}
+}
+
+// tracked is how many apps the limiter holds (for tests).
+func (l *appLimiter) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.apps)
+}
+
+// ceilSeconds is d in whole seconds, rounded up.
+func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
+
+// realtime limits h, a real-time endpoint, to the app's RealtimeRate: it
+// sets X-RateLimit-Limit (requests a minute), X-RateLimit-Remaining
+// (requests that may be sent at once now) and X-RateLimit-Reset (seconds
+// until the budget is whole again) on every answer, and answers a request
+// over the budget 429 rate_limited with Retry-After, before its body is
+// read. With the limit off, h is served as it is.
+func (s *server) realtime(h func(http.ResponseWriter, *http.Request, *bulkid.App)) func(http.ResponseWriter, *http.Request, *bulkid.App) {
+	if s.rtLimit == nil {
+		return h
+	}
+	l := s.rtLimit
+	return func(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
+		v := l.take(app.ID, s.now())
+		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(l.perMinute))
+		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(v.remaining))
+		w.Header().Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(v.reset)))
+		if !v.ok {
+			secs := max(1, ceilSeconds(v.wait))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			s.writeError(w, r, &bulkid.Error{Code: bulkid.ERATELIMITED,
+				Message: fmt.Sprintf("This app sent more than %d real-time requests a minute (at most %d at once); try again in %d seconds.", l.perMinute, l.burst, secs)})
+			return
+		}
+		h(w, r, app)
+	}
+}
