@@ -60,13 +60,24 @@ var integerRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 var parsers fastjson.ParserPool
 
 // ValidateRecord checks one raw record of a job of type t and returns it
-// ready to apply, or the reason it cannot be applied. It is the one
-// validation both the server and clients use.
+// ready to apply, or the reason it cannot be applied, refusing nested
+// metadata (NestedRefuse). It is ValidateRecordOpts with the zero options.
+func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
+	return ValidateRecordOpts(t, raw, ValidateOptions{})
+}
+
+// ValidateRecordOpts checks one raw record of a job of type t, with the
+// choices of o, and returns it ready to apply, or the reason it cannot be
+// applied. It is the one validation the server (real-time endpoints and
+// the worker alike) and clients use.
 //
 // It parses the record once with fastjson (strict validation first, so
 // exactly well-formed JSON passes) and writes the metadata back out itself:
-// values are primitives, so that is keys, strings and literals.
-func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
+// values are primitives, so that is keys, strings and literals. Metadata
+// with objects or arrays, under NestedFlatten, is first rewritten as the
+// flat object the rule makes of it (flattenMetadata), which is then parsed
+// and checked as a flat object sent so would be.
+func ValidateRecordOpts(t JobType, raw []byte, o ValidateOptions) (Record, *RecordError) {
 	var rec Record
 	if size, head, ok := oversized(raw); ok {
 		e := tooLargeRecord(size)
@@ -129,7 +140,27 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 		rec.CompanyID = cid
 	}
 
-	md, rerr := parseMetadata(metadataV, raws.metadata)
+	mdRaw := raws.metadata
+	if o.Nested == NestedFlatten && hasNested(metadataV) {
+		if mdRaw == nil {
+			mdRaw = rawFieldsOf(raw).metadata
+		}
+		flat, rerr := flattenMetadata(mdRaw)
+		if rerr != nil {
+			rerr.ID = id
+			return rec, rerr
+		}
+		fp := parsers.Get()
+		defer parsers.Put(fp)
+		if metadataV, err = fp.ParseBytes(flat); err != nil { // cannot happen: flat is well-formed
+			return rec, &RecordError{ID: id, Code: RInvalidMetadata, Message: "metadata could not be flattened"}
+		}
+		mdRaw = nil
+		if mayHoldSurrogate(flat) {
+			mdRaw = flat
+		}
+	}
+	md, rerr := parseMetadata(metadataV, mdRaw)
 	if rerr != nil {
 		rerr.ID = id
 		return rec, rerr
