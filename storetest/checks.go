@@ -53,6 +53,7 @@ type jobView struct {
 	TotalRows, CompletedRows, FailedRows int
 	Cursor                               int
 	Error                                string
+	Nested                               bulkid.NestedRule
 }
 
 func viewJob(j *bulkid.Job) jobView {
@@ -62,7 +63,7 @@ func viewJob(j *bulkid.Job) jobView {
 		Filename: j.Filename, FileSize: j.FileSize,
 		SubmittedAt: ts(j.SubmittedAt), StartTime: ts(j.StartTime), EndTime: ts(j.EndTime),
 		TotalRows: j.TotalRows, CompletedRows: j.CompletedRows, FailedRows: j.FailedRows,
-		Cursor: j.Cursor, Error: j.Error,
+		Cursor: j.Cursor, Error: j.Error, Nested: j.Nested,
 	}
 }
 

@@ -69,6 +69,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"UserProfileBounds", testUserProfileBounds},
 		{"ValidatedText", testValidatedText},
 		{"IdentifyDuringJob", testIdentifyDuringJob},
+		{"JobNestedRule", testJobNestedRule}, // nested.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
