@@ -188,3 +188,35 @@ func preview(b []byte) string {
 	}
 	return string(b)
 }
+
+// BenchmarkValidateRecordNested: a Segment identify's traits flattened,
+// beside the same record already flat (what flattening costs), and the flat
+// record under flatten (what the option costs when nothing nests).
+func BenchmarkValidateRecordNested(b *testing.B) {
+	nested := []byte(`{"user_id":"u1","metadata":{"name":"Peter Gibbons","email":"peter@example.com",` +
+		`"address":{"street":"6th St","city":"San Francisco","state":"CA","postal_code":"94103","country":"USA"},` +
+		`"company":{"name":"Initech","id":"c-42","industry":"Technology","employee_count":123,"plan":"enterprise"},"roles":["admin","billing"]}}`)
+	rec, rerr := bulkid.ValidateRecordOpts(bulkid.JobUsers, nested, flatten)
+	if rerr != nil {
+		b.Fatal(rerr.Message)
+	}
+	flat := []byte(`{"user_id":"u1","metadata":` + string(rec.Metadata) + `}`)
+	for _, bc := range []struct {
+		name string
+		raw  []byte
+		o    bulkid.ValidateOptions
+	}{
+		{"nested/flatten", nested, flatten},
+		{"flat/refuse", flat, bulkid.ValidateOptions{}},
+		{"flat/flatten", flat, flatten},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, rerr := bulkid.ValidateRecordOpts(bulkid.JobUsers, bc.raw, bc.o); rerr != nil {
+					b.Fatal(rerr.Message)
+				}
+			}
+		})
+	}
+}

@@ -48,7 +48,8 @@ func TestPushNested(t *testing.T) {
 	}
 	push := func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
-		args = append([]string{"users", "--url", ts.URL, "--token", "k", "--poll-interval", "10ms"}, args...)
+		args = append([]string{"users", "--url", ts.URL, "--token", "k", "--poll-interval", "10ms",
+			"--failed-out", filepath.Join(t.TempDir(), "failed.ndjson")}, args...)
 		err := clientcmd.Push(ctx, args, func(string) string { return "" }, nil, &out, &errb)
 		return out.String() + errb.String(), err
 	}
