@@ -220,3 +220,42 @@ func BenchmarkValidateRecordNested(b *testing.B) {
 		})
 	}
 }
+
+// TestValidateMetadata: metadata on its own (the track endpoint's) gets
+// the verdict it gets in a record.
+func TestValidateMetadata(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		raw  string
+		o    bulkid.ValidateOptions
+		want string // the metadata, or the error code
+	}{
+		{`null`, flatten, ""},
+		{` {"a":{"b":1},"t":["x"]} `, flatten, `{"a.b":1,"t":"[\"x\"]"}`},
+		{`{"plan":"pro"}`, bulkid.ValidateOptions{}, `{"plan":"pro"}`},
+		{`{"a":{"b":1}}`, bulkid.ValidateOptions{}, bulkid.RNestedMetadata},
+		{`["a"]`, flatten, bulkid.RInvalidMetadata},
+		{`{"a":{"\ud800":1}}`, flatten, bulkid.RInvalidMetadata},
+		{`{"a":{"b":"\\ud800"}}`, flatten, `{"a.b":"\\ud800"}`},
+		{`{"a":`, flatten, bulkid.RMalformedJSON},
+		{strings.Repeat("[", 300) + strings.Repeat("]", 300), flatten, bulkid.RMalformedJSON},
+	} {
+		md, rerr := bulkid.ValidateMetadata([]byte(tc.raw), tc.o)
+		got := string(md)
+		if rerr != nil {
+			got = rerr.Code
+		}
+		if got != tc.want {
+			t.Errorf("ValidateMetadata(%s, %v) = %s (%v), want %s", preview([]byte(tc.raw)), tc.o.Nested, got, rerr, tc.want)
+		}
+		if rerr == nil && !strings.HasPrefix(tc.raw, "null") {
+			rec, rerr := bulkid.ValidateRecordOpts(bulkid.JobCompanies, []byte(`{"company_id":"c","metadata":`+tc.raw+`}`), tc.o)
+			if rerr != nil || string(rec.Metadata) != got {
+				t.Errorf("in a record: %s, %v; want %s", rec.Metadata, rerr, got)
+			}
+		}
+	}
+	if md, rerr := bulkid.ValidateMetadata(nil, flatten); md != nil || rerr != nil {
+		t.Errorf("ValidateMetadata(nil) = %s, %v; want nothing", md, rerr)
+	}
+}

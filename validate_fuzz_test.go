@@ -116,6 +116,19 @@ func checkFuzzFlatten(t *testing.T, typ bulkid.JobType, raw []byte, wellFormed b
 			t.Fatalf("ValidateRecordOpts(%s, %q, flatten) = %+v, %+v; want %+v as by default", typ, raw, frec, ferr, rerr)
 		}
 	}
+	// The metadata alone validates as in its record.
+	var fields map[string]json.RawMessage
+	if ferr == nil || ferr.Code == bulkid.RInvalidMetadata {
+		if json.Unmarshal(raw, &fields) == nil {
+			md, merr := bulkid.ValidateMetadata(fields["metadata"], bulkid.ValidateOptions{Nested: bulkid.NestedFlatten})
+			if ferr == nil && (merr != nil || !bytes.Equal(md, frec.Metadata)) {
+				t.Fatalf("ValidateMetadata(%s) = %s, %+v; want %s as in the record %q", fields["metadata"], md, merr, frec.Metadata, raw)
+			}
+			if ferr != nil && (merr == nil || merr.Code != ferr.Code || merr.Message != ferr.Message) {
+				t.Fatalf("ValidateMetadata(%s) = %s, %+v; want %+v as in the record %q", fields["metadata"], md, merr, ferr, raw)
+			}
+		}
+	}
 	if ferr != nil {
 		if ferr.Code == bulkid.RNestedMetadata {
 			t.Fatalf("ValidateRecordOpts(%s, %q, flatten) = %s", typ, raw, ferr.Code)
