@@ -82,7 +82,7 @@ func hasNested(v *fastjson.Value) bool {
 func flattenMetadata(md []byte) ([]byte, *RecordError) {
 	f := flattener{out: make([]byte, 0, len(md)+16)}
 	f.out = append(f.out, '{')
-	if !f.object(nil, false, md) {
+	if !f.object(false, md) {
 		return nil, f.err
 	}
 	return append(f.out, '}'), nil
@@ -90,48 +90,89 @@ func flattenMetadata(md []byte) ([]byte, *RecordError) {
 
 type flattener struct {
 	out []byte
-	n   int // members written
+	key []byte // the key so far, escaped as written: a stack, one name a level
+	n   int    // members written
 	err *RecordError
 }
 
-// object writes the members of the raw object obj, their keys after
-// prefix (the escaped text of the key so far) and a '.' when nested. Of
-// members of one object with the same name only the last is written, as
-// the last of duplicates wins in a flat object: {"a":{"x":1},"a":2} is
-// {"a":2}. It returns false once it has failed, with f.err set.
-func (f *flattener) object(prefix []byte, nested bool, obj []byte) bool {
-	var members [][2][]byte
-	ObjectMembers(obj, func(name, value []byte) { members = append(members, [2][]byte{name, value}) })
-	var last map[string]int
-	if len(members) > 1 {
-		last = make(map[string]int, len(members))
-		for i, m := range members {
-			last[dedupeName(m[0])] = i
-		}
-	}
+// objMember is a member of an object as written: its name with quotes,
+// and its value.
+type objMember struct{ name, value []byte }
+
+// object writes the members of the raw object obj, their keys after f.key
+// and a '.' when nested. Of members of one object with the same name only
+// the last is written, as the last of duplicates wins in a flat object:
+// {"a":{"x":1},"a":2} is {"a":2}. It returns false once it has failed,
+// with f.err set.
+func (f *flattener) object(nested bool, obj []byte) bool {
+	var buf [16]objMember
+	members := buf[:0]
+	ObjectMembers(obj, func(name, value []byte) { members = append(members, objMember{name, value}) })
+	superseded := duplicates(members)
+	base := len(f.key)
 	for i, m := range members {
-		name, value := m[0], m[1]
-		if last != nil && last[dedupeName(name)] != i {
+		if superseded != nil && superseded[i] {
 			continue
 		}
-		key := name[1 : len(name)-1] // as written, without its quotes
 		if nested {
-			key = append(append(append(make([]byte, 0, len(prefix)+1+len(key)), prefix...), '.'), key...)
+			f.key = append(f.key, '.')
 		}
-		var ok bool
-		switch value[0] {
-		case '{':
-			ok = f.object(key, true, value)
-		case '[':
-			ok = f.member(key, func(dst []byte) []byte { return appendString(dst, string(compactJSON(value))) })
-		default: // a string, number, true, false or null, as sent
-			ok = f.member(key, func(dst []byte) []byte { return append(dst, value...) })
+		f.key = append(f.key, m.name[1:len(m.name)-1]...) // as written, without its quotes
+		ok := true
+		if m.value[0] == '{' {
+			ok = f.object(true, m.value)
+		} else {
+			ok = f.member(m.value)
 		}
+		f.key = f.key[:base]
 		if !ok {
 			return false
 		}
 	}
 	return true
+}
+
+// duplicates returns which of members a later member of the same name
+// supersedes, or nil if none does.
+func duplicates(members []objMember) []bool {
+	var superseded []bool
+	mark := func(i int) {
+		if superseded == nil {
+			superseded = make([]bool, len(members))
+		}
+		superseded[i] = true
+	}
+	if len(members) <= 16 {
+		for i := range members {
+			for j := i + 1; j < len(members); j++ {
+				if sameName(members[i].name, members[j].name) {
+					mark(i)
+					break
+				}
+			}
+		}
+		return superseded
+	}
+	last := make(map[string]int, len(members))
+	for i, m := range members {
+		name := dedupeName(m.name)
+		if prev, ok := last[name]; ok {
+			mark(prev)
+		}
+		last[name] = i
+	}
+	return superseded
+}
+
+// sameName reports whether two names as written are the same name.
+func sameName(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true // one spelling is one name, whatever it stands for
+	}
+	if bytes.IndexByte(a, '\\') < 0 && bytes.IndexByte(b, '\\') < 0 {
+		return false // distinct bytes without escapes: distinct text
+	}
+	return dedupeName(a) == dedupeName(b)
 }
 
 // dedupeName is what tells the names of members apart, name as written:
@@ -149,8 +190,9 @@ func dedupeName(name []byte) string {
 	return MemberName(name)
 }
 
-// member writes "key": and the value appendValue appends.
-func (f *flattener) member(key []byte, appendValue func([]byte) []byte) bool {
+// member writes "key": value, the key f.key and value as written: an
+// array as its compact text in a JSON string, anything else as it is.
+func (f *flattener) member(value []byte) bool {
 	if f.n++; f.n > MaxMetadataKeys {
 		f.err = &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf(
 			"metadata flattens to more than %d keys; at most %d are allowed", MaxMetadataKeys, MaxMetadataKeys)}
@@ -160,9 +202,13 @@ func (f *flattener) member(key []byte, appendValue func([]byte) []byte) bool {
 		f.out = append(f.out, ',')
 	}
 	f.out = append(f.out, '"')
-	f.out = append(f.out, key...)
+	f.out = append(f.out, f.key...)
 	f.out = append(f.out, '"', ':')
-	f.out = appendValue(f.out)
+	if value[0] == '[' {
+		f.out = appendCompactString(f.out, value)
+	} else { // a string, number, true, false or null, as sent
+		f.out = append(f.out, value...)
+	}
 	if len(f.out) > maxFlatBytes {
 		f.err = &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf(
 			"metadata flattens to more than %d bytes (1 MiB) of keys and values; nest less, or use shorter keys", maxFlatBytes)}
@@ -171,10 +217,12 @@ func (f *flattener) member(key []byte, appendValue func([]byte) []byte) bool {
 	return true
 }
 
-// compactJSON returns the well-formed JSON text raw without the whitespace
-// between its tokens; strings stay exactly as written.
-func compactJSON(raw []byte) []byte {
-	out := make([]byte, 0, len(raw))
+// appendCompactString appends the well-formed JSON text raw, without the
+// whitespace between its tokens, as a JSON string: its quotes and
+// backslashes escaped. Nothing else needs escaping: well-formed JSON
+// holds no control character but that whitespace.
+func appendCompactString(dst, raw []byte) []byte {
+	dst = append(dst, '"')
 	inString, escaped := false, false
 	for _, c := range raw {
 		switch {
@@ -191,7 +239,10 @@ func compactJSON(raw []byte) []byte {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			continue
 		}
-		out = append(out, c)
+		if c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, c)
 	}
-	return out
+	return append(dst, '"')
 }

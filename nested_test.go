@@ -40,6 +40,9 @@ func TestValidateRecordFlatten(t *testing.T) {
 		{name: "duplicate key, object then primitive", metadata: `{"a":{"x":1},"a":"flat"}`, want: `{"a":"flat"}`},
 		{name: "duplicate key, primitive then object", metadata: `{"a":"flat","a":{"x":1}}`, want: `{"a.x":1}`},
 		{name: "duplicates inside a nested object", metadata: `{"a":{"x":1,"x":2}}`, want: `{"a.x":2}`},
+		{name: "duplicates in a wide object", metadata: `{"o":{"k0":0,"k1":1,"k2":2,"k3":{"x":3},"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,` +
+			`"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k3":"three","\u006b5":{"y":5}}}`,
+			want: `{"o.k0":0,"o.k1":1,"o.k10":10,"o.k11":11,"o.k12":12,"o.k13":13,"o.k14":14,"o.k15":15,"o.k16":16,"o.k2":2,"o.k3":"three","o.k4":4,"o.k5.y":5,"o.k6":6,"o.k7":7,"o.k8":8,"o.k9":9}`},
 		{name: "escaped keys are joined as sent", metadata: `{"caf\u00e9":{"\u0061":"x"}}`, want: `{"café.a":"x"}`},
 		{name: "escaped duplicate is a duplicate", metadata: `{"a":{"x":1},"\u0061":{"y":2}}`, want: `{"a.y":2}`},
 		{name: "empty inner key", metadata: `{"a":{"":1}}`, want: `{"a.":1}`},
