@@ -49,15 +49,11 @@ func (s *server) readIdentify(w http.ResponseWriter, r *http.Request) ([]byte, m
 	return b, m, nil
 }
 
-// realtime are the validation options of the real-time endpoints: they
-// always flatten nested metadata (docs/API.md, "Nested metadata"), since
-// the integrations that call them send it and drop what is refused.
-var realtime = bulkid.ValidateOptions{Nested: bulkid.NestedFlatten}
-
 // validateOne validates a record as a job would, with the real-time
-// endpoints' options.
+// endpoints' options: nested metadata is flattened (docs/API.md, "Nested
+// metadata").
 func validateOne(t bulkid.JobType, raw []byte) (bulkid.Record, error) {
-	rec, rerr := bulkid.ValidateRecordOpts(t, raw, realtime)
+	rec, rerr := bulkid.ValidateRecordOpts(t, raw, bulkid.RealtimeOptions)
 	if rerr != nil {
 		return rec, &bulkid.Error{Code: bulkid.EINVALIDRECORD, Message: rerr.Message, Details: rerr.Code}
 	}
