@@ -52,11 +52,11 @@ type ValidateOptions struct {
 	Nested NestedRule
 }
 
-// RealtimeOptions are the validation options of the real-time endpoints
-// (POST /v1/identify, /v1/companies/identify, /v1/track): they always
-// flatten nested metadata, since the integrations that call them send it
-// and drop a request that is refused.
-var RealtimeOptions = ValidateOptions{Nested: NestedFlatten}
+// RealtimeOptions returns the validation options of the real-time
+// endpoints (POST /v1/identify, /v1/companies/identify, /v1/track): they
+// always flatten nested metadata, since the integrations that call them
+// send it and drop a request that is refused.
+func RealtimeOptions() ValidateOptions { return ValidateOptions{Nested: NestedFlatten} }
 
 // maxFlatBytes bounds the flattened metadata of one record. Flattening
 // repeats each object's key in front of each of its members' keys, so a

@@ -53,7 +53,7 @@ func (s *server) readIdentify(w http.ResponseWriter, r *http.Request) ([]byte, m
 // endpoints' options: nested metadata is flattened (docs/API.md, "Nested
 // metadata").
 func validateOne(t bulkid.JobType, raw []byte) (bulkid.Record, error) {
-	rec, rerr := bulkid.ValidateRecordOpts(t, raw, bulkid.RealtimeOptions)
+	rec, rerr := bulkid.ValidateRecordOpts(t, raw, bulkid.RealtimeOptions())
 	if rerr != nil {
 		return rec, &bulkid.Error{Code: bulkid.EINVALIDRECORD, Message: rerr.Message, Details: rerr.Code}
 	}
