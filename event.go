@@ -44,10 +44,9 @@ var (
 // or the reason it cannot be. user_id follows the id rules of a record
 // (a non-empty string or an integer) except that absent or null is an
 // event of no user. Its metadata is read by the same call as a record's
-// (parseMetadata), so the two follow one rule: track is a real-time
-// endpoint, and if the real-time endpoints come to read metadata through
-// another call than the bulk ones, this must make that call too
-// (httpapi's TestTrackMetadataAsIdentify fails if track and identify part).
+// (metadataOf) with the real-time endpoints' options (RealtimeOptions:
+// nested objects and arrays flattened), so track and identify follow one
+// rule (httpapi's TestTrackMetadataAsIdentify fails if they part).
 func ValidateEvent(raw []byte) (EventRecord, *RecordError) {
 	var ev EventRecord
 	if size, head, ok := oversized(raw); ok {
@@ -124,7 +123,7 @@ func ValidateEvent(raw []byte) (EventRecord, *RecordError) {
 		rerr.ID = ev.UserID
 		return ev, rerr
 	}
-	md, rerr := parseMetadata(metadataV, metadataRaw)
+	md, rerr := metadataOf(metadataV, metadataRaw, func() []byte { return rawFieldsOf(raw).metadata }, RealtimeOptions())
 	if rerr != nil {
 		rerr.ID = ev.UserID
 		return ev, rerr

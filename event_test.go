@@ -84,8 +84,9 @@ func TestValidateEvent(t *testing.T) {
 	}
 }
 
-// The metadata of an event follows the rule of a record's, by the same
-// call: the same body gives the same verdict and the same stored form.
+// The metadata of an event follows the rule of a real-time record's, by
+// the same call: the same body gives the same verdict and the same stored
+// form (nested values flattened, as on /v1/identify).
 func TestValidateEventMetadataAsRecord(t *testing.T) {
 	t.Parallel()
 	for _, md := range []string{
@@ -95,7 +96,7 @@ func TestValidateEventMetadataAsRecord(t *testing.T) {
 		`{"big":1e400}`,
 		`{"s":"caf\u00e9 \"q\""}`,
 	} {
-		rec, recErr := bulkid.ValidateRecord(bulkid.JobUsers, []byte(`{"user_id":"u","metadata":`+md+`}`))
+		rec, recErr := bulkid.ValidateRecordOpts(bulkid.JobUsers, []byte(`{"user_id":"u","metadata":`+md+`}`), bulkid.RealtimeOptions())
 		ev, evErr := bulkid.ValidateEvent([]byte(`{"user_id":"u","event_name":"e","metadata":` + md + `}`))
 		if (recErr == nil) != (evErr == nil) || recErr != nil && recErr.Code != evErr.Code {
 			t.Errorf("metadata %s: record error %+v, event error %+v", md, recErr, evErr)

@@ -137,6 +137,10 @@ type Job struct {
 	// Errors holds the first record errors (see MaxJobErrors), filled by
 	// JobStore.Job and ListJobs.
 	Errors []RecordError
+	// Nested is what the job's records' nested metadata becomes: the
+	// ?nested= of its request, kept with the job so the worker validates
+	// with it, also after a restart.
+	Nested NestedRule
 }
 
 // MaxJobErrors is how many record errors a job object carries; the errors

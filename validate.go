@@ -60,13 +60,24 @@ var integerRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 var parsers fastjson.ParserPool
 
 // ValidateRecord checks one raw record of a job of type t and returns it
-// ready to apply, or the reason it cannot be applied. It is the one
-// validation both the server and clients use.
+// ready to apply, or the reason it cannot be applied, refusing nested
+// metadata (NestedRefuse). It is ValidateRecordOpts with the zero options.
+func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
+	return ValidateRecordOpts(t, raw, ValidateOptions{})
+}
+
+// ValidateRecordOpts checks one raw record of a job of type t, with the
+// choices of o, and returns it ready to apply, or the reason it cannot be
+// applied. It is the one validation the server (real-time endpoints and
+// the worker alike) and clients use.
 //
 // It parses the record once with fastjson (strict validation first, so
 // exactly well-formed JSON passes) and writes the metadata back out itself:
-// values are primitives, so that is keys, strings and literals.
-func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
+// values are primitives, so that is keys, strings and literals. Metadata
+// with objects or arrays, under NestedFlatten, is first rewritten as the
+// flat object the rule makes of it (flattenMetadata), which is then parsed
+// and checked as a flat object sent so would be.
+func ValidateRecordOpts(t JobType, raw []byte, o ValidateOptions) (Record, *RecordError) {
 	var rec Record
 	if size, head, ok := oversized(raw); ok {
 		e := tooLargeRecord(size)
@@ -129,13 +140,73 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 		rec.CompanyID = cid
 	}
 
-	md, rerr := parseMetadata(metadataV, raws.metadata)
+	md, rerr := metadataOf(metadataV, raws.metadata, func() []byte { return rawFieldsOf(raw).metadata }, o)
 	if rerr != nil {
 		rerr.ID = id
 		return rec, rerr
 	}
 	rec.Metadata = md
 	return rec, nil
+}
+
+// ValidateMetadata checks a metadata value on its own, raw as sent (one
+// JSON value: an object, or null), by the rules and options of
+// ValidateRecordOpts, and returns what ValidateRecordOpts would return as
+// the Metadata of a record holding it. It is for bodies that carry
+// metadata but are not records (POST /v1/track). Its errors carry no ID.
+// raw nil is no metadata, as JSON null is.
+func ValidateMetadata(raw []byte, o ValidateOptions) (json.RawMessage, *RecordError) {
+	if raw == nil {
+		return nil, nil
+	}
+	if len(raw) > MaxRecordBytes {
+		return nil, tooLargeRecord(int64(len(raw)))
+	}
+	if !WellFormed(raw) {
+		if TooDeep(raw) {
+			return nil, &RecordError{Code: RMalformedJSON, Message: tooDeepMessage}
+		}
+		return nil, &RecordError{Code: RMalformedJSON, Message: malformedMessage(raw)}
+	}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(raw)
+	if err != nil {
+		return nil, &RecordError{Code: RMalformedJSON, Message: malformedMessage(raw)}
+	}
+	var written []byte
+	if mayHoldSurrogate(raw) {
+		written = raw
+	}
+	return metadataOf(v, written, func() []byte { return raw }, o)
+}
+
+// metadataOf checks the metadata value v under o: parseMetadata, after
+// flattening it (NestedFlatten) if it nests. written is v as written if
+// it may hold a surrogate escape, else nil; whole returns v as written,
+// for flattening.
+func metadataOf(v *fastjson.Value, written []byte, whole func() []byte, o ValidateOptions) (json.RawMessage, *RecordError) {
+	if o.Nested != NestedFlatten || !hasNested(v) {
+		return parseMetadata(v, written)
+	}
+	if written == nil {
+		written = whole()
+	}
+	flat, rerr := flattenMetadata(written)
+	if rerr != nil {
+		return nil, rerr
+	}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	fv, err := p.ParseBytes(flat)
+	if err != nil { // cannot happen: flat is well-formed
+		return nil, &RecordError{Code: RInvalidMetadata, Message: "metadata could not be flattened"}
+	}
+	written = nil
+	if mayHoldSurrogate(flat) {
+		written = flat
+	}
+	return parseMetadata(fv, written)
 }
 
 // WellFormed reports whether raw is exactly well-formed JSON nested at most

@@ -58,6 +58,9 @@ type Job struct {
 	EstimatedCompletionTime *time.Time `json:"estimated_completion_time"`
 	ErrorsURL               string     `json:"errors_url"`
 	FailureReason           *string    `json:"failure_reason"`
+	// NestedMetadata is the job's rule for metadata values that are
+	// objects or arrays: "refuse" or "flatten" (Client.Nested).
+	NestedMetadata string `json:"nested_metadata"`
 }
 
 // UnmarshalJSON reads a job and is lenient with its times: the hosted
@@ -186,6 +189,15 @@ const (
 
 func (k Kind) bulkPath() string { return "/v1/" + string(k) + "/bulk_identify" }
 
+// bulkPath is the path of a bulk request of kind k, with ?nested= when
+// c.Nested is set.
+func (c *Client) bulkPath(k Kind) string {
+	if c.Nested == "" {
+		return k.bulkPath()
+	}
+	return k.bulkPath() + "?" + url.Values{"nested": {c.Nested}}.Encode()
+}
+
 // BulkIdentifyCompanies submits companies as a JSON body (at most 10,000).
 func (c *Client) BulkIdentifyCompanies(ctx context.Context, companies []Company) (*Job, error) {
 	return bulk(ctx, c, Companies, companies)
@@ -209,7 +221,7 @@ func bulk[T any](ctx context.Context, c *Client, k Kind, records []T) (*Job, err
 		records = []T{}
 	}
 	var job Job
-	if err := c.postJSON(ctx, k.bulkPath(), map[string]any{string(k): records}, &job); err != nil {
+	if err := c.postJSON(ctx, c.bulkPath(k), map[string]any{string(k): records}, &job); err != nil {
 		return nil, err
 	}
 	return &job, nil
@@ -222,7 +234,7 @@ func (c *Client) Upload(ctx context.Context, k Kind, filename string, ndjson []b
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: k.bulkPath(), contentType: ct, body: body, length: n})
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: c.bulkPath(k), contentType: ct, body: body, length: n})
 	if err != nil {
 		return nil, err
 	}

@@ -44,9 +44,23 @@ type Client struct {
 	// Gzip says whether request bodies are sent gzip-compressed
 	// (Content-Encoding: gzip). The zero value, GzipOff, never does.
 	Gzip GzipMode
+	// Nested is what the server does with metadata values that are
+	// objects or arrays in the records of bulk requests (a bulkid
+	// extension, sent as ?nested=): "" sends nothing, and the server
+	// refuses them, each such record failing alone (nested_metadata);
+	// NestedFlatten asks it to flatten them to dotted keys and JSON text,
+	// as the real-time endpoints always do. The hosted service knows no
+	// such parameter.
+	Nested string
 
 	gzipKnown atomic.Int32 // GzipAuto: 0 not known yet, 1 the server decodes gzip, 2 it does not
 }
+
+// The values of Client.Nested.
+const (
+	NestedRefuse  = "refuse"
+	NestedFlatten = "flatten"
+)
 
 // GzipMode is when request bodies are compressed.
 type GzipMode int

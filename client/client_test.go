@@ -999,10 +999,14 @@ func TestAgainstServer(t *testing.T) {
 	if err := c.IdentifyCompany(ctx, client.Company{CompanyID: "a/b?c"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.IdentifyCompany(ctx, client.Company{CompanyID: "x", Metadata: map[string]any{"a": map[string]any{"b": 1}}}); !client.IsCode(err, "invalid_record") {
-		t.Errorf("nested metadata: err = %v, want invalid_record", err)
-	} else if e := asError(t, err); e.Details != "nested_metadata" {
-		t.Errorf("nested metadata: details = %q", e.Details)
+	// Real-time identify flattens nested metadata (API.md, Nested metadata).
+	if err := c.IdentifyCompany(ctx, client.Company{CompanyID: "x", Metadata: map[string]any{"a": map[string]any{"b": 1}}}); err != nil {
+		t.Errorf("nested metadata: err = %v, want it flattened", err)
+	}
+	if err := c.IdentifyCompany(ctx, client.Company{CompanyID: "y", Metadata: map[string]any{"": 1}}); !client.IsCode(err, "invalid_record") {
+		t.Errorf("empty metadata key: err = %v, want invalid_record", err)
+	} else if e := asError(t, err); e.Details != "invalid_metadata" {
+		t.Errorf("empty metadata key: details = %q", e.Details)
 	}
 
 	for _, tc := range []struct {
@@ -1014,6 +1018,7 @@ func TestAgainstServer(t *testing.T) {
 		{"globex", `{}`, 2},
 		{"raw1", `{"n":1}`, 0},
 		{"a/b?c", `{}`, 0},
+		{"x", `{"a.b":1}`, 0},
 	} {
 		p, err := c.Company(ctx, tc.id)
 		if err != nil {
@@ -1051,10 +1056,10 @@ func TestAgainstServer(t *testing.T) {
 	if got := fmt.Sprint(listAll(false, 2)); got != "[acme globex initech]" {
 		t.Errorf("visible companies = %s", got)
 	}
-	if got := fmt.Sprint(listAll(true, 2)); got != "[a/b?c acme globex initech raw1]" {
+	if got := fmt.Sprint(listAll(true, 2)); got != "[a/b?c acme globex initech raw1 x]" {
 		t.Errorf("all companies = %s", got)
 	}
-	if got := fmt.Sprint(listAll(true, 0)); got != "[a/b?c acme globex initech raw1]" {
+	if got := fmt.Sprint(listAll(true, 0)); got != "[a/b?c acme globex initech raw1 x]" {
 		t.Errorf("all companies, default page = %s", got)
 	}
 

@@ -48,6 +48,11 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 			s.refuseCoding(w, r, err)
 			return
 		}
+		nested, err := nestedRule(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		// Fail fast before the upload when a job is already running; the
 		// store enforces the rule again atomically when the job is created.
 		if active, err := s.store.ActiveJob(r.Context(), app.ID); err == nil {
@@ -83,7 +88,7 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 		}
 		defer input.Close()
 
-		job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: t}
+		job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: t, Nested: nested}
 		switch mediaType {
 		case "application/json":
 			job.Source = bulkid.SourceJSON
@@ -123,6 +128,20 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 		w.Header().Set("Location", jobLink(job.ID))
 		writeJSON(w, http.StatusAccepted, s.jobJSON(job))
 	}
+}
+
+// nestedRule reads the bulk request's ?nested=: refuse (the default) or
+// flatten, what the job's worker does with metadata values that are
+// objects or arrays.
+func nestedRule(r *http.Request) (bulkid.NestedRule, error) {
+	vs, ok := r.URL.Query()["nested"]
+	if !ok {
+		return bulkid.NestedRefuse, nil
+	}
+	if len(vs) != 1 {
+		return bulkid.NestedRefuse, bulkid.Errorf(bulkid.EINVALID, "nested is given %d times; give it once, refuse or flatten.", len(vs))
+	}
+	return bulkid.ParseNestedRule(vs[0])
 }
 
 // readMultipart reads the NDJSON file in the part named "file" into add.

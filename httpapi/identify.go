@@ -49,9 +49,11 @@ func (s *server) readIdentify(w http.ResponseWriter, r *http.Request) ([]byte, m
 	return b, m, nil
 }
 
-// validateOne validates a record as a job would.
+// validateOne validates a record as a job would, with the real-time
+// endpoints' options: nested metadata is flattened (docs/API.md, "Nested
+// metadata").
 func validateOne(t bulkid.JobType, raw []byte) (bulkid.Record, error) {
-	rec, rerr := bulkid.ValidateRecord(t, raw)
+	rec, rerr := bulkid.ValidateRecordOpts(t, raw, bulkid.RealtimeOptions())
 	if rerr != nil {
 		return rec, &bulkid.Error{Code: bulkid.EINVALIDRECORD, Message: rerr.Message, Details: rerr.Code}
 	}

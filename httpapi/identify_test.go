@@ -71,7 +71,12 @@ func identify(t *testing.T, h http.Handler, path, body string) (int, string) {
 	return rec.Code, ""
 }
 
-// A record gets the same verdict in real time as in a bulk job: the
+// flatten is the rule of the real-time endpoints, and of a bulk job sent
+// with ?nested=flatten.
+var flatten = bulkid.ValidateOptions{Nested: bulkid.NestedFlatten}
+
+// A record gets the same verdict in real time as in a bulk job (with
+// ?nested=flatten, the real-time endpoints' rule): the
 // real-time handlers must not decode and re-encode what validation judges.
 // encoding/json reads an unpaired surrogate escape or a byte that is not
 // UTF-8 in a key as U+FFFD, so the company object's keys came through
@@ -103,6 +108,10 @@ func TestIdentifySameVerdictAsBulk(t *testing.T) {
 		{`{"user_id":"u","company":{"company_id":7,"plan":"pro"}}`, `{"company_id":7,"metadata":{"plan":"pro"}}`, `{"user_id":"u","company_id":7}`},
 		{`{"user_id":"u","company_id":"x","company":{"id":"c"}}`, `{"company_id":"c","metadata":{}}`, `{"user_id":"u","company_id":"c"}`},
 		{`{"user_id":"u","company":null}`, "", `{"user_id":"u"}`},
+		// Nested metadata is flattened, as a job with ?nested=flatten does.
+		{`{"user_id":"u","metadata":{"a":{"b":[1, 2]}}}`, "", `{"user_id":"u","metadata":{"a":{"b":[1,2]}}}`},
+		{`{"user_id":"u","company":{"id":"c","address":{"city":"Paris"}}}`, `{"company_id":"c","metadata":{"address":{"city":"Paris"}}}`, `{"user_id":"u","company_id":"c"}`},
+		{`{"user_id":"u","company":{"id":"c","address":{"\ud800":1}}}`, `{"company_id":"c","metadata":{"address":{"\ud800":1}}}`, ""},
 	} {
 		st.companies, st.users = nil, nil
 		status, code := identify(t, h, "/v1/identify", tc.body)
@@ -112,7 +121,7 @@ func TestIdentifySameVerdictAsBulk(t *testing.T) {
 			if raw == "" {
 				continue
 			}
-			rec, rerr := bulkid.ValidateRecord(map[bool]bulkid.JobType{true: bulkid.JobCompanies, false: bulkid.JobUsers}[raw == tc.company], []byte(raw))
+			rec, rerr := bulkid.ValidateRecordOpts(map[bool]bulkid.JobType{true: bulkid.JobCompanies, false: bulkid.JobUsers}[raw == tc.company], []byte(raw), flatten)
 			if rerr != nil {
 				wantCode = rerr.Code
 				break
@@ -135,10 +144,11 @@ func TestIdentifySameVerdictAsBulk(t *testing.T) {
 		`{"company_id":"\ud800"}`, `{"company_id":"\\ud800"}`, `{"company_id":"c","metadata":{"\udfff":"x"}}`,
 		"{\"company_id\":\"c\",\"metadata\":{\"\xff\":1}}", `{"company_id":"a\u0000"}`, `{"company_id":"c","metadata":{"\u0000":1}}`,
 		`{"company_id":"\ud83d\ude00","metadata":{"a":"\ud83d\ude00"}}`,
+		`{"company_id":"c","metadata":{"a":{"\udfff":"x"},"b":["\udfff"]}}`, `{"company_id":"c","metadata":{"a":{"b":"\u0000"}}}`,
 	} {
 		st.companies = nil
 		status, code := identify(t, h, "/v1/companies/identify", body)
-		rec, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte(body))
+		rec, rerr := bulkid.ValidateRecordOpts(bulkid.JobCompanies, []byte(body), flatten)
 		switch {
 		case rerr != nil && (status != http.StatusBadRequest || code != rerr.Code):
 			t.Errorf("POST /v1/companies/identify %q = %d %s, want 400 invalid_record %s", body, status, code, rerr.Code)

@@ -52,6 +52,7 @@ type jobJSON struct {
 	EstimatedCompletionTime *string `json:"estimated_completion_time"`
 	ErrorsURL               string  `json:"errors_url"`
 	FailureReason           *string `json:"failure_reason"`
+	NestedMetadata          string  `json:"nested_metadata"` // the job's ?nested=: refuse or flatten
 }
 
 // recordErrorJSON is one failed record: in the job object without the
@@ -111,6 +112,8 @@ func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 		Links:         jobLink(j.ID),
 		ErrorsURL:     jobLink(j.ID) + "/errors",
 		Errors:        make([]recordErrorJSON, 0, len(j.Errors)),
+
+		NestedMetadata: j.Nested.String(),
 	}
 	for _, e := range j.Errors {
 		out.Errors = append(out.Errors, recordError(j, e, false))

@@ -34,7 +34,7 @@ func TestRealtimeIdentify(t *testing.T) {
 	// The same validation as bulk records, answered at once.
 	expectError(t, post("/v1/identify", `{"metadata":{}}`), 400, "invalid_record")
 	expectError(t, post("/v1/identify", `{"user_id":"u2","company":{"name":"no id"}}`), 400, "invalid_record")
-	expectError(t, post("/v1/companies/identify", `{"company_id":"x","metadata":{"a":{"b":1}}}`), 400, "invalid_record")
+	expectError(t, post("/v1/companies/identify", `{"company_id":"x","metadata":{"":{"b":1},"":1}}`), 400, "invalid_record")
 	expectError(t, post("/v1/companies/identify", `{"company_id":`), 400, "invalid_json")
 	expectError(t, s.Do("POST", "/v1/identify", s.Key, "text/plain", strings.NewReader(`{}`)), 415, "unsupported_media_type")
 	expectError(t, s.Do("POST", "/v1/identify", "", "application/json", strings.NewReader(`{"user_id":"u"}`)), 401, "unauthorized")

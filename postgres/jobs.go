@@ -13,9 +13,9 @@ func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, input bulkid.JobIn
 	now := db.now().UTC()
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		var seq int64
-		err := tx.QueryRow(ctx, `INSERT INTO jobs (id, app_id, type, status, source, filename, file_size, submitted_at, total_rows)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq`,
-			job.ID, job.AppID, job.Type, bulkid.StatusQueued, job.Source, job.Filename, job.FileSize, now, input.Len()).Scan(&seq)
+		err := tx.QueryRow(ctx, `INSERT INTO jobs (id, app_id, type, status, source, filename, file_size, submitted_at, total_rows, nested_metadata)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+			job.ID, job.AppID, job.Type, bulkid.StatusQueued, job.Source, job.Filename, job.FileSize, now, input.Len(), job.Nested.String()).Scan(&seq)
 		if err != nil {
 			return err
 		}

@@ -13,9 +13,9 @@ func (db *DB) CreateJob(ctx context.Context, job *bulkid.Job, input bulkid.JobIn
 	now := db.now().UTC().Truncate(1e6)
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var seq int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO jobs (id, app_id, type, status, source, filename, file_size, submitted_at, total_rows)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-			job.ID, job.AppID, job.Type, bulkid.StatusQueued, job.Source, job.Filename, job.FileSize, ms(now), input.Len()).Scan(&seq)
+		err := tx.QueryRowContext(ctx, `INSERT INTO jobs (id, app_id, type, status, source, filename, file_size, submitted_at, total_rows, nested_metadata)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+			job.ID, job.AppID, job.Type, bulkid.StatusQueued, job.Source, job.Filename, job.FileSize, ms(now), input.Len(), job.Nested.String()).Scan(&seq)
 		if bulkid.ErrorCode(interpretError(err)) == bulkid.ECONFLICT {
 			active, aerr := sqlstore.NewReader(querier{tx}, dialect).ActiveJob(ctx, job.AppID)
 			if aerr != nil {

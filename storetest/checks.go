@@ -54,6 +54,7 @@ type jobView struct {
 	Cursor                               int
 	Error                                string
 	Rows                                 bulkid.RowCounts
+	Nested                               bulkid.NestedRule
 }
 
 func viewJob(j *bulkid.Job) jobView {
@@ -63,7 +64,7 @@ func viewJob(j *bulkid.Job) jobView {
 		Filename: j.Filename, FileSize: j.FileSize,
 		SubmittedAt: ts(j.SubmittedAt), StartTime: ts(j.StartTime), EndTime: ts(j.EndTime),
 		TotalRows: j.TotalRows, CompletedRows: j.CompletedRows, FailedRows: j.FailedRows,
-		Cursor: j.Cursor, Error: j.Error, Rows: j.Rows,
+		Cursor: j.Cursor, Error: j.Error, Rows: j.Rows, Nested: j.Nested,
 	}
 }
 

@@ -87,6 +87,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"DeleteDuringJob", testDeleteDuringJob},
 		{"DeleteUserEvents", testDeleteUserEvents},
 		{"DeleteDuringWrites", testDeleteDuringWrites},
+		{"JobNestedRule", testJobNestedRule}, // nested.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

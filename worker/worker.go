@@ -293,7 +293,7 @@ func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) (
 			return nil, fmt.Errorf("job %s: input ends at record %d of %d", job.ID, from, job.TotalRows)
 		}
 		for _, r := range recs {
-			it, rerr := validateRecord(job.Type, r)
+			it, rerr := validateRecord(job, r)
 			if rerr != nil {
 				errs = append(errs, *rerr)
 			}
@@ -322,11 +322,13 @@ func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) (
 	return sp, nil
 }
 
-// validateRecord validates r: its item for processing and, when it is
-// invalid, its record error.
-func validateRecord(t bulkid.JobType, r bulkid.RawRecord) (item, *bulkid.RecordError) {
+// validateRecord validates r, a record of job, with the job's rule for
+// nested metadata (the job as stored, so a job resumed after a restart
+// keeps it): its item for processing and, when it is invalid, its record
+// error.
+func validateRecord(job *bulkid.Job, r bulkid.RawRecord) (item, *bulkid.RecordError) {
 	it := item{seq: r.Seq, rawLen: len(r.Raw)}
-	rec, rerr := bulkid.ValidateRecord(t, r.Raw)
+	rec, rerr := bulkid.ValidateRecordOpts(job.Type, r.Raw, bulkid.ValidateOptions{Nested: job.Nested})
 	if rerr != nil {
 		rerr.Seq, rerr.Pos = r.Seq, r.Pos
 		if rerr.Raw == nil {
@@ -400,7 +402,7 @@ func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Jo
 				read = make([]item, len(raws))
 				for i, r := range raws {
 					// Invalid records were counted as failed by validation.
-					read[i], _ = validateRecord(job.Type, r)
+					read[i], _ = validateRecord(job, r)
 				}
 			}
 		}

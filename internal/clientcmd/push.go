@@ -41,6 +41,7 @@ type pushOptions struct {
 	csvStrings  bool
 	batchSize   int
 	poll        time.Duration
+	nested      bulkid.NestedRule
 }
 
 // Push syncs files of companies or users: it validates every record
@@ -58,6 +59,7 @@ func Push(ctx context.Context, args []string, getenv func(string) string, stdin 
 	fs.BoolVar(&o.csvStrings, "csv-strings", false, "keep every CSV value a string instead of recognising numbers and booleans")
 	fs.IntVar(&o.batchSize, "batch-size", pushMaxRecords, "records per job, at most 10000")
 	fs.DurationVar(&o.poll, "poll-interval", 500*time.Millisecond, "how often to poll a running job")
+	nested := fs.String("nested", "refuse", "what metadata values that are objects or arrays become: refuse (each such record fails, the API's default) or flatten (dotted keys, arrays as JSON text: sends ?nested=flatten, a bulkid extension)")
 	compress := fs.String("compress", "auto", "send each job's file gzip-compressed: auto (when the server says it decodes gzip, as bulkid does; the hosted service does not say so), always, or never")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
@@ -73,6 +75,9 @@ func Push(ctx context.Context, args []string, getenv func(string) string, stdin 
 	gzipMode, ok := map[string]client.GzipMode{"auto": client.GzipAuto, "always": client.GzipOn, "never": client.GzipOff}[*compress]
 	if !ok {
 		return fmt.Errorf("--compress must be auto, always or never, not %q", *compress)
+	}
+	if o.nested, err = bulkid.ParseNestedRule(*nested); err != nil {
+		return fmt.Errorf("--nested must be refuse or flatten, not %q", *nested)
 	}
 	o.kind = bulkid.JobType(pos[0])
 	files := pos[1:]
@@ -104,6 +109,9 @@ func Push(ctx context.Context, args []string, getenv func(string) string, stdin 
 	p.c.Retry.MaxElapsed = 24 * time.Hour
 	p.c.Retry.OnRetry = p.onRetry
 	p.c.Gzip = gzipMode
+	if o.nested == bulkid.NestedFlatten {
+		p.c.Nested = client.NestedFlatten
+	}
 	p.prog = newProgress(o.jsonOut, stdout, stderr)
 	defer p.closeFailed()
 	return p.run(ctx)
@@ -141,12 +149,13 @@ func (p *pusher) open(name string) (input.Reader, error) {
 	return input.Open(name, input.Options{Kind: p.opts.kind, Format: input.Format(p.opts.format), CSVStrings: p.opts.csvStrings})
 }
 
-// check validates one record with the server's own validation.
+// check validates one record with the server's own validation, and the
+// rule of --nested.
 func (p *pusher) check(rec input.Record) *bulkid.RecordError {
 	if rec.Err != "" {
 		return &bulkid.RecordError{Code: "malformed_row", Message: rec.Err}
 	}
-	_, rerr := bulkid.ValidateRecord(p.opts.kind, rec.Raw)
+	_, rerr := bulkid.ValidateRecordOpts(p.opts.kind, rec.Raw, bulkid.ValidateOptions{Nested: p.opts.nested})
 	return rerr
 }
 

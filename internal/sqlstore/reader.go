@@ -15,18 +15,22 @@ import (
 
 // JobColumns are the columns ScanJob reads, in its order.
 const JobColumns = `seq, id, app_id, type, status, source, filename, file_size, submitted_at, start_time, end_time,
-	total_rows, completed_rows, failed_rows, cursor, error, created_rows, updated_rows, unchanged_rows`
+	total_rows, completed_rows, failed_rows, cursor, error, created_rows, updated_rows, unchanged_rows, nested_metadata`
 
 // ScanJob reads a row of JobColumns: the job and its seq. The error is the
 // driver's, for the caller to translate.
 func ScanJob(row Row) (*bulkid.Job, int64, error) {
 	var j bulkid.Job
 	var seq int64
+	var nested string
 	err := row.Scan(&seq, &j.ID, &j.AppID, &j.Type, &j.Status, &j.Source, &j.Filename, &j.FileSize,
 		(*timeDest)(&j.SubmittedAt), (*timeDest)(&j.StartTime), (*timeDest)(&j.EndTime),
 		&j.TotalRows, &j.CompletedRows, &j.FailedRows, &j.Cursor, &j.Error,
-		&j.Rows.Created, &j.Rows.Updated, &j.Rows.Unchanged)
+		&j.Rows.Created, &j.Rows.Updated, &j.Rows.Unchanged, &nested)
 	if err != nil {
+		return nil, 0, err
+	}
+	if j.Nested, err = bulkid.ParseNestedRule(nested); err != nil {
 		return nil, 0, err
 	}
 	return &j, seq, nil
