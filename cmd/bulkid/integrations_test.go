@@ -450,3 +450,72 @@ func TestSingerTarget(t *testing.T) {
 	ann["is_receive_newsletter"] = `"False"`
 	checkUser(t, s, "2370546", "", ann)
 }
+
+// TestIntegrationFixtures keeps the replayed requests what the
+// integrations send: each has the headers all three send, a body exactly
+// when it says its length, and a body as its integration's encoder writes
+// it: JSON.stringify's compact text (Segment), Go's encoding of a map,
+// keys sorted (RudderStack, through rudder-server), json.dumps with its
+// default separators and ASCII escapes (Singer).
+func TestIntegrationFixtures(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "integrations", "*", "*.http"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		head, body, ok := strings.Cut(text, "\n\n")
+		if !ok || !strings.HasPrefix(text, "# ") {
+			t.Errorf("%s: want provenance lines, the request, a blank line and the body", f)
+			continue
+		}
+		body = strings.TrimSuffix(body, "\n")
+		for _, h := range []string{"\nAuthorization: Token {{KEY}}\n", "\nContent-Type: application/json\n"} {
+			if !strings.Contains(head+"\n", h) {
+				t.Errorf("%s: no header %q", f, strings.TrimSpace(h))
+			}
+		}
+		if !strings.Contains(strings.ToLower(head+"\n"), "\nx-api-version: 2020-09-22\n") {
+			t.Errorf("%s: no X-API-Version: 2020-09-22", f)
+		}
+		if (body != "") != strings.Contains(head, "\nContent-Length: {{LENGTH}}\n") {
+			t.Errorf("%s: a body %q, but Content-Length present = %v", f, body, !strings.Contains(head, "Content-Length"))
+		}
+		if body == "" {
+			continue
+		}
+		if !json.Valid([]byte(body)) {
+			t.Errorf("%s: the body is not JSON", f)
+			continue
+		}
+		switch filepath.Base(filepath.Dir(f)) {
+		case "segment":
+			var compact bytes.Buffer
+			json.Compact(&compact, []byte(body))
+			if compact.String() != body {
+				t.Errorf("%s: JSON.stringify writes compact JSON:\n%s", f, compact.String())
+			}
+		case "rudderstack":
+			var m map[string]any
+			json.Unmarshal([]byte(body), &m)
+			out, _ := json.Marshal(m)
+			if string(out) != body {
+				t.Errorf("%s: rudder-server writes a Go map:\n%s", f, out)
+			}
+		case "singer":
+			var compact bytes.Buffer
+			json.Compact(&compact, []byte(body))
+			spaced := strings.NewReplacer(`","`, `", "`, `":"`, `": "`, `":{`, `": {`).Replace(compact.String())
+			if spaced != body || strings.ContainsFunc(body, func(r rune) bool { return r > 0x7e }) {
+				t.Errorf("%s: json.dumps writes \", \" and \": \" and escapes non-ASCII:\n%s", f, spaced)
+			}
+		default:
+			t.Errorf("%s: which integration?", f)
+		}
+	}
+}
