@@ -115,6 +115,7 @@ func readProfile(t *testing.T, s *server, kind, id string) profile {
 // event is an event of GET /v1/users/{id}/events as the tests read it.
 type event struct {
 	EventName string                     `json:"event_name"`
+	UserID    *string                    `json:"user_id"`
 	Metadata  map[string]json.RawMessage `json:"metadata"`
 }
 
@@ -236,6 +237,9 @@ func checkEvents(t *testing.T, s *server, id string, want []event) {
 		t.Fatalf("user %q has %d events %+v, want %d", id, len(got), got, len(want))
 	}
 	for i := range want {
+		if u := got[i].UserID; u == nil || *u != id {
+			t.Errorf("user %q event %d: user_id %v", id, i, strDeref(u))
+		}
 		if got[i].EventName != want[i].EventName {
 			t.Errorf("user %q event %d: %q, want %q (newest first)", id, i, got[i].EventName, want[i].EventName)
 			continue
@@ -286,10 +290,15 @@ func TestSegmentDestination(t *testing.T) {
 	t.Run("key test", func(t *testing.T) {
 		// Segment's "Test connection" and the saving of its settings: a
 		// 404 or 401 is shown as "Credentials are invalid".
-		replayWant(t, s, "segment/validate", http.StatusOK)
-		replayWant(t, s, "segment/validate-doubleslash", http.StatusOK)
 		replayRefused(t, s, "segment/validate", "not-a-key-of-any-app-0000")
+		replayWant(t, s, "segment/validate", http.StatusOK)
+	})
+
+	t.Run("endpoint setting ending in //", func(t *testing.T) {
 		replayRefused(t, s, "segment/validate-doubleslash", "not-a-key-of-any-app-0000")
+		replayWant(t, s, "segment/validate-doubleslash", http.StatusOK)
+		replayWant(t, s, "segment/identify-doubleslash", http.StatusAccepted)
+		checkUser(t, s, "user5678", "", map[string]string{"logins": `5`, "plan": `"free"`})
 	})
 
 	t.Run("identify", func(t *testing.T) {
@@ -298,8 +307,6 @@ func TestSegmentDestination(t *testing.T) {
 		replayWant(t, s, "segment/identify-snapshot", http.StatusAccepted)
 		checkUser(t, s, "M$1cygYLnFIAN[odj0", "", map[string]string{
 			"testType": `"M$1cygYLnFIAN[odj0"`, "created_at": `"2021-02-01T00:00:00.000Z"`})
-		replayWant(t, s, "segment/identify-doubleslash", http.StatusAccepted)
-		checkUser(t, s, "user5678", "", map[string]string{"logins": `5`, "plan": `"free"`})
 	})
 
 	t.Run("identify with object and array traits", func(t *testing.T) {
@@ -332,6 +339,17 @@ func TestSegmentDestination(t *testing.T) {
 	testEvent := ev("test", map[string]string{"name": `"test"`, "email": `""`})
 	t.Run("track", func(t *testing.T) {
 		replayWant(t, s, "segment/track", http.StatusAccepted)
+		checkEvents(t, s, "fake-user-id", []event{testEvent})
+		// An event of a user no identify named creates the user.
+		replayWant(t, s, "segment/track-snapshot", http.StatusAccepted)
+		checkUser(t, s, "ddp1]2QQKul0]eJ", "", map[string]string{})
+		// An event with no user_id is kept and counted, under no user.
+		replayWant(t, s, "segment/track-no-user", http.StatusAccepted)
+		checkEvents(t, s, "ddp1]2QQKul0]eJ", []event{ev("ddp1]2QQKul0]eJ", map[string]string{"testType": `"ddp1]2QQKul0]eJ"`})})
+		checkTotals(t, s, map[string]int64{"test": 1, "ddp1]2QQKul0]eJ": 2})
+	})
+
+	t.Run("track with object and array properties", func(t *testing.T) {
 		replayWant(t, s, "segment/track-nested", http.StatusAccepted)
 		checkEvents(t, s, "fake-user-id", []event{
 			ev("Order Completed", map[string]string{
@@ -341,12 +359,6 @@ func TestSegmentDestination(t *testing.T) {
 			}),
 			testEvent,
 		})
-		// An event of a user no identify named creates the user.
-		replayWant(t, s, "segment/track-snapshot", http.StatusAccepted)
-		checkUser(t, s, "ddp1]2QQKul0]eJ", "", map[string]string{})
-		// An event with no user_id is kept and counted, under no user.
-		replayWant(t, s, "segment/track-no-user", http.StatusAccepted)
-		checkEvents(t, s, "ddp1]2QQKul0]eJ", []event{ev("ddp1]2QQKul0]eJ", map[string]string{"testType": `"ddp1]2QQKul0]eJ"`})})
 		checkTotals(t, s, map[string]int64{"test": 1, "Order Completed": 1, "ddp1]2QQKul0]eJ": 2})
 	})
 
@@ -355,7 +367,7 @@ func TestSegmentDestination(t *testing.T) {
 		expectGone(t, s, "/v1/users/fake-user-id")
 		expectGone(t, s, "/v1/users/fake-user-id/events")
 		checkTotals(t, s, map[string]int64{"ddp1]2QQKul0]eJ": 2})
-		readProfile(t, s, "users", "user1234") // only the user named is deleted
+		readProfile(t, s, "users", "M$1cygYLnFIAN[odj0") // only the user named is deleted
 		// A deleted user sent again starts fresh.
 		replayWant(t, s, "segment/track", http.StatusAccepted)
 		checkUser(t, s, "fake-user-id", "", map[string]string{})
@@ -404,8 +416,12 @@ func TestRudderStackDestination(t *testing.T) {
 		replayWant(t, s, "rudderstack/track", http.StatusAccepted)
 		checkEvents(t, s, "customUserID", []event{ev("test track event 1", map[string]string{
 			"currency": `"USD"`, "revenue": `30`, "user_actual_id": `12345`})})
+		checkTotals(t, s, map[string]int64{"test track event 1": 1})
+	})
+
+	t.Run("track at //v1 with object and array properties", func(t *testing.T) {
 		// An event of a user no identify named, with object and array
-		// properties, at the doubled slash of an apiEndpoint ending in "//".
+		// properties, sent by an apiEndpoint setting ending in "//".
 		replayWant(t, s, "rudderstack/track-doubleslash", http.StatusAccepted)
 		checkUser(t, s, "rs-user-3", "", map[string]string{})
 		checkEvents(t, s, "rs-user-3", []event{ev("Product Viewed", map[string]string{
