@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bulkid/bulkid/internal/pgtest"
 )
 
 // The integration tests replay what Segment's Userpilot destination,
@@ -279,13 +281,21 @@ func expectGone(t *testing.T, s *server, path string) {
 	expectError(t, r, http.StatusNotFound, "not_found")
 }
 
-// TestSegmentDestination replays Segment's Userpilot destination (actions
-// identifyUser, identifyCompany, trackEvent, its key test and its
-// deletion): every request succeeds as Segment counts success (any 2xx),
-// and what it sent is stored.
-func TestSegmentDestination(t *testing.T) {
+// TestSegmentDestination{SQLite,Postgres} replay Segment's Userpilot
+// destination (actions identifyUser, identifyCompany, trackEvent, its key
+// test and its deletion): every request succeeds as Segment counts success
+// (any 2xx), and what it sent is stored.
+func TestSegmentDestinationSQLite(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "")
+	testSegmentDestination(t, startServer(t, ""))
+}
+
+func TestSegmentDestinationPostgres(t *testing.T) {
+	t.Parallel()
+	testSegmentDestination(t, startServer(t, "", "--database-url", pgtest.URL(t)))
+}
+
+func testSegmentDestination(t *testing.T, s *server) {
 
 	t.Run("key test", func(t *testing.T) {
 		// Segment's "Test connection" and the saving of its settings: a
@@ -375,13 +385,21 @@ func TestSegmentDestination(t *testing.T) {
 	})
 }
 
-// TestRudderStackDestination replays RudderStack's Userpilot destination
-// (identify, track, group). RudderStack aborts on any 4xx but 429 and
-// drops the event, so every one must be 2xx, the identify that carries a
-// company object inside its metadata too.
-func TestRudderStackDestination(t *testing.T) {
+// TestRudderStackDestination{SQLite,Postgres} replay RudderStack's
+// Userpilot destination (identify, track, group). RudderStack aborts on
+// any 4xx but 429 and drops the event, so every one must be 2xx, the
+// identify that carries a company object inside its metadata too.
+func TestRudderStackDestinationSQLite(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "")
+	testRudderStackDestination(t, startServer(t, ""))
+}
+
+func TestRudderStackDestinationPostgres(t *testing.T) {
+	t.Parallel()
+	testRudderStackDestination(t, startServer(t, "", "--database-url", pgtest.URL(t)))
+}
+
+func testRudderStackDestination(t *testing.T, s *server) {
 	john := map[string]string{
 		"city": `"Austin"`, "country": `"US"`, "email": `"name.surname@domain.com"`, "name": `"John Doe"`,
 		"phone": `"123-456-7890"`, "postalCode": `"12345"`, "rating": `"Hot"`, "state": `"TX"`,
@@ -435,13 +453,21 @@ func TestRudderStackDestination(t *testing.T) {
 	})
 }
 
-// TestSingerTarget replays the Singer target for Userpilot, which turns
-// every metadata value into a Python string ("True", "None", "['a', 'b']")
-// and never reads the answer: the strings must be stored as sent, never
-// read back as booleans, nulls or lists.
-func TestSingerTarget(t *testing.T) {
+// TestSingerTarget{SQLite,Postgres} replay the Singer target for
+// Userpilot, which turns every metadata value into a Python string
+// ("True", "None", "['a', 'b']") and never reads the answer: the strings
+// must be stored as sent, never read back as booleans, nulls or lists.
+func TestSingerTargetSQLite(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "")
+	testSingerTarget(t, startServer(t, ""))
+}
+
+func TestSingerTargetPostgres(t *testing.T) {
+	t.Parallel()
+	testSingerTarget(t, startServer(t, "", "--database-url", pgtest.URL(t)))
+}
+
+func testSingerTarget(t *testing.T, s *server) {
 	ann := map[string]string{
 		"name": `"Ann Lee"`, "first_name": `"Ann"`, "last_name": `"Lee"`, "orga_creation_date": `"2019-05-06T10:00:00Z"`,
 		"is_email_campaign_validated": `"True"`, "is_transactional_email_validated": `"False"`,
