@@ -317,6 +317,10 @@ func testSegmentDestination(t *testing.T, s *server) {
 		replayWant(t, s, "segment/identify-snapshot", http.StatusAccepted)
 		checkUser(t, s, "M$1cygYLnFIAN[odj0", "", map[string]string{
 			"testType": `"M$1cygYLnFIAN[odj0"`, "created_at": `"2021-02-01T00:00:00.000Z"`})
+		// An identify with no traits sends metadata {}: it keeps what is stored.
+		replayWant(t, s, "segment/identify-required", http.StatusAccepted)
+		checkUser(t, s, "M$1cygYLnFIAN[odj0", "", map[string]string{
+			"testType": `"M$1cygYLnFIAN[odj0"`, "created_at": `"2021-02-01T00:00:00.000Z"`})
 	})
 
 	t.Run("identify with object and array traits", func(t *testing.T) {
@@ -337,6 +341,8 @@ func testSegmentDestination(t *testing.T, s *server) {
 		replayWant(t, s, "segment/group", http.StatusAccepted)
 		checkCompany(t, s, "fake-company-id", 0, map[string]string{"name": `"Company Name"`, "primary_email": `"company@example.com"`})
 		replayWant(t, s, "segment/group-snapshot", http.StatusAccepted)
+		checkCompany(t, s, "%F6H5r8FNR", 0, map[string]string{"testType": `"%F6H5r8FNR"`, "created_at": `"2021-02-01T00:00:00.000Z"`})
+		replayWant(t, s, "segment/group-required", http.StatusAccepted)
 		checkCompany(t, s, "%F6H5r8FNR", 0, map[string]string{"testType": `"%F6H5r8FNR"`, "created_at": `"2021-02-01T00:00:00.000Z"`})
 		replayWant(t, s, "segment/group-nested", http.StatusAccepted)
 		checkCompany(t, s, "initech", 0, map[string]string{
