@@ -332,7 +332,8 @@ func testSegmentDestination(t *testing.T, s *server) {
 			"address.postalCode": `"94103"`, "address.country": `"USA"`,
 			"company.id": `"initech"`, "company.name": `"Initech"`, "company.industry": `"Technology"`,
 			"company.employee_count": `123`, "company.plan": `"enterprise"`,
-			"roles":      `"[\"admin\",\"editor\"]"`,
+			"roles": `"[\"admin\",\"editor\"]"`, "preferences.topics": `"[]"`,
+			"preferences.notifications.email": `true`, "preferences.notifications.sms": `false`,
 			"created_at": `"2021-02-01T00:00:00.000Z"`,
 		})
 	})
@@ -434,6 +435,16 @@ func testRudderStackDestination(t *testing.T, s *server) {
 			"tags": `"[\"beta\",\"vip\"]"`,
 		})
 		checkCompany(t, s, "globex", 1, map[string]string{"employee_count": `120`, "name": `"Globex"`})
+	})
+
+	t.Run("identify with a numeric company id, and a company with no id", func(t *testing.T) {
+		replayWant(t, s, "rudderstack/identify-numeric-company", http.StatusAccepted)
+		checkUser(t, s, "rs-user-4", "42", map[string]string{
+			"company.id": `42`, "company.name": `"Numeric Co"`, "name": `"Numa"`})
+		checkCompany(t, s, "42", 1, map[string]string{"name": `"Numeric Co"`})
+		replayWant(t, s, "rudderstack/identify-company-noid", http.StatusAccepted)
+		checkUser(t, s, "rs-user-5", "", map[string]string{
+			"company.name": `"No Id Inc"`, "email": `"kim@noid.test"`})
 	})
 
 	t.Run("track", func(t *testing.T) {
