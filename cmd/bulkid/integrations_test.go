@@ -578,3 +578,31 @@ func TestIntegrationFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationsRateLimited: over the real-time rate, identify and
+// track are answered 429 with Retry-After, which Segment (errors.ts) and
+// RudderStack (isJobTerminated) retry, and never a 4xx they would drop;
+// the refused requests store nothing, and the key test is not limited.
+func TestIntegrationsRateLimited(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--realtime-rate", "1") // a burst of one, then one a minute
+	replayWant(t, s, "segment/identify", http.StatusAccepted)
+	for _, name := range []string{"segment/identify-snapshot", "segment/track", "segment/group", "rudderstack/track", "rudderstack/identify-company"} {
+		resp, body := replay(t, s, name, s.Key)
+		var e apiError
+		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusTooManyRequests ||
+			len(e.Errors) != 1 || e.Errors[0].ErrorCode != "rate_limited" {
+			t.Errorf("%s over the rate: answered %d %s, want 429 rate_limited in the error shape", name, resp.StatusCode, body)
+			continue
+		}
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || n < 1 {
+			t.Errorf("%s over the rate: Retry-After %q, want whole seconds, at least 1", name, resp.Header.Get("Retry-After"))
+		}
+	}
+	replayWant(t, s, "segment/validate", http.StatusOK)
+	checkEvents(t, s, "fake-user-id", nil)
+	checkTotals(t, s, map[string]int64{})
+	expectGone(t, s, "/v1/users/M$1cygYLnFIAN%5Bodj0")
+	expectGone(t, s, "/v1/users/customUserID")
+	expectGone(t, s, "/v1/companies/fake-company-id")
+}
