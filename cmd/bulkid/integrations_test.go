@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,6 +37,14 @@ import (
 // final newline not included.
 func replay(t *testing.T, s *server, name, key string) (*http.Response, []byte) {
 	t.Helper()
+	resp, answer := rawExchange(t, strings.TrimPrefix(s.URL, "http://"), replayRequest(t, s, name, key), false)
+	return resp, gunzipped(t, name, resp, answer)
+}
+
+// replayRequest is the request of testdata/integrations/name.http as
+// replay sends it.
+func replayRequest(t *testing.T, s *server, name, key string) string {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "integrations", name+".http"))
 	if err != nil {
 		t.Fatal(err)
@@ -52,10 +62,15 @@ func replay(t *testing.T, s *server, name, key string) (*http.Response, []byte) 
 	}
 	body := strings.TrimSuffix(strings.Join(lines[1:], "\n"), "\n")
 	addr := strings.TrimPrefix(s.URL, "http://")
-	req := strings.NewReplacer("{{HOST}}", addr, "{{KEY}}", key, "{{LENGTH}}", strconv.Itoa(len(body))).
+	return strings.NewReplacer("{{HOST}}", addr, "{{KEY}}", key, "{{LENGTH}}", strconv.Itoa(len(body))).
 		Replace(strings.Join(head, "\r\n")) + "\r\n\r\n" + body
-	resp, answer := rawExchange(t, addr, req, false)
-	if resp.Header.Get("Content-Encoding") == "gzip" { // all three ask for gzip
+}
+
+// gunzipped is answer decoded if resp says it is gzip, which all three
+// integrations accept.
+func gunzipped(t *testing.T, name string, resp *http.Response, answer []byte) []byte {
+	t.Helper()
+	if resp.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(bytes.NewReader(answer))
 		if err != nil {
 			t.Fatalf("%s: answer is not gzip: %v", name, err)
@@ -64,7 +79,7 @@ func replay(t *testing.T, s *server, name, key string) (*http.Response, []byte) 
 			t.Fatalf("%s: answer is not gzip: %v", name, err)
 		}
 	}
-	return resp, answer
+	return answer
 }
 
 // replayWant replays name with s's key and checks that it is answered
@@ -600,6 +615,46 @@ func TestIntegrationsRateLimited(t *testing.T) {
 		}
 	}
 	replayWant(t, s, "segment/validate", http.StatusOK)
+
+	// node-fetch and rudder-server keep connections alive: a refusal
+	// answered before its body was read must leave the connection fit for
+	// the next request (or close it, saying so), never read the unread
+	// body as a request.
+	addr := strings.TrimPrefix(s.URL, "http://")
+	var conn net.Conn
+	var br *bufio.Reader
+	for i, step := range []struct {
+		name   string
+		status int
+	}{
+		{"segment/track-nested", 429}, {"segment/validate", 200}, {"rudderstack/identify-nested", 429},
+		{"segment/validate", 200}, {"segment/delete", 429}, {"segment/validate", 200},
+	} {
+		if conn == nil {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			conn, br = c, bufio.NewReader(c)
+		}
+		if _, err := io.WriteString(conn, replayRequest(t, s, step.name, s.Key)); err != nil {
+			t.Fatalf("step %d, %s: %v", i, step.name, err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("step %d, %s on a kept-alive connection: no answer: %v", i, step.name, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != step.status {
+			t.Errorf("step %d, %s on a kept-alive connection: %d %s (%v), want %d", i, step.name, resp.StatusCode, body, err, step.status)
+		}
+		if resp.Close {
+			conn.Close()
+			conn = nil
+		}
+	}
 	checkEvents(t, s, "fake-user-id", nil)
 	checkTotals(t, s, map[string]int64{})
 	expectGone(t, s, "/v1/users/M$1cygYLnFIAN%5Bodj0")
