@@ -311,7 +311,6 @@ func TestSegmentDestinationPostgres(t *testing.T) {
 }
 
 func testSegmentDestination(t *testing.T, s *server) {
-
 	t.Run("key test", func(t *testing.T) {
 		// Segment's "Test connection" and the saving of its settings: a
 		// 404 or 401 is shown as "Credentials are invalid".
