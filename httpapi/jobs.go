@@ -94,7 +94,7 @@ func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 		ErrorsURL:     jobLink(j.ID) + "/errors",
 		Errors:        make([]recordErrorJSON, 0, len(j.Errors)),
 	}
-	if j.Source == bulkid.SourceNDJSON {
+	if j.Source == bulkid.SourceNDJSON || j.Source == bulkid.SourceCSV {
 		out.FileSize = &j.FileSize
 		if j.Filename != "" {
 			out.Filename = &j.Filename

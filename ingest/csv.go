@@ -229,7 +229,7 @@ func ScanCSV(r io.Reader, lim Limits, add Sink) (bulkid.JobType, int, error) {
 	header, err := cr.Read()
 	switch {
 	case err == io.EOF:
-		return "", 0, &bulkid.Error{Code: bulkid.EEMPTY, Message: "The file is empty. " + importForms}
+		return "", 0, &bulkid.Error{Code: bulkid.EEMPTY, Message: "The file is empty. " + ImportForms}
 	case err != nil:
 		return "", 0, csvReadError(err, tap, "the header row")
 	}
@@ -301,9 +301,9 @@ func ScanCSV(r io.Reader, lim Limits, add Sink) (bulkid.JobType, int, error) {
 	return kind, n, nil
 }
 
-// importForms says what an import file holds, for the messages of one
-// that does not tell.
-const importForms = "Send a CSV file whose header row names a user_id column (users) or a company_id column (companies), " +
+// ImportForms says what a file of POST /v1/imports holds, for the
+// messages of one that does not tell.
+const ImportForms = "Send a CSV file whose header row names a user_id column (users) or a company_id column (companies), " +
 	"or an NDJSON file of one JSON object a line, each with a user_id (users) or a company_id (companies)."
 
 // csvReadError is the error of reading the CSV file that stops the read:
