@@ -3,11 +3,14 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/httpapi"
 	"github.com/bulkid/bulkid/input"
 )
 
@@ -395,4 +399,71 @@ func TestImportLimitsWhileStreaming(t *testing.T) {
 	if j.TotalRows != 10000 {
 		t.Errorf("total_rows = %d, want 10000", j.TotalRows)
 	}
+}
+
+// importCheckStore takes every job, as acceptStore does, and checks that
+// an import's job says what it holds.
+type importCheckStore struct{ acceptStore }
+
+func (s importCheckStore) CreateJob(ctx context.Context, job *bulkid.Job, in bulkid.JobInput) error {
+	if (job.Type != bulkid.JobUsers && job.Type != bulkid.JobCompanies) || (job.Source != bulkid.SourceCSV && job.Source != bulkid.SourceNDJSON) {
+		s.t.Errorf("import job of type %q, source %q", job.Type, job.Source)
+	}
+	return s.acceptStore.CreateJob(ctx, job, in)
+}
+
+// FuzzImport sends POST /v1/imports any file, named and typed anyhow,
+// through the whole handler: it never panics nor answers 500, every
+// refusal is 400 or 413 in the error shape, in our words, and an accepted
+// job is of users or companies and holds 1 to 10,000 records.
+func FuzzImport(f *testing.F) {
+	for _, seed := range []struct{ name, contentType, content string }{
+		{"users.csv", "", "user_id,company_id,email\nu1,c1,a@b.test\n"},
+		{"c.csv", "text/csv", "company_id,n\nc1,a,extra\nc2,b\"ad\nc3,\"open"},
+		{"x", "application/x-ndjson", "{\"company_id\":\"a\"}\n{oops}\n"},
+		{"x.txt", "text/plain", "\xef\xbb\xbf\n{\"user_id\":1}"},
+		{"x.json", "application/json", "[{\"user_id\":\"u\"}]"},
+		{"x.csv", "", "id,name\n"},
+		{"x.csv.gz", "application/gzip", "\x1f\x8b\x08\x00"},
+		{"", "", ""},
+	} {
+		f.Add(seed.name, seed.contentType, []byte(seed.content))
+	}
+	f.Fuzz(func(t *testing.T, name, contentType string, content []byte) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, name))
+		if contentType != "" {
+			h.Set("Content-Type", contentType)
+		}
+		pw, err := mw.CreatePart(h)
+		if err != nil {
+			t.Fatal(err) // a bytes.Buffer takes every write
+		}
+		pw.Write(content)
+		mw.Close()
+		srv := httpapi.NewServer(httpapi.Config{Store: importCheckStore{acceptStore{t: t}}, Logger: slog.New(slog.DiscardHandler), SpoolDir: t.TempDir()})
+		req := httptest.NewRequest("POST", "/v1/imports", &body)
+		req.Header.Set("Authorization", "Token k")
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK:
+			return
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		default:
+			t.Fatalf("file %q (%q, %q) answered %d: %s", content, name, contentType, rec.Code, rec.Body)
+		}
+		var e apiError
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || len(e.Errors) != 1 || e.Errors[0].ErrorCode == "" || e.Errors[0].Message == "" {
+			t.Fatalf("file %q answered %d not in the error shape: %s", content, rec.Code, rec.Body)
+		}
+		for _, w := range []string{"parse error", "bare \" in", "extraneous", "csv:", "multipart:", "EOF"} {
+			if strings.Contains(e.Errors[0].Message, w) {
+				t.Fatalf("file %q answered with a library's words (%q): %s", content, w, rec.Body)
+			}
+		}
+	})
 }
