@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
@@ -466,4 +467,51 @@ func FuzzImport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An import takes an upload slot of its app, as a bulk upload does, and is
+// cut off 408 when it arrives slower than --min-upload-rate.
+func TestImportUploadSlotAndRate(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "0", "--upload-wait", "300ms",
+		"--min-upload-rate", "2000", "--upload-rate-window", "1s")
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	held := make(chan response, 1)
+	go func() {
+		r, err := send("POST", s.URL+"/v1/imports", s.Key, mw.FormDataContentType(), pr)
+		if err != nil {
+			r = response{Status: -1, Body: []byte(err.Error())}
+		}
+		held <- r
+	}()
+	fw, err := mw.CreateFormFile("file", "users.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(fw, "user_id\nu1\n")
+
+	var busy response
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		busy = importFile(t, s, "more.csv", "", []byte("user_id\nu2\n"))
+		if busy.Status == http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		// The held upload had not reached its handler yet: the other ran.
+		s.WaitJob(imported(t, busy, "bulk_identify_users").JobID)
+	}
+	e := expectError(t, busy, http.StatusServiceUnavailable, "service_unavailable")
+	if !strings.Contains(e.Errors[0].Message, "Another upload of this app") {
+		t.Errorf("503 message %q", e.Errors[0].Message)
+	}
+	// The held import sends nothing more: it is cut off.
+	var cut response
+	select {
+	case cut = <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stalled import was not cut off")
+	}
+	pw.CloseWithError(io.ErrClosedPipe)
+	expectError(t, cut, http.StatusRequestTimeout, "request_timeout")
+	s.WaitJob(imported(t, importFile(t, s, "later.csv", "", []byte("user_id\nu3\n")), "bulk_identify_users").JobID)
 }
