@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -189,6 +190,32 @@ func TestImportNDJSON(t *testing.T) {
 	j := imported(t, importFile(t, s, "data.ndjson", "text/csv", []byte("company_id,n\nnc5,1\n")), "bulk_identify_companies")
 	if done := s.WaitJob(j.JobID); done.CompletedRows != 1 || s.MetadataOf("/v1/companies/nc5")["n"] == nil {
 		t.Errorf("CSV with text/csv named .ndjson: %+v", done)
+	}
+	// The whole body may come gzip-compressed, as a bulk upload's may.
+	var form, gz bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fw, _ := mw.CreateFormFile("file", "c.csv")
+	io.WriteString(fw, "company_id,n\nnc7,7\n")
+	mw.Close()
+	zw := gzip.NewWriter(&gz)
+	zw.Write(form.Bytes())
+	zw.Close()
+	req, _ := http.NewRequest("POST", s.URL+"/v1/imports", &gz)
+	req.Header.Set("Authorization", "Token "+s.Key)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	j = imported(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, "bulk_identify_companies")
+	if *j.FileSize != int64(len("company_id,n\nnc7,7\n")) {
+		t.Errorf("file_size of a gzip body's file = %d, want the file as decoded", *j.FileSize)
+	}
+	if s.WaitJob(j.JobID); string(s.MetadataOf("/v1/companies/nc7")["n"]) != "7" {
+		t.Errorf("the gzip body's company was not stored")
 	}
 	// An NDJSON file whose later records are of the other kind: they fail
 	// alone, validated as the first record's kind.
