@@ -500,45 +500,60 @@ func FuzzImport(f *testing.F) {
 // cut off 408 when it arrives slower than --min-upload-rate.
 func TestImportUploadSlotAndRate(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "", "--rows-per-minute", "0", "--upload-wait", "300ms",
-		"--min-upload-rate", "2000", "--upload-rate-window", "1s")
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	held := make(chan response, 1)
-	go func() {
-		r, err := send("POST", s.URL+"/v1/imports", s.Key, mw.FormDataContentType(), pr)
+	// holdImport starts an import of s whose body stops after its first
+	// row, until the returned writer is closed.
+	holdImport := func(s *server) (*io.PipeWriter, *multipart.Writer, <-chan response) {
+		pr, pw := io.Pipe()
+		mw := multipart.NewWriter(pw)
+		held := make(chan response, 1)
+		go func() {
+			r, err := send("POST", s.URL+"/v1/imports", s.Key, mw.FormDataContentType(), pr)
+			if err != nil {
+				r = response{Status: -1, Body: []byte(err.Error())}
+			}
+			held <- r
+		}()
+		fw, err := mw.CreateFormFile("file", "users.csv")
 		if err != nil {
-			r = response{Status: -1, Body: []byte(err.Error())}
+			t.Fatal(err)
 		}
-		held <- r
-	}()
-	fw, err := mw.CreateFormFile("file", "users.csv")
-	if err != nil {
-		t.Fatal(err)
+		io.WriteString(fw, "user_id\nu1\n")
+		return pw, mw, held
 	}
-	io.WriteString(fw, "user_id\nu1\n")
 
+	s := startServer(t, "", "--rows-per-minute", "0", "--upload-wait", "300ms", "--min-upload-rate", "0")
+	pw, mw, held := holdImport(s)
+	// Until the held import is in its handler, another one gets the slot;
+	// an empty file then answers 400 and makes no job.
 	var busy response
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		busy = importFile(t, s, "more.csv", "", []byte("user_id\nu2\n"))
-		if busy.Status == http.StatusServiceUnavailable || time.Now().After(deadline) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		busy = importFile(t, s, "empty.csv", "", nil)
+		if busy.Status != http.StatusBadRequest || time.Now().After(deadline) {
 			break
 		}
-		// The held upload had not reached its handler yet: the other ran.
-		s.WaitJob(imported(t, busy, "bulk_identify_users").JobID)
 	}
 	e := expectError(t, busy, http.StatusServiceUnavailable, "service_unavailable")
 	if !strings.Contains(e.Errors[0].Message, "Another upload of this app") {
 		t.Errorf("503 message %q", e.Errors[0].Message)
 	}
-	// The held import sends nothing more: it is cut off.
-	var cut response
+	mw.Close()
+	pw.Close()
+	if done := s.WaitJob(imported(t, <-held, "bulk_identify_users").JobID); done.CompletedRows != 1 {
+		t.Errorf("the held import's job = %+v", done)
+	}
+
+	// An import that stops sending is cut off, and frees its slot.
+	s = startServer(t, "", "--rows-per-minute", "0", "--min-upload-rate", "2000", "--upload-rate-window", "1s")
+	pw, _, held = holdImport(s)
+	defer pw.CloseWithError(io.ErrClosedPipe)
 	select {
-	case cut = <-held:
-	case <-time.After(20 * time.Second):
+	case cut := <-held:
+		expectError(t, cut, http.StatusRequestTimeout, "request_timeout")
+	case <-time.After(30 * time.Second):
 		t.Fatal("the stalled import was not cut off")
 	}
-	pw.CloseWithError(io.ErrClosedPipe)
-	expectError(t, cut, http.StatusRequestTimeout, "request_timeout")
 	s.WaitJob(imported(t, importFile(t, s, "later.csv", "", []byte("user_id\nu3\n")), "bulk_identify_users").JobID)
+	if jobs := listJobs(t, s, ""); len(jobs) != 1 {
+		t.Errorf("%d jobs, want only the later import's", len(jobs))
+	}
 }
