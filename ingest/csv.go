@@ -4,11 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -35,6 +34,11 @@ type CSVColumns struct {
 	compCol int // users' company_id column, or -1
 	kind    bulkid.JobType
 	strings bool
+	// byName are the metadata columns in the byte order of their names,
+	// the order a record's metadata is written in; keys holds each
+	// column's name as a JSON member name and colon.
+	byName []int
+	keys   [][]byte
 }
 
 // ErrCSVNoHeader is the error of a CSV file without a header row, or one
@@ -62,7 +66,8 @@ func CSVKind(header []string) (kind bulkid.JobType, ok bool) {
 // why in words that follow a file name, if a name is empty, not UTF-8 or
 // repeated, or there is no id column (ErrCSVNoHeader).
 func NewCSVColumns(header []string, kind bulkid.JobType, keepStrings bool) (*CSVColumns, error) {
-	c := &CSVColumns{names: make([]string, len(header)), idCol: -1, compCol: -1, kind: kind, strings: keepStrings}
+	c := &CSVColumns{names: make([]string, len(header)), idCol: -1, compCol: -1, kind: kind, strings: keepStrings,
+		keys: make([][]byte, len(header))}
 	seen := map[string]bool{}
 	for i, h := range header {
 		h = strings.TrimSpace(h)
@@ -81,11 +86,15 @@ func NewCSVColumns(header []string, kind bulkid.JobType, keepStrings bool) (*CSV
 			c.idCol = i
 		case kind == bulkid.JobUsers && h == "company_id":
 			c.compCol = i
+		default:
+			c.byName = append(c.byName, i)
+			c.keys[i] = append(appendString(nil, h), ':')
 		}
 	}
 	if c.idCol < 0 {
 		return nil, fmt.Errorf("%w; it has no %q column", ErrCSVNoHeader, kind.IDField())
 	}
+	sort.Slice(c.byName, func(i, j int) bool { return c.names[c.byName[i]] < c.names[c.byName[j]] })
 	return c, nil
 }
 
@@ -103,70 +112,172 @@ func (e *RaggedRowError) Error() string {
 // Record converts one row into a record, a JSON object; a row shorter than
 // the header lacks the cells at its end. It fails with *RaggedRowError for
 // a row longer than the header.
+//
+// The object is written as encoding/json writes the map of its members
+// (without HTML escaping): members and metadata keys in byte order, so
+// company_id, metadata, user_id. It is written directly, which is about
+// ten times as fast as encoding a map for each row.
 func (c *CSVColumns) Record(row []string) ([]byte, error) {
 	if len(row) > len(c.names) {
 		return nil, &RaggedRowError{Fields: len(row), Columns: len(c.names)}
 	}
-	obj := map[string]any{}
-	md := map[string]json.RawMessage{}
-	for i, v := range row {
-		switch {
-		case i == c.idCol:
-			if v != "" {
-				obj[c.kind.IDField()] = idValue(v)
-			}
-		case i == c.compCol:
-			if v != "" {
-				obj["company_id"] = idValue(v)
-			}
-		case v == "":
-		default:
-			md[c.names[i]] = c.value(v)
+	cell := func(i int) string {
+		if i < 0 || i >= len(row) {
+			return ""
 		}
+		return row[i]
 	}
-	if len(md) > 0 {
-		obj["metadata"] = md
+	b := make([]byte, 0, 64+len(row)*16)
+	b = append(b, '{')
+	company, id := cell(c.compCol), cell(c.idCol)
+	if c.kind != bulkid.JobUsers {
+		company, id = id, ""
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		return nil, err // cannot happen: every value is a string or valid JSON
+	if company != "" {
+		b = appendID(append(b, `"company_id":`...), company)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+	open := false
+	for _, i := range c.byName {
+		v := cell(i)
+		if v == "" {
+			continue
+		}
+		switch {
+		case !open && len(b) > 1:
+			b = append(b, `,"metadata":{`...)
+		case !open:
+			b = append(b, `"metadata":{`...)
+		default:
+			b = append(b, ',')
+		}
+		open = true
+		b = c.appendValue(append(b, c.keys[i]...), v)
+	}
+	if open {
+		b = append(b, '}')
+	}
+	if id != "" {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = appendID(append(b, `"user_id":`...), id)
+	}
+	return append(b, '}'), nil
 }
 
-var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
-
-// value is a cell as a JSON value.
-func (c *CSVColumns) value(v string) json.RawMessage {
+// appendValue appends a cell as a JSON value: a number, a boolean or a
+// string.
+func (c *CSVColumns) appendValue(b []byte, v string) []byte {
 	if !c.strings {
 		switch {
-		case jsonNumber.MatchString(v):
-			return json.RawMessage(v)
+		case isJSONNumber(v):
+			return append(b, v...)
 		case strings.EqualFold(v, "true"):
-			return json.RawMessage("true")
+			return append(b, "true"...)
 		case strings.EqualFold(v, "false"):
-			return json.RawMessage("false")
+			return append(b, "false"...)
 		}
 	}
-	if !utf8.ValidString(v) {
-		return rawString(v)
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v) // a string always encodes
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+	return appendID(b, v)
 }
 
-// idValue is an id cell as a JSON value: a string, encoded as rawString if
-// it is not valid UTF-8.
-func idValue(v string) any {
+// appendID appends a cell as a JSON string, as rawString writes it if it
+// is not valid UTF-8.
+func appendID(b []byte, v string) []byte {
 	if !utf8.ValidString(v) {
-		return rawString(v)
+		return append(b, rawString(v)...)
 	}
-	return v
+	return appendString(b, v)
+}
+
+// isJSONNumber reports whether s is a JSON number: -?(0|[1-9][0-9]*)
+// (\.[0-9]+)?([eE][+-]?[0-9]+)?, so without leading zeros or a sign +.
+func isJSONNumber(s string) bool {
+	digits := func(i int) int {
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = digits(i)
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		if j := digits(i + 1); j > i+1 {
+			i = j
+		} else {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if j := digits(i); j > i {
+			i = j
+		} else {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// appendString appends s, valid UTF-8, as a JSON string written as
+// encoding/json writes it without HTML escaping: ", \ and control
+// characters escaped (\b \f \n \r \t by name), and U+2028 and U+2029 as
+// \u escapes.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == '\u2028' || r == '\u2029' {
+				b = append(b, s[start:i]...)
+				b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+				start = i + size
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // rawString is s as a JSON string that keeps bytes that are not UTF-8 as
@@ -174,7 +285,7 @@ func idValue(v string) any {
 // Latin-1 then fails its record as not UTF-8, as the same value in an
 // NDJSON file does, instead of "café" and "cafè" both becoming "caf\ufffd",
 // one profile.
-func rawString(s string) json.RawMessage {
+func rawString(s string) []byte {
 	const hex = "0123456789abcdef"
 	b := []byte{'"'}
 	for i := 0; i < len(s); i++ {
