@@ -375,7 +375,11 @@ func ScanCSV(r io.Reader, lim Limits, add Sink) (bulkid.JobType, int, error) {
 					"The CSV row at line %d has a quoted field that is not closed before the end of the file (line %d), so the lines after it cannot be read as rows. Close the quote; a quote inside a quoted field is written twice (\"\").",
 					pe.StartLine, pe.Line)
 			}
-			line, raw = pe.StartLine, bulkid.MalformedRow(quoteMessage(pe), tap.row(cr.InputOffset()))
+			rowBytes := tap.row(cr.InputOffset())
+			if len(rowBytes) > bulkid.MaxRecordBytes {
+				return "", 0, rowTooLarge(pe.StartLine)
+			}
+			line, raw = pe.StartLine, bulkid.MalformedRow(quoteMessage(pe), rowBytes)
 		case err != nil:
 			return "", 0, csvReadError(err, tap, "a row")
 		default:

@@ -161,6 +161,11 @@ func TestScanCSVRowTooLarge(t *testing.T) {
 	if src.n > bulkid.MaxRecordBytes+256<<10 {
 		t.Errorf("read %d bytes of a row over 1 MiB, want little more than 1 MiB", src.n)
 	}
+	// So is a row just over it that encoding/csv refuses for a stray quote:
+	// it is no stand-in of over 1 MiB.
+	stray := "c,a\"b" + strings.Repeat("x", bulkid.MaxRecordBytes)
+	_, _, err = readCSV(strings.NewReader("company_id,n\n"+stray+"\n"), ingest.DefaultLimits)
+	wantCode(t, err, bulkid.ETOOLARGE)
 	// A row of exactly the limit is a record.
 	row := "c," + strings.Repeat("z", bulkid.MaxRecordBytes-2)
 	if _, recs, err := readCSV(strings.NewReader("company_id,n\n"+row+"\n"), ingest.DefaultLimits); err != nil || len(recs) != 1 {
