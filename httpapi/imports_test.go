@@ -25,9 +25,10 @@ import (
 	"github.com/bulkid/bulkid/input"
 )
 
-// importFile posts content as the part "file" of POST /v1/imports, named
-// filename, with the part's Content-Type ("" for none).
-func importFile(t *testing.T, s *server, filename, contentType string, content []byte) response {
+// importForm is a multipart body whose part "file" holds content, named
+// filename, with the part's Content-Type ("" for none), and the body's
+// Content-Type.
+func importForm(t *testing.T, filename, contentType string, content []byte) (*bytes.Buffer, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -38,11 +39,19 @@ func importFile(t *testing.T, s *server, filename, contentType string, content [
 	}
 	pw, err := mw.CreatePart(h)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatal(err) // a bytes.Buffer takes every write
 	}
 	pw.Write(content)
 	mw.Close()
-	return s.Do("POST", "/v1/imports", s.Key, mw.FormDataContentType(), &buf)
+	return &buf, mw.FormDataContentType()
+}
+
+// importFile posts content as the part "file" of POST /v1/imports, named
+// filename, with the part's Content-Type ("" for none).
+func importFile(t *testing.T, s *server, filename, contentType string, content []byte) response {
+	t.Helper()
+	body, ct := importForm(t, filename, contentType, content)
+	return s.Do("POST", "/v1/imports", s.Key, ct, body)
 }
 
 // imported checks that r is the 200 of an import with a queued job of the
@@ -192,17 +201,14 @@ func TestImportNDJSON(t *testing.T) {
 		t.Errorf("CSV with text/csv named .ndjson: %+v", done)
 	}
 	// The whole body may come gzip-compressed, as a bulk upload's may.
-	var form, gz bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	fw, _ := mw.CreateFormFile("file", "c.csv")
-	io.WriteString(fw, "company_id,n\nnc7,7\n")
-	mw.Close()
+	form, ct := importForm(t, "c.csv", "", []byte("company_id,n\nnc7,7\n"))
+	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write(form.Bytes())
 	zw.Close()
 	req, _ := http.NewRequest("POST", s.URL+"/v1/imports", &gz)
 	req.Header.Set("Authorization", "Token "+s.Key)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Content-Encoding", "gzip")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -458,23 +464,11 @@ func FuzzImport(f *testing.F) {
 		f.Add(seed.name, seed.contentType, []byte(seed.content))
 	}
 	f.Fuzz(func(t *testing.T, name, contentType string, content []byte) {
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, name))
-		if contentType != "" {
-			h.Set("Content-Type", contentType)
-		}
-		pw, err := mw.CreatePart(h)
-		if err != nil {
-			t.Fatal(err) // a bytes.Buffer takes every write
-		}
-		pw.Write(content)
-		mw.Close()
+		body, ct := importForm(t, name, contentType, content)
 		srv := httpapi.NewServer(httpapi.Config{Store: importCheckStore{acceptStore{t: t}}, Logger: slog.New(slog.DiscardHandler), SpoolDir: t.TempDir()})
-		req := httptest.NewRequest("POST", "/v1/imports", &body)
+		req := httptest.NewRequest("POST", "/v1/imports", body)
 		req.Header.Set("Authorization", "Token k")
-		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Content-Type", ct)
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
 		switch rec.Code {
