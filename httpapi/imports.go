@@ -109,12 +109,12 @@ func (s *server) readImport(part *multipart.Part, file io.Reader, job *bulkid.Jo
 }
 
 // formatOf tells an imported file's format from the part's Content-Type,
-// else from the file name's extension, else from first, the file from its
-// first byte that is not white space on: '{' is NDJSON, '[' (a JSON array)
-// is neither, anything else CSV.
+// else from the file name's extension, else from first, the file's content
+// from its first byte that is not white space: '{' is NDJSON, '[' (a JSON
+// array) is neither (formatUnknown), anything else CSV.
 func formatOf(part *multipart.Part, filename string, first []byte) importFormat {
 	if mt, _, err := mime.ParseMediaType(part.Header.Get("Content-Type")); err == nil {
-		if f, ok := importMediaTypes[strings.ToLower(mt)]; ok {
+		if f, ok := importMediaTypes[mt]; ok {
 			return f
 		}
 	}
