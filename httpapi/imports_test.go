@@ -260,6 +260,9 @@ func TestImportKindCannotBeTold(t *testing.T) {
 		}
 	}
 	expectError(t, s.Do("POST", "/v1/imports", s.Key, "application/json", strings.NewReader(`{"users":[]}`)), 415, "unsupported_media_type")
+	if r := s.Get("/v1/imports"); r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" {
+		t.Errorf("GET /v1/imports = %d, Allow %q; want 405, Allow POST", r.Status, r.Header.Get("Allow"))
+	}
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	mw.WriteField("files", "users.csv")

@@ -342,7 +342,7 @@ func ScanCSV(r io.Reader, lim Limits, add Sink) (bulkid.JobType, int, error) {
 	case err == io.EOF:
 		return "", 0, &bulkid.Error{Code: bulkid.EEMPTY, Message: "The file is empty. " + ImportForms}
 	case err != nil:
-		return "", 0, csvReadError(err, tap, "the header row")
+		return "", 0, csvReadError(err, tap, "header row")
 	}
 	headerLine, _ := cr.FieldPos(0)
 	kind, ok := CSVKind(header)
@@ -381,7 +381,7 @@ func ScanCSV(r io.Reader, lim Limits, add Sink) (bulkid.JobType, int, error) {
 			}
 			line, raw = pe.StartLine, bulkid.MalformedRow(quoteMessage(pe), rowBytes)
 		case err != nil:
-			return "", 0, csvReadError(err, tap, "a row")
+			return "", 0, csvReadError(err, tap, "row")
 		default:
 			line, _ = cr.FieldPos(0)
 			rowBytes := tap.row(cr.InputOffset())

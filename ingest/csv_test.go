@@ -123,7 +123,7 @@ func TestScanCSVRefusals(t *testing.T) {
 		{"no id column", "id,name\n1,a\n", bulkid.EINVALID, "no user_id or company_id column"},
 		{"repeated column", "user_id,name,name\nu,a,b\n", bulkid.EINVALID, `names the column "name" twice`},
 		{"unnamed column", "company_id,,x\nc,a,b\n", bulkid.EINVALID, "column 2 of the header has no name"},
-		{"header with a stray quote", "user_id,na\"me\nu,a\n", bulkid.EINVALID, "header row (line 1)"},
+		{"header with a stray quote", "user_id,na\"me\nu,a\n", bulkid.EINVALID, "The CSV file's header row (line 1) cannot be read: a quote"},
 		{"quote open to the end", "company_id,note\nc1,\"open\nc2,x\nc3,y\n", bulkid.EINVALID, "line 2 has a quoted field that is not closed before the end of the file (line 4)"},
 	} {
 		_, _, err := readCSV(strings.NewReader(tc.content), ingest.DefaultLimits)
