@@ -368,18 +368,22 @@ func ScanCSV(r io.Reader, lim Limits, add Sink) (bulkid.JobType, int, error) {
 		var pe *csv.ParseError
 		switch {
 		case errors.As(err, &pe):
-			if pe.Err == csv.ErrQuote && pe.Line > pe.StartLine && tap.eof && cr.InputOffset() == tap.read {
-				// A quote left open took in every line after it: those are
-				// not one row that fails alone, but rows lost in it.
+			atEnd := tap.eof && cr.InputOffset() == tap.read
+			rowBytes := tap.row(cr.InputOffset())
+			// A quoted field left open (an odd number of quotes) runs to
+			// the end of the file.
+			open := pe.Err == csv.ErrQuote && atEnd && bytes.Count(rowBytes, []byte{'"'})%2 == 1
+			if open && pe.Line > pe.StartLine {
+				// It took in every line after it: those are not one row
+				// that fails alone, but rows lost in it.
 				return "", 0, bulkid.Errorf(bulkid.EINVALID,
 					"The CSV row at line %d has a quoted field that is not closed before the end of the file (line %d), so the lines after it cannot be read as rows. Close the quote; a quote inside a quoted field is written twice (\"\").",
 					pe.StartLine, pe.Line)
 			}
-			rowBytes := tap.row(cr.InputOffset())
 			if len(rowBytes) > bulkid.MaxRecordBytes {
 				return "", 0, rowTooLarge(pe.StartLine)
 			}
-			line, raw = pe.StartLine, bulkid.MalformedRow(quoteMessage(pe), rowBytes)
+			line, raw = pe.StartLine, bulkid.MalformedRow(quoteMessage(pe, open), rowBytes)
 		case err != nil:
 			return "", 0, csvReadError(err, tap, "row")
 		default:
@@ -430,17 +434,23 @@ func csvReadError(err error, tap *rowTap, what string) error {
 	}
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return bulkid.Errorf(bulkid.EINVALID, "The CSV file's %s (line %d) cannot be read: %s.", what, pe.StartLine, quoteMessage(pe))
+		open := pe.Err == csv.ErrQuote && tap.eof && bytes.Count(tap.buf, []byte{'"'})%2 == 1
+		return bulkid.Errorf(bulkid.EINVALID, "The CSV file's %s (line %d) cannot be read: %s.", what, pe.StartLine, quoteMessage(pe, open))
 	}
 	return err
 }
 
-// quoteMessage describes a quote error of encoding/csv.
-func quoteMessage(pe *csv.ParseError) string {
-	if pe.Err == csv.ErrBareQuote {
+// quoteMessage describes a quote error of encoding/csv; open says the
+// quoted field is not closed before the end of the file.
+func quoteMessage(pe *csv.ParseError, open bool) string {
+	switch {
+	case pe.Err == csv.ErrBareQuote:
 		return fmt.Sprintf("a quote (\") at line %d, column %d is inside a field that does not start with one; quote the whole field and double each quote inside it (\"\")", pe.Line, pe.Column)
+	case open:
+		return "a quoted field is not closed before the end of the file; close it, and double each quote inside it (\"\")"
+	default:
+		return fmt.Sprintf("the quoted field that ends at line %d, column %d is followed by other text than a comma or the end of the line; double each quote inside a quoted field (\"\")", pe.Line, pe.Column)
 	}
-	return fmt.Sprintf("the quoted field that ends at line %d, column %d is followed by other text than a comma or the end of the line; double each quote inside a quoted field (\"\")", pe.Line, pe.Column)
 }
 
 func rowTooLarge(line int) error {

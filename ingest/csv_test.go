@@ -80,7 +80,8 @@ func TestScanCSVMalformedRows(t *testing.T) {
 		"c2,b\"ad\n" + // a quote inside an unquoted field
 		"c3,\"x\"y\n" + // text after a closing quote
 		"c4,fine\n" +
-		"c5,\"open"
+		"c5,\"multi\nline\"x\n" + // text after a quoted field of two lines
+		"c6,\"open"
 	kind, recs, err := readCSV(strings.NewReader(content), ingest.DefaultLimits)
 	if err != nil || kind != bulkid.JobCompanies {
 		t.Fatalf("kind %q, err %v", kind, err)
@@ -94,7 +95,8 @@ func TestScanCSVMalformedRows(t *testing.T) {
 		{3, bulkid.RMalformedRow, "c2,b\"ad", "line 3, column 5"},
 		{4, bulkid.RMalformedRow, "c3,\"x\"y", "followed by other text"},
 		{5, "", `{"company_id":"c4","metadata":{"name":"fine"}}`, ""},
-		{6, bulkid.RMalformedRow, "c5,\"open", "followed by other text"},
+		{6, bulkid.RMalformedRow, "c5,\"multi\nline\"x", "ends at line 7, column 5 is followed by other text"},
+		{8, bulkid.RMalformedRow, "c6,\"open", "not closed before the end of the file"},
 	}
 	if len(recs) != len(want) {
 		t.Fatalf("%d records %v, want %d", len(recs), recsOf(recs), len(want))
