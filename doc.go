@@ -17,6 +17,7 @@
 // Subpackages each wrap one dependency: sqlite and postgres (the stores),
 // ingest (readers of request bodies), worker (runs jobs), httpapi (the wire
 // API); cmd/bulkid wires them together. They depend on this package, never
-// on each other, except that httpapi uses ingest, and cmd/bulkid knows
-// them all.
+// on each other, except that httpapi uses ingest, input (the reader of
+// pushed files) uses ingest's CSV conversion, and cmd/bulkid knows them
+// all.
 package bulkid

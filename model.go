@@ -103,12 +103,16 @@ const (
 func (s JobStatus) Final() bool { return s == StatusCompleted || s == StatusFailed }
 
 // Source says how a job's records arrived, which decides how their positions
-// read: an index into a JSON array, or a line of an NDJSON file.
+// read: an index into a JSON array, or a line of an NDJSON or CSV file.
 type Source string
 
 const (
 	SourceJSON   Source = "json"
 	SourceNDJSON Source = "ndjson"
+	// SourceCSV is a CSV file of POST /v1/imports: its records are its rows
+	// converted to JSON, each at the line its row starts on (the header is
+	// line 1, so the first row is line 2 or later).
+	SourceCSV Source = "csv"
 )
 
 // Job is a background job: one bulk request and the progress of applying it.

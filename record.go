@@ -27,7 +27,7 @@ type Record struct {
 // RecordError is one record that could not be applied, and why.
 type RecordError struct {
 	Seq     int
-	Pos     int    // index (JSON) or line (NDJSON), per the job's Source
+	Pos     int    // index (JSON) or line (NDJSON, CSV), per the job's Source
 	ID      string // the record's id when it could be read
 	Code    string // a record error code (see below)
 	Message string
@@ -44,6 +44,7 @@ const (
 	RInvalidMetadata  = "invalid_metadata"   // metadata is not an object, or has an empty key
 	RNestedMetadata   = "nested_metadata"    // a metadata value is an object or an array
 	RRecordTooLarge   = "record_too_large"   // the record is over MaxRecordBytes
+	RMalformedRow     = "malformed_row"      // a CSV row that cannot be made into a record (MalformedRow)
 )
 
 // RProfileTooLarge is the record error of a record that would take its

@@ -49,6 +49,34 @@ func oversized(raw []byte) (size int64, head []byte, ok bool) {
 	return size, head, err == nil
 }
 
+// malformedRowMark starts the stand-in a CSV reader keeps for a row it
+// cannot make into a record. Like oversizedMark, no JSON text starts with
+// it, so a stand-in never passes for a record.
+var malformedRowMark = []byte("\x00malformed_row:")
+
+// MalformedRow returns what a CSV reader keeps, instead of a record, for a
+// row that cannot be made into one (more fields than the header names, a
+// stray quote): why, and the row as sent. ValidateRecord fails it with
+// RMalformedRow and reports the row as the record sent. why must not hold
+// a NUL byte.
+func MalformedRow(why string, row []byte) []byte {
+	b := append([]byte(nil), malformedRowMark...)
+	b = append(b, why...)
+	b = append(b, 0)
+	return append(b, row...)
+}
+
+// malformedRow reports whether raw is a stand-in of MalformedRow, and the
+// reason and row it holds.
+func malformedRow(raw []byte) (why string, row []byte, ok bool) {
+	rest, found := bytes.CutPrefix(raw, malformedRowMark)
+	if !found {
+		return "", nil, false
+	}
+	w, row, found := bytes.Cut(rest, []byte{0})
+	return string(w), row, found
+}
+
 func tooLargeRecord(size int64) *RecordError {
 	return &RecordError{Code: RRecordTooLarge,
 		Message: fmt.Sprintf("the record is %d bytes; a record may be at most %d bytes (1 MiB)", size, MaxRecordBytes)}
@@ -83,6 +111,9 @@ func ValidateRecordOpts(t JobType, raw []byte, o ValidateOptions) (Record, *Reco
 		e := tooLargeRecord(size)
 		e.Raw = head // what the error report shows as sent
 		return rec, e
+	}
+	if why, row, ok := malformedRow(raw); ok {
+		return rec, &RecordError{Code: RMalformedRow, Message: why, Raw: row}
 	}
 	if len(raw) > MaxRecordBytes {
 		return rec, tooLargeRecord(int64(len(raw)))

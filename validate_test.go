@@ -564,3 +564,18 @@ func TestValidateRecordMessagesAreUTF8(t *testing.T) {
 		}
 	}
 }
+
+// A CSV row that cannot be made into a record is kept as MalformedRow's
+// stand-in, which fails as malformed_row with the row as sent; a stand-in
+// that lost its separator is no record either.
+func TestValidateRecordMalformedRow(t *testing.T) {
+	t.Parallel()
+	row := "c1,a,\"b\"x"
+	_, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, bulkid.MalformedRow("a stray quote", []byte(row)))
+	if rerr == nil || rerr.Code != bulkid.RMalformedRow || rerr.Message != "a stray quote" || string(rerr.Raw) != row || rerr.ID != "" {
+		t.Fatalf("the stand-in: %+v, want malformed_row \"a stray quote\" showing the row", rerr)
+	}
+	if _, rerr := bulkid.ValidateRecord(bulkid.JobCompanies, []byte("\x00malformed_row:no separator")); rerr == nil || rerr.Code != bulkid.RMalformedJSON {
+		t.Fatalf("a broken stand-in: %+v, want malformed_json", rerr)
+	}
+}

@@ -43,94 +43,117 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 				Message: "Send application/json, application/x-ndjson, or multipart/form-data with an NDJSON file in the field \"file\"."})
 			return
 		}
-		coding, err := contentCoding(r)
-		if err != nil {
-			s.refuseCoding(w, r, err)
-			return
-		}
-		nested, err := nestedRule(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		// Fail fast before the upload when a job is already running; the
-		// store enforces the rule again atomically when the job is created.
-		if active, err := s.store.ActiveJob(r.Context(), app.ID); err == nil {
-			s.writeConflict(w, r, active)
-			return
-		} else if bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
-			s.writeError(w, r, err)
-			return
-		}
-		maxBody := s.limits.MaxBytes
-		if mediaType == "multipart/form-data" {
-			maxBody += multipartOverhead
-		}
-		// Content-Length counts the bytes as sent, compressed or not.
-		if r.ContentLength > maxBody && (coding == "" || r.ContentLength > maxCompressed(maxBody)) {
-			s.writeError(w, r, ingest.LimitError(s.limits.MaxBytes))
-			return
-		}
-		// The limits apply to the body as decoded, while it streams.
-		raw := openBody(r, coding, maxBody)
-		var bodySize int64 // decoded: a JSON job's file_size
-		body := ingest.LimitReader(raw, maxBody, &bodySize)
-
-		// The records are packed as they arrive: in memory for a small body,
-		// in a spool file for one that may reach 50 MB, so a request never
-		// holds its whole input in memory.
-		input := recordpack.NewWriter()
-		if r.ContentLength < 0 || r.ContentLength > memoryInputMax || coding != "" {
-			if input, err = recordpack.NewFileWriter(s.spoolDir); err != nil {
-				s.writeError(w, r, err)
-				return
+		s.receiveJob(w, r, app, mediaType, params, http.StatusAccepted, memoryInputMax, func(body io.Reader, job *bulkid.Job, add ingest.Sink) error {
+			job.Type = t
+			switch mediaType {
+			case "application/json":
+				job.Source = bulkid.SourceJSON
+				_, err := ingest.ScanJSON(body, field, s.limits, add)
+				return err
+			case "application/x-ndjson":
+				job.Source = bulkid.SourceNDJSON
+				_, err := ingest.ScanNDJSON(ingest.LimitReader(body, s.limits.MaxBytes, &job.FileSize), s.limits, add)
+				return err
+			default:
+				job.Source = bulkid.SourceNDJSON
+				return s.readMultipart(body, params["boundary"], job, "the NDJSON file", func(_ *multipart.Part, file io.Reader) error {
+					_, err := ingest.ScanNDJSON(file, s.limits, add)
+					return err
+				})
 			}
-		}
-		defer input.Close()
-
-		job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: t, Nested: nested}
-		switch mediaType {
-		case "application/json":
-			job.Source = bulkid.SourceJSON
-			_, err = ingest.ScanJSON(body, field, s.limits, input.Add)
-			job.FileSize = bodySize
-		case "application/x-ndjson":
-			job.Source = bulkid.SourceNDJSON
-			_, err = ingest.ScanNDJSON(ingest.LimitReader(body, s.limits.MaxBytes, &job.FileSize), s.limits, input.Add)
-		case "multipart/form-data":
-			job.Source = bulkid.SourceNDJSON
-			err = s.readMultipart(body, params["boundary"], job, input.Add)
-		}
-		if err != nil {
-			boundary := ""
-			if mediaType == "multipart/form-data" {
-				boundary = params["boundary"]
-			}
-			err = raw.explain(err, boundary)
-		}
-		if bulkid.ErrorMessage(err) == bulkid.ErrorMessage(ingest.LimitError(maxBody)) {
-			err = ingest.LimitError(s.limits.MaxBytes) // name the file limit, not the multipart allowance
-		}
-		if err != nil {
-			s.writeReadError(w, r, err)
-			return
-		}
-		if err := s.store.CreateJob(r.Context(), job, input); err != nil {
-			var be *bulkid.Error
-			if errors.As(err, &be) && be.Code == bulkid.ECONFLICT && be.Job != nil {
-				s.writeConflict(w, r, be.Job)
-				return
-			}
-			s.writeError(w, r, err)
-			return
-		}
-		s.notify()
-		w.Header().Set("Location", jobLink(job.ID))
-		writeJSON(w, http.StatusAccepted, s.jobJSON(job))
+		})
 	}
 }
 
-// nestedRule reads the bulk request's ?nested=: refuse (the default) or
+// readJob reads the records of a request body, as decoded and limited,
+// into add, and sets the job's Type, Source and file fields.
+type readJob func(body io.Reader, job *bulkid.Job, add ingest.Sink) error
+
+// receiveJob is what every endpoint that makes a job of a request body
+// does once the body's Content-Type is known to be one it takes (of the
+// media type and params given): it refuses a Content-Encoding it cannot
+// decode, a job while another runs (409) and a body whose Content-Length
+// is over the limit, then reads the records while they stream in, with
+// read, enforcing the limits; it stores the job with all its input, and
+// only then answers status with the job. Records are packed in memory for
+// a body of at most memMax bytes, in a spool file otherwise.
+func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.App, mediaType string, params map[string]string,
+	status int, memMax int64, read readJob) {
+	coding, err := contentCoding(r)
+	if err != nil {
+		s.refuseCoding(w, r, err)
+		return
+	}
+	nested, err := nestedRule(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Fail fast before the upload when a job is already running; the
+	// store enforces the rule again atomically when the job is created.
+	if active, err := s.store.ActiveJob(r.Context(), app.ID); err == nil {
+		s.writeConflict(w, r, active)
+		return
+	} else if bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		s.writeError(w, r, err)
+		return
+	}
+	maxBody, boundary := s.limits.MaxBytes, ""
+	if mediaType == "multipart/form-data" {
+		maxBody += multipartOverhead
+		boundary = params["boundary"]
+	}
+	// Content-Length counts the bytes as sent, compressed or not.
+	if r.ContentLength > maxBody && (coding == "" || r.ContentLength > maxCompressed(maxBody)) {
+		s.writeError(w, r, ingest.LimitError(s.limits.MaxBytes))
+		return
+	}
+	// The limits apply to the body as decoded, while it streams.
+	raw := openBody(r, coding, maxBody)
+	var bodySize int64 // decoded: a JSON job's file_size
+	body := ingest.LimitReader(raw, maxBody, &bodySize)
+
+	// The records are packed as they arrive: in memory for a small body,
+	// in a spool file for one that may reach 50 MB, so a request never
+	// holds its whole input in memory.
+	input := recordpack.NewWriter()
+	if r.ContentLength < 0 || r.ContentLength > memMax || coding != "" {
+		if input, err = recordpack.NewFileWriter(s.spoolDir); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	defer input.Close()
+
+	job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Nested: nested}
+	if err = read(body, job, input.Add); err != nil {
+		err = raw.explain(err, boundary)
+	}
+	if job.Source == bulkid.SourceJSON {
+		job.FileSize = bodySize
+	}
+	if bulkid.ErrorMessage(err) == bulkid.ErrorMessage(ingest.LimitError(maxBody)) {
+		err = ingest.LimitError(s.limits.MaxBytes) // name the file limit, not the multipart allowance
+	}
+	if err != nil {
+		s.writeReadError(w, r, err)
+		return
+	}
+	if err := s.store.CreateJob(r.Context(), job, input); err != nil {
+		var be *bulkid.Error
+		if errors.As(err, &be) && be.Code == bulkid.ECONFLICT && be.Job != nil {
+			s.writeConflict(w, r, be.Job)
+			return
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	s.notify()
+	w.Header().Set("Location", jobLink(job.ID))
+	writeJSON(w, status, s.jobJSON(job))
+}
+
+// nestedRule reads the request's ?nested=: refuse (the default) or
 // flatten, what the job's worker does with metadata values that are
 // objects or arrays.
 func nestedRule(r *http.Request) (bulkid.NestedRule, error) {
@@ -144,8 +167,10 @@ func nestedRule(r *http.Request) (bulkid.NestedRule, error) {
 	return bulkid.ParseNestedRule(vs[0])
 }
 
-// readMultipart reads the NDJSON file in the part named "file" into add.
-func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job, add ingest.Sink) error {
+// readMultipart reads the file in the part named "file" with scan, which
+// gets the part and its content limited to the file limit, counted in
+// job.FileSize; what names the file the endpoint takes, for messages.
+func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job, what string, scan func(part *multipart.Part, file io.Reader) error) error {
 	if boundary == "" {
 		return bulkid.Errorf(bulkid.EINVALID, "The multipart Content-Type has no boundary parameter.")
 	}
@@ -177,12 +202,12 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job,
 		if job.Filename, err = fileName(part); err != nil {
 			return err
 		}
-		if _, err := ingest.ScanNDJSON(ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize), s.limits, add); err != nil {
+		if err := scan(part, ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize)); err != nil {
 			return err
 		}
 	}
 	if !found {
-		return &bulkid.Error{Code: bulkid.EMISSINGFILE, Message: "The multipart body has no part named \"file\"; attach the NDJSON file as file."}
+		return &bulkid.Error{Code: bulkid.EMISSINGFILE, Message: "The multipart body has no part named \"file\"; attach " + what + " as file."}
 	}
 	return nil
 }

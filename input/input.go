@@ -268,6 +268,3 @@ func (r *jsonReader) Next() (Record, error) {
 }
 
 func (r *jsonReader) Close() error { return r.closer.Close() }
-
-// errNoHeader is the error of a CSV file without a header row.
-var errNoHeader = errors.New("a CSV file starts with a header row naming its columns")
