@@ -69,6 +69,12 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"UserProfileBounds", testUserProfileBounds},
 		{"ValidatedText", testValidatedText},
 		{"IdentifyDuringJob", testIdentifyDuringJob},
+		// DashboardStore (dashboard.go)
+		{"DashboardCounts", testDashboardCounts},
+		{"SearchCompanies", testSearchCompanies},
+		{"SearchCompaniesScanBound", testSearchCompaniesScanBound},
+		{"DashboardUsers", testDashboardUsers},
+		{"JobErrorCodes", testJobErrorCodes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
