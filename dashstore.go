@@ -8,8 +8,10 @@ import "context"
 // (internal/sqlstore/dashboard.go); storetest/dashboard.go pins it.
 type DashboardStore interface {
 	// CountCompanies counts the app's visible companies, or the hidden ones
-	// (stored, no user yet) if visible is false.
-	CountCompanies(ctx context.Context, appID int64, visible bool) (int64, error)
+	// (stored, no user yet) if visible is false, up to limit (no bound if
+	// limit is 0): a count of limit means "limit or more". A count reads
+	// an index entry a company, so a bound keeps it fast at any size.
+	CountCompanies(ctx context.Context, appID int64, visible bool, limit int64) (int64, error)
 	// CountUsers counts the app's users.
 	CountUsers(ctx context.Context, appID int64) (int64, error)
 	// SearchCompanies returns one page of the app's companies as q selects

@@ -90,6 +90,8 @@ type handler struct {
 	now    func() time.Time
 	pages  map[string]*template.Template
 	mux    *http.ServeMux
+
+	totalsCache totalsCache
 }
 
 // New returns the dashboard's handler, which serves paths under Prefix.

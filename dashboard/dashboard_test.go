@@ -520,3 +520,47 @@ func TestEventsSections(t *testing.T) {
 	p = b.get("/ui/user?id=u1")
 	wantContains(t, "user with events", p, "Recent events", "&lt;b&gt;signed_up&lt;/b&gt;", "&lt;i&gt;pro&lt;/i&gt;")
 }
+
+// TestOverviewTotals: the overview's counts are those after the last job
+// that ended; a change outside jobs (real-time identify) shows once the
+// counts are older than their 10 s and have been taken again.
+func TestOverviewTotals(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, options{})
+	s.run("companies", map[string]any{"company_id": "c1"}, map[string]any{"company_id": "c2"})
+	b := s.browser()
+	b.signIn(keyA)
+	counts := func() string {
+		p := b.get("/ui/")
+		wantStatus(t, "overview", p, http.StatusOK)
+		var out []string
+		for _, id := range []string{"visible-count", "hidden-count", "user-count"} {
+			m := regexp.MustCompile(`id="` + id + `">(\d+)<`).FindStringSubmatch(p.Body)
+			if m == nil {
+				t.Fatalf("overview lacks %s:\n%s", id, p.Body)
+			}
+			out = append(out, m[1])
+		}
+		return strings.Join(out, " ")
+	}
+	if got := counts(); got != "0 2 0" {
+		t.Errorf("after the companies job: visible, hidden, users = %s, want 0 2 0", got)
+	}
+	s.run("users", map[string]any{"user_id": "u1", "company_id": "c1"})
+	if got := counts(); got != "1 1 1" {
+		t.Errorf("after the users job: %s, want 1 1 1", got)
+	}
+	r := s.PostJSON("/v1/identify", map[string]any{"user_id": "u2", "company_id": "c2"})
+	wantStatus(t, "identify", page{Status: r.Status, Body: string(r.Body)}, http.StatusAccepted)
+	if got := counts(); got != "1 1 1" {
+		t.Errorf("within 10 s of the count, a real-time identify changed it: %s, want 1 1 1 until the recount", got)
+	}
+	s.clock.Advance(11 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for counts() != "2 0 2" {
+		if time.Now().After(deadline) {
+			t.Fatalf("counts older than 10 s were not taken again: %s, want 2 0 2", counts())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -52,11 +52,11 @@ func (h *handler) view(s *session, title, nav string, data any) *view {
 }
 
 type overviewPage struct {
-	Visible, Hidden, Users int64
-	Active                 *progress
-	Jobs                   []jobRow
-	Events                 []bulkid.EventTotal
-	HasEvents              bool
+	Totals    totals
+	Active    *progress
+	Jobs      []jobRow
+	Events    []bulkid.EventTotal
+	HasEvents bool
 }
 
 type jobRow struct {
@@ -75,16 +75,20 @@ func (h *handler) rows(jobs []*bulkid.Job) []jobRow {
 func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx, id := r.Context(), s.app.ID
 	var d overviewPage
-	var err error
-	if d.Visible, err = h.store.CountCompanies(ctx, id, true); err != nil {
+	jobs, err := h.store.ListJobs(ctx, id, bulkid.Page{Limit: 5})
+	if err != nil {
 		h.storeError(w, r, s, err, "")
 		return
 	}
-	if d.Hidden, err = h.store.CountCompanies(ctx, id, false); err != nil {
-		h.storeError(w, r, s, err, "")
-		return
+	d.Jobs = h.rows(jobs)
+	lastFinal := ""
+	for _, j := range jobs {
+		if j.Status.Final() {
+			lastFinal = j.ID
+			break
+		}
 	}
-	if d.Users, err = h.store.CountUsers(ctx, id); err != nil {
+	if d.Totals, err = h.totals(ctx, id, lastFinal); err != nil {
 		h.storeError(w, r, s, err, "")
 		return
 	}
@@ -97,12 +101,6 @@ func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request, s *sess
 		p := h.progress(active)
 		d.Active = &p
 	}
-	jobs, err := h.store.ListJobs(ctx, id, bulkid.Page{Limit: 5})
-	if err != nil {
-		h.storeError(w, r, s, err, "")
-		return
-	}
-	d.Jobs = h.rows(jobs)
 	if h.events != nil {
 		d.HasEvents = true
 		if d.Events, err = h.events.EventTotals(ctx, id); err != nil {
@@ -379,6 +377,12 @@ func (h *handler) handleErrorsCSV(w http.ResponseWriter, r *http.Request, s *ses
 	})
 }
 
+// maxHiddenCount bounds the count of hidden companies on the companies
+// page, which then reads "10000 or more": a count reads an index entry a
+// company, and a million companies imported before their users would
+// take half a second to count on every page.
+const maxHiddenCount = 10000
+
 type companiesPageData struct {
 	Hidden    bool
 	Prefix    string
@@ -387,6 +391,7 @@ type companiesPageData struct {
 	Sort      string
 	Companies []*bulkid.Company
 	HiddenN   int64
+	HiddenMax bool         // HiddenN is the bound: there may be more
 	Next      template.URL // the next page, "" if none
 	Scanned   int
 	Filtered  bool
@@ -415,13 +420,13 @@ func (h *handler) handleCompanies(w http.ResponseWriter, r *http.Request, s *ses
 		h.storeError(w, r, s, err, "")
 		return
 	}
-	hidden, err := h.store.CountCompanies(r.Context(), s.app.ID, false)
+	hidden, err := h.store.CountCompanies(r.Context(), s.app.ID, false, maxHiddenCount)
 	if err != nil {
 		h.storeError(w, r, s, err, "")
 		return
 	}
 	d := companiesPageData{Hidden: q.Hidden, Prefix: q.IDPrefix, Property: q.Property, Value: q.Value, Sort: string(q.Sort),
-		Companies: page.Companies, HiddenN: hidden, Scanned: page.Scanned, Filtered: q.Property != "" || q.Sort == bulkid.SortByUpdated && q.IDPrefix != ""}
+		Companies: page.Companies, HiddenN: hidden, HiddenMax: hidden == maxHiddenCount, Scanned: page.Scanned, Filtered: q.Property != "" || q.Sort == bulkid.SortByUpdated && q.IDPrefix != ""}
 	if page.Next != "" {
 		next := url.Values{"after": {page.Next}}
 		for k, v := range map[string]string{"q": q.IDPrefix, "prop": q.Property, "value": q.Value} {

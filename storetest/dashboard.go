@@ -71,12 +71,13 @@ func testDashboardCounts(t *testing.T, e *env) {
 	for _, tc := range []struct {
 		app     *bulkid.App
 		visible bool
+		limit   int64
 		want    int64
-	}{{a, true, 1}, {a, false, 2}, {b, true, 0}, {b, false, 1}} {
-		n, err := ds.CountCompanies(e.ctx, tc.app.ID, tc.visible)
+	}{{a, true, 0, 1}, {a, false, 0, 2}, {b, true, 0, 0}, {b, false, 0, 1}, {a, false, 1, 1}, {a, false, 2, 2}, {a, false, 3, 2}, {a, true, 5, 1}} {
+		n, err := ds.CountCompanies(e.ctx, tc.app.ID, tc.visible, tc.limit)
 		e.must("CountCompanies", err)
 		if n != tc.want {
-			t.Errorf("CountCompanies(app %s, visible %v) = %d, want %d", tc.app.Name, tc.visible, n, tc.want)
+			t.Errorf("CountCompanies(app %s, visible %v, limit %d) = %d, want %d", tc.app.Name, tc.visible, tc.limit, n, tc.want)
 		}
 	}
 	for app, want := range map[*bulkid.App]int64{a: 3, b: 0} {

@@ -34,14 +34,20 @@ func (r *Reader) timeArg(t time.Time) any {
 }
 
 // CountCompanies counts an app's visible or hidden companies from the
-// (app_id, visible, company_id) index.
-func (r *Reader) CountCompanies(ctx context.Context, appID int64, visible bool) (int64, error) {
+// (app_id, visible, company_id) index, up to limit.
+func (r *Reader) CountCompanies(ctx context.Context, appID int64, visible bool, limit int64) (int64, error) {
 	v := r.d.False
 	if visible {
 		v = r.d.True
 	}
+	q := "SELECT count(*) FROM companies WHERE app_id = ? AND visible = " + v
+	args := []any{appID}
+	if limit > 0 {
+		q = "SELECT count(*) FROM (SELECT 1 FROM companies WHERE app_id = ? AND visible = " + v + " LIMIT ?) AS c"
+		args = append(args, limit)
+	}
 	var n int64
-	err := r.db.QueryRow(ctx, r.d.Rebind("SELECT count(*) FROM companies WHERE app_id = ? AND visible = "+v), appID).Scan(&n)
+	err := r.db.QueryRow(ctx, r.d.Rebind(q), args...).Scan(&n)
 	return n, r.d.Err(err)
 }
 
