@@ -173,3 +173,28 @@ func BenchmarkUsersPrefix(b *testing.B) {
 func BenchmarkOverview(b *testing.B) {
 	benchPage(b, "/ui/", `<span class="n" id="visible-count">990000</span>`)
 }
+
+// BenchmarkCompaniesPropertyRare is a property search that matches
+// nothing: each page examines bulkid.MaxCompanyScan companies.
+func BenchmarkCompaniesPropertyRare(b *testing.B) {
+	benchPage(b, "/ui/companies?prop=plan&value=none", `rel="next"`)
+}
+
+// BenchmarkTotalsCount is what the overview's totals cost when they are
+// taken again: three counts over the indexes.
+func BenchmarkTotalsCount(b *testing.B) {
+	db := benchStore(b)
+	ctx := context.Background()
+	for b.Loop() {
+		v, err := db.CountCompanies(ctx, 1, true, 0)
+		if err != nil || v != benchCompanies-benchHidden {
+			b.Fatalf("visible %d, %v", v, err)
+		}
+		if _, err := db.CountCompanies(ctx, 1, false, 0); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.CountUsers(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -63,6 +63,10 @@ type Config struct {
 	Secret []byte
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration
+	// SecureCookies marks every cookie Secure, for a server behind a proxy
+	// that terminates TLS; without it, cookies are Secure on requests that
+	// came over TLS to this server. (No header is trusted to tell.)
+	SecureCookies bool
 	// AuthFailBurst is how many failed sign-ins a client address may make
 	// at once (default 20; negative turns the throttle off), and
 	// AuthFailRefill how often it regains one (default 1s), as the API's.
@@ -84,6 +88,7 @@ type handler struct {
 	events eventReader // nil if the store keeps no events
 	rpm    int
 	ttl    time.Duration
+	secure bool
 	keys   keys
 	fails  *throttle // nil if off
 	log    *slog.Logger
@@ -96,7 +101,7 @@ type handler struct {
 
 // New returns the dashboard's handler, which serves paths under Prefix.
 func New(cfg Config) http.Handler {
-	h := &handler{store: cfg.Store, rpm: cfg.RowsPerMinute, ttl: cfg.SessionTTL, log: cfg.Logger, now: cfg.Now}
+	h := &handler{store: cfg.Store, rpm: cfg.RowsPerMinute, ttl: cfg.SessionTTL, secure: cfg.SecureCookies, log: cfg.Logger, now: cfg.Now}
 	if er, ok := cfg.Store.(eventReader); ok {
 		h.events = er
 	}

@@ -100,6 +100,16 @@ func TestSecureCookieOverTLS(t *testing.T) {
 	}
 }
 
+func TestSecureCookiesBehindProxy(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, options{secure: true})
+	b := s.browser()
+	p := b.get("/ui/signin")
+	if c := p.Header.Get("Set-Cookie"); !strings.Contains(c, "; Secure") {
+		t.Errorf("with SecureCookies, a cookie over plain HTTP is not Secure: %q", c)
+	}
+}
+
 func TestSessionEnds(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, options{})

@@ -114,7 +114,7 @@ func (h *handler) progress(j *bulkid.Job) progress {
 	}
 	if !p.Final {
 		if d, ok := j.Remaining(h.rpm, now); ok && j.Status != bulkid.StatusQueued {
-			p.ETA = "about " + duration(d) + " (" + when(now.Add(d)) + ")"
+			p.ETA = duration(d) + " left, at " + now.Add(d).UTC().Format("15:04:05") + " UTC"
 		}
 	}
 	switch j.Status {

@@ -72,6 +72,7 @@ type options struct {
 	authBurst  int
 	authRefill time.Duration
 	events     bool // the store as one with bulkid.EventStore's reads
+	secure     bool // Config.SecureCookies
 }
 
 func startServer(t *testing.T, o options) *server {
@@ -100,7 +101,7 @@ func startServer(t *testing.T, o options) *server {
 		store = &eventsStore{DB: db}
 	}
 	ui := dashboard.New(dashboard.Config{Store: store, Logger: log, Now: s.clock.Now,
-		AuthFailBurst: o.authBurst, AuthFailRefill: o.authRefill})
+		AuthFailBurst: o.authBurst, AuthFailRefill: o.authRefill, SecureCookies: o.secure})
 	ts := httptest.NewUnstartedServer(dashboard.Beside(api, ui))
 	if o.tls {
 		ts.StartTLS()

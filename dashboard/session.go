@@ -100,7 +100,7 @@ type session struct {
 
 func (h *handler) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
 	c := &http.Cookie{Name: name, Value: value, Path: Prefix, HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, MaxAge: int(maxAge / time.Second)}
+		Secure: h.secure || r.TLS != nil, MaxAge: int(maxAge / time.Second)}
 	if maxAge < 0 {
 		c.MaxAge = -1
 	}

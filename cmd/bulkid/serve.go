@@ -51,6 +51,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ui := fs.Bool("ui", true, "serve the dashboard under /ui/ (with --role all or api); --ui=false turns it off")
 	uiSecret := fs.String("ui-session-secret", "", "secret that seals dashboard sessions, at least 32 characters; processes behind one address need the same (default: random per process, so a restart ends every session)")
 	uiTTL := fs.Duration("ui-session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
+	uiSecure := fs.Bool("ui-secure-cookies", false, "mark the dashboard's cookies Secure on plain HTTP too, behind a proxy that terminates TLS (with --tls-cert they are Secure anyway)")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -158,7 +159,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("the %s store has no dashboard reads; run with --ui=false", sf.name())
 		}
 		handler = dashboard.Beside(handler, dashboard.New(dashboard.Config{Store: ds, RowsPerMinute: *rpm, Logger: log,
-			Secret: []byte(*uiSecret), SessionTTL: *uiTTL, AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill}))
+			Secret: []byte(*uiSecret), SessionTTL: *uiTTL, SecureCookies: *uiSecure, AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill}))
 	}
 
 	ln, err := net.Listen("tcp", *addr)
