@@ -266,6 +266,16 @@ func TestBrowser(t *testing.T) {
 	b.open("/ui/", "#visible-count")
 	b.shot("overview")
 
+	// By keyboard: the first Tab reaches the skip link, Enter follows it;
+	// the next Tabs go through the sections in order.
+	b.do("tab to the skip link", chromedp.KeyEvent("\t"))
+	if !b.eval(`document.activeElement.classList.contains("skip")`) {
+		t.Error("the first Tab does not reach the skip link")
+	}
+	b.do("Tab, Tab, Tab, Tab, Enter leads to the jobs page (skip link, brand, Overview, Jobs)",
+		chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"), chromedp.KeyEvent("\n"),
+		chromedp.WaitVisible(chromedp.ID("jobs-title")))
+
 	// At a phone's width the companies page still reads.
 	b.do("phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.URL+"/ui/companies"), chromedp.WaitVisible(chromedp.ID("hidden-count")))
 	b.shot("companies-phone")

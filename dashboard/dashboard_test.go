@@ -291,81 +291,85 @@ func TestRootRedirect(t *testing.T) {
 // or users: each answers as an id that does not exist does.
 func TestTenancy(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, options{})
-	jobID := s.run("companies", map[string]any{"company_id": "a-secret", "metadata": map[string]any{"x": 1}}, map[string]any{"company_id": 5, "metadata": 5})
-	s.run("users", map[string]any{"user_id": "a-user", "company_id": "a-secret"})
-	b := s.browser()
-	b.signIn(keyB)
-	for path, missing := range map[string]string{
-		"/ui/company?id=a-secret":              "/ui/company?id=never-stored",
-		"/ui/user?id=a-user":                   "/ui/user?id=never-stored",
-		"/ui/job?id=" + jobID:                  "/ui/job?id=00000000-0000-0000-0000-000000000000",
-		"/ui/job/errors.ndjson?id=" + jobID:    "/ui/job/errors.ndjson?id=00000000-0000-0000-0000-000000000000",
-		"/ui/job/errors.csv?id=" + jobID:       "/ui/job/errors.csv?id=00000000-0000-0000-0000-000000000000",
-		"/ui/company?id=a-secret&users_after=": "/ui/company?id=never-stored&users_after=",
-	} {
-		p, q := b.get(path), b.get(missing)
-		wantStatus(t, path, p, http.StatusNotFound)
-		wantStatus(t, missing, q, http.StatusNotFound)
-		norm := func(s string) string {
-			return regexp.MustCompile(`&#34;[^&]*&#34;|value="[^"]*"`).ReplaceAllString(s, "ID")
+	bothStores(t, func(t *testing.T, o options) {
+		s := startServer(t, o)
+		jobID := s.run("companies", map[string]any{"company_id": "a-secret", "metadata": map[string]any{"x": 1}}, map[string]any{"company_id": 5, "metadata": 5})
+		s.run("users", map[string]any{"user_id": "a-user", "company_id": "a-secret"})
+		b := s.browser()
+		b.signIn(keyB)
+		for path, missing := range map[string]string{
+			"/ui/company?id=a-secret":              "/ui/company?id=never-stored",
+			"/ui/user?id=a-user":                   "/ui/user?id=never-stored",
+			"/ui/job?id=" + jobID:                  "/ui/job?id=00000000-0000-0000-0000-000000000000",
+			"/ui/job/errors.ndjson?id=" + jobID:    "/ui/job/errors.ndjson?id=00000000-0000-0000-0000-000000000000",
+			"/ui/job/errors.csv?id=" + jobID:       "/ui/job/errors.csv?id=00000000-0000-0000-0000-000000000000",
+			"/ui/company?id=a-secret&users_after=": "/ui/company?id=never-stored&users_after=",
+		} {
+			p, q := b.get(path), b.get(missing)
+			wantStatus(t, path, p, http.StatusNotFound)
+			wantStatus(t, missing, q, http.StatusNotFound)
+			norm := func(s string) string {
+				return regexp.MustCompile(`&#34;[^&]*&#34;|value="[^"]*"`).ReplaceAllString(s, "ID")
+			}
+			if norm(p.Body) != norm(q.Body) {
+				t.Errorf("%s and %s answer differently:\n%s\n---\n%s", path, missing, p.Body, q.Body)
+			}
 		}
-		if norm(p.Body) != norm(q.Body) {
-			t.Errorf("%s and %s answer differently:\n%s\n---\n%s", path, missing, p.Body, q.Body)
+		for _, path := range []string{"/ui/companies", "/ui/companies?hidden=1", "/ui/users", "/ui/jobs", "/ui/", "/ui/companies?q=a-"} {
+			wantLacks(t, path, b.get(path), "a-secret", "a-user", jobID)
 		}
-	}
-	for _, path := range []string{"/ui/companies", "/ui/companies?hidden=1", "/ui/users", "/ui/jobs", "/ui/", "/ui/companies?q=a-"} {
-		wantLacks(t, path, b.get(path), "a-secret", "a-user", jobID)
-	}
-	var live struct {
-		Jobs []struct{ ID string }
-	}
-	p := b.get("/ui/live?job=" + jobID)
-	wantStatus(t, "live of another app's job", p, http.StatusOK)
-	json.Unmarshal([]byte(p.Body), &live)
-	if len(live.Jobs) != 0 {
-		t.Errorf("live shows another app's job: %s", p.Body)
-	}
+		var live struct {
+			Jobs []struct{ ID string }
+		}
+		p := b.get("/ui/live?job=" + jobID)
+		wantStatus(t, "live of another app's job", p, http.StatusOK)
+		json.Unmarshal([]byte(p.Body), &live)
+		if len(live.Jobs) != 0 {
+			t.Errorf("live shows another app's job: %s", p.Body)
+		}
+	})
 }
 
 func TestCompaniesPage(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, options{})
-	s.run("companies",
-		map[string]any{"company_id": "acme", "metadata": map[string]any{"name": "Acme", "plan": "pro", "seats": 12, "active": true, "since": "2024-05-06T07:08:09Z"}},
-		map[string]any{"company_id": "acorn", "metadata": map[string]any{"plan": "free"}},
-		map[string]any{"company_id": "zen", "metadata": map[string]any{"plan": "pro"}},
-		map[string]any{"company_id": "lonely"})
-	s.run("users", map[string]any{"user_id": "u1", "company_id": "acme"}, map[string]any{"user_id": "u2", "company_id": "acme"},
-		map[string]any{"user_id": "u3", "company_id": "acorn"}, map[string]any{"user_id": "u4", "company_id": "zen"})
-	b := s.browser()
-	b.signIn(keyA)
+	bothStores(t, func(t *testing.T, o options) {
+		s := startServer(t, o)
+		s.run("companies",
+			map[string]any{"company_id": "acme", "metadata": map[string]any{"name": "Acme", "plan": "pro", "seats": 12, "active": true, "since": "2024-05-06T07:08:09Z"}},
+			map[string]any{"company_id": "acorn", "metadata": map[string]any{"plan": "free"}},
+			map[string]any{"company_id": "zen", "metadata": map[string]any{"plan": "pro"}},
+			map[string]any{"company_id": "lonely"})
+		s.run("users", map[string]any{"user_id": "u1", "company_id": "acme"}, map[string]any{"user_id": "u2", "company_id": "acme"},
+			map[string]any{"user_id": "u3", "company_id": "acorn"}, map[string]any{"user_id": "u4", "company_id": "zen"})
+		b := s.browser()
+		b.signIn(keyA)
 
-	p := b.get("/ui/companies")
-	wantContains(t, "companies", p, `href="/ui/company?id=acme"`, `href="/ui/company?id=acorn"`, `href="/ui/company?id=zen"`,
-		`<span id="hidden-count">1</span> company is stored but not yet visible`, `href="/ui/companies?hidden=1"`)
-	wantLacks(t, "companies", p, "lonely")
-	wantContains(t, "hidden companies", b.get("/ui/companies?hidden=1"), `href="/ui/company?id=lonely"`)
-	p = b.get("/ui/companies?q=ac")
-	wantContains(t, "prefix ac", p, "id=acme", "id=acorn")
-	wantLacks(t, "prefix ac", p, "id=zen")
-	p = b.get("/ui/companies?prop=plan&value=pro")
-	wantContains(t, "plan=pro", p, "id=acme", "id=zen")
-	wantLacks(t, "plan=pro", p, "id=acorn")
+		p := b.get("/ui/companies")
+		wantContains(t, "companies", p, `href="/ui/company?id=acme"`, `href="/ui/company?id=acorn"`, `href="/ui/company?id=zen"`,
+			`<span id="hidden-count">1</span> company is stored but not yet visible`, `href="/ui/companies?hidden=1"`)
+		wantLacks(t, "companies", p, "lonely")
+		wantContains(t, "hidden companies", b.get("/ui/companies?hidden=1"), `href="/ui/company?id=lonely"`)
+		p = b.get("/ui/companies?q=ac")
+		wantContains(t, "prefix ac", p, "id=acme", "id=acorn")
+		wantLacks(t, "prefix ac", p, "id=zen")
+		p = b.get("/ui/companies?prop=plan&value=pro")
+		wantContains(t, "plan=pro", p, "id=acme", "id=zen")
+		wantLacks(t, "plan=pro", p, "id=acorn")
 
-	p = b.get("/ui/company?id=acme")
-	for _, row := range []string{
-		`<th scope="row" class="key">seats</th><td class="val">12</td><td><span class="type t-number">number</span>`,
-		`<th scope="row" class="key">active</th><td class="val">true</td><td><span class="type t-boolean">boolean</span>`,
-		`<th scope="row" class="key">since</th><td class="val">2024-05-06T07:08:09Z</td><td><span class="type t-date">date</span>`,
-		`<th scope="row" class="key">plan</th><td class="val">pro</td><td><span class="type t-string">string</span>`,
-		`<dd id="company-users">2</dd>`, `href="/ui/user?id=u1"`, `href="/ui/user?id=u2"`,
-	} {
-		wantContains(t, "company acme", p, row)
-	}
-	p = b.get("/ui/users?q=u")
-	wantContains(t, "users", p, "id=u1", "id=u4")
-	wantContains(t, "user u3", b.get("/ui/user?id=u3"), `href="/ui/company?id=acorn"`)
+		p = b.get("/ui/company?id=acme")
+		for _, row := range []string{
+			`<th scope="row" class="key">seats</th><td class="val">12</td><td><span class="type t-number">number</span>`,
+			`<th scope="row" class="key">active</th><td class="val">true</td><td><span class="type t-boolean">boolean</span>`,
+			`<th scope="row" class="key">since</th><td class="val">2024-05-06T07:08:09Z</td><td><span class="type t-date">date</span>`,
+			`<th scope="row" class="key">plan</th><td class="val">pro</td><td><span class="type t-string">string</span>`,
+			`<dd id="company-users">2</dd>`, `href="/ui/user?id=u1"`, `href="/ui/user?id=u2"`,
+		} {
+			wantContains(t, "company acme", p, row)
+		}
+		p = b.get("/ui/users?q=u")
+		wantContains(t, "users", p, "id=u1", "id=u4")
+		wantContains(t, "user u3", b.get("/ui/user?id=u3"), `href="/ui/company?id=acorn"`)
+	})
 }
 
 func TestJobPageAndDownloads(t *testing.T) {
@@ -573,4 +577,61 @@ func TestOverviewTotals(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// bothStores runs test on SQLite and on PostgreSQL.
+func bothStores(t *testing.T, test func(t *testing.T, o options)) {
+	for _, o := range []options{{}, {postgres: true}} {
+		name := "sqlite"
+		if o.postgres {
+			name = "postgres"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, o)
+		})
+	}
+}
+
+// TestHostileParams: query values no id can be (not UTF-8, NUL) or that
+// name nothing are answered as missing or bad requests, on both stores,
+// PostgreSQL included, which refuses such text in a query.
+func TestHostileParams(t *testing.T) {
+	t.Parallel()
+	bothStores(t, func(t *testing.T, o options) {
+		s := startServer(t, o)
+		jobID := s.run("companies", map[string]any{"company_id": "c1"}, map[string]any{"metadata": map[string]any{}})
+		b := s.browser()
+		b.signIn(keyA)
+		for path, want := range map[string]int{
+			"/ui/company?id=%ff":                               http.StatusNotFound,
+			"/ui/company?id=a%00b":                             http.StatusNotFound,
+			"/ui/company?id=":                                  http.StatusNotFound,
+			"/ui/company?id=c1&users_after=%ff":                http.StatusNotFound,
+			"/ui/user?id=%ff":                                  http.StatusNotFound,
+			"/ui/job?id=%ff":                                   http.StatusNotFound,
+			"/ui/job?id=not-a-uuid":                            http.StatusNotFound,
+			"/ui/job?id=" + jobID + "&code=%ff":                http.StatusBadRequest,
+			"/ui/job/errors.csv?id=" + jobID + "&code=%00":     http.StatusBadRequest,
+			"/ui/job?id=" + jobID + "&code=no_such_code":       http.StatusOK,
+			"/ui/job?id=" + jobID + "&from=-5":                 http.StatusOK,
+			"/ui/companies?q=%ff":                              http.StatusBadRequest,
+			"/ui/companies?after=%00":                          http.StatusBadRequest,
+			"/ui/companies?prop=%ff&value=x":                   http.StatusBadRequest,
+			"/ui/companies?sort=updated&after=garbage":         http.StatusBadRequest,
+			"/ui/companies?sort=updated&after=12.%ff":          http.StatusBadRequest,
+			"/ui/companies?sort=updated&after=9999999999999.c": http.StatusOK,
+			"/ui/companies?sort=sideways":                      http.StatusOK,
+			"/ui/users?q=%ff":                                  http.StatusBadRequest,
+			"/ui/users?after=%00":                              http.StatusBadRequest,
+			"/ui/jobs?after=%ff":                               http.StatusBadRequest,
+			"/ui/jobs?after=not-a-job":                         http.StatusBadRequest,
+			"/ui/live?job=%ff&job=" + jobID:                    http.StatusOK,
+		} {
+			p := b.get(path)
+			if p.Status != want {
+				t.Errorf("%s: status %d, want %d:\n%s", path, p.Status, want, p.Body)
+			}
+		}
+	})
 }

@@ -19,7 +19,9 @@ import (
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/dashboard"
 	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/internal/pgtest"
 	"github.com/bulkid/bulkid/internal/wiretest"
+	"github.com/bulkid/bulkid/postgres"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/worker"
 )
@@ -38,7 +40,7 @@ const (
 type server struct {
 	wiretest.Target // the API as app A
 	t               *testing.T
-	store           *sqlite.DB
+	store           testStore
 	appA, appB      *bulkid.App
 	clock           *testClock
 	pool            *worker.Pool
@@ -67,7 +69,14 @@ func (c *testClock) Advance(d time.Duration) {
 	c.off += d
 }
 
+// testStore is what the tests reach a store by: both stores have it.
+type testStore interface {
+	bulkid.Store
+	bulkid.DashboardStore
+}
+
 type options struct {
+	postgres   bool // a PostgreSQL store (a schema of its own) instead of SQLite
 	tls        bool
 	authBurst  int
 	authRefill time.Duration
@@ -79,7 +88,13 @@ func startServer(t *testing.T, o options) *server {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "bulkid.db"), Logger: log})
+	var db testStore
+	var err error
+	if o.postgres {
+		db, err = postgres.Open(ctx, postgres.Config{URL: pgtest.URL(t), Logger: log})
+	} else {
+		db, err = sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "bulkid.db"), Logger: log})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +113,7 @@ func startServer(t *testing.T, o options) *server {
 	api := httpapi.NewServer(httpapi.Config{Store: db, Notify: s.pool.Notify, Logger: log})
 	var store dashboard.Store = db
 	if o.events {
-		store = &eventsStore{DB: db}
+		store = &eventsStore{testStore: db}
 	}
 	ui := dashboard.New(dashboard.Config{Store: store, Logger: log, Now: s.clock.Now,
 		AuthFailBurst: o.authBurst, AuthFailRefill: o.authRefill, SecureCookies: o.secure})
@@ -262,7 +277,7 @@ func tlsInsecure() *tls.Config {
 // (bulkid.EventStore's UserEvents and EventTotals) over fixed events, for
 // the pages' events sections until the stores keep events.
 type eventsStore struct {
-	*sqlite.DB
+	testStore
 }
 
 var eventsAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

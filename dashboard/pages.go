@@ -177,7 +177,11 @@ func (h *handler) handleJob(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	d := jobPage{Job: j, P: h.progress(j)}
-	d.Code, _ = param(r, "code")
+	var ok bool
+	if d.Code, ok = param(r, "code"); !ok {
+		h.renderError(w, r, s, http.StatusBadRequest, "There is no such reason.")
+		return
+	}
 	if f, err := strconv.Atoi(r.URL.Query().Get("from")); err == nil && f > 0 {
 		d.From = f
 	}
@@ -258,7 +262,11 @@ func (h *handler) download(w http.ResponseWriter, r *http.Request, s *session, e
 	if j == nil {
 		return
 	}
-	code, _ := param(r, "code")
+	code, ok := param(r, "code")
+	if !ok {
+		h.renderError(w, r, s, http.StatusBadRequest, "There is no such reason.")
+		return
+	}
 	name := "job-" + j.ID + "-errors"
 	if code != "" {
 		name += "-" + code
