@@ -508,6 +508,9 @@ func TestLive(t *testing.T) {
 		}
 		Active string
 	}
+	p = b.get("/ui/")
+	wantContains(t, "overview with a queued job", p, `<div class="card" data-job="`+jobID+`" data-final="false" data-watch-new>`,
+		`<noscript><meta http-equiv="refresh" content="3"></noscript>`, `<b data-count="completed">0</b>`)
 	p = b.get("/ui/live?job=" + jobID)
 	json.Unmarshal([]byte(p.Body), &live)
 	if len(live.Jobs) != 1 || live.Jobs[0].Status != "queued" || live.Jobs[0].Final || live.Active != jobID {

@@ -37,9 +37,7 @@ var funcs = template.FuncMap{
 	"record":    recordText,
 	"when":      when,
 	"since":     since,
-	"props":     props,
 	"mainProps": mainProps,
-	"pct":       func(n, of int) string { return fmt.Sprintf("%.0f%%", percent(n, of)) },
 	"add64":     func(a, b int64) int64 { return a + b },
 	"short":     func(id string) string { return shorten(id, 8) },
 	"trim":      func(s string) string { return shorten(s, 80) },
@@ -54,8 +52,10 @@ type count struct {
 // jobCounts is what a job did, record by record: today the rows applied
 // (completed) and the rows that failed. This is the one place the
 // engine's created / updated / unchanged counts go once the job model
-// carries them (issue 13, "The engine side first"): every page lists a
-// job's counts through it.
+// carries them (issue 13, "The engine side first"): every page and the
+// live endpoint list a job's counts through it: the templates call it
+// ({{template "counts" (jobCounts .Job)}}), the live endpoint sends
+// progress.Counts, which it fills.
 func jobCounts(j *bulkid.Job) []count {
 	return []count{
 		{Label: "completed", Class: "ok", N: j.CompletedRows},
@@ -67,20 +67,18 @@ func jobCounts(j *bulkid.Job) []count {
 // is an SVG of 1000 units, completed rows then failed rows, so that it
 // needs no inline style (the CSP allows none) and draws without script.
 type progress struct {
-	ID                   string
-	Status               string
-	Final                bool
-	Total                int
-	Completed, Failed    int
-	Done                 int
-	OKWidth, FailWidth   int
-	FailX                int
-	Percent              string
-	Rate, Duration, ETA  string
-	Error                string
-	Counts               []count
-	Started, Unstarted   bool
-	StatusClass, Summary string
+	ID                  string
+	Status, StatusClass string
+	Final               bool
+	Total               int
+	Completed, Failed   int
+	Done                int
+	OKWidth, FailWidth  int
+	FailX               int
+	Percent             string
+	Rate, Duration, ETA string
+	Counts              []count
+	Summary             string
 }
 
 func percent(n, of int) float64 {
@@ -94,8 +92,7 @@ func (h *handler) progress(j *bulkid.Job) progress {
 	now := h.now()
 	done := j.CompletedRows + j.FailedRows
 	p := progress{ID: j.ID, Status: string(j.Status), Final: j.Status.Final(), Total: j.TotalRows,
-		Completed: j.CompletedRows, Failed: j.FailedRows, Done: done, Error: j.Error, Counts: jobCounts(j),
-		Started: !j.StartTime.IsZero(), Unstarted: j.StartTime.IsZero()}
+		Completed: j.CompletedRows, Failed: j.FailedRows, Done: done, Counts: jobCounts(j)}
 	if j.TotalRows > 0 {
 		p.OKWidth = min(1000, j.CompletedRows*1000/j.TotalRows)
 		p.FailWidth = min(1000-p.OKWidth, j.FailedRows*1000/j.TotalRows)

@@ -53,7 +53,7 @@ func (h *handler) view(s *session, title, nav string, data any) *view {
 
 type overviewPage struct {
 	Totals    totals
-	Active    *progress
+	Active    *jobRow
 	Jobs      []jobRow
 	Events    []bulkid.EventTotal
 	HasEvents bool
@@ -98,8 +98,7 @@ func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	if active != nil {
-		p := h.progress(active)
-		d.Active = &p
+		d.Active = &jobRow{Job: active, P: h.progress(active)}
 	}
 	if h.events != nil {
 		d.HasEvents = true
