@@ -257,6 +257,8 @@ func TestHeadersAndEscaping(t *testing.T) {
 		`<pre class="raw">{&#34;company_id&#34;:&#34;x&#34;,&#34;metadata&#34;:&#34;&lt;script&gt;alert(1)&lt;/script&gt;&#34;}</pre>`)
 	wantContains(t, "the company whose id is a script", b.get("/ui/company?id="+url.QueryEscape(evil)), "&lt;script&gt;alert(1)&lt;/script&gt;")
 
+	wantStatus(t, "the assets' folder", b.get("/ui/static/"), http.StatusNotFound)
+	wantStatus(t, "a missing asset", b.get("/ui/static/nothing.js"), http.StatusNotFound)
 	for _, asset := range []string{"/ui/static/app.js", "/ui/static/app.css"} {
 		p := b.get(asset)
 		wantStatus(t, asset, p, http.StatusOK)
@@ -449,12 +451,17 @@ func TestFailedJobShowsWhy(t *testing.T) {
 	j := s.WaitJob(jobID)
 	b := s.browser()
 	b.signIn(keyA)
-	p := b.get("/ui/job?id=" + jobID)
-	if j.Status == "failed" {
-		wantContains(t, "failed job", p, `id="job-error"`, "Why the job failed:")
-	} else {
-		wantLacks(t, "job that did not fail", p, `id="job-error"`)
+	if j.Status != "failed" {
+		t.Fatalf("a job of invalid records only is %s, want failed", j.Status)
 	}
+	p := b.get("/ui/job?id=" + jobID)
+	wantContains(t, "failed job", p, `<span class="status fail" data-field="status">failed</span>`,
+		`<strong>Why the job failed:</strong> Every record of the job is invalid; see its errors.`, "missing_id (2)")
+	// A job that did not fail says no such thing.
+	r = s.Upload("/v1/companies/bulk_identify", "good.ndjson", []byte(`{"company_id":"ok"}`+"\n"))
+	good := wiretest.Accepted(t, r).JobID
+	s.WaitJob(good)
+	wantLacks(t, "completed job", b.get("/ui/job?id="+good), `id="job-error"`)
 }
 
 func TestJobsPaging(t *testing.T) {
