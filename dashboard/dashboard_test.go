@@ -645,3 +645,60 @@ func TestHostileParams(t *testing.T) {
 		}
 	})
 }
+
+// TestCompaniesPaging follows the companies page's "Next" links to the
+// end, in both orders, with and without a filter, and finds every company
+// once.
+func TestCompaniesPaging(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, options{})
+	var companies, users []map[string]any
+	for i := range 120 {
+		id := "co-" + string(rune('a'+i/26%26)) + string(rune('a'+i%26))
+		plan := "free"
+		if i%4 == 0 {
+			plan = "pro"
+		}
+		companies = append(companies, map[string]any{"company_id": id, "metadata": map[string]any{"plan": plan}})
+		if i < 110 {
+			users = append(users, map[string]any{"user_id": "u-" + id, "company_id": id})
+		}
+	}
+	s.run("companies", companies...)
+	s.run("users", users...)
+	b := s.browser()
+	b.signIn(keyA)
+	link := regexp.MustCompile(`<a class="mono" href="/ui/company\?id=([^"]+)">`)
+	next := regexp.MustCompile(`<a href="([^"]+)" rel="next">Next companies</a>`)
+	for query, want := range map[string]int{
+		"":                            110,
+		"?sort=updated":               110,
+		"?hidden=1":                   10,
+		"?prop=plan&value=pro":        28,
+		"?sort=updated&q=co-b":        26,
+		"?q=co-a&prop=plan&value=pro": 7,
+	} {
+		seen := map[string]bool{}
+		path := "/ui/companies" + query
+		for pages := 0; path != ""; pages++ {
+			if pages > 10 {
+				t.Fatalf("%s: more than 10 pages", query)
+			}
+			p := b.get(path)
+			wantStatus(t, path, p, http.StatusOK)
+			for _, m := range link.FindAllStringSubmatch(p.Body, -1) {
+				if seen[m[1]] {
+					t.Errorf("%s: %s listed twice", query, m[1])
+				}
+				seen[m[1]] = true
+			}
+			path = ""
+			if m := next.FindStringSubmatch(p.Body); m != nil {
+				path = strings.ReplaceAll(m[1], "&amp;", "&")
+			}
+		}
+		if len(seen) != want {
+			t.Errorf("%q: %d companies over its pages, want %d", query, len(seen), want)
+		}
+	}
+}
