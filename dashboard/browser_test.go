@@ -279,6 +279,8 @@ func TestBrowser(t *testing.T) {
 	// At a phone's width the companies page still reads.
 	b.do("phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.URL+"/ui/companies"), chromedp.WaitVisible(chromedp.ID("hidden-count")))
 	b.shot("companies-phone")
+	b.open("/ui/jobs", "#jobs-title")
+	b.shot("jobs-phone")
 
 	if n := dialogs.Load(); n != 0 {
 		t.Errorf("%d JavaScript dialogs opened; a value from a record ran as script", n)
