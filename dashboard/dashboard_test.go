@@ -393,6 +393,20 @@ func TestJobPageAndDownloads(t *testing.T) {
 	wantLacks(t, "filtered by missing_id", p, "line 3", "line 4")
 	wantContains(t, "jobs page", b.get("/ui/jobs"), "crm export.ndjson", `href="/ui/job?id=`+jobID+`"`)
 
+	// A long record is shown in part, and downloaded whole.
+	long := `{"company_id":"long","metadata":"` + strings.Repeat("é", 50000) + `"}`
+	r = s.Upload("/v1/companies/bulk_identify", "long.ndjson", []byte(long+"\n"))
+	longJob := wiretest.Accepted(t, r).JobID
+	s.WaitJob(longJob)
+	p = b.get("/ui/job?id=" + longJob)
+	wantContains(t, "job page of a long record", p, "… (100035 bytes in all; the downloads have the whole record)</pre>")
+	if len(p.Body) > 20000 {
+		t.Errorf("the job page of one 100 KB record is %d bytes", len(p.Body))
+	}
+	if d := b.get("/ui/job/errors.ndjson?id=" + longJob); !strings.Contains(d.Body, long) {
+		t.Errorf("the NDJSON download lacks the whole long record (%d bytes)", len(d.Body))
+	}
+
 	p = b.get("/ui/job/errors.ndjson?id=" + jobID)
 	wantStatus(t, "NDJSON download", p, http.StatusOK)
 	if ct, cd := p.Header.Get("Content-Type"), p.Header.Get("Content-Disposition"); ct != "application/x-ndjson" || !strings.HasPrefix(cd, "attachment;") {

@@ -34,7 +34,7 @@ var funcs = template.FuncMap{
 	"jobCounts": jobCounts,
 	"source":    source,
 	"position":  position,
-	"record":    recordText,
+	"record":    recordPreview,
 	"when":      when,
 	"since":     since,
 	"mainProps": mainProps,
@@ -183,6 +183,23 @@ func position(j *bulkid.Job, e bulkid.RecordError) string {
 // show as U+FFFD (the downloads keep them exactly).
 func recordText(raw []byte) string {
 	return strings.ToValidUTF8(string(raw), "\uFFFD")
+}
+
+// maxShownRecord is how much of a failed record a job's page shows: a
+// record may be 1 MiB, and a page lists 50. The downloads have it whole.
+const maxShownRecord = 4 << 10
+
+// recordPreview is recordText of at most maxShownRecord bytes of raw,
+// cut at a character, with what was left out said.
+func recordPreview(raw []byte) string {
+	if len(raw) <= maxShownRecord {
+		return recordText(raw)
+	}
+	cut := maxShownRecord
+	for cut > 0 && !utf8.RuneStart(raw[cut]) {
+		cut--
+	}
+	return recordText(raw[:cut]) + fmt.Sprintf(" … (%d bytes in all; the downloads have the whole record)", len(raw))
 }
 
 func shorten(s string, n int) string {
