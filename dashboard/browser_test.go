@@ -33,6 +33,11 @@ func screenshotDir(t *testing.T) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The shots of an earlier run go, so the folder shows this run's.
+	old, _ := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.png"))
+	for _, f := range old {
+		os.Remove(f)
+	}
 	return dir
 }
 
@@ -234,6 +239,9 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("acme's user count on the companies page = %q, want 2", got)
 	}
 	b.shot("companies")
+	b.do("list the hidden ones", chromedp.Click(chromedp.ID("hidden-link")), chromedp.WaitVisible(chromedp.CSS(`a[href="/ui/company?id=lonely"]`)))
+	b.shot("companies-hidden")
+	b.open("/ui/companies", "#hidden-count")
 
 	b.do("open acme", chromedp.Click(chromedp.CSS(`a[href="/ui/company?id=acme"]`)), chromedp.WaitVisible(chromedp.ID("company-id")))
 	props := run(b, "properties", chromedp.Evaluate[map[string][2]string](`Object.fromEntries([...document.querySelectorAll("table.props tbody tr")].map(
