@@ -72,6 +72,19 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
+// newTab opens another tab of the browser of ctx, sharing its cookies.
+// The tab is made here, by a step on its own context: a tab first used
+// under a step's timeout would close with that step.
+func newTab(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	tctx, cancel := chromedp.NewContext(ctx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(tctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	return tctx
+}
+
 // tab is a browser tab with the test's helpers: each step fails the test
 // with what it was doing.
 type tab struct {
@@ -82,16 +95,24 @@ type tab struct {
 	n     int
 }
 
+// stepTimeout bounds each step, so a page that never shows what a step
+// waits for fails the test with the step's name.
+const stepTimeout = 45 * time.Second
+
 func (b *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		b.t.Fatalf("%s: %v", what, err)
 	}
 }
 
 func run[T any](b *tab, what string, a chromedp.Action[T]) T {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, a)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
 	if err != nil {
 		b.t.Fatalf("%s: %v", what, err)
 	}
@@ -181,6 +202,12 @@ func TestBrowser(t *testing.T) {
 	b.do("sign in", chromedp.SendKeys(chromedp.ID("key"), keyA), chromedp.Submit(chromedp.ID("key")),
 		chromedp.WaitVisible(chromedp.ID("visible-count")))
 
+	// A second tab watches the jobs page while there is no job: when one
+	// is submitted, the page shows it (the script reloads it).
+	watchCtx := newTab(t, ctx)
+	watcher := &tab{t: t, ctx: watchCtx, base: s.URL, shots: b.shots, n: 50}
+	watcher.open("/ui/jobs", "#jobs-title")
+
 	// A companies job, submitted through the API while no worker runs:
 	// the jobs page shows it queued, then follows it to completed
 	// without a reload.
@@ -190,6 +217,15 @@ func TestBrowser(t *testing.T) {
 		map[string]any{"company_id": "lonely", "metadata": map[string]any{"name": "Lonely Ltd"}},
 		map[string]any{"company_id": "broken", "metadata": "not an object"})
 	row := `tr[data-job="` + jobID + `"]`
+	watcher.do("the watching tab shows the new job", chromedp.WaitVisible(chromedp.CSS(row)))
+	// A third tab is on the job's page: once the job ends, it shows the
+	// failed records (the script reloads it).
+	jobCtx := newTab(t, ctx)
+	jobTab := &tab{t: t, ctx: jobCtx, base: s.URL, shots: b.shots, n: 60}
+	jobTab.open("/ui/job?id="+jobID, ".card")
+	if jobTab.eval(`document.querySelector("table.errors") !== null`) {
+		t.Fatal("the page of a queued job lists failed records")
+	}
 	b.open("/ui/jobs", row)
 	if st := b.text(row + ` [data-field=status]`); st != "queued" {
 		t.Fatalf("the new job's status on the jobs page is %q, want queued", st)
@@ -201,6 +237,7 @@ func TestBrowser(t *testing.T) {
 	if !b.eval(`window.stillThisPage === true`) {
 		t.Error("the jobs page reloaded to show progress; it should have updated in place")
 	}
+	jobTab.do("the job's page shows its failed record once the job ends", chromedp.WaitVisible(chromedp.CSS("table.errors")))
 	bar := run(b, "progress bar", chromedp.AttributeValue(chromedp.CSS(row+` svg[data-bar]`), "aria-valuenow"))
 	if bar.Value != "3" {
 		t.Errorf("the progress bar's value is %q, want 3 (2 completed and 1 failed of 3)", bar.Value)
