@@ -24,6 +24,13 @@ type DashboardStore interface {
 	// SearchUsers returns the app's users whose id begins with prefix, by
 	// id, after p.After.
 	SearchUsers(ctx context.Context, appID int64, prefix string, p Page) ([]*User, error)
+	// JobSummary is JobStore.Job without the record errors (Job.Errors
+	// nil): a page of jobs or a poll of progress reads no record as sent.
+	// Returns ENOTFOUND if the job does not exist or belongs to another app.
+	JobSummary(ctx context.Context, appID int64, jobID string) (*Job, error)
+	// JobSummaries is JobStore.ListJobs without the record errors.
+	// Returns EINVALID if p.After is not a job of this app.
+	JobSummaries(ctx context.Context, appID int64, p Page) ([]*Job, error)
 	// JobErrorCodes counts the job's record errors by code, ordered by code.
 	// Returns ENOTFOUND if the job does not exist or belongs to another app.
 	JobErrorCodes(ctx context.Context, appID int64, jobID string) ([]CodeCount, error)

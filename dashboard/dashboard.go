@@ -23,11 +23,11 @@ import (
 )
 
 // Store is what the dashboard reads: jobs and their errors, profiles, the
-// dashboard's listings and the key lookup of the sign-in.
+// dashboard's listings and the key lookup of the sign-in. Jobs come from
+// DashboardStore's JobSummary and JobSummaries, which read no record
+// errors: a page reads only the errors it shows.
 type Store interface {
-	Job(ctx context.Context, appID int64, jobID string) (*bulkid.Job, error)
 	ActiveJob(ctx context.Context, appID int64) (*bulkid.Job, error)
-	ListJobs(ctx context.Context, appID int64, p bulkid.Page) ([]*bulkid.Job, error)
 	JobErrors(ctx context.Context, appID int64, jobID string, fromSeq, limit int) ([]bulkid.RecordError, error)
 	Company(ctx context.Context, appID int64, companyID string) (*bulkid.Company, error)
 	User(ctx context.Context, appID int64, userID string) (*bulkid.User, error)

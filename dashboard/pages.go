@@ -75,7 +75,7 @@ func (h *handler) rows(jobs []*bulkid.Job) []jobRow {
 func (h *handler) handleOverview(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx, id := r.Context(), s.app.ID
 	var d overviewPage
-	jobs, err := h.store.ListJobs(ctx, id, bulkid.Page{Limit: 5})
+	jobs, err := h.store.JobSummaries(ctx, id, bulkid.Page{Limit: 5})
 	if err != nil {
 		h.storeError(w, r, s, err, "")
 		return
@@ -124,7 +124,7 @@ func (h *handler) handleJobs(w http.ResponseWriter, r *http.Request, s *session)
 		h.renderError(w, r, s, http.StatusBadRequest, "The page cursor is not a job's id.")
 		return
 	}
-	jobs, err := h.store.ListJobs(r.Context(), s.app.ID, bulkid.Page{Limit: jobsPage + 1, After: after})
+	jobs, err := h.store.JobSummaries(r.Context(), s.app.ID, bulkid.Page{Limit: jobsPage + 1, After: after})
 	if err != nil {
 		h.storeError(w, r, s, err, "")
 		return
@@ -161,7 +161,7 @@ func (h *handler) job(w http.ResponseWriter, r *http.Request, s *session) *bulki
 	var j *bulkid.Job
 	var err error = bulkid.Errorf(bulkid.ENOTFOUND, "no such job")
 	if ok && id != "" {
-		j, err = h.store.Job(r.Context(), s.app.ID, id)
+		j, err = h.store.JobSummary(r.Context(), s.app.ID, id)
 	}
 	if err != nil {
 		h.storeError(w, r, s, err, "No job with the id "+strconv.Quote(id)+" exists in this app.")
@@ -588,7 +588,7 @@ func (h *handler) handleLive(w http.ResponseWriter, r *http.Request, s *session)
 		if !bulkid.Storable(id) {
 			continue
 		}
-		j, err := h.store.Job(r.Context(), s.app.ID, id)
+		j, err := h.store.JobSummary(r.Context(), s.app.ID, id)
 		if bulkid.ErrorCode(err) == bulkid.ENOTFOUND {
 			continue
 		} else if err != nil {

@@ -288,3 +288,47 @@ func testJobErrorCodes(t *testing.T, e *env) {
 	_, err = ds.JobErrorsByCode(e.ctx, b.ID, job.ID, bulkid.RMissingID, 0, 10)
 	wantCode(t, "JobErrorsByCode of another app's job", err, bulkid.ENOTFOUND)
 }
+
+func testJobSummaries(t *testing.T, e *env) {
+	a, b := e.createApp("a"), e.createApp("b")
+	ds := e.dash()
+	first := e.run(a, bulkid.JobCompanies, `{"company_id":"c1"}`)
+	job := e.submit(a, bulkid.JobCompanies, `{}`, `{"company_id":"c2"}`)
+	l := e.claim("w", job)
+	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
+	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l,
+		[]bulkid.RecordError{{Seq: 0, Pos: 1, Code: bulkid.RMissingID, Message: "no id", Raw: []byte(`{}`)}}))
+
+	full := e.job(a, job.ID)
+	if len(full.Errors) != 1 {
+		t.Fatalf("Job has %d errors, want 1", len(full.Errors))
+	}
+	got, err := ds.JobSummary(e.ctx, a.ID, job.ID)
+	e.must("JobSummary", err)
+	want := *full
+	want.Errors = nil
+	wantJob(t, "JobSummary", got, &want)
+	if got.Errors != nil {
+		t.Errorf("JobSummary read %d record errors", len(got.Errors))
+	}
+	_, err = ds.JobSummary(e.ctx, b.ID, job.ID)
+	wantCode(t, "JobSummary of another app's job", err, bulkid.ENOTFOUND)
+
+	jobs, err := ds.JobSummaries(e.ctx, a.ID, bulkid.Page{Limit: 10})
+	e.must("JobSummaries", err)
+	if len(jobs) != 2 || jobs[0].ID != job.ID || jobs[1].ID != first.ID || jobs[0].Errors != nil || jobs[0].FailedRows != 1 {
+		t.Errorf("JobSummaries = %+v, want the two jobs newest first, without errors", jobs)
+	}
+	jobs, err = ds.JobSummaries(e.ctx, a.ID, bulkid.Page{Limit: 1, After: job.ID})
+	e.must("JobSummaries after the newest", err)
+	if len(jobs) != 1 || jobs[0].ID != first.ID {
+		t.Errorf("JobSummaries after %s = %+v, want the first job", job.ID, jobs)
+	}
+	_, err = ds.JobSummaries(e.ctx, b.ID, bulkid.Page{Limit: 1, After: job.ID})
+	wantCode(t, "JobSummaries after another app's job", err, bulkid.EINVALID)
+	jobs, err = ds.JobSummaries(e.ctx, b.ID, bulkid.Page{Limit: 10})
+	e.must("JobSummaries of app b", err)
+	if len(jobs) != 0 {
+		t.Errorf("app b lists %d jobs, want none", len(jobs))
+	}
+}

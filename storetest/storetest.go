@@ -75,6 +75,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"SearchCompaniesScanBound", testSearchCompaniesScanBound},
 		{"DashboardUsers", testDashboardUsers},
 		{"JobErrorCodes", testJobErrorCodes},
+		{"JobSummaries", testJobSummaries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -262,6 +262,39 @@ func (r *Reader) SearchUsers(ctx context.Context, appID int64, prefix string, p 
 	return r.users(ctx, q+" ORDER BY user_id LIMIT ?", append(args, max(p.Limit, 1))...)
 }
 
+// JobSummary returns one job of an app, without its record errors.
+func (r *Reader) JobSummary(ctx context.Context, appID int64, jobID string) (*bulkid.Job, error) {
+	j, _, err := ScanJob(r.db.QueryRow(ctx, r.q.job, jobID, appID))
+	return j, r.d.Err(err)
+}
+
+// JobSummaries lists an app's jobs newest first, without record errors.
+func (r *Reader) JobSummaries(ctx context.Context, appID int64, p bulkid.Page) ([]*bulkid.Job, error) {
+	before := int64(math.MaxInt64)
+	if p.After != "" {
+		err := r.db.QueryRow(ctx, r.q.jobSeq, p.After, appID).Scan(&before)
+		if errors.Is(err, r.d.NoRows) {
+			return nil, bulkid.Errorf(bulkid.EINVALID, "The cursor does not name a job of this app.")
+		} else if err != nil {
+			return nil, r.d.Err(err)
+		}
+	}
+	rows, err := r.db.Query(ctx, r.q.listJobs, appID, before, max(p.Limit, 1))
+	if err != nil {
+		return nil, r.d.Err(err)
+	}
+	defer rows.Close()
+	var jobs []*bulkid.Job
+	for rows.Next() {
+		j, _, err := ScanJob(rows)
+		if err != nil {
+			return nil, r.d.Err(err)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, r.d.Err(rows.Err())
+}
+
 func (r *Reader) appJobSeq(ctx context.Context, appID int64, jobID string) (int64, error) {
 	var seq int64
 	err := r.db.QueryRow(ctx, r.q.jobSeq, jobID, appID).Scan(&seq)
