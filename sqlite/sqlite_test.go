@@ -305,7 +305,7 @@ func TestMigrationToRowidTables(t *testing.T) {
 		"SELECT * FROM users ORDER BY user_id":                                        `1 u1 c1 {"b":"x"} 12 22|1 u2 <nil> {} 13 23`,
 		"SELECT job_seq > 0, first, count, hex(data) FROM job_input":                  `1 0 1 0102`,
 		"SELECT job_seq > 0, n, pos, rec_id, code, message, hex(raw) FROM job_errors": `1 0 3 u9 invalid_id m FF`,
-		"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' AND tbl_name IN ('companies', 'users') ORDER BY name)": `companies_dirty,companies_visible,users_by_company`,
+		"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' AND tbl_name IN ('companies', 'users') ORDER BY name)": `companies_dirty,companies_updated,companies_visible,users_by_company`, // companies_updated: migration 7
 		"SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WITHOUT ROWID%'": `0`,
 	} {
 		if got := dump(q); got != want {

@@ -88,6 +88,13 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"DeleteUserEvents", testDeleteUserEvents},
 		{"DeleteDuringWrites", testDeleteDuringWrites},
 		{"JobNestedRule", testJobNestedRule}, // nested.go
+		// DashboardStore (dashboard.go)
+		{"DashboardCounts", testDashboardCounts},
+		{"SearchCompanies", testSearchCompanies},
+		{"SearchCompaniesScanBound", testSearchCompaniesScanBound},
+		{"DashboardUsers", testDashboardUsers},
+		{"JobErrorCodes", testJobErrorCodes},
+		{"JobSummaries", testJobSummaries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/dashboard"
 	"github.com/bulkid/bulkid/httpapi"
 	"github.com/bulkid/bulkid/internal/cliflag"
 	"github.com/bulkid/bulkid/sqlite"
@@ -48,6 +49,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, and those of each running job's validated records over 1 MiB, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
+	ui := fs.Bool("ui", true, "serve the dashboard under /ui/ (with --role all or api); --ui=false turns it off")
+	uiSecret := fs.String("ui-session-secret", "", "secret that seals dashboard sessions, at least 32 characters; processes behind one address need the same (default: random per process, so a restart ends every session)")
+	uiTTL := fs.Duration("ui-session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
+	uiSecure := fs.Bool("ui-secure-cookies", false, "mark the dashboard's cookies Secure on plain HTTP too, behind a proxy that terminates TLS (with --tls-cert they are Secure anyway)")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -100,6 +105,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("--spool-dir: %w", err)
 		}
 	}
+	if *uiSecret != "" && utf8.RuneCountInString(*uiSecret) < 32 {
+		return fmt.Errorf("--ui-session-secret must have at least 32 characters, e.g. $(openssl rand -hex 32), not %d", utf8.RuneCountInString(*uiSecret))
+	}
+	if *uiTTL < time.Minute {
+		return fmt.Errorf("--ui-session-ttl must be at least 1m, not %s", *uiTTL)
+	}
 	runAPI, runWorkers := *role == "all" || *role == "api", *role == "all" || *role == "worker"
 	if !runAPI && !runWorkers {
 		return fmt.Errorf("--role must be all, api or worker, not %q", *role)
@@ -147,6 +158,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
 		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
 		RealtimeRate: authFailBurst(*realtimeRate)})
+	if runAPI && *ui {
+		ds, ok := store.(dashboard.Store)
+		if !ok {
+			return fmt.Errorf("the %s store has no dashboard reads; run with --ui=false", sf.name())
+		}
+		handler = dashboard.Beside(handler, dashboard.New(dashboard.Config{Store: ds, RowsPerMinute: *rpm, Logger: log,
+			Secret: []byte(*uiSecret), SessionTTL: *uiTTL, SecureCookies: *uiSecure, AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill}))
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
