@@ -241,7 +241,7 @@ func TestDeleteLimits(t *testing.T) {
 		t.Errorf("too_many_records message %q, want it to name the 10000 ids", e.Errors[0].Message)
 	}
 	pr, pw := io.Pipe()
-	go func() {
+	go func(pw *io.PipeWriter) {
 		io.WriteString(pw, ids(10001, 5)[:len(ids(10001, 5))-2])
 		for range 1000 { // more ids than any limit, unless the server stops reading
 			if _, err := io.WriteString(pw, `,"more"`); err != nil {
@@ -249,7 +249,7 @@ func TestDeleteLimits(t *testing.T) {
 			}
 		}
 		pw.Close()
-	}()
+	}(pw)
 	r := s.Do("DELETE", "/v1/users", s.Key, "application/json", pr)
 	pr.CloseWithError(io.ErrClosedPipe)
 	expectError(t, r, 413, "too_many_records")
@@ -257,10 +257,10 @@ func TestDeleteLimits(t *testing.T) {
 	// Over 6 MiB: refused from Content-Length, and while streaming.
 	big := `{"users":["u"],"pad":"` + strings.Repeat("x", 6<<20) + `"}`
 	expectError(t, s.del("/v1/users", big), 413, "payload_too_large")
-	pr, pw = io.Pipe()
-	go func() { io.WriteString(pw, big); pw.Close() }()
-	r = s.Do("DELETE", "/v1/users", s.Key, "application/json", pr)
-	pr.CloseWithError(io.ErrClosedPipe)
+	pr2, pw2 := io.Pipe()
+	go func() { io.WriteString(pw2, big); pw2.Close() }()
+	r = s.Do("DELETE", "/v1/users", s.Key, "application/json", pr2)
+	pr2.CloseWithError(io.ErrClosedPipe)
 	expectError(t, r, 413, "payload_too_large")
 	getJSON(t, s, "/v1/users/00007")
 }
