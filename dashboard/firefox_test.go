@@ -124,6 +124,33 @@ func (f *ffTab) shot(name string) {
 	f.t.Logf("screenshot %s", path)
 }
 
+// newTab opens another tab of the browser, sharing its cookies.
+func (f *ffTab) newTab() *ffTab {
+	f.t.Helper()
+	var r struct {
+		Context string `json:"context"`
+	}
+	f.b.call("browsingContext.create", map[string]any{"type": "tab", "background": true}, &r)
+	return &ffTab{t: f.t, b: f.b, id: r.Context, base: f.base, shots: f.shots}
+}
+
+// The WebDriver codes of the Tab and Enter keys.
+const (
+	tabKey   = "\uE004"
+	enterKey = "\uE007"
+)
+
+// keys presses and releases each key in turn, as a keyboard does.
+func (f *ffTab) keys(keys ...string) {
+	f.t.Helper()
+	var acts []map[string]string
+	for _, k := range keys {
+		acts = append(acts, map[string]string{"type": "keyDown", "value": k}, map[string]string{"type": "keyUp", "value": k})
+	}
+	f.b.call("input.performActions", map[string]any{"context": f.id,
+		"actions": []any{map[string]any{"type": "key", "id": "keyboard", "actions": acts}}}, nil)
+}
+
 func (f *ffTab) viewport(w, h int) {
 	f.t.Helper()
 	f.b.call("browsingContext.setViewport", map[string]any{"context": f.id, "viewport": map[string]int{"width": w, "height": h}}, nil)
@@ -223,6 +250,11 @@ func TestFirefox(t *testing.T) {
 	f.shot("signin-refused")
 	f.signIn(keyA, "#visible-count")
 
+	// A second tab watches the jobs page while there is no job: when one
+	// is submitted, the page shows it (the script reloads it).
+	watcher := f.newTab()
+	watcher.open("/ui/jobs", "#jobs-title")
+
 	// A companies job, submitted through the API while no worker runs:
 	// the jobs page shows it queued, then follows it to completed
 	// without a reload.
@@ -232,6 +264,14 @@ func TestFirefox(t *testing.T) {
 		map[string]any{"company_id": "lonely", "metadata": map[string]any{"name": "Lonely Ltd"}},
 		map[string]any{"company_id": "broken", "metadata": "not an object"})
 	row := `tr[data-job="` + jobID + `"]`
+	watcher.waitFor("the watching tab shows the new job", visibleJS(row))
+	// A third tab is on the job's page: once the job ends, it shows the
+	// failed records (the script reloads it).
+	jobTab := f.newTab()
+	jobTab.open("/ui/job?id="+jobID, ".card")
+	if ffEval[bool](jobTab, `document.querySelector("table.errors") !== null`) {
+		t.Fatal("the page of a queued job lists failed records")
+	}
 	f.open("/ui/jobs", row)
 	if st := f.text(row + ` [data-field=status]`); st != "queued" {
 		t.Fatalf("the new job's status on the jobs page is %q, want queued", st)
@@ -249,6 +289,7 @@ func TestFirefox(t *testing.T) {
 	if got := f.text(row + ` [data-count=failed]`); got != "1" {
 		t.Errorf("failed count on the jobs page = %q, want 1", got)
 	}
+	jobTab.waitFor("the job's page shows its failed record once the job ends", visibleJS("table.errors"))
 	f.shot("jobs")
 
 	f.click(row+` a[href^="/ui/job?id="]`, "table.errors")
@@ -280,6 +321,9 @@ func TestFirefox(t *testing.T) {
 		t.Errorf("acme's user count on the companies page = %q, want 2", got)
 	}
 	f.shot("companies")
+	f.click("#hidden-link", `a[href="/ui/company?id=lonely"]`)
+	f.shot("companies-hidden")
+	f.open("/ui/companies", "#hidden-count")
 
 	f.click(`a[href="/ui/company?id=acme"]`, "#company-id")
 	props := ffEval[map[string][2]string](f, `Object.fromEntries([...document.querySelectorAll("table.props tbody tr")].map(
@@ -311,6 +355,16 @@ func TestFirefox(t *testing.T) {
 
 	f.open("/ui/", "#visible-count")
 	f.shot("overview")
+
+	// By keyboard: the first Tab reaches the skip link; Tab, Tab, Tab,
+	// Enter then follows the fourth link (skip link, brand, Overview,
+	// Jobs).
+	f.keys(tabKey)
+	if !ffEval[bool](f, `document.activeElement.classList.contains("skip")`) {
+		t.Error("the first Tab does not reach the skip link")
+	}
+	f.keys(tabKey, tabKey, tabKey, enterKey)
+	f.waitFor("Tab, Tab, Tab, Tab, Enter leads to the jobs page", visibleJS("#jobs-title"))
 
 	// At a phone's width the pages still read.
 	f.viewport(390, 844)
