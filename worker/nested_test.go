@@ -45,14 +45,14 @@ func TestJobNestedRule(t *testing.T) {
 	st, app := setup(t)
 	job := submitNested(t, st, app, 30, bulkid.NestedFlatten)
 	cfg := worker.Config{Store: st, UnthrottledBatch: 10, PollInterval: 10 * time.Millisecond}
-	j := runUntil(t, cfg, st, app, job.ID, 30*time.Second)
+	j := runUntil(t, cfg, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 30 || j.FailedRows != 0 {
 		t.Fatalf("flatten job = %s %d/%d, want completed 30/0", j.Status, j.CompletedRows, j.FailedRows)
 	}
 	wantFlattened(t, st, app, "c29", 29)
 
 	job = submitNested(t, st, app, 30, bulkid.NestedRefuse)
-	j = runUntil(t, cfg, st, app, job.ID, 30*time.Second)
+	j = runUntil(t, cfg, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusFailed || j.FailedRows != 30 || len(j.Errors) != 30 || j.Errors[0].Code != bulkid.RNestedMetadata {
 		t.Fatalf("default job = %s %d/%d, %d errors; want failed 0/30 with nested_metadata", j.Status, j.CompletedRows, j.FailedRows, len(j.Errors))
 	}
@@ -80,7 +80,7 @@ func TestJobNestedRuleResumed(t *testing.T) {
 		t.Fatalf("after the first run: %s, %d failed; want processing, none failed", j.Status, j.FailedRows)
 	}
 	second := &readCounter{Store: st}
-	j = runUntil(t, worker.Config{Store: second, UnthrottledBatch: 500, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	j = runUntil(t, worker.Config{Store: second, UnthrottledBatch: 500, PollInterval: 10 * time.Millisecond}, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 1200 || j.FailedRows != 0 {
 		t.Fatalf("after resume: %s %d/%d; want completed 1200/0", j.Status, j.CompletedRows, j.FailedRows)
 	}

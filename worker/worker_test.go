@@ -83,6 +83,11 @@ func submit(t *testing.T, st bulkid.Store, app *bulkid.App, n int) *bulkid.Job {
 }
 
 // runUntil runs a pool until the job is final or the timeout passes.
+// jobTimeout is how long runUntil waits for a job to end: a guard
+// against a hang, not a measure of speed (a loaded 2-core machine runs
+// these jobs many times slower under -race than an idle one).
+const jobTimeout = 3 * time.Minute
+
 func runUntil(t *testing.T, cfg worker.Config, st bulkid.Store, app *bulkid.App, jobID string, timeout time.Duration) *bulkid.Job {
 	t.Helper()
 	pool, err := worker.New(cfg)
@@ -111,7 +116,7 @@ func TestUnrecoverableStoreErrorFailsJob(t *testing.T) {
 	st, app := setup(t)
 	job := submit(t, st, app, 50)
 	fs := &faultyStore{Store: st, failAt: 3, fault: errors.New("disk on fire")}
-	j := runUntil(t, worker.Config{Store: fs, UnthrottledBatch: 10, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	j := runUntil(t, worker.Config{Store: fs, UnthrottledBatch: 10, PollInterval: 10 * time.Millisecond}, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusFailed || j.Error == "" {
 		t.Fatalf("job = %s (%q), want failed with a reason", j.Status, j.Error)
 	}
@@ -150,7 +155,7 @@ func TestUnavailableStorePausesJob(t *testing.T) {
 		t.Fatalf("job while the store is down = %s with %d rows, want paused after the first batch", j.Status, j.CompletedRows)
 	}
 	fs.heal()
-	j = runUntil(t, cfg, st, app, job.ID, 30*time.Second)
+	j = runUntil(t, cfg, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 50 || j.FailedRows != 0 {
 		t.Fatalf("job after the store is back = %s %d/%d, want completed 50/0", j.Status, j.CompletedRows, j.FailedRows)
 	}
@@ -166,7 +171,7 @@ func TestUnavailableStoreResumesAtOnce(t *testing.T) {
 	fs := &faultyStore{Store: st, failAt: 2, fault: &bulkid.Error{Code: bulkid.EUNAVAILABLE, Message: "down"}}
 	cfg := worker.Config{Store: fs, UnthrottledBatch: 10, PollInterval: time.Hour, LeaseTTL: time.Hour, Workers: 1}
 	time.AfterFunc(300*time.Millisecond, fs.heal) // the outage
-	j := runUntil(t, cfg, st, app, job.ID, 30*time.Second)
+	j := runUntil(t, cfg, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 50 || j.FailedRows != 0 {
 		t.Fatalf("job 30 s after the store came back = %s %d/%d, want completed 50/0 without waiting for its lease (1 h) or a poll (1 h)", j.Status, j.CompletedRows, j.FailedRows)
 	}
@@ -198,7 +203,7 @@ func TestShutdownReleasesJob(t *testing.T) {
 		t.Fatalf("after shutdown: %s with %d rows (applied %d)", j.Status, j.CompletedRows, applied.Load())
 	}
 	// The lease is an hour long: only a release lets this pool start now.
-	j = runUntil(t, worker.Config{Store: counting, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	j = runUntil(t, worker.Config{Store: counting, PollInterval: 10 * time.Millisecond}, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 40 || applied.Load() != 40 {
 		t.Fatalf("after resume: %s, completed_rows %d, rows applied %d; want completed, 40, 40", j.Status, j.CompletedRows, applied.Load())
 	}
@@ -243,7 +248,7 @@ func TestSlowRateKeepsLease(t *testing.T) {
 	job := submit(t, st, app, 3)
 	var lost atomic.Int64
 	ls := &leaseWatch{Store: st, lost: &lost}
-	j := runUntil(t, worker.Config{Store: ls, RowsPerMinute: 30, LeaseTTL: time.Second, Workers: 4, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	j := runUntil(t, worker.Config{Store: ls, RowsPerMinute: 30, LeaseTTL: time.Second, Workers: 4, PollInterval: 10 * time.Millisecond}, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 3 {
 		t.Fatalf("job = %s %d/3, want completed", j.Status, j.CompletedRows)
 	}
@@ -345,7 +350,7 @@ func TestBatchCutAtBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	bb := &batchBytes{Store: st}
-	j := runUntil(t, worker.Config{Store: bb, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 60*time.Second)
+	j := runUntil(t, worker.Config{Store: bb, PollInterval: 10 * time.Millisecond}, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 30 {
 		t.Fatalf("job = %s %d/30, want completed", j.Status, j.CompletedRows)
 	}
@@ -383,7 +388,7 @@ func TestProfileBoundCountsFailed(t *testing.T) {
 		if err := st.CreateJob(context.Background(), job, recordpack.FromRecords(recs)); err != nil {
 			t.Fatal(err)
 		}
-		return runUntil(t, worker.Config{Store: st, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+		return runUntil(t, worker.Config{Store: st, PollInterval: 10 * time.Millisecond}, st, app, job.ID, jobTimeout)
 	}
 	j := run(`{"company_id":"full","metadata":{"new1":1}}`, `{"company_id":"full","metadata":{"new2":1}}`)
 	if j.Status != bulkid.StatusFailed || j.CompletedRows != 0 || j.FailedRows != 2 || len(j.Errors) != 2 || j.Errors[0].Code != bulkid.RProfileTooLarge {
@@ -444,7 +449,7 @@ func TestRecordsReadOnce(t *testing.T) {
 	st, app := setup(t)
 	job, invalid := submitMixed(t, st, app, 5000, 200) // a spool over 1 MiB: in a file
 	rc := &readCounter{Store: st}
-	j := runUntil(t, worker.Config{Store: rc, UnthrottledBatch: 300, PollInterval: 10 * time.Millisecond, SpoolDir: t.TempDir()}, st, app, job.ID, 30*time.Second)
+	j := runUntil(t, worker.Config{Store: rc, UnthrottledBatch: 300, PollInterval: 10 * time.Millisecond, SpoolDir: t.TempDir()}, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 5000-invalid || j.FailedRows != invalid || len(j.Errors) == 0 || j.Errors[0].Code != bulkid.RNestedMetadata || j.Errors[0].Pos != 3 {
 		t.Fatalf("job = %s %d/%d, %d errors; want completed %d/%d, the first error nested_metadata at 3", j.Status, j.CompletedRows, j.FailedRows, len(j.Errors), 5000-invalid, invalid)
 	}
@@ -480,7 +485,7 @@ func TestResumeAfterValidation(t *testing.T) {
 		t.Fatalf("after the first run: %s cursor %d failed %d, read %d; want processing at 0 with %d failed, 1200 read", j.Status, j.Cursor, j.FailedRows, first.read.Load(), invalid)
 	}
 	second := &readCounter{Store: st}
-	j = runUntil(t, worker.Config{Store: second, UnthrottledBatch: 500, PollInterval: 10 * time.Millisecond}, st, app, job.ID, 30*time.Second)
+	j = runUntil(t, worker.Config{Store: second, UnthrottledBatch: 500, PollInterval: 10 * time.Millisecond}, st, app, job.ID, jobTimeout)
 	if j.Status != bulkid.StatusCompleted || j.CompletedRows != 1200-invalid || j.FailedRows != invalid || len(j.Errors) == 0 || j.Errors[0].Code != bulkid.RNestedMetadata || j.Errors[0].Pos != 3 {
 		t.Fatalf("after resume: %s %d/%d, %d errors; want completed %d/%d, the first error nested_metadata at 3", j.Status, j.CompletedRows, j.FailedRows, len(j.Errors), 1200-invalid, invalid)
 	}
