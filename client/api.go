@@ -246,6 +246,32 @@ func (c *Client) Upload(ctx context.Context, k Kind, filename string, ndjson []b
 	return &job, nil
 }
 
+// Import submits a CSV or NDJSON file of users or companies to
+// POST /v1/imports as the multipart field "file"; the server tells the
+// format by filename's extension or the content, and the kind by its
+// user_id or company_id column (or first record). It answers 200 with
+// the job, queued.
+func (c *Client) Import(ctx context.Context, filename string, content []byte) (*Job, error) {
+	body, n, ct, err := multipartBody(filename, content)
+	if err != nil {
+		return nil, err
+	}
+	path := "/v1/imports"
+	if c.Nested != "" {
+		path += "?" + url.Values{"nested": {c.Nested}}.Encode()
+	}
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: path, contentType: ct, body: body, length: n})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var job Job
+	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
+		return nil, fmt.Errorf("client: decode /v1/imports: %w", err)
+	}
+	return &job, nil
+}
+
 // Job returns one job.
 func (c *Client) Job(ctx context.Context, jobID string) (*Job, error) {
 	var job Job

@@ -153,7 +153,7 @@ func (p *pusher) open(name string) (input.Reader, error) {
 // rule of --nested.
 func (p *pusher) check(rec input.Record) *bulkid.RecordError {
 	if rec.Err != "" {
-		return &bulkid.RecordError{Code: "malformed_row", Message: rec.Err}
+		return &bulkid.RecordError{Code: bulkid.RMalformedRow, Message: rec.Err}
 	}
 	_, rerr := bulkid.ValidateRecordOpts(p.opts.kind, rec.Raw, bulkid.ValidateOptions{Nested: p.opts.nested})
 	return rerr
