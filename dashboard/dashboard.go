@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/throttle"
 )
 
 // Store is what the dashboard reads: jobs and their errors, profiles, the
@@ -90,7 +91,7 @@ type handler struct {
 	ttl    time.Duration
 	secure bool
 	keys   keys
-	fails  *throttle // nil if off
+	fails  *throttle.Auth // nil if off
 	log    *slog.Logger
 	now    func() time.Time
 	pages  map[string]*template.Template
@@ -127,7 +128,7 @@ func New(cfg Config) http.Handler {
 		cfg.AuthFailRefill = time.Second
 	}
 	if cfg.AuthFailBurst > 0 {
-		h.fails = newThrottle(cfg.AuthFailBurst, cfg.AuthFailRefill, maxTrackedAddrs)
+		h.fails = throttle.New(cfg.AuthFailBurst, cfg.AuthFailRefill, throttle.MaxTrackedAddrs)
 	}
 	h.pages = parsePages()
 	h.mux = http.NewServeMux()

@@ -177,6 +177,14 @@ func TestSignInThrottleGivesBack(t *testing.T) {
 		p := b.post("/ui/signin", url.Values{"csrf": {b.csrf(b.get("/ui/signin"))}, "key": {keyA}})
 		wantStatus(t, "sign-in", p, http.StatusSeeOther)
 	}
+	// A wrong key spends the budget; the key that has worked from the
+	// address is still served, as the API serves it (internal/throttle).
+	p := b.post("/ui/signin", url.Values{"csrf": {b.csrf(b.get("/ui/signin"))}, "key": {"wrong-key-000000000000"}})
+	wantStatus(t, "a wrong key", p, http.StatusUnauthorized)
+	p = b.post("/ui/signin", url.Values{"csrf": {b.csrf(b.get("/ui/signin"))}, "key": {"wrong-key-111111111111"}})
+	wantStatus(t, "another wrong key, over the budget", p, http.StatusTooManyRequests)
+	p = b.post("/ui/signin", url.Values{"csrf": {b.csrf(b.get("/ui/signin"))}, "key": {keyA}})
+	wantStatus(t, "the key that worked, over the budget", p, http.StatusSeeOther)
 }
 
 func TestCrossOriginForm(t *testing.T) {

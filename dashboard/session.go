@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/throttle"
 )
 
 // A session is a cookie the server seals with AES-256-GCM under a key of
@@ -241,29 +242,33 @@ func (h *handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		signInAgain(http.StatusBadRequest, "Enter an app's API key.")
 		return
 	}
-	addr := clientAddr(r)
+	addr, hash, known := throttle.ClientAddr(r), bulkid.HashAPIKey(key), false
 	if h.fails != nil {
-		if ok, wait := h.fails.take(addr, h.now()); !ok {
+		var ok bool
+		var wait time.Duration
+		if ok, known, wait = h.fails.Admit(addr, hash, h.now()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
 			signInAgain(http.StatusTooManyRequests, "Too many failed sign-ins from your address. Wait a little, then try again.")
 			return
 		}
 	}
-	hash := bulkid.HashAPIKey(key)
 	app, err := h.store.AppByKeyHash(r.Context(), hash)
 	if err != nil {
 		if bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
 			if h.fails != nil {
-				h.fails.giveBack(addr, h.now()) // the key was not judged
+				h.fails.Done(addr, hash, known, throttle.Unknown, h.now()) // the key was not judged
 			}
 			h.storeError(w, r, nil, err, "")
 			return
+		}
+		if h.fails != nil {
+			h.fails.Done(addr, hash, known, throttle.Failed, h.now())
 		}
 		signInAgain(http.StatusUnauthorized, "That is not the API key of any app.")
 		return
 	}
 	if h.fails != nil {
-		h.fails.giveBack(addr, h.now())
+		h.fails.Done(addr, hash, known, throttle.Worked, h.now())
 	}
 	h.setCookie(w, r, sessionCookie, h.keys.seal(app.ID, h.now().Add(h.ttl), hash), h.ttl)
 	h.newCSRF(w, r) // a new session, a new token

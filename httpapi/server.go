@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/ingest"
+	"github.com/bulkid/bulkid/internal/throttle"
 )
 
 // Store is the part of a bulkid.Store the API uses: jobs, profiles and
@@ -76,7 +77,7 @@ type Config struct {
 	// may make at once (default 20; negative turns the throttle off), and
 	// AuthFailRefill how often it regains one (default 1s). Over budget,
 	// requests from it are answered 429 except with a key that has worked
-	// from it before (authThrottle).
+	// from it before (internal/throttle).
 	AuthFailBurst  int
 	AuthFailRefill time.Duration
 	// RealtimeRate is how many real-time requests (those routes.go wraps
@@ -105,8 +106,8 @@ type server struct {
 	minRate     int64
 	rateWindow  time.Duration
 	readTimeout time.Duration
-	authFails   *authThrottle // nil if off
-	rtLimit     *appLimiter   // the real-time rate limit; nil if off
+	authFails   *throttle.Auth // nil if off
+	rtLimit     *appLimiter    // the real-time rate limit; nil if off
 }
 
 // NewServer returns the API's handler.
@@ -148,7 +149,7 @@ func NewServer(cfg Config) http.Handler {
 		cfg.AuthFailRefill = time.Second
 	}
 	if cfg.AuthFailBurst > 0 {
-		s.authFails = newAuthThrottle(cfg.AuthFailBurst, cfg.AuthFailRefill, maxTrackedAddrs)
+		s.authFails = throttle.New(cfg.AuthFailBurst, cfg.AuthFailRefill, throttle.MaxTrackedAddrs)
 	}
 	if cfg.RealtimeRate == 0 {
 		cfg.RealtimeRate = defaultRealtimeRate
@@ -251,7 +252,7 @@ func (s *server) withLog(next http.Handler) http.Handler {
 // authenticated resolves the API key of "Authorization: Token KEY" (the
 // scheme in any case) to its app, or answers 401; a request with more than
 // one Authorization header is answered 400. Failed keys are throttled per
-// client address (authThrottle): over budget, 429.
+// client address (internal/throttle): over budget, 429.
 func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulkid.App)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := len(r.Header.Values("Authorization")); n > 1 {
@@ -269,11 +270,11 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 			return
 		}
 		hash := bulkid.HashAPIKey(key)
-		addr, known := clientAddr(r), false
+		addr, known := throttle.ClientAddr(r), false
 		if s.authFails != nil {
 			var ok bool
 			var wait time.Duration
-			if ok, known, wait = s.authFails.admit(addr, hash, s.now()); !ok {
+			if ok, known, wait = s.authFails.Admit(addr, hash, s.now()); !ok {
 				// The same answer for a valid key and an invalid one: a
 				// guesser learns nothing until it slows down.
 				secs := max(1, int(math.Ceil(wait.Seconds())))
@@ -285,14 +286,14 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 		}
 		app, err := s.store.AppByKeyHash(r.Context(), hash)
 		if s.authFails != nil {
-			outcome := authWorked
+			outcome := throttle.Worked
 			switch {
 			case bulkid.ErrorCode(err) == bulkid.ENOTFOUND:
-				outcome = authFailed
+				outcome = throttle.Failed
 			case err != nil:
-				outcome = authUnknown
+				outcome = throttle.Unknown
 			}
-			s.authFails.done(addr, hash, known, outcome, s.now())
+			s.authFails.Done(addr, hash, known, outcome, s.now())
 		}
 		if bulkid.ErrorCode(err) == bulkid.ENOTFOUND {
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAUTHORIZED, Message: "The API key is not valid."})

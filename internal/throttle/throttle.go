@@ -1,4 +1,6 @@
-package httpapi
+// Package throttle limits failed authentication per client address, for
+// the API's keys (httpapi) and the dashboard's sign-ins (dashboard) alike.
+package throttle
 
 import (
 	"container/list"
@@ -9,13 +11,13 @@ import (
 	"time"
 )
 
-// authThrottle limits failed authentication per client address: a token
+// Auth limits failed authentication per client address: a token
 // bucket of burst attempts that regains one every refill. An address over
 // its budget gets 429 for every key it has not used successfully before,
 // valid or not, so a brute-forcer learns nothing; a key that has worked
 // from the address (the last knownKeys of them) is served all along.
 // At most maxAddrs addresses are kept, the least recently seen evicted.
-type authThrottle struct {
+type Auth struct {
 	burst    float64
 	refill   time.Duration
 	maxAddrs int
@@ -28,8 +30,9 @@ type authThrottle struct {
 // knownKeys is how many keys that worked an address is remembered for.
 const knownKeys = 8
 
-// maxTrackedAddrs bounds the addresses tracked: some 500 bytes each.
-const maxTrackedAddrs = 10000
+// MaxTrackedAddrs is the usual bound on the addresses tracked: some 500
+// bytes each.
+const MaxTrackedAddrs = 10000
 
 type authEntry struct {
 	addr   string
@@ -38,12 +41,14 @@ type authEntry struct {
 	known  [][32]byte
 }
 
-func newAuthThrottle(burst int, refill time.Duration, maxAddrs int) *authThrottle {
-	return &authThrottle{burst: float64(burst), refill: refill, maxAddrs: maxAddrs, addrs: map[string]*list.Element{}}
+// New returns a throttle of burst attempts per address, one regained every
+// refill, tracking at most maxAddrs addresses.
+func New(burst int, refill time.Duration, maxAddrs int) *Auth {
+	return &Auth{burst: float64(burst), refill: refill, maxAddrs: maxAddrs, addrs: map[string]*list.Element{}}
 }
 
 // entry returns addr's entry, made if new, as the most recently seen.
-func (t *authThrottle) entry(addr string, now time.Time) *authEntry {
+func (t *Auth) entry(addr string, now time.Time) *authEntry {
 	if el, ok := t.addrs[addr]; ok {
 		t.lru.MoveToFront(el)
 		return el.Value.(*authEntry)
@@ -67,11 +72,11 @@ func (e *authEntry) knows(hash []byte) bool {
 	return false
 }
 
-// admit says whether a request from addr with the key hash may be looked
+// Admit says whether a request from addr with the key hash may be looked
 // up. A key that has worked from addr always may (known); any other takes
 // one attempt from addr's budget, and is refused, with the wait until an
 // attempt is regained, when none is left.
-func (t *authThrottle) admit(addr string, hash []byte, now time.Time) (ok, known bool, wait time.Duration) {
+func (t *Auth) Admit(addr string, hash []byte, now time.Time) (ok, known bool, wait time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.entry(addr, now)
@@ -89,29 +94,31 @@ func (t *authThrottle) admit(addr string, hash []byte, now time.Time) (ok, known
 	return true, false, 0
 }
 
-// Outcomes of a key lookup that admit let through.
+// Outcome is what a key lookup that Admit let through found.
+type Outcome int
+
 const (
-	authWorked  = iota // the key is an app's
-	authFailed         // no app has the key
-	authUnknown        // the store could not say
+	Worked  Outcome = iota // the key is an app's
+	Failed                 // no app has the key
+	Unknown                // the store could not say
 )
 
-// done records the outcome of a lookup that admit let through: a key that
+// Done records the outcome of a lookup that Admit let through: a key that
 // worked gets its attempt back and is remembered; one that failed keeps
 // its attempt taken (a known key that no longer works, rotated or revoked,
 // is forgotten and takes one); one the store could not check gets it back.
-func (t *authThrottle) done(addr string, hash []byte, known bool, outcome int, now time.Time) {
+func (t *Auth) Done(addr string, hash []byte, known bool, outcome Outcome, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.entry(addr, now)
 	switch {
-	case outcome == authWorked && !known:
+	case outcome == Worked && !known:
 		e.tokens = min(t.burst, e.tokens+1)
 		if len(e.known) == knownKeys {
 			e.known = append(e.known[:0], e.known[1:]...)
 		}
 		e.known = append(e.known, [32]byte(hash))
-	case outcome == authFailed && known:
+	case outcome == Failed && known:
 		for i, k := range e.known {
 			if string(k[:]) == string(hash) {
 				e.known = append(e.known[:i], e.known[i+1:]...)
@@ -119,15 +126,15 @@ func (t *authThrottle) done(addr string, hash []byte, known bool, outcome int, n
 			}
 		}
 		e.tokens = max(0, e.tokens-1)
-	case outcome == authUnknown && !known:
+	case outcome == Unknown && !known:
 		e.tokens = min(t.burst, e.tokens+1)
 	}
 }
 
-// clientAddr is the address a request is throttled by: the peer's IP (the
+// ClientAddr is the address a request is throttled by: the peer's IP (the
 // server trusts no header for it), IPv4-mapped addresses as IPv4, and an
 // IPv6 address by its /64, which one host or network usually has whole.
-func clientAddr(r *http.Request) string {
+func ClientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

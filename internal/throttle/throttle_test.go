@@ -1,4 +1,4 @@
-package httpapi
+package throttle
 
 import (
 	"fmt"
@@ -10,17 +10,17 @@ import (
 // TestAuthThrottleMemoryIsBounded: however many addresses fail, at most
 // maxAddrs are tracked, the least recently seen evicted first, and each
 // remembers at most knownKeys keys.
-func TestAuthThrottleMemoryIsBounded(t *testing.T) {
-	th := newAuthThrottle(2, time.Second, 100)
+func TestMemoryIsBounded(t *testing.T) {
+	th := New(2, time.Second, 100)
 	now := time.Unix(1_700_000_000, 0)
 	hash := func(i int) []byte { h := make([]byte, 32); h[0], h[1] = byte(i), byte(i>>8); return h }
 	for i := range 1000 {
 		addr := fmt.Sprintf("10.0.%d.%d", i/256, i%256)
-		ok, known, _ := th.admit(addr, hash(i), now)
+		ok, known, _ := th.Admit(addr, hash(i), now)
 		if !ok || known {
 			t.Fatalf("the first attempt of %s: admitted %v, known %v", addr, ok, known)
 		}
-		th.done(addr, hash(i), known, authFailed, now)
+		th.Done(addr, hash(i), known, Failed, now)
 	}
 	if len(th.addrs) != 100 || th.lru.Len() != 100 {
 		t.Errorf("tracked %d addresses (%d in the LRU list), want 100", len(th.addrs), th.lru.Len())
@@ -32,8 +32,8 @@ func TestAuthThrottleMemoryIsBounded(t *testing.T) {
 		t.Errorf("the oldest address is still tracked")
 	}
 	for i := range 20 {
-		ok, known, _ := th.admit("10.9.9.9", hash(i), now)
-		th.done("10.9.9.9", hash(i), known, authWorked, now)
+		ok, known, _ := th.Admit("10.9.9.9", hash(i), now)
+		th.Done("10.9.9.9", hash(i), known, Worked, now)
 		if !ok {
 			t.Fatalf("a working key %d was refused", i)
 		}
@@ -41,7 +41,7 @@ func TestAuthThrottleMemoryIsBounded(t *testing.T) {
 	if e := th.addrs["10.9.9.9"].Value.(*authEntry); len(e.known) != knownKeys {
 		t.Errorf("an address remembers %d keys, want %d", len(e.known), knownKeys)
 	}
-	if _, known, _ := th.admit("10.9.9.9", hash(19), now); !known {
+	if _, known, _ := th.Admit("10.9.9.9", hash(19), now); !known {
 		t.Errorf("the last key that worked is not remembered")
 	}
 }
@@ -55,8 +55,8 @@ func TestClientAddr(t *testing.T) {
 		"[fe80::1%eth0]:80":          "fe80::/64",
 		"not an address":             "not an address",
 	} {
-		if got := clientAddr(&http.Request{RemoteAddr: remote}); got != want {
-			t.Errorf("clientAddr(%q) = %q, want %q", remote, got, want)
+		if got := ClientAddr(&http.Request{RemoteAddr: remote}); got != want {
+			t.Errorf("ClientAddr(%q) = %q, want %q", remote, got, want)
 		}
 	}
 }
