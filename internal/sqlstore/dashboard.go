@@ -270,29 +270,8 @@ func (r *Reader) JobSummary(ctx context.Context, appID int64, jobID string) (*bu
 
 // JobSummaries lists an app's jobs newest first, without record errors.
 func (r *Reader) JobSummaries(ctx context.Context, appID int64, p bulkid.Page) ([]*bulkid.Job, error) {
-	before := int64(math.MaxInt64)
-	if p.After != "" {
-		err := r.db.QueryRow(ctx, r.q.jobSeq, p.After, appID).Scan(&before)
-		if errors.Is(err, r.d.NoRows) {
-			return nil, bulkid.Errorf(bulkid.EINVALID, "The cursor does not name a job of this app.")
-		} else if err != nil {
-			return nil, r.d.Err(err)
-		}
-	}
-	rows, err := r.db.Query(ctx, r.q.listJobs, appID, before, max(p.Limit, 1))
-	if err != nil {
-		return nil, r.d.Err(err)
-	}
-	defer rows.Close()
-	var jobs []*bulkid.Job
-	for rows.Next() {
-		j, _, err := ScanJob(rows)
-		if err != nil {
-			return nil, r.d.Err(err)
-		}
-		jobs = append(jobs, j)
-	}
-	return jobs, r.d.Err(rows.Err())
+	jobs, _, err := r.jobPage(ctx, appID, p)
+	return jobs, err
 }
 
 func (r *Reader) appJobSeq(ctx context.Context, appID int64, jobID string) (int64, error) {

@@ -130,40 +130,52 @@ func (r *Reader) Job(ctx context.Context, appID int64, jobID string) (*bulkid.Jo
 // ListJobs lists an app's jobs, newest first, each with its first record
 // errors, which one query reads for the whole page.
 func (r *Reader) ListJobs(ctx context.Context, appID int64, p bulkid.Page) ([]*bulkid.Job, error) {
-	before := int64(math.MaxInt64)
-	if p.After != "" {
-		err := r.db.QueryRow(ctx, r.q.jobSeq, p.After, appID).Scan(&before)
-		if errors.Is(err, r.d.NoRows) {
-			return nil, bulkid.Errorf(bulkid.EINVALID, "The cursor does not name a job of this app.")
-		} else if err != nil {
-			return nil, r.d.Err(err)
-		}
-	}
-	rows, err := r.db.Query(ctx, r.q.listJobs, appID, before, p.Limit)
+	jobs, seqs, err := r.jobPage(ctx, appID, p)
 	if err != nil {
-		return nil, r.d.Err(err)
+		return nil, err
 	}
-	var jobs []*bulkid.Job
 	failed := map[int64]*bulkid.Job{} // the jobs with record errors, by seq
-	for rows.Next() {
-		j, seq, err := ScanJob(rows)
-		if err != nil {
-			rows.Close()
-			return nil, r.d.Err(err)
-		}
-		jobs = append(jobs, j)
+	for i, j := range jobs {
 		if j.FailedRows > 0 {
-			failed[seq] = j
+			failed[seqs[i]] = j
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, r.d.Err(err)
 	}
 	if err := r.pageErrors(ctx, failed); err != nil {
 		return nil, err
 	}
 	return jobs, nil
+}
+
+// jobPage reads one page of an app's jobs, newest first, after the job
+// p.After, without their record errors, and the seq of each.
+func (r *Reader) jobPage(ctx context.Context, appID int64, p bulkid.Page) ([]*bulkid.Job, []int64, error) {
+	before := int64(math.MaxInt64)
+	if p.After != "" {
+		err := r.db.QueryRow(ctx, r.q.jobSeq, p.After, appID).Scan(&before)
+		if errors.Is(err, r.d.NoRows) {
+			return nil, nil, bulkid.Errorf(bulkid.EINVALID, "The cursor does not name a job of this app.")
+		} else if err != nil {
+			return nil, nil, r.d.Err(err)
+		}
+	}
+	rows, err := r.db.Query(ctx, r.q.listJobs, appID, before, max(p.Limit, 1))
+	if err != nil {
+		return nil, nil, r.d.Err(err)
+	}
+	defer rows.Close()
+	var jobs []*bulkid.Job
+	var seqs []int64
+	for rows.Next() {
+		j, seq, err := ScanJob(rows)
+		if err != nil {
+			return nil, nil, r.d.Err(err)
+		}
+		jobs, seqs = append(jobs, j), append(seqs, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, r.d.Err(err)
+	}
+	return jobs, seqs, nil
 }
 
 // pageErrors fills in the first MaxJobErrors record errors of each job of
