@@ -45,7 +45,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	rateWindow := fs.Duration("upload-rate-window", 10*time.Second, "the window of --min-upload-rate: each window's worth of bytes must arrive within one (the first within one and a half)")
 	authBurst := fs.Int("auth-fail-burst", 20, "requests with a wrong API key a client address may make at once before it is answered 429 (a key that has worked from it is still served); 0 turns this off")
 	authRefill := fs.Duration("auth-fail-refill", time.Second, "how often a client address regains one of its --auth-fail-burst attempts")
-	realtimeRate := fs.Int("realtime-rate", 600, "real-time requests (identify, company identify) one app may make a minute, in bursts of up to 60, before it is answered 429 with Retry-After (the hosted service's documented limit); per process; 0 turns it off")
+	realtimeRate := fs.Int("realtime-rate", 600, "real-time requests (identify, company identify, track, deletes) one app may make a minute, in bursts of up to 60, before it is answered 429 with Retry-After (the hosted service's documented limit); per process; 0 turns it off")
 	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, and those of each running job's validated records over 1 MiB, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
