@@ -9,6 +9,7 @@ import (
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is no longer held by this worker."}
@@ -380,8 +381,49 @@ func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64)
 	})
 }
 
-// FinishJob ends a job.
+// FinishJob ends a job, deleting its staged input, then reclaims the
+// staged input's space if no job has any left (reclaimInput).
 func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
+	if err := db.finishJob(ctx, l, status, reason); err != nil {
+		return err
+	}
+	db.reclaimInput(ctx)
+	return nil
+}
+
+// reclaimInput empties job_input whole, with TRUNCATE, when it holds no
+// live row: what DELETE leaves behind (the deleted chunks in the TOAST
+// table, about the size of every job's input) is otherwise reclaimed only
+// by VACUUM, and PostgreSQL may run without autovacuum (issue 14;
+// docs/BENCHMARKS.md). TRUNCATE takes an ACCESS EXCLUSIVE lock on
+// job_input; it is asked for with NOWAIT in a transaction holding no other
+// lock, so it never waits and never deadlocks: while any other transaction
+// touches job_input (a job being created, a worker reading its input) the
+// lock is refused and the reclaim skipped, to be tried after the next job.
+// Other sessions wait for it only the few milliseconds it is held. The
+// table is truncated only if, under that lock, no row is left, so no job's
+// input is lost; TRUNCATE is transactional and logged, so a crash leaves
+// the table either as it was or empty. It is best effort: a failure is
+// logged, the finished job stays finished.
+func (db *DB) reclaimInput(ctx context.Context) {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "LOCK TABLE job_input IN ACCESS EXCLUSIVE MODE NOWAIT"); err != nil {
+			return err
+		}
+		var left bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM job_input)").Scan(&left); err != nil || left {
+			return err
+		}
+		_, err := tx.Exec(ctx, "TRUNCATE job_input")
+		return err
+	})
+	var pe *pgconn.PgError
+	if err != nil && !(errors.As(err, &pe) && pe.Code == "55P03") && ctx.Err() == nil {
+		db.log.Warn("reclaiming the space of staged input failed; it is tried again after the next job", "err", err)
+	}
+}
+
+func (db *DB) finishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
 	now := db.now()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		var seq int64

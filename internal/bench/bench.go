@@ -56,6 +56,8 @@ var allScenarios = []scenarioSpec{
 		target: "p99 ≤ 5 ms", run: (*runner).getJobP99},
 	{name: "rss", title: "server RSS: idle 1 s after start (fresh server), and peak while running a 10,000-row job",
 		target: "idle ≤ 30 MB; ≤ 80 MB while running a job", run: (*runner).rss},
+	{name: "repeat", title: "50 consecutive 10,000-company merge jobs on one store, no maintenance in between: the last job (submit → completed)",
+		target: "the last within 1.1× of the first", optional: true, run: (*runner).repeat},
 	{name: "many-apps", title: "1,000,000 rows: 100 apps with one 10,000-row job each, submitted at once: rows/s",
 		target: "≥ 30,000 rows/s (SQLite)", optional: true, run: (*runner).manyApps},
 	{name: "throttle", title: "--rows-per-minute 1800: rows applied in 2 minutes (expected 3,600) and progress gaps (1 run)",
@@ -76,6 +78,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	scen := fs.String("scenarios", "", "comma-separated scenarios, or \"all\" (default: every scenario but many-apps and throttle; seq-100k only with --database-url); known: "+scenarioNames())
 	dbURL := fs.String("database-url", "", "a postgres:// URL: benchmark PostgreSQL (in a fresh schema, dropped at the end) instead of SQLite")
 	jsonOut := fs.Bool("json", false, "print the results as one JSON document instead of text")
+	repeatJobs := fs.Int("repeat-jobs", 50, "jobs in a row of the repeat scenario")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -85,6 +88,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *runs < 1 {
 		return fmt.Errorf("--runs must be at least 1, not %d", *runs)
+	}
+	if *repeatJobs < 2 {
+		return fmt.Errorf("--repeat-jobs must be at least 2, not %d", *repeatJobs)
 	}
 	if *dbURL != "" && !strings.HasPrefix(*dbURL, "postgres://") && !strings.HasPrefix(*dbURL, "postgresql://") {
 		return fmt.Errorf("--database-url must be a postgres:// or postgresql:// URL")
@@ -98,7 +104,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("bench: find this binary: %w", err)
 	}
 
-	e := &runner{ctx: ctx, exe: exe, runs: *runs, pgBase: *dbURL, log: stderr,
+	e := &runner{ctx: ctx, exe: exe, runs: *runs, pgBase: *dbURL, log: stderr, repeatJobs: *repeatJobs,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}}
 	defer e.close()
 

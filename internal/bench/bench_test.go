@@ -3,6 +3,7 @@ package bench
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // The scenarios themselves run in cmd/bulkid's TestBenchCommand, against
@@ -54,5 +55,40 @@ func TestFormat(t *testing.T) {
 	}
 	if got := commandLine([]string{"--scenarios", "a b"}); got != "bulkid bench --scenarios 'a b'" {
 		t.Errorf("commandLine = %q", got)
+	}
+}
+
+func TestRepeatScenario(t *testing.T) {
+	def, _ := selectScenarios("", true)
+	if slices.Contains(def, "repeat") {
+		t.Errorf("default = %q, want repeat only when asked for (it runs many jobs)", def)
+	}
+	if got, err := selectScenarios("repeat", false); err != nil || !slices.Equal(got, []string{"repeat"}) {
+		t.Errorf("selectScenarios(repeat) = %q, %v", got, err)
+	}
+	ms := func(xs ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range xs {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	st := summarizeRepeat(ms(100, 90, 110, 120, 130, 140, 150, 160, 170, 200, 250, 300))
+	if st.First != 100*time.Millisecond || st.Last != 300*time.Millisecond || st.Median != 145*time.Millisecond {
+		t.Errorf("first, median, last = %v, %v, %v", st.First, st.Median, st.Last)
+	}
+	if st.Ratio != 3 {
+		t.Errorf("last ÷ first = %v, want 3", st.Ratio)
+	}
+	// The first five: median 110; the last five: median 200.
+	if want := 200.0 / 110; st.Tail != want {
+		t.Errorf("tail = %v, want %v", st.Tail, want)
+	}
+	two := summarizeRepeat(ms(100, 150))
+	if two.Ratio != 1.5 || two.Tail != 1.5 || two.Median != 125*time.Millisecond {
+		t.Errorf("two jobs: %+v", two)
+	}
+	if s := sizesString([]storeSize{{"job_input", 1.25, 40}, {"bulkid.db", 2, -1}}); s != "job_input 1.2 MiB (40 dead tuples), bulkid.db 2.0 MiB" {
+		t.Errorf("sizesString = %q", s)
 	}
 }

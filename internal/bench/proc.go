@@ -77,6 +77,8 @@ type runner struct {
 	tails    []*logTail
 	used     map[string]int // data sets used: name → bytes
 	pgBest   string         // the faster PostgreSQL floor method, once measured
+
+	repeatJobs int // jobs in a row of the repeat scenario (--repeat-jobs)
 }
 
 func (e *runner) logf(format string, args ...any) {
