@@ -22,10 +22,13 @@ type ProfileWrite struct {
 	// Create: the profile was not stored; it is created with Metadata.
 	// A profile whose every record was rejected is not created.
 	Create bool
-	// Updated: at least one record of this id was applied, so Metadata
-	// (and, for users, CompanyID) is to be written and updated_at moves.
-	// A company that is only named by a user's company_id is neither
-	// rewritten nor moved.
+	// Updated: a record of this id was applied and changed the profile
+	// (see RowCounts), so Metadata (and, for users, CompanyID) is to be
+	// written and updated_at moves. A profile the batch's records leave
+	// as it was is not written at all: its updated_at stays, and a
+	// re-sync of unchanged rows writes nothing (on PostgreSQL, leaves no
+	// dead row versions behind for a VACUUM). A company that is only
+	// named by a user's company_id is neither rewritten nor moved.
 	Updated   bool
 	Metadata  []byte // compact JSON, valid when Create or Updated
 	CompanyID string // users: the association after the batch
@@ -177,7 +180,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 			continue
 		}
 		out.CompanyRows.count(!s.w.Updated, s.stored, changed)
-		s.w.Updated = true
+		s.w.Updated = s.w.Updated || changed || !s.stored
 	}
 	usrs := map[string]*state{}
 	for i, r := range users {
@@ -199,7 +202,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		}
 		changed = changed || (r.CompanyID != "" && r.CompanyID != s.w.CompanyID)
 		out.UserRows.count(!s.w.Updated, s.stored, changed)
-		s.w.Updated = true
+		s.w.Updated = s.w.Updated || changed || !s.stored
 		if r.CompanyID != "" {
 			s.w.CompanyID = r.CompanyID
 			company(r.CompanyID).named = true // created empty if not stored

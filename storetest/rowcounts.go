@@ -69,3 +69,28 @@ func testRowCounts(t *testing.T, e *env) {
 		t.Errorf("users job: Rows %+v, CompletedRows %d, FailedRows %d; want %+v, 3, 1", got.Rows, got.CompletedRows, got.FailedRows, want)
 	}
 }
+
+// testUnchangedNotWritten: a record that changes nothing leaves its
+// profile as it was, updated_at included, in a job and in real time; one
+// that changes something moves it.
+func testUnchangedNotWritten(t *testing.T, e *env) {
+	app := e.createApp("a")
+	e.run(app, bulkid.JobCompanies, `{"company_id":"c1","metadata":{"n":1E3}}`, `{"company_id":"c2","metadata":{"n":1}}`)
+	e.run(app, bulkid.JobUsers, `{"user_id":"u1","company_id":"c1","metadata":{"a":1}}`)
+	first := e.clock.Now()
+	e.clock.Advance(time.Minute)
+	e.run(app, bulkid.JobCompanies, `{"company_id":"c1","metadata":{"n":1000}}`, `{"company_id":"c2","metadata":{"n":2}}`)
+	e.run(app, bulkid.JobUsers, `{"user_id":"u1","company_id":"c1","metadata":{"a":1}}`)
+	e.must("Identify", e.s.Identify(e.ctx, app.ID, e.records(bulkid.JobCompanies, `{"company_id":"c1"}`),
+		e.records(bulkid.JobUsers, `{"user_id":"u1","metadata":{"gone":null}}`)))
+	later := e.clock.Now()
+	if c := e.company(app, "c1"); !c.UpdatedAt.Equal(first) {
+		t.Errorf("c1, sent again unchanged: updated_at %v, want %v (not written)", c.UpdatedAt, first)
+	}
+	if u := e.user(app, "u1"); !u.UpdatedAt.Equal(first) || u.CompanyID != "c1" {
+		t.Errorf("u1, sent again unchanged: updated_at %v, company %q; want %v, c1", u.UpdatedAt, u.CompanyID, first)
+	}
+	if c := e.company(app, "c2"); !c.UpdatedAt.Equal(later) || string(c.Metadata) != `{"n":2}` && string(c.Metadata) != `{"n": 2}` {
+		t.Errorf("c2, changed: updated_at %v, metadata %s; want %v, n 2", c.UpdatedAt, c.Metadata, later)
+	}
+}

@@ -61,6 +61,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"RefreshCompanies", testRefreshCompanies},
 		{"ReserveRows", testReserveRows},
 		{"RowCounts", testRowCounts}, // rowcounts.go
+		{"UnchangedNotWritten", testUnchangedNotWritten},
 		// ProfileStore (profiles.go)
 		{"MergeCompanies", testMergeCompanies},
 		{"Users", testUsers},
