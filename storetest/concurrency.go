@@ -37,63 +37,25 @@ func testIdentifyDuringJob(t *testing.T, e *env) {
 	job := e.submit(app, bulkid.JobUsers, raws...)
 	l := e.startJob("w1", job)
 
-	var done atomic.Bool
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failures []string
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 20 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
 	extra := map[int]bool{} // callers' users that the job does not have
 	for g := range callers {
 		extra[users+g] = true
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(g), 1))
-			for n := 0; n < minCalls || !done.Load(); n++ {
-				u := r.IntN(users)
-				if n%5 == 0 {
-					u = users + g
-				}
-				c := companyOf(r.IntN(companies))
-				user := e.records(bulkid.JobUsers, fmt.Sprintf(`{"user_id":"u%04d","company_id":%q,"metadata":{"rt%d":%d}}`, u, c, g, n))
-				var company []bulkid.Record
-				if n%3 == 0 {
-					company = e.records(bulkid.JobCompanies, fmt.Sprintf(`{"company_id":%q,"metadata":{"rt%d":%d}}`, c, g, n))
-				}
-				if err := e.s.Identify(e.ctx, app.ID, company, user); err != nil {
-					fail("caller %d, call %d: Identify(user u%04d, company %s): %v", g, n, u, c, err)
-				}
-			}
-		})
 	}
-	for from := 0; from < users; from += batch {
-		to := min(from+batch, users)
-		if err := e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, recs[from:to], from, to); err != nil {
-			fail("ApplyBatch(%d, %d): %v", from, to, err)
-			break
+	e.raceJob(l, app, recs, batch, callers, minCalls, 1, func(g, n int, r *rand.Rand, fail func(string, ...any)) {
+		u := r.IntN(users)
+		if n%5 == 0 {
+			u = users + g
 		}
-	}
-	if err := e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh); err != nil {
-		fail("SetJobStatus(pending_refresh): %v", err)
-	}
-	if err := e.s.RefreshCompanies(e.ctx, l, app.ID); err != nil {
-		fail("RefreshCompanies: %v", err)
-	}
-	if err := e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""); err != nil {
-		fail("FinishJob: %v", err)
-	}
-	done.Store(true)
-	wg.Wait()
-	for _, f := range failures {
-		t.Error(f)
-	}
-	if len(failures) > 0 {
-		t.FailNow()
-	}
+		c := companyOf(r.IntN(companies))
+		user := e.records(bulkid.JobUsers, fmt.Sprintf(`{"user_id":"u%04d","company_id":%q,"metadata":{"rt%d":%d}}`, u, c, g, n))
+		var company []bulkid.Record
+		if n%3 == 0 {
+			company = e.records(bulkid.JobCompanies, fmt.Sprintf(`{"company_id":%q,"metadata":{"rt%d":%d}}`, c, g, n))
+		}
+		if err := e.s.Identify(e.ctx, app.ID, company, user); err != nil {
+			fail("caller %d, call %d: Identify(user u%04d, company %s): %v", g, n, u, c, err)
+		}
+	})
 
 	if got := e.job(app, job.ID); got.CompletedRows != users || got.FailedRows != 0 {
 		t.Errorf("job: CompletedRows %d, FailedRows %d; want %d, 0", got.CompletedRows, got.FailedRows, users)
@@ -123,5 +85,59 @@ func testIdentifyDuringJob(t *testing.T, e *env) {
 		if c.UserCount != count[id] || c.Visible != (count[id] > 0) {
 			t.Errorf("company %s: UserCount %d, Visible %v; its users number %d", id, c.UserCount, c.Visible, count[id])
 		}
+	}
+}
+
+// raceJob applies recs, the records of the job of lease l, in batches of
+// batch as the worker does, then refreshes and finishes the job, while
+// callers goroutines call call(g, n, r, fail) with their own random
+// source (seeded by seed and g), each at least minCalls times and until
+// the job is done. Whatever fails, a batch, a step or a call, fails the
+// test, once all have stopped.
+func (e *env) raceJob(l bulkid.Lease, app *bulkid.App, recs []bulkid.Record, batch, callers, minCalls int, seed uint64,
+	call func(g, n int, r *rand.Rand, fail func(format string, args ...any))) {
+	e.t.Helper()
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failures) < 20 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+	}
+	for g := range callers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), seed))
+			for n := 0; n < minCalls || !done.Load(); n++ {
+				call(g, n, r, fail)
+			}
+		})
+	}
+	for from := 0; from < len(recs); from += batch {
+		to := min(from+batch, len(recs))
+		if err := e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, recs[from:to], from, to); err != nil {
+			fail("ApplyBatch(%d, %d): %v", from, to, err)
+			break
+		}
+	}
+	if err := e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh); err != nil {
+		fail("SetJobStatus(pending_refresh): %v", err)
+	}
+	if err := e.s.RefreshCompanies(e.ctx, l, app.ID); err != nil {
+		fail("RefreshCompanies: %v", err)
+	}
+	if err := e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""); err != nil {
+		fail("FinishJob: %v", err)
+	}
+	done.Store(true)
+	wg.Wait()
+	for _, f := range failures {
+		e.t.Error(f)
+	}
+	if len(failures) > 0 {
+		e.t.FailNow()
 	}
 }

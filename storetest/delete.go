@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,73 +323,33 @@ func testDeleteDuringWrites(t *testing.T, e *env) {
 	job := e.submit(app, bulkid.JobUsers, raws...)
 	l := e.startJob("w1", job)
 
-	var done atomic.Bool
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failures []string
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 20 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
-	for g := range callers {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(g), 2))
-			for n := 0; n < minCalls || !done.Load(); n++ {
-				switch {
-				case g%2 == 0: // identify, moving users between companies
-					u, c := userID(r.IntN(users)), companyOf(r.IntN(companies))
-					user := e.records(bulkid.JobUsers, fmt.Sprintf(`{"user_id":%q,"company_id":%q,"metadata":{"rt%d":%d}}`, u, c, g, n))
-					var company []bulkid.Record
-					if n%3 == 0 {
-						company = e.records(bulkid.JobCompanies, fmt.Sprintf(`{"company_id":%q,"metadata":{"rt%d":%d}}`, c, g, n))
-					}
-					if err := e.s.Identify(e.ctx, app.ID, company, user); err != nil {
-						fail("caller %d, call %d: Identify(%s, %s): %v", g, n, u, c, err)
-					}
-				case g%4 == 1 || n%10 != 0: // delete a few users, out of order
-					ids := make([]string, 1+r.IntN(8))
-					for i := range ids {
-						ids[i] = userID(r.IntN(users))
-					}
-					if _, err := e.s.DeleteUsers(e.ctx, app.ID, ids); err != nil {
-						fail("caller %d, call %d: DeleteUsers(%q): %v", g, n, ids, err)
-					}
-				default: // now and then a company
-					c := companyOf(r.IntN(companies))
-					if _, err := e.s.DeleteCompanies(e.ctx, app.ID, []string{c}); err != nil {
-						fail("caller %d, call %d: DeleteCompanies(%s): %v", g, n, c, err)
-					}
-				}
+	e.raceJob(l, app, recs, batch, callers, minCalls, 2, func(g, n int, r *rand.Rand, fail func(string, ...any)) {
+		switch {
+		case g%2 == 0: // identify, moving users between companies
+			u, c := userID(r.IntN(users)), companyOf(r.IntN(companies))
+			user := e.records(bulkid.JobUsers, fmt.Sprintf(`{"user_id":%q,"company_id":%q,"metadata":{"rt%d":%d}}`, u, c, g, n))
+			var company []bulkid.Record
+			if n%3 == 0 {
+				company = e.records(bulkid.JobCompanies, fmt.Sprintf(`{"company_id":%q,"metadata":{"rt%d":%d}}`, c, g, n))
 			}
-		})
-	}
-	for from := 0; from < users; from += batch {
-		to := min(from+batch, users)
-		if err := e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, recs[from:to], from, to); err != nil {
-			fail("ApplyBatch(%d, %d): %v", from, to, err)
-			break
+			if err := e.s.Identify(e.ctx, app.ID, company, user); err != nil {
+				fail("caller %d, call %d: Identify(%s, %s): %v", g, n, u, c, err)
+			}
+		case g%4 == 1 || n%10 != 0: // delete a few users, out of order
+			ids := make([]string, 1+r.IntN(8))
+			for i := range ids {
+				ids[i] = userID(r.IntN(users))
+			}
+			if _, err := e.s.DeleteUsers(e.ctx, app.ID, ids); err != nil {
+				fail("caller %d, call %d: DeleteUsers(%q): %v", g, n, ids, err)
+			}
+		default: // now and then a company
+			c := companyOf(r.IntN(companies))
+			if _, err := e.s.DeleteCompanies(e.ctx, app.ID, []string{c}); err != nil {
+				fail("caller %d, call %d: DeleteCompanies(%s): %v", g, n, c, err)
+			}
 		}
-	}
-	if err := e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh); err != nil {
-		fail("SetJobStatus(pending_refresh): %v", err)
-	}
-	if err := e.s.RefreshCompanies(e.ctx, l, app.ID); err != nil {
-		fail("RefreshCompanies: %v", err)
-	}
-	if err := e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""); err != nil {
-		fail("FinishJob: %v", err)
-	}
-	done.Store(true)
-	wg.Wait()
-	for _, f := range failures {
-		t.Error(f)
-	}
-	if len(failures) > 0 {
-		t.FailNow()
-	}
+	})
 
 	count := map[string]int{}
 	for i := range users {
