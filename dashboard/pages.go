@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"bufio"
-	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -11,9 +10,9 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordjson"
 )
 
 // view is what the layout renders around a page's Data.
@@ -301,51 +300,13 @@ func safeFilename(s string) string {
 	return string(b)
 }
 
-// errorLine is one line of the NDJSON download: the API's record error
-// object (GET /v1/background_jobs/{id}/errors) with the record as sent.
-type errorLine struct {
-	Line      *int            `json:"line,omitempty"`
-	Index     *int            `json:"index,omitempty"`
-	CompanyID string          `json:"company_id,omitempty"`
-	UserID    string          `json:"user_id,omitempty"`
-	ErrorCode string          `json:"error_code"`
-	Message   string          `json:"message"`
-	Record    json.RawMessage `json:"record,omitempty"`
-	Raw       *string         `json:"raw,omitempty"`
-	RawBase64 string          `json:"raw_base64,omitempty"`
-}
-
-func newErrorLine(j *bulkid.Job, e bulkid.RecordError) errorLine {
-	out := errorLine{ErrorCode: e.Code, Message: e.Message}
-	pos := e.Pos
-	if j.Source == bulkid.SourceJSON {
-		out.Index = &pos
-	} else {
-		out.Line = &pos
-	}
-	if j.Type == bulkid.JobUsers {
-		out.UserID = e.ID
-	} else {
-		out.CompanyID = e.ID
-	}
-	switch {
-	case !utf8.Valid(e.Raw):
-		raw := recordText(e.Raw)
-		out.Raw, out.RawBase64 = &raw, base64.StdEncoding.EncodeToString(e.Raw)
-	case json.Valid(e.Raw):
-		out.Record = e.Raw
-	default:
-		raw := string(e.Raw)
-		out.Raw = &raw
-	}
-	return out
-}
-
+// handleErrorsNDJSON downloads a job's failed records as the API's errors
+// stream (GET /v1/background_jobs/{id}/errors) writes them.
 func (h *handler) handleErrorsNDJSON(w http.ResponseWriter, r *http.Request, s *session) {
 	h.download(w, r, s, "ndjson", "application/x-ndjson", func(j *bulkid.Job, bw *bufio.Writer) (func(bulkid.RecordError) error, func() error) {
 		enc := json.NewEncoder(bw)
 		enc.SetEscapeHTML(false)
-		return func(e bulkid.RecordError) error { return enc.Encode(newErrorLine(j, e)) }, bw.Flush
+		return func(e bulkid.RecordError) error { return enc.Encode(recordjson.Of(j, e, true)) }, bw.Flush
 	})
 }
 

@@ -2,17 +2,15 @@ package httpapi
 
 import (
 	"bufio"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/recordjson"
 )
 
 // Page sizes of the listings.
@@ -31,20 +29,20 @@ var jobTypes = map[bulkid.JobType]string{
 
 // jobJSON is the job object on the wire.
 type jobJSON struct {
-	JobID         string            `json:"job_id"`
-	Type          string            `json:"type"`
-	Status        bulkid.JobStatus  `json:"status"`
-	SubmittedAt   string            `json:"submitted_at"`
-	StartTime     string            `json:"start_time"` // submitted_at until a worker starts the job
-	EndTime       *string           `json:"end_time"`
-	ElapsedTime   int64             `json:"elapsed_time"`
-	Filename      string            `json:"filename"`  // "" when there is no file
-	FileSize      int64             `json:"file_size"` // bytes of the body, or of the file part
-	TotalRows     int               `json:"total_rows"`
-	CompletedRows int               `json:"completed_rows"`
-	FailedRows    int               `json:"failed_rows"`
-	Links         string            `json:"links"`
-	Errors        []recordErrorJSON `json:"errors"`
+	JobID         string             `json:"job_id"`
+	Type          string             `json:"type"`
+	Status        bulkid.JobStatus   `json:"status"`
+	SubmittedAt   string             `json:"submitted_at"`
+	StartTime     string             `json:"start_time"` // submitted_at until a worker starts the job
+	EndTime       *string            `json:"end_time"`
+	ElapsedTime   int64              `json:"elapsed_time"`
+	Filename      string             `json:"filename"`  // "" when there is no file
+	FileSize      int64              `json:"file_size"` // bytes of the body, or of the file part
+	TotalRows     int                `json:"total_rows"`
+	CompletedRows int                `json:"completed_rows"`
+	FailedRows    int                `json:"failed_rows"`
+	Links         string             `json:"links"`
+	Errors        []recordjson.Error `json:"errors"`
 	// Extensions of this server.
 	CreatedRows             int     `json:"created_rows"`
 	UpdatedRows             int     `json:"updated_rows"`
@@ -53,22 +51,6 @@ type jobJSON struct {
 	ErrorsURL               string  `json:"errors_url"`
 	FailureReason           *string `json:"failure_reason"`
 	NestedMetadata          string  `json:"nested_metadata"` // the job's ?nested=: refuse or flatten
-}
-
-// recordErrorJSON is one failed record: in the job object without the
-// record, on the errors endpoint with it.
-type recordErrorJSON struct {
-	Index     *int            `json:"index,omitempty"` // JSON bodies: 0-based array index
-	Line      *int            `json:"line,omitempty"`  // NDJSON files: 1-based line
-	CompanyID string          `json:"company_id,omitempty"`
-	UserID    string          `json:"user_id,omitempty"`
-	ErrorCode string          `json:"error_code"`
-	Message   string          `json:"message"`
-	Record    json.RawMessage `json:"record,omitempty"` // the record as sent, when it is JSON
-	Raw       *string         `json:"raw,omitempty"`    // the line as sent, when it is not
-	// RawBase64 is the record as sent, byte for byte, when it is not valid
-	// UTF-8; Raw then shows it with U+FFFD for the bytes that are not.
-	RawBase64 string `json:"raw_base64,omitempty"`
 }
 
 func timeString(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
@@ -111,12 +93,12 @@ func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 		UnchangedRows: j.Rows.Unchanged,
 		Links:         jobLink(j.ID),
 		ErrorsURL:     jobLink(j.ID) + "/errors",
-		Errors:        make([]recordErrorJSON, 0, len(j.Errors)),
+		Errors:        make([]recordjson.Error, 0, len(j.Errors)),
 
 		NestedMetadata: j.Nested.String(),
 	}
 	for _, e := range j.Errors {
-		out.Errors = append(out.Errors, recordError(j, e, false))
+		out.Errors = append(out.Errors, recordjson.Of(j, e, false))
 	}
 	if j.Error != "" {
 		out.FailureReason = &j.Error
@@ -124,35 +106,6 @@ func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 	if !j.Status.Final() {
 		if d, ok := j.Remaining(s.rpm, now); ok {
 			out.EstimatedCompletionTime = optTime(now.Add(d))
-		}
-	}
-	return out
-}
-
-func recordError(j *bulkid.Job, e bulkid.RecordError, withRecord bool) recordErrorJSON {
-	out := recordErrorJSON{ErrorCode: e.Code, Message: e.Message}
-	pos := e.Pos
-	if j.Source == bulkid.SourceJSON {
-		out.Index = &pos
-	} else {
-		out.Line = &pos
-	}
-	if j.Type == bulkid.JobUsers {
-		out.UserID = e.ID
-	} else {
-		out.CompanyID = e.ID
-	}
-	if withRecord {
-		switch {
-		case !utf8.Valid(e.Raw):
-			// JSON text is UTF-8: the exact bytes go in base64.
-			raw := strings.ToValidUTF8(string(e.Raw), "\uFFFD")
-			out.Raw, out.RawBase64 = &raw, base64.StdEncoding.EncodeToString(e.Raw)
-		case json.Valid(e.Raw):
-			out.Record = e.Raw
-		default:
-			raw := string(e.Raw)
-			out.Raw = &raw
 		}
 	}
 	return out
@@ -212,7 +165,7 @@ func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bu
 	enc.SetEscapeHTML(false)
 	for len(errs) > 0 {
 		for _, e := range errs {
-			if err := enc.Encode(recordError(job, e, true)); err != nil {
+			if err := enc.Encode(recordjson.Of(job, e, true)); err != nil {
 				return // the client went away
 			}
 		}
