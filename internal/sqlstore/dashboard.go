@@ -314,19 +314,6 @@ func (r *Reader) JobErrorsByCode(ctx context.Context, appID int64, jobID, code s
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.db.Query(ctx, r.d.Rebind("SELECT "+errorColumns+" FROM job_errors WHERE job_seq = ? AND n >= ? AND code = ? ORDER BY n LIMIT ?"),
+	return r.queryErrors(ctx, r.d.Rebind("SELECT "+errorColumns+" FROM job_errors WHERE job_seq = ? AND n >= ? AND code = ? ORDER BY n LIMIT ?"),
 		seq, fromSeq, code, limit)
-	if err != nil {
-		return nil, r.d.Err(err)
-	}
-	defer rows.Close()
-	var errs []bulkid.RecordError
-	for rows.Next() {
-		var e bulkid.RecordError
-		if err := rows.Scan(&e.Seq, &e.Pos, &e.ID, &e.Code, &e.Message, &e.Raw); err != nil {
-			return nil, r.d.Err(err)
-		}
-		errs = append(errs, e)
-	}
-	return errs, r.d.Err(rows.Err())
 }

@@ -270,7 +270,12 @@ func (r *Reader) JobErrors(ctx context.Context, appID int64, jobID string, fromS
 }
 
 func (r *Reader) jobErrors(ctx context.Context, jobSeq int64, fromSeq, limit int) ([]bulkid.RecordError, error) {
-	rows, err := r.db.Query(ctx, r.q.jobErrors, jobSeq, fromSeq, limit)
+	return r.queryErrors(ctx, r.q.jobErrors, jobSeq, fromSeq, limit)
+}
+
+// queryErrors runs q, a query of errorColumns, and reads its record errors.
+func (r *Reader) queryErrors(ctx context.Context, q string, args ...any) ([]bulkid.RecordError, error) {
+	rows, err := r.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, r.d.Err(err)
 	}
