@@ -103,13 +103,7 @@ func (l *lockedBuffer) String() string {
 // its BiDi socket and opens a session. The browser closes with the test.
 func startFirefox(t *testing.T) *bidi {
 	t.Helper()
-	if _, err := os.Stat(firefox); err != nil {
-		// As for Chromium (newBrowser): fail in CI, skip elsewhere.
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the Firefox test needs Debian's firefox-esr at %s (apt-get install -y firefox-esr; .ci/run installs it): %v", firefox, err)
-		}
-		t.Skipf("skipping the Firefox test: no firefox-esr at %s (apt-get install -y firefox-esr to run it; in CI it fails instead): %v", firefox, err)
-	}
+	needBrowser(t, firefox, "firefox-esr")
 	profile := t.TempDir()
 	var prefs strings.Builder
 	for name, v := range firefoxPrefs {

@@ -41,21 +41,49 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
+// needBrowser checks that the browser of Debian's package pkg is at path.
+// As the PostgreSQL tests do: in CI (.ci/run installs it) a missing
+// browser fails the test; elsewhere it skips, saying so, so that the
+// README's test command runs on a machine without it.
+func needBrowser(t *testing.T, path, pkg string) {
+	t.Helper()
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+	case os.Getenv("CI") != "":
+		t.Fatalf("the browser tests need Debian's %s at %s (apt-get install -y %s; .ci/run installs it): %v", pkg, path, pkg, err)
+	default:
+		t.Skipf("skipping the browser test: no %s at %s (apt-get install -y %s to run it; in CI it fails instead): %v", pkg, path, pkg, err)
+	}
+}
+
+// seedOtherApp gives app B of s a company with a user of its own, which
+// app A's pages must not find.
+func seedOtherApp(t *testing.T, s *server) {
+	t.Helper()
+	recs := func(typ bulkid.JobType, raws ...string) []bulkid.Record {
+		var out []bulkid.Record
+		for _, raw := range raws {
+			rec, rerr := bulkid.ValidateRecord(typ, []byte(raw))
+			if rerr != nil {
+				t.Fatal(rerr.Message)
+			}
+			out = append(out, rec)
+		}
+		return out
+	}
+	if err := s.store.Identify(t.Context(), s.appB.ID, recs(bulkid.JobCompanies, `{"company_id":"b-only","metadata":{"name":"B's"}}`),
+		recs(bulkid.JobUsers, `{"user_id":"b-user","company_id":"b-only"}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // newBrowser starts Chromium with the flags this machine needs (no
 // sandbox as root, no GPU, no background connections to the closed
 // network) and a fresh profile, and returns a tab's context.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		// As the PostgreSQL tests do: in CI (.ci/run installs Chromium)
-		// a missing browser fails the test; elsewhere it skips, saying
-		// so, so that the README's test command runs on a machine
-		// without it.
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the browser tests need Debian's Chromium at %s (apt-get install -y chromium; .ci/run installs it): %v", chromium, err)
-		}
-		t.Skipf("skipping the browser test: no Chromium at %s (apt-get install -y chromium to run it; in CI it fails instead): %v", chromium, err)
-	}
+	needBrowser(t, chromium, "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
 		chromedp.NoSandbox,
@@ -156,22 +184,7 @@ func (b *tab) shot(name string) {
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, options{})
-	// App B has a company of its own, which app A must not find.
-	recs := func(typ bulkid.JobType, raws ...string) []bulkid.Record {
-		var out []bulkid.Record
-		for _, raw := range raws {
-			rec, rerr := bulkid.ValidateRecord(typ, []byte(raw))
-			if rerr != nil {
-				t.Fatal(rerr.Message)
-			}
-			out = append(out, rec)
-		}
-		return out
-	}
-	if err := s.store.Identify(t.Context(), s.appB.ID, recs(bulkid.JobCompanies, `{"company_id":"b-only","metadata":{"name":"B's"}}`),
-		recs(bulkid.JobUsers, `{"user_id":"b-user","company_id":"b-only"}`)); err != nil {
-		t.Fatal(err)
-	}
+	seedOtherApp(t, s) // app B has a company of its own, which app A must not find
 
 	ctx := newBrowser(t)
 	var dialogs atomic.Int32

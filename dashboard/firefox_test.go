@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/bulkid/bulkid"
 )
 
 // TestFirefox is TestBrowser's user story in Firefox, driven over
@@ -180,22 +178,7 @@ const promptProbe = "bulkid-test-probe"
 func TestFirefox(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, options{})
-	// App B has a company of its own, which app A must not find.
-	recs := func(typ bulkid.JobType, raws ...string) []bulkid.Record {
-		var out []bulkid.Record
-		for _, raw := range raws {
-			rec, rerr := bulkid.ValidateRecord(typ, []byte(raw))
-			if rerr != nil {
-				t.Fatal(rerr.Message)
-			}
-			out = append(out, rec)
-		}
-		return out
-	}
-	if err := s.store.Identify(t.Context(), s.appB.ID, recs(bulkid.JobCompanies, `{"company_id":"b-only","metadata":{"name":"B's"}}`),
-		recs(bulkid.JobUsers, `{"user_id":"b-user","company_id":"b-only"}`)); err != nil {
-		t.Fatal(err)
-	}
+	seedOtherApp(t, s) // app B has a company of its own, which app A must not find
 
 	b := startFirefox(t)
 	// Each user prompt (an alert) is counted, then closed: a prompt would
