@@ -11,8 +11,9 @@ import (
 )
 
 // TestDeleteUsersTakesEvents checks the events half of DeleteUsers on the
-// tables themselves, with events inserted as rows: the conformance suite's
-// DeleteUserEvents needs Track, which another change brings.
+// tables themselves, with events inserted as rows: the rows of events and
+// event_totals, beside the conformance suite's DeleteUserEvents, which
+// sees them through Track and the reads.
 func TestDeleteUsersTakesEvents(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
