@@ -136,13 +136,13 @@ func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulki
 // single write connection serializes writers, so nothing read here can
 // change before the transaction commits.
 const (
-	selectUser    = `SELECT company_id, metadata FROM users WHERE app_id = ? AND user_id = ?`
-	selectCompany = `SELECT metadata FROM companies WHERE app_id = ? AND company_id = ?`
-	insertCompany = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
-	updateCompany = `UPDATE companies SET metadata = ?, updated_at = ? WHERE app_id = ? AND company_id = ?`
-	insertUser    = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
-	updateUser    = `UPDATE users SET company_id = ?, metadata = ?, updated_at = ? WHERE app_id = ? AND user_id = ?`
-	markDirty     = `UPDATE companies SET dirty = 1 WHERE app_id = ? AND company_id = ?`
+	selectUsers     = `SELECT user_id, company_id, metadata FROM users WHERE app_id = ? AND user_id ` + idsIn
+	selectCompanies = `SELECT company_id, metadata FROM companies WHERE app_id = ? AND company_id ` + idsIn
+	insertCompany   = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
+	updateCompany   = `UPDATE companies SET metadata = ?, updated_at = ? WHERE app_id = ? AND company_id = ?`
+	insertUser      = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
+	updateUser      = `UPDATE users SET company_id = ?, metadata = ?, updated_at = ? WHERE app_id = ? AND user_id = ?`
+	markDirty       = `UPDATE companies SET dirty = 1 WHERE app_id = ? AND company_id = ?`
 )
 
 // ApplyBatch applies records and advances the job in one transaction.
@@ -201,8 +201,8 @@ func insertErrors(ctx context.Context, tx *sql.Tx, seq int64, errs []bulkid.Reco
 // applyRecords applies company records, then user records, in order, and
 // marks the companies whose counts they change dirty.
 func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users []bulkid.Record, now int64) (*bulkid.Applied, error) {
-	var stmts [7]*sql.Stmt
-	for i, q := range []string{selectUser, selectCompany, insertCompany, updateCompany, insertUser, updateUser, markDirty} {
+	var stmts [5]*sql.Stmt
+	for i, q := range []string{insertCompany, updateCompany, insertUser, updateUser, markDirty} {
 		s, err := tx.PrepareContext(ctx, q)
 		if err != nil {
 			return nil, err
@@ -210,36 +210,42 @@ func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users
 		defer s.Close()
 		stmts[i] = s
 	}
-	selUser, selCompany, insCompany, updCompany, insUser, updUser, dirty := stmts[0], stmts[1], stmts[2], stmts[3], stmts[4], stmts[5], stmts[6]
+	insCompany, updCompany, insUser, updUser, dirty := stmts[0], stmts[1], stmts[2], stmts[3], stmts[4]
 
+	// The stored profiles are read with one statement per table, the ids
+	// as one JSON array: a statement per id cost as much as the writes.
 	cids, uids := bulkid.Needs(companies, users)
 	named := bulkid.NamedCompanies(users)
 	storedUsers := make(map[string]bulkid.StoredProfile, len(uids))
-	for _, id := range uids {
+	err := eachRow(ctx, tx, selectUsers, appID, uids, func(rows *sql.Rows) error {
+		var id string
 		var company sql.NullString
 		var md []byte
-		switch err := selUser.QueryRowContext(ctx, appID, id).Scan(&company, &md); {
-		case err == sql.ErrNoRows:
-			continue
-		case err != nil:
-			return nil, err
+		if err := rows.Scan(&id, &company, &md); err != nil {
+			return err
 		}
 		storedUsers[id] = bulkid.StoredProfile{Metadata: md, CompanyID: company.String}
 		if bulkid.Leaves(company.String, named[id]) {
 			cids = append(cids, company.String)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	cids = bulkid.SortedIDs(cids)
 	storedCompanies := make(map[string]bulkid.StoredProfile, len(cids))
-	for _, id := range cids {
+	err = eachRow(ctx, tx, selectCompanies, appID, cids, func(rows *sql.Rows) error {
+		var id string
 		var md []byte
-		switch err := selCompany.QueryRowContext(ctx, appID, id).Scan(&md); {
-		case err == sql.ErrNoRows:
-			continue
-		case err != nil:
-			return nil, err
+		if err := rows.Scan(&id, &md); err != nil {
+			return err
 		}
 		storedCompanies[id] = bulkid.StoredProfile{Metadata: md}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	res, err := bulkid.ApplyRecords(companies, users, storedCompanies, storedUsers)
 	if err != nil {
@@ -275,6 +281,29 @@ func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users
 		}
 	}
 	return res, nil
+}
+
+// eachRow runs q, a query of the app's rows whose ids are ids (as
+// idsIn's JSON array), and calls fn for each row.
+func eachRow(ctx context.Context, tx *sql.Tx, q string, appID int64, ids []string, fn func(*sql.Rows) error) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	arr, err := jsonIDs(ids)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, q, appID, arr)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // refreshCompanies recounts the users of an app's dirty companies;
