@@ -17,22 +17,22 @@ var _ bulkid.DeleteStore = (*DB)(nil)
 // transaction starts again (errRetry). Rows are locked with
 // SELECT … ORDER BY … FOR UPDATE, which locks them in the order sorted.
 const (
-	preReadCompanies = `SELECT DISTINCT company_id FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])
+	preReadCompanies = `SELECT DISTINCT company_id FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))
 		AND company_id IS NOT NULL`
-	lockCompanyRows = `SELECT company_id FROM companies WHERE app_id = $1 AND company_id = ANY($2::text[])
+	lockCompanyRows = `SELECT company_id FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))
 		ORDER BY company_id COLLATE "C" FOR UPDATE`
-	lockUserRows = `SELECT user_id, coalesce(company_id, '') FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])
+	lockUserRows = `SELECT user_id, coalesce(company_id, '') FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))
 		ORDER BY user_id COLLATE "C" FOR UPDATE`
-	lockCompanyUsers = `SELECT user_id FROM users WHERE app_id = $1 AND company_id = ANY($2::text[])
+	lockCompanyUsers = `SELECT user_id FROM users WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))
 		ORDER BY user_id COLLATE "C" FOR UPDATE`
-	deleteEventsOf = `WITH gone AS (DELETE FROM events WHERE app_id = $1 AND user_id = ANY($2::text[]) RETURNING name)
+	deleteEventsOf = `WITH gone AS (DELETE FROM events WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[])) RETURNING name)
 		SELECT name, count(*) FROM gone GROUP BY name`
-	lockTotals = `SELECT name FROM event_totals WHERE app_id = $1 AND name = ANY($2::text[])
+	lockTotals = `SELECT name FROM event_totals WHERE app_id = $1 AND name IN (SELECT unnest($2::text[]))
 		ORDER BY name COLLATE "C" FOR UPDATE`
 	decrementTotals = `UPDATE event_totals t SET count = t.count - g.n
 		FROM unnest($2::text[], $3::bigint[]) AS g (name, n) WHERE t.app_id = $1 AND t.name = g.name`
-	dropEmptyTotals = `DELETE FROM event_totals WHERE app_id = $1 AND name = ANY($2::text[]) AND count <= 0`
-	endAssociations = `UPDATE users SET company_id = NULL, updated_at = $3 WHERE app_id = $1 AND company_id = ANY($2::text[])`
+	dropEmptyTotals = `DELETE FROM event_totals WHERE app_id = $1 AND name IN (SELECT unnest($2::text[])) AND count <= 0`
+	endAssociations = `UPDATE users SET company_id = NULL, updated_at = $3 WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
 )
 
 // afterPreRead, if set (by a test), runs after DeleteUsers has read its

@@ -103,8 +103,16 @@ func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulki
 // record needs are deleted again. A user's stored company is read before
 // the users are locked, to lock it among the companies; if it changed in
 // between, the transaction starts again (errRetry).
+//
+// A list of ids is matched as `IN (SELECT unnest($2::text[]))`, never as
+// `= ANY($2)`: on tables that were never analyzed (PostgreSQL without
+// autovacuum) the planner takes `company_id = ANY(<1,000 ids>)` for a
+// filter and scans the whole app's rows through app_id: 60,000 pages and
+// 0.6 s for 1,000 ids among a million companies. As a join with the ids
+// it looks each one up by primary key whatever the statistics say
+// (5 ms); docs/BENCHMARKS.md, "Scale".
 const (
-	preReadUsers = `SELECT user_id, company_id FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])
+	preReadUsers = `SELECT user_id, company_id FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))
 		AND company_id IS NOT NULL`
 	lockCompanies = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
 		SELECT $1, u.id, u.md::jsonb, $4, $4 FROM unnest($2::text[], $3::text[]) AS u (id, md) ORDER BY u.id COLLATE "C"
@@ -115,21 +123,21 @@ const (
 		ORDER BY u.id COLLATE "C"
 		ON CONFLICT (app_id, user_id) DO UPDATE SET updated_at = users.updated_at WHERE false
 		RETURNING user_id`
-	readCompanies  = `SELECT company_id, metadata FROM companies WHERE app_id = $1 AND company_id = ANY($2::text[])`
-	readUsers      = `SELECT user_id, coalesce(company_id, ''), metadata FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])`
+	readCompanies  = `SELECT company_id, metadata FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
+	readUsers      = `SELECT user_id, coalesce(company_id, ''), metadata FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))`
 	writeCompanies = `UPDATE companies c SET metadata = u.md::jsonb, updated_at = $4
 		FROM unnest($2::text[], $3::text[]) AS u (id, md) WHERE c.app_id = $1 AND c.company_id = u.id`
 	writeUsers = `UPDATE users x SET metadata = u.md::jsonb, company_id = nullif(u.cid, ''), updated_at = $5
 		FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid) WHERE x.app_id = $1 AND x.user_id = u.id`
-	markDirty       = `UPDATE companies SET dirty = true WHERE app_id = $1 AND company_id = ANY($2::text[])`
-	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id = ANY($2::text[])`
-	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id = ANY($2::text[])`
+	markDirty       = `UPDATE companies SET dirty = true WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
+	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
+	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))`
 	lockDirty       = `SELECT company_id FROM companies WHERE app_id = $1 AND dirty ORDER BY company_id COLLATE "C" FOR UPDATE`
 )
 
 // refreshListed recounts the companies listed, which the transaction has
 // locked.
-var refreshListed = dialect.RefreshCounts() + " WHERE app_id = $1 AND company_id = ANY($2::text[])"
+var refreshListed = dialect.RefreshCounts() + " WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))"
 
 // errRetry asks inTx to run the transaction again from the start.
 var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
