@@ -103,6 +103,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"CancelFinished", testCancelFinished},
 		{"PruneJobs", testPruneJobs},
 		{"PruneEvents", testPruneEvents},
+		{"PruneConcurrent", testPruneConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
