@@ -32,6 +32,8 @@ const (
 	ETIMEOUT         = "request_timeout"                 // an upload arrived slower than the server's minimum rate
 	ETOOMANYFAILED   = "too_many_requests"               // the client's address failed authentication too often
 	ERATELIMITED     = "rate_limited"                    // the app sent more real-time requests than its rate allows
+	EJOBFINISHED     = "job_finished"                    // the job is completed or failed, too late to cancel
+	ECANCELED        = "job_canceled"                    // internal: a client canceled the job; the worker stops it
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a
@@ -99,5 +101,16 @@ func NameTakenError(name string) error {
 	return &Error{
 		Code:    ECONFLICT,
 		Message: fmt.Sprintf("An app named %q already exists; app names are unique, so choose another.", name),
+	}
+}
+
+// FinishedError is the EJOBFINISHED of canceling job, which is completed
+// or failed: too late to cancel, its rows are all applied or it stopped.
+func FinishedError(job *Job) error {
+	return &Error{
+		Code:    EJOBFINISHED,
+		Message: fmt.Sprintf("The job is %s; only a job that has not finished can be canceled.", job.Status),
+		Details: "job " + job.ID + " is " + string(job.Status),
+		Job:     job,
 	}
 }

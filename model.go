@@ -87,7 +87,9 @@ func (t JobType) IDField() string {
 }
 
 // JobStatus is a job's place in its lifecycle:
-// queued → validating → processing → pending_refresh → completed, or failed.
+// queued → validating → processing → pending_refresh → completed, or failed;
+// or canceled, from any unfinished status, when a client cancels it (an
+// extension of the documented statuses).
 type JobStatus string
 
 const (
@@ -97,10 +99,13 @@ const (
 	StatusPendingRefresh JobStatus = "pending_refresh"
 	StatusCompleted      JobStatus = "completed"
 	StatusFailed         JobStatus = "failed"
+	StatusCanceled       JobStatus = "canceled"
 )
 
 // Final reports whether no more work will happen on a job in this status.
-func (s JobStatus) Final() bool { return s == StatusCompleted || s == StatusFailed }
+func (s JobStatus) Final() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusCanceled
+}
 
 // Source says how a job's records arrived, which decides how their positions
 // read: an index into a JSON array, or a line of an NDJSON or CSV file.
@@ -141,6 +146,9 @@ type Job struct {
 	// Errors holds the first record errors (see MaxJobErrors), filled by
 	// JobStore.Job and ListJobs.
 	Errors []RecordError
+	// CancelRequested says a client asked to cancel the job (JobStore.CancelJob):
+	// a worker stops it at its next batch boundary, and it ends canceled.
+	CancelRequested bool
 	// Nested is what the job's records' nested metadata becomes: the
 	// ?nested= of its request, kept with the job so the worker validates
 	// with it, also after a restart.

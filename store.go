@@ -16,6 +16,7 @@ type Store interface {
 	WorkStore
 	EventStore
 	DeleteStore
+	RetentionStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error
@@ -67,6 +68,17 @@ type JobStore interface {
 	// Seq >= fromSeq, at most limit of them.
 	// Returns ENOTFOUND if the job does not exist or belongs to another app.
 	JobErrors(ctx context.Context, appID int64, jobID string, fromSeq, limit int) ([]RecordError, error)
+	// CancelJob asks to cancel one job of the app and returns it as Job
+	// does, CancelRequested set. A queued job is canceled at once, in the
+	// same transaction: status canceled, end_time set, its input dropped,
+	// and the app free for its next job. A validating, processing or
+	// pending_refresh job only has its cancel recorded: its worker's next
+	// write (a batch, a renewal, a status move) is refused with ECANCELED,
+	// and the worker finishes it canceled, keeping what it applied. A job
+	// already canceled is returned as it is. Returns EJOBFINISHED, with
+	// Error.Job set, for a completed or failed job, and ENOTFOUND if it
+	// does not exist or belongs to another app.
+	CancelJob(ctx context.Context, appID int64, jobID string) (*Job, error)
 }
 
 // JobInput is a job's records as CreateJob stores them: packed in chunks
@@ -136,6 +148,23 @@ type DeleteStore interface {
 	DeleteCompanies(ctx context.Context, appID int64, ids []string) (int, error)
 }
 
+// RetentionStore prunes what is kept for a time only. Each call is one
+// transaction that removes at most limit rows, so that it never holds long
+// locks; callers call again until it returns fewer than limit. Any number
+// of processes may call them at once on one store.
+type RetentionStore interface {
+	// PruneJobs removes finished jobs (completed, failed, canceled) whose
+	// end_time is more than age before now (the store's clock), with their
+	// staged input and record errors, oldest first; a job with many errors
+	// may take several calls, its errors going first and the job last.
+	// It returns how many rows it removed. Profiles are never pruned.
+	PruneJobs(ctx context.Context, age time.Duration, limit int) (int, error)
+	// PruneEvents removes events received more than age before now, oldest
+	// first, and takes them off the event totals (a name whose count
+	// reaches zero leaves the totals). It returns how many it removed.
+	PruneEvents(ctx context.Context, age time.Duration, limit int) (int, error)
+}
+
 // Lease is a worker's claim on a job. Every WorkStore write checks it and
 // returns ELEASELOST if the job is no longer held by Owner, so two workers
 // never apply the same job.
@@ -156,7 +185,11 @@ type WorkStore interface {
 	// if the rows may go now, or how long to wait before asking again.
 	// Returns ENOTFOUND if the app does not exist.
 	ReserveRows(ctx context.Context, appID int64, n, rowsPerMinute, burst int) (time.Duration, error)
-	// RenewLease extends the lease. Returns ELEASELOST.
+	// RenewLease extends the lease. Returns ELEASELOST, or ECANCELED if
+	// a client canceled the job (JobStore.CancelJob): the worker then
+	// refreshes the companies and finishes it canceled. SetJobStatus,
+	// FinishValidation and ApplyBatch return ECANCELED too, writing
+	// nothing; ReleaseJob, RefreshCompanies and FinishJob do not.
 	RenewLease(ctx context.Context, l Lease) error
 	// ReleaseJob gives the job back for another worker to claim at once
 	// (on shutdown). Returns ELEASELOST.
@@ -181,7 +214,9 @@ type WorkStore interface {
 	// Returns ELEASELOST.
 	RefreshCompanies(ctx context.Context, l Lease, appID int64) error
 	// FinishJob moves the job to a final status with reason (for failed),
-	// sets end_time, drops its input records and ends the lease.
+	// sets end_time, drops its input records and ends the lease. A job
+	// whose cancel was requested that would end completed ends canceled:
+	// a cancel accepted ends canceled unless the job fails.
 	// Returns ELEASELOST.
 	FinishJob(ctx context.Context, l Lease, status JobStatus, reason string) error
 }

@@ -61,6 +61,9 @@ type Job struct {
 	// NestedMetadata is the job's rule for metadata values that are
 	// objects or arrays: "refuse" or "flatten" (Client.Nested).
 	NestedMetadata string `json:"nested_metadata"`
+	// CancelRequested says the job's cancel was accepted (Client.CancelJob):
+	// it ends canceled at its next batch boundary.
+	CancelRequested bool `json:"cancel_requested"`
 }
 
 // UnmarshalJSON reads a job and is lenient with its times: the hosted
@@ -122,8 +125,11 @@ func parseTime(raw json.RawMessage) *time.Time {
 	return nil
 }
 
-// Done reports whether the job has reached a final status.
-func (j *Job) Done() bool { return j.Status == "completed" || j.Status == "failed" }
+// Done reports whether the job has reached a final status: completed,
+// failed, or canceled (a bulkid extension).
+func (j *Job) Done() bool {
+	return j.Status == "completed" || j.Status == "failed" || j.Status == "canceled"
+}
 
 // RecordError is one record a job could not apply. Index is set for JSON
 // bodies (0-based), Line for uploaded files (1-based).
@@ -277,6 +283,27 @@ func (c *Client) Job(ctx context.Context, jobID string) (*Job, error) {
 	var job Job
 	if _, err := c.getJSON(ctx, "/v1/background_jobs/"+url.PathEscape(jobID), &job); err != nil {
 		return nil, err
+	}
+	return &job, nil
+}
+
+// CancelJob cancels a job (POST /v1/background_jobs/{job_id}/cancel, a
+// bulkid extension) and returns it as the server answered: a queued job
+// is canceled at once, a running one has CancelRequested set and ends
+// canceled at its next batch boundary (WaitJob follows it there), keeping
+// the rows it applied. Canceling a canceled job again succeeds. A
+// completed or failed job is an *Error with StatusCode 409 and Code
+// "job_finished"; an unknown one 404.
+func (c *Client) CancelJob(ctx context.Context, jobID string) (*Job, error) {
+	path := "/v1/background_jobs/" + url.PathEscape(jobID) + "/cancel"
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: path})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var job Job
+	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
+		return nil, fmt.Errorf("client: decode %s: %w", path, err)
 	}
 	return &job, nil
 }

@@ -134,6 +134,8 @@ func (c *Client) retryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
 		switch {
+		case e.Code == "job_finished": // a cancel too late: waiting cannot fix it
+			return false
 		case e.StatusCode == http.StatusConflict:
 			return c.Retry.RetryConflicts
 		case e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:

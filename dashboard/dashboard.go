@@ -33,6 +33,8 @@ type Store interface {
 	Company(ctx context.Context, appID int64, companyID string) (*bulkid.Company, error)
 	User(ctx context.Context, appID int64, userID string) (*bulkid.User, error)
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
+	// CancelJob is the one write: the job page's Cancel button.
+	CancelJob(ctx context.Context, appID int64, jobID string) (*bulkid.Job, error)
 	bulkid.DashboardStore
 }
 
@@ -152,6 +154,7 @@ func (h *handler) routes() {
 	h.mux.Handle("GET /ui/{$}", h.signedIn(h.handleOverview))
 	h.mux.Handle("GET /ui/jobs", h.signedIn(h.handleJobs))
 	h.mux.Handle("GET /ui/job", h.signedIn(h.handleJob))
+	h.mux.Handle("POST /ui/job/cancel", h.signedIn(h.handleCancelJob))
 	h.mux.Handle("GET /ui/job/errors.ndjson", h.signedIn(h.handleErrorsNDJSON))
 	h.mux.Handle("GET /ui/job/errors.csv", h.signedIn(h.handleErrorsCSV))
 	h.mux.Handle("GET /ui/companies", h.signedIn(h.handleCompanies))

@@ -120,6 +120,8 @@ func (h *handler) progress(j *bulkid.Job) progress {
 		p.StatusClass = "ok"
 	case bulkid.StatusFailed:
 		p.StatusClass = "fail"
+	case bulkid.StatusCanceled:
+		p.StatusClass = "off"
 	default:
 		p.StatusClass = "run"
 	}

@@ -219,6 +219,33 @@ func (h *handler) handleJob(w http.ResponseWriter, r *http.Request, s *session) 
 	h.render(w, r, http.StatusOK, "job.html", v)
 }
 
+// handleCancelJob is the job page's Cancel button: a form with the job's
+// id and the CSRF token. It cancels the job (a running one at its next
+// batch boundary) and shows the job page again.
+func (h *handler) handleCancelJob(w http.ResponseWriter, r *http.Request, s *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil || !h.checkCSRF(r) {
+		h.renderError(w, r, s, http.StatusForbidden, "The cancel form had expired; reload the job's page and cancel again.")
+		return
+	}
+	id := r.PostFormValue("id")
+	if !bulkid.Storable(id) {
+		h.renderError(w, r, s, http.StatusNotFound, "There is no such job.")
+		return
+	}
+	_, err := h.store.CancelJob(r.Context(), s.app.ID, id)
+	switch bulkid.ErrorCode(err) {
+	case "":
+	case bulkid.EJOBFINISHED:
+		h.renderError(w, r, s, http.StatusConflict, "The job has already finished, so there is nothing to cancel.")
+		return
+	default:
+		h.storeError(w, r, s, err, "There is no such job.")
+		return
+	}
+	http.Redirect(w, r, "/ui/job?"+url.Values{"id": {id}}.Encode(), http.StatusSeeOther)
+}
+
 // eachError calls fn with each of the job's record errors (of code, if
 // not ""), in order, reading them a chunk at a time.
 func (h *handler) eachError(r *http.Request, s *session, j *bulkid.Job, code string, fn func(bulkid.RecordError) error) error {

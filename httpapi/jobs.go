@@ -50,7 +50,8 @@ type jobJSON struct {
 	EstimatedCompletionTime *string `json:"estimated_completion_time"`
 	ErrorsURL               string  `json:"errors_url"`
 	FailureReason           *string `json:"failure_reason"`
-	NestedMetadata          string  `json:"nested_metadata"` // the job's ?nested=: refuse or flatten
+	NestedMetadata          string  `json:"nested_metadata"`  // the job's ?nested=: refuse or flatten
+	CancelRequested         bool    `json:"cancel_requested"` // POST .../cancel was accepted
 }
 
 func timeString(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
@@ -95,7 +96,8 @@ func (s *server) jobJSON(j *bulkid.Job) jobJSON {
 		ErrorsURL:     jobLink(j.ID) + "/errors",
 		Errors:        make([]recordjson.Error, 0, len(j.Errors)),
 
-		NestedMetadata: j.Nested.String(),
+		NestedMetadata:  j.Nested.String(),
+		CancelRequested: j.CancelRequested,
 	}
 	for _, e := range j.Errors {
 		out.Errors = append(out.Errors, recordjson.Of(j, e, false))
@@ -120,6 +122,20 @@ func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request, app *bulki
 		return
 	}
 	writeJSON(w, http.StatusOK, s.jobJSON(job))
+}
+
+// handleCancelJob cancels a job: a queued one at once, a running one at
+// its next batch boundary (its status moves to canceled then). 202 with
+// the job as GET shows it; 409 job_finished for a completed or failed job.
+func (s *server) handleCancelJob(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
+	job, err := storableID(pathValue(r, "job_id"), func(id string) (*bulkid.Job, error) {
+		return s.store.CancelJob(r.Context(), app.ID, id)
+	})
+	if err != nil {
+		s.writeError(w, r, notFound(err, "job", pathValue(r, "job_id")))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, s.jobJSON(job))
 }
 
 func (s *server) handleListJobs(w http.ResponseWriter, r *http.Request, app *bulkid.App) {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-var lifecycle = map[string]int{"queued": 0, "validating": 1, "processing": 2, "pending_refresh": 3, "completed": 4, "failed": 4}
+var lifecycle = map[string]int{"queued": 0, "validating": 1, "processing": 2, "pending_refresh": 3, "completed": 4, "failed": 4, "canceled": 4}
 
 // TestJobLifecycle follows jobs of both endpoints and both content types
 // from 202 to completed, checking every field of the job object.

@@ -30,6 +30,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/background_jobs", s.authenticated(s.handleListJobs))
 	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.handleGetJob))
 	mux.Handle("GET /v1/background_jobs/{job_id}/errors", s.authenticated(s.handleJobErrors))
+	mux.Handle("POST /v1/background_jobs/{job_id}/cancel", s.authenticated(s.handleCancelJob))
 
 	mux.Handle("GET /v1/companies", s.authenticated(s.handleListCompanies))
 	mux.Handle("GET /v1/companies/{company_id}", s.authenticated(s.handleGetCompany))

@@ -12,7 +12,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-var errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is no longer held by this worker."}
+var (
+	errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is no longer held by this worker."}
+	errCanceled  = &bulkid.Error{Code: bulkid.ECANCELED, Message: "The job was canceled by a client; finish it canceled."}
+)
 
 // ClaimJob leases the oldest unfinished job that no live lease holds.
 // SKIP LOCKED lets workers of many processes claim at once without waiting
@@ -49,9 +52,32 @@ func (db *DB) leased(ctx context.Context, tx pgx.Tx, l bulkid.Lease, set, cond s
 	return nil
 }
 
+// stoppable is leased for the writes a cancel stops: it refuses them with
+// errCanceled once a client canceled the job.
+func (db *DB) stoppable(ctx context.Context, tx pgx.Tx, l bulkid.Lease, set, cond string, args ...any) error {
+	if cond != "" {
+		cond += " AND "
+	}
+	err := db.leased(ctx, tx, l, set, cond+"NOT cancel_requested", args...)
+	if err != errLeaseLost {
+		return err
+	}
+	var canceled bool
+	switch qerr := tx.QueryRow(ctx, "SELECT cancel_requested FROM jobs WHERE id = $1 AND lease_owner = $2 AND active",
+		l.JobID, l.Owner).Scan(&canceled); {
+	case errors.Is(qerr, pgx.ErrNoRows):
+		return errLeaseLost
+	case qerr != nil:
+		return qerr
+	case canceled:
+		return errCanceled
+	}
+	return errLeaseLost
+}
+
 // RenewLease extends a lease.
 func (db *DB) RenewLease(ctx context.Context, l bulkid.Lease) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error { return db.leased(ctx, tx, l, "", "") })
+	return db.inTx(ctx, func(tx pgx.Tx) error { return db.stoppable(ctx, tx, l, "", "") })
 }
 
 // ReleaseJob ends a lease so that any worker may claim the job at once.
@@ -68,14 +94,14 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 // SetJobStatus moves a job to status.
 func (db *DB) SetJobStatus(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		return db.leased(ctx, tx, l, "status = $4, start_time = coalesce(start_time, $5)", "", status, db.now())
+		return db.stoppable(ctx, tx, l, "status = $4, start_time = coalesce(start_time, $5)", "", status, db.now())
 	})
 }
 
 // FinishValidation records the job's invalid records and moves it to processing.
 func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulkid.RecordError) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := db.leased(ctx, tx, l, "status = $4, failed_rows = $5", "", bulkid.StatusProcessing, len(errs)); err != nil {
+		if err := db.stoppable(ctx, tx, l, "status = $4, failed_rows = $5", "", bulkid.StatusProcessing, len(errs)); err != nil {
 			return err
 		}
 		var seq int64
@@ -327,7 +353,7 @@ func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users 
 func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, fromCursor, toCursor int) error {
 	now := db.now()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := db.leased(ctx, tx, l, "completed_rows = completed_rows + $4, cursor = $5", "cursor = $6",
+		if err := db.stoppable(ctx, tx, l, "completed_rows = completed_rows + $4, cursor = $5", "cursor = $6",
 			len(recs), toCursor, fromCursor); err != nil {
 			return err
 		}
@@ -438,8 +464,10 @@ func (db *DB) finishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 		if err := tx.QueryRow(ctx, "SELECT seq FROM jobs WHERE id = $1", l.JobID).Scan(&seq); err != nil {
 			return err
 		}
-		if err := db.leased(ctx, tx, l, "status = $4, error = $5, end_time = $6, start_time = coalesce(start_time, $6)", "",
-			status, reason, now); err != nil {
+		// A job canceled meanwhile that would complete ends canceled.
+		if err := db.leased(ctx, tx, l, `status = CASE WHEN cancel_requested AND $4::text = 'completed' THEN 'canceled' ELSE $4::text END,
+			error = $5, end_time = $6, start_time = coalesce(start_time, $6)`, "",
+			string(status), reason, now); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "UPDATE jobs SET active = false, lease_owner = NULL, lease_until = NULL WHERE seq = $1", seq); err != nil {

@@ -9,7 +9,10 @@ import (
 	"github.com/bulkid/bulkid/internal/sqlstore"
 )
 
-var errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is no longer held by this worker."}
+var (
+	errLeaseLost = &bulkid.Error{Code: bulkid.ELEASELOST, Message: "The job is no longer held by this worker."}
+	errCanceled  = &bulkid.Error{Code: bulkid.ECANCELED, Message: "The job was canceled by a client; finish it canceled."}
+)
 
 // ClaimJob leases the oldest unfinished job that no live lease holds.
 func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
@@ -72,9 +75,32 @@ func (db *DB) leasedWhere(ctx context.Context, tx *sql.Tx, l bulkid.Lease, set s
 	return nil
 }
 
+// stoppable is leasedWhere for the writes a cancel stops: it refuses them
+// with errCanceled once a client canceled the job.
+func (db *DB) stoppable(ctx context.Context, tx *sql.Tx, l bulkid.Lease, set string, setArgs []any, cond string, condArgs ...any) error {
+	if cond != "" {
+		cond += " AND "
+	}
+	err := db.leasedWhere(ctx, tx, l, set, setArgs, cond+"cancel_requested = 0", condArgs...)
+	if err != errLeaseLost {
+		return err
+	}
+	var canceled bool
+	switch qerr := tx.QueryRowContext(ctx, "SELECT cancel_requested FROM jobs WHERE id = ? AND lease_owner = ? AND active = 1",
+		l.JobID, l.Owner).Scan(&canceled); {
+	case qerr == sql.ErrNoRows:
+		return errLeaseLost
+	case qerr != nil:
+		return qerr
+	case canceled:
+		return errCanceled
+	}
+	return errLeaseLost
+}
+
 // RenewLease extends a lease.
 func (db *DB) RenewLease(ctx context.Context, l bulkid.Lease) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error { return db.leased(ctx, tx, l, "") })
+	return db.inTx(ctx, func(tx *sql.Tx) error { return db.stoppable(ctx, tx, l, "", nil, "") })
 }
 
 // ReleaseJob ends a lease so that any worker may claim the job at once.
@@ -109,14 +135,14 @@ func (db *DB) ReleaseAllLeases(ctx context.Context) (int64, error) {
 // SetJobStatus moves a job to status.
 func (db *DB) SetJobStatus(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		return db.leased(ctx, tx, l, "status = ?, start_time = coalesce(start_time, ?)", status, ms(db.now()))
+		return db.stoppable(ctx, tx, l, "status = ?, start_time = coalesce(start_time, ?)", []any{status, ms(db.now())}, "")
 	})
 }
 
 // FinishValidation records the job's invalid records and moves it to processing.
 func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulkid.RecordError) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := db.leased(ctx, tx, l, "status = ?, failed_rows = ?", bulkid.StatusProcessing, len(errs)); err != nil {
+		if err := db.stoppable(ctx, tx, l, "status = ?, failed_rows = ?", []any{bulkid.StatusProcessing, len(errs)}, ""); err != nil {
 			return err
 		}
 		var seq int64
@@ -151,7 +177,7 @@ const (
 func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, fromCursor, toCursor int) error {
 	now := ms(db.now())
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := db.leasedWhere(ctx, tx, l, "completed_rows = completed_rows + ?, cursor = ?",
+		if err := db.stoppable(ctx, tx, l, "completed_rows = completed_rows + ?, cursor = ?",
 			[]any{len(recs), toCursor}, "cursor = ?", fromCursor); err != nil {
 			return err
 		}
@@ -331,8 +357,9 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 		if err := tx.QueryRowContext(ctx, "SELECT seq FROM jobs WHERE id = ?", l.JobID).Scan(&seq); err != nil {
 			return err
 		}
-		if err := db.leased(ctx, tx, l, "status = ?, error = ?, end_time = ?, start_time = coalesce(start_time, ?)",
-			status, reason, ms(db.now()), ms(db.now())); err != nil {
+		// A job canceled meanwhile that would complete ends canceled.
+		if err := db.leased(ctx, tx, l, "status = CASE WHEN cancel_requested = 1 AND ? = ? THEN ? ELSE ? END, error = ?, end_time = ?, start_time = coalesce(start_time, ?)",
+			status, bulkid.StatusCompleted, bulkid.StatusCanceled, status, reason, ms(db.now()), ms(db.now())); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE jobs SET active = 0, lease_owner = NULL, lease_until = NULL WHERE seq = ?", seq); err != nil {

@@ -55,6 +55,7 @@ type jobView struct {
 	Error                                string
 	Rows                                 bulkid.RowCounts
 	Nested                               bulkid.NestedRule
+	CancelRequested                      bool
 }
 
 func viewJob(j *bulkid.Job) jobView {
@@ -64,7 +65,7 @@ func viewJob(j *bulkid.Job) jobView {
 		Filename: j.Filename, FileSize: j.FileSize,
 		SubmittedAt: ts(j.SubmittedAt), StartTime: ts(j.StartTime), EndTime: ts(j.EndTime),
 		TotalRows: j.TotalRows, CompletedRows: j.CompletedRows, FailedRows: j.FailedRows,
-		Cursor: j.Cursor, Error: j.Error, Rows: j.Rows, Nested: j.Nested,
+		Cursor: j.Cursor, Error: j.Error, Rows: j.Rows, Nested: j.Nested, CancelRequested: j.CancelRequested,
 	}
 }
 

@@ -9,8 +9,8 @@
 // what crosses them: tenancy.go (no app sees another's data), bounds.go (profile bounds),
 // text.go (validated text every store can hold), concurrency.go
 // (real-time identify during a job); delete.go holds DeleteStore's cases,
-// its own race with identify and a job among them. bench.go holds the
-// benchmarks.
+// its own race with identify and a job among them; retention.go the cancel
+// of a job and RetentionStore's pruning. bench.go holds the benchmarks.
 package storetest
 
 import (
@@ -96,6 +96,14 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"DashboardUsers", testDashboardUsers},
 		{"JobErrorCodes", testJobErrorCodes},
 		{"JobSummaries", testJobSummaries},
+		// Cancel and retention (retention.go)
+		{"CancelQueued", testCancelQueued},
+		{"CancelRunning", testCancelRunning},
+		{"CancelReleased", testCancelReleased},
+		{"CancelFinished", testCancelFinished},
+		{"PruneJobs", testPruneJobs},
+		{"PruneEvents", testPruneEvents},
+		{"PruneConcurrent", testPruneConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

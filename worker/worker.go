@@ -175,6 +175,10 @@ func (p *Pool) runJob(ctx context.Context, owner string, job *bulkid.Job) {
 	sctx := context.WithoutCancel(ctx)
 	log.Info("job claimed", "status", job.Status, "cursor", job.Cursor)
 	err := p.steps(ctx, sctx, l, job)
+	if bulkid.ErrorCode(err) == bulkid.ECANCELED {
+		log.Info("job canceled by a client; finishing it canceled", "cursor", job.Cursor)
+		err = p.finishCanceled(sctx, l, job)
+	}
 	switch code := bulkid.ErrorCode(err); {
 	case err == nil:
 		log.Info("job finished", "status", job.Status, "completed_rows", job.CompletedRows, "failed_rows", job.FailedRows)
@@ -228,6 +232,23 @@ func (p *Pool) giveBack(ctx, sctx context.Context, l bulkid.Lease, log *slog.Log
 	}
 }
 
+// finishCanceled ends a job a client canceled, at a batch boundary: what
+// its batches applied stays, the companies they changed are recounted
+// (as a finished user job's are), and the job ends canceled.
+func (p *Pool) finishCanceled(sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
+	if err := p.cfg.Store.RefreshCompanies(sctx, l, job.AppID); err != nil {
+		return err
+	}
+	if err := p.cfg.Store.FinishJob(sctx, l, bulkid.StatusCanceled, ""); err != nil {
+		return err
+	}
+	job.Status = bulkid.StatusCanceled
+	if stored, err := p.cfg.Store.Job(sctx, job.AppID, job.ID); err == nil {
+		job.CompletedRows, job.FailedRows = stored.CompletedRows, stored.FailedRows
+	}
+	return nil
+}
+
 // steps moves a job through its lifecycle from wherever it stands.
 func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
 	st := p.cfg.Store
@@ -235,6 +256,11 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job)
 	// nil when the job was validated before (processing then parses again).
 	var sp *spool
 	defer func() { sp.close() }()
+	if job.CancelRequested {
+		// Canceled while no worker held it (released at a shutdown, or its
+		// worker gone): nothing more runs.
+		return &bulkid.Error{Code: bulkid.ECANCELED, Message: "The job was canceled before this worker claimed it."}
+	}
 	for {
 		if ctx.Err() != nil {
 			return errStopped

@@ -152,14 +152,15 @@ func TestCLIJobs(t *testing.T) {
 		t.Errorf("jobs errors (none): exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 
-	// cancel: not supported, and said so.
+	// cancel of a finished job: 409 job_finished, and said so (the
+	// cancel of a running job is in TestCancelAcrossRestart).
 	out, errOut = cliFails(t, s, "jobs", "cancel", j1.JobID)
-	if out != "" || !strings.Contains(errOut, "cancelling a job is not supported by the server") {
-		t.Errorf("jobs cancel: stdout %q, stderr %q", out, errOut)
+	if out != "" || !strings.Contains(errOut, "409 job_finished") || !strings.Contains(errOut, "nothing to cancel") {
+		t.Errorf("jobs cancel of a completed job: stdout %q, stderr %q", out, errOut)
 	}
 
 	// Errors of the server, with their error_code, and of the command line.
-	for _, args := range [][]string{{"jobs", "get", "no-such-job"}, {"jobs", "wait", "no-such-job"}, {"jobs", "errors", "no-such-job"}} {
+	for _, args := range [][]string{{"jobs", "get", "no-such-job"}, {"jobs", "wait", "no-such-job"}, {"jobs", "errors", "no-such-job"}, {"jobs", "cancel", "no-such-job"}} {
 		out, errOut := cliFails(t, s, args...)
 		if out != "" || !strings.Contains(errOut, "404 not_found") || !strings.Contains(errOut, `"no-such-job"`) {
 			t.Errorf("%v: stdout %q, stderr %q; want 404 not_found", args, out, errOut)

@@ -53,12 +53,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	uiSecret := fs.String("ui-session-secret", "", "secret that seals dashboard sessions, at least 32 characters; processes behind one address need the same (default: random per process, so a restart ends every session)")
 	uiTTL := fs.Duration("ui-session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
 	uiSecure := fs.Bool("ui-secure-cookies", false, "mark the dashboard's cookies Secure on plain HTTP too, behind a proxy that terminates TLS (with --tls-cert they are Secure anyway)")
+	jobRetention := fs.Duration("job-retention", 30*24*time.Hour, "how long a finished job (completed, failed or canceled) is kept after it ends, with its staged input and error list, before it is pruned; 0 keeps every job (profiles are never pruned)")
+	eventRetention := fs.Duration("event-retention", 0, "how long a tracked event is kept after it was received before it is pruned; 0 (the default) keeps every event")
+	pruneInterval := fs.Duration("prune-interval", time.Hour, "how often the server prunes what --job-retention and --event-retention let go (and once at start)")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", pos[0])
+	}
+	if *jobRetention < 0 || *eventRetention < 0 {
+		return fmt.Errorf("--job-retention and --event-retention must be 0 (keep) or more")
+	}
+	if *pruneInterval <= 0 {
+		return fmt.Errorf("--prune-interval must be positive, not %s", *pruneInterval)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -144,6 +153,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
+	// Every process prunes, whatever its role: the stores' pruning is safe
+	// from many processes at once and takes bounded transactions.
+	pruner, err := worker.NewPruner(worker.PruneConfig{Store: store, JobRetention: *jobRetention,
+		EventRetention: *eventRetention, Interval: *pruneInterval, Logger: log})
+	if err != nil {
+		return err
+	}
 	pool, err := worker.New(worker.Config{Store: store, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease,
 		PollInterval: *poll, Logger: log, SpoolDir: *spoolDir})
 	if err != nil {
@@ -196,6 +212,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if runWorkers {
 		wg.Go(func() { pool.Run(workCtx) })
 	}
+	wg.Go(func() { pruner.Run(workCtx) })
 
 	serveErr := make(chan error, 1)
 	go func() {

@@ -39,7 +39,7 @@
       setText(root, "total", String(j.total));
       root.querySelectorAll('[data-field="status"]').forEach(function (el) {
         el.textContent = j.status;
-        el.className = "status " + (j.status === "completed" ? "ok" : j.status === "failed" ? "fail" : "run");
+        el.className = "status " + (j.status === "completed" ? "ok" : j.status === "failed" ? "fail" : j.status === "canceled" ? "off" : "run");
       });
       (j.counts || []).forEach(function (c) {
         root.querySelectorAll('[data-count="' + c.label + '"]').forEach(function (el) {

@@ -533,9 +533,9 @@ func (e *runner) manyApps(r *scenarioResult) error {
 					}
 					delete(pending, a)
 					last = time.Now()
-				case "failed":
+				case "failed", "canceled":
 					rs.Stop()
-					return fmt.Errorf("app %d: job %s failed", a, j.JobID)
+					return fmt.Errorf("app %d: job %s %s", a, j.JobID, j.Status)
 				}
 			}
 			if time.Since(start) > 30*time.Minute {
@@ -609,7 +609,7 @@ func (e *runner) throttle(r *scenarioResult) error {
 		if !t0.IsZero() && now.Sub(t0) >= 2*time.Minute {
 			break
 		}
-		if j.Status == "completed" || j.Status == "failed" {
+		if j.Done() {
 			return fmt.Errorf("the job ended (%s) before 2 minutes of progress", j.Status)
 		}
 		if now.After(deadline) {

@@ -23,7 +23,7 @@ const jobsUsage = `Usage:
   bulkid jobs get JOB_ID                                         one job
   bulkid jobs wait JOB_ID [--interval 1s]                        poll until the job ends
   bulkid jobs errors JOB_ID                                      every failed record, as NDJSON
-  bulkid jobs cancel JOB_ID                                      not supported by the API
+  bulkid jobs cancel JOB_ID                                      cancel an unfinished job (a bulkid extension)
 
 Each takes --url (BULKID_URL, default http://127.0.0.1:8080) and --token
 (BULKID_TOKEN). Run "bulkid jobs COMMAND --help" for its flags.
@@ -122,7 +122,7 @@ func printJSON(w io.Writer, v any) error {
 // readAttempts is how often a read is tried before giving up.
 const readAttempts = 4
 
-// Jobs is "bulkid jobs list|get|wait|errors|cancel": it reads the app's
+// Jobs is "bulkid jobs list|get|wait|errors|cancel": it reads (and cancels) the app's
 // jobs on a server.
 func Jobs(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if ok, err := groupHelp(args, jobsUsage, "jobs: say list, get, wait, errors or cancel", stdout, stderr); ok {
@@ -138,7 +138,7 @@ func Jobs(ctx context.Context, args []string, getenv func(string) string, stdout
 	case "errors":
 		return helpOK(jobsErrors(ctx, args[1:], getenv, stdout, stderr))
 	case "cancel":
-		return helpOK(jobsCancel(args[1:], getenv, stderr))
+		return helpOK(jobsCancel(ctx, args[1:], getenv, stdout, stderr))
 	default:
 		fmt.Fprint(stderr, jobsUsage)
 		return fmt.Errorf("jobs: unknown subcommand %q (list, get, wait, errors, cancel)", args[0])
@@ -188,7 +188,7 @@ func jobsGet(ctx context.Context, args []string, getenv func(string) string, std
 
 // jobsWait polls a job until it ends, printing a line on stderr whenever
 // its status or counts change, then the final job on stdout. It fails if
-// the job failed or has failed rows.
+// the job failed, was canceled or has failed rows.
 func jobsWait(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	rc := newReadCommand("bulkid jobs wait JOB_ID [flags]",
 		"bulkid jobs wait 3cd1a326-812c-432c-bbf2-e5dba4477e31 --interval 2s --url http://127.0.0.1:8080 --token $KEY", stderr)
@@ -228,6 +228,8 @@ func jobsWait(ctx context.Context, args []string, getenv func(string) string, st
 			reason = *job.FailureReason
 		}
 		return fmt.Errorf("job %s failed: %s", job.JobID, reason)
+	case job.Status == "canceled":
+		return fmt.Errorf("job %s was canceled with %d of %d rows applied", job.JobID, job.CompletedRows, job.TotalRows)
 	case job.FailedRows > 0:
 		return fmt.Errorf("job %s completed, but %d of %d rows failed; \"bulkid jobs errors %s\" lists them", job.JobID, job.FailedRows, job.TotalRows, job.JobID)
 	}
@@ -258,21 +260,33 @@ func jobsErrors(ctx context.Context, args []string, getenv func(string) string, 
 	return err
 }
 
-// jobsCancel says that no job can be cancelled: neither the Bulk Identify
-// API nor this server has an endpoint for it, so nothing is sent.
-func jobsCancel(args []string, getenv func(string) string, stderr io.Writer) error {
+// jobsCancel cancels a job (POST /v1/background_jobs/{job_id}/cancel,
+// a bulkid extension) and prints the job as the server answered: a
+// queued job is canceled at once, a running one at its next batch
+// boundary ("bulkid jobs wait" follows it there). A finished job is an
+// error (409 job_finished).
+func jobsCancel(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	rc := newReadCommand("bulkid jobs cancel JOB_ID [flags]",
 		"bulkid jobs cancel 3cd1a326-812c-432c-bbf2-e5dba4477e31 --url http://127.0.0.1:8080 --token $KEY", stderr)
-	pos, err := cliflag.Parse(rc.fs, args, getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return errHelpShown
-	}
-	if err != nil {
+	if err := rc.parse(args, getenv, 1, "JOB_ID"); err != nil {
 		return err
 	}
-	if len(pos) != 1 || pos[0] == "" {
-		rc.fs.Usage()
-		return errors.New("give exactly one JOB_ID")
+	id := rc.pos[0]
+	c := rc.client(stderr, readAttempts) // a cancel is idempotent: a retry is safe
+	job, err := c.CancelJob(ctx, id)
+	switch {
+	case client.IsCode(err, "job_finished"):
+		return fmt.Errorf("%w: job %s has finished, so there is nothing to cancel", err, id)
+	case err != nil:
+		return err
 	}
-	return fmt.Errorf("cancelling a job is not supported by the server: the Bulk Identify API has no cancel endpoint, so job %s runs until it is completed or failed (\"bulkid jobs wait %s\" follows it)", pos[0], pos[0])
+	if err := printJSON(stdout, job); err != nil {
+		return err
+	}
+	if job.Status == "canceled" {
+		fmt.Fprintf(stderr, "job %s is canceled, with %d of %d rows applied\n", id, job.CompletedRows, job.TotalRows)
+	} else {
+		fmt.Fprintf(stderr, "job %s: cancel accepted; it stops at its next batch boundary (\"bulkid jobs wait %s\" follows it)\n", id, id)
+	}
+	return nil
 }

@@ -299,6 +299,10 @@ func (p *pusher) send(ctx context.Context, b *batch) error {
 		}
 		return fmt.Errorf("job %s failed%s", job.JobID, reason)
 	}
+	if job.Status == "canceled" {
+		// Someone canceled the push's job: stop, and send nothing more.
+		return fmt.Errorf("job %s was canceled with %d of %d rows applied; the push stops and sends no more records", job.JobID, job.CompletedRows, job.TotalRows)
+	}
 	b.buf.Reset()
 	b.n, b.origin = 0, b.origin[:0]
 	return nil

@@ -15,7 +15,8 @@ import (
 
 // JobColumns are the columns ScanJob reads, in its order.
 const JobColumns = `seq, id, app_id, type, status, source, filename, file_size, submitted_at, start_time, end_time,
-	total_rows, completed_rows, failed_rows, cursor, error, created_rows, updated_rows, unchanged_rows, nested_metadata`
+	total_rows, completed_rows, failed_rows, cursor, error, created_rows, updated_rows, unchanged_rows, nested_metadata,
+	cancel_requested`
 
 // ScanJob reads a row of JobColumns: the job and its seq. The error is the
 // driver's, for the caller to translate.
@@ -26,7 +27,7 @@ func ScanJob(row Row) (*bulkid.Job, int64, error) {
 	err := row.Scan(&seq, &j.ID, &j.AppID, &j.Type, &j.Status, &j.Source, &j.Filename, &j.FileSize,
 		(*timeDest)(&j.SubmittedAt), (*timeDest)(&j.StartTime), (*timeDest)(&j.EndTime),
 		&j.TotalRows, &j.CompletedRows, &j.FailedRows, &j.Cursor, &j.Error,
-		&j.Rows.Created, &j.Rows.Updated, &j.Rows.Unchanged, &nested)
+		&j.Rows.Created, &j.Rows.Updated, &j.Rows.Unchanged, &nested, &j.CancelRequested)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -189,7 +189,7 @@ func (s Target) WaitJob(id string) Job {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		j := s.Job(id)
-		if j.Status == "completed" || j.Status == "failed" {
+		if j.Status == "completed" || j.Status == "failed" || j.Status == "canceled" {
 			return j
 		}
 		if time.Now().After(deadline) {
