@@ -32,6 +32,8 @@ const (
 	ETIMEOUT         = "request_timeout"                 // an upload arrived slower than the server's minimum rate
 	ETOOMANYFAILED   = "too_many_requests"               // the client's address failed authentication too often
 	ERATELIMITED     = "rate_limited"                    // the app sent more real-time requests than its rate allows
+	EKEYREUSED       = "idempotency_key_reused"          // an Idempotency-Key already accepted with another request
+	EKEYINUSE        = "idempotency_key_in_use"          // an Idempotency-Key whose first request is still being received
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

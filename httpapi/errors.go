@@ -35,6 +35,8 @@ var statusOf = map[string]int{
 	bulkid.ETIMEOUT:         http.StatusRequestTimeout,
 	bulkid.ETOOMANYFAILED:   http.StatusTooManyRequests,
 	bulkid.ERATELIMITED:     http.StatusTooManyRequests,
+	bulkid.EKEYREUSED:       http.StatusUnprocessableEntity,
+	bulkid.EKEYINUSE:        http.StatusConflict,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long
