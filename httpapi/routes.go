@@ -15,9 +15,9 @@ func (s *server) routes(mux *http.ServeMux) {
 		return
 	}
 
-	mux.Handle("POST /v1/companies/bulk_identify", s.authenticated(s.uploadSlot(s.handleBulkIdentify(bulkid.JobCompanies))))
-	mux.Handle("POST /v1/users/bulk_identify", s.authenticated(s.uploadSlot(s.handleBulkIdentify(bulkid.JobUsers))))
-	mux.Handle("POST /v1/imports", s.authenticated(s.uploadSlot(s.handleImport)))
+	mux.Handle("POST /v1/companies/bulk_identify", s.authenticated(s.idempotent(s.uploadSlot(s.handleBulkIdentify(bulkid.JobCompanies)))))
+	mux.Handle("POST /v1/users/bulk_identify", s.authenticated(s.idempotent(s.uploadSlot(s.handleBulkIdentify(bulkid.JobUsers)))))
+	mux.Handle("POST /v1/imports", s.authenticated(s.idempotent(s.uploadSlot(s.handleImport))))
 
 	mux.Handle("POST /v1/companies/identify", s.authenticated(s.realtime(s.handleIdentifyCompany)))
 	mux.Handle("POST /v1/identify", s.authenticated(s.realtime(s.handleIdentifyUser)))

@@ -20,14 +20,15 @@ import (
 	"github.com/bulkid/bulkid/internal/throttle"
 )
 
-// Store is the part of a bulkid.Store the API uses: jobs, profiles and
-// their deletion, events, the key lookup of authentication, and Ping for
+// Store is the part of a bulkid.Store the API uses: jobs and their
+// idempotency keys, profiles and their deletion, events, the key lookup of authentication, and Ping for
 // /healthz.
 type Store interface {
 	bulkid.JobStore
 	bulkid.ProfileStore
 	bulkid.EventStore
 	bulkid.DeleteStore
+	bulkid.IdempotencyStore
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
 	Ping(ctx context.Context) error
 }
@@ -108,6 +109,7 @@ type server struct {
 	readTimeout time.Duration
 	authFails   *throttle.Auth // nil if off
 	rtLimit     *appLimiter    // the real-time rate limit; nil if off
+	receiving   keysReceiving  // Idempotency-Keys of requests being received
 }
 
 // NewServer returns the API's handler.

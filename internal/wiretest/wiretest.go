@@ -67,9 +67,17 @@ func ExpectError(t *testing.T, r Response, status int, code string) APIError {
 // Send sends a request with key ("" for none) and returns its answer, or
 // the error of a server that is gone (killed, say), without failing the test.
 func Send(method, url, key, contentType string, body io.Reader) (Response, error) {
+	return SendHeader(method, url, key, contentType, nil, body)
+}
+
+// SendHeader is Send with the headers in header added.
+func SendHeader(method, url, key, contentType string, header http.Header, body io.Reader) (Response, error) {
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return Response{}, err
+	}
+	for name, vs := range header {
+		req.Header[name] = append(req.Header[name], vs...)
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Token "+key)
@@ -102,6 +110,17 @@ type Target struct {
 func (s Target) Do(method, path, key, contentType string, body io.Reader) Response {
 	s.T.Helper()
 	r, err := Send(method, s.URL+path, key, contentType, body)
+	if err != nil {
+		s.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// DoHeader sends a request with the target's key and the headers in
+// header, failing the test if no answer comes.
+func (s Target) DoHeader(method, path, contentType string, header http.Header, body io.Reader) Response {
+	s.T.Helper()
+	r, err := SendHeader(method, s.URL+path, s.Key, contentType, header, body)
 	if err != nil {
 		s.T.Fatalf("%s %s: %v", method, path, err)
 	}
