@@ -110,8 +110,12 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 	// store enforces the rule again atomically when the job is created.
 	if prior == nil {
 		if active, err := s.store.ActiveJob(r.Context(), app.ID); err == nil {
-			s.writeConflict(w, r, active)
-			return
+			// Another process may have accepted the key since it was
+			// looked up, with the job that now holds the app.
+			if prior = s.keyAccepted(r, app, key); prior == nil {
+				s.writeConflict(w, r, active)
+				return
+			}
 		} else if bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
 			s.writeError(w, r, err)
 			return
@@ -176,10 +180,8 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 	} else {
 		prior, err = s.store.CreateJobWithKey(r.Context(), job, input, bulkid.IdempotencyKey{Key: key, Fingerprint: fp.sum(job)})
 		if bulkid.ErrorCode(err) == bulkid.ECONFLICT {
-			// Another process may have just accepted the key, with the
-			// job that now holds the app.
-			if k, kerr := s.store.IdempotencyKey(r.Context(), app.ID, key); kerr == nil {
-				prior, err = k, nil
+			if prior = s.keyAccepted(r, app, key); prior != nil {
+				err = nil
 			}
 		}
 		if err == nil && prior != nil {

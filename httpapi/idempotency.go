@@ -135,6 +135,20 @@ func (f *fingerprint) sum(job *bulkid.Job) []byte {
 	return h.Sum(nil)
 }
 
+// keyAccepted returns the app's key if key is one ("" is not) that the
+// store holds now: after a 409 of the one-job rule, whether the job that
+// holds the app is the key's, accepted by another process meanwhile.
+func (s *server) keyAccepted(r *http.Request, app *bulkid.App, key string) *bulkid.IdempotencyKey {
+	if key == "" {
+		return nil
+	}
+	k, err := s.store.IdempotencyKey(r.Context(), app.ID, key)
+	if err != nil {
+		return nil
+	}
+	return k
+}
+
 // replay answers a request whose Idempotency-Key the app's earlier request
 // was accepted with: that request's job as it is now, 200 with
 // Idempotent-Replayed: true, if the fingerprints match; 422
