@@ -120,6 +120,7 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 			s.writeError(w, r, err)
 			return
 		}
+		s.setJobSlotHeaders(w, nil) // the slot is free, as far as is known now
 	}
 	maxBody, boundary := s.limits.MaxBytes, ""
 	if mediaType == "multipart/form-data" {
@@ -199,6 +200,7 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 		return
 	}
 	s.notify()
+	s.setJobSlotHeaders(w, job)
 	w.Header().Set("Location", jobLink(job.ID))
 	writeJSON(w, status, s.jobJSON(job))
 }
@@ -310,6 +312,7 @@ func (s *server) writeConflict(w http.ResponseWriter, r *http.Request, active *b
 		secs = max(1, int(math.Ceil(d.Seconds())))
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.setJobSlotHeaders(w, active)
 	s.writeError(w, r, &bulkid.Error{
 		Code:    bulkid.ECONFLICT,
 		Message: "Another bulk job of this app is in progress; one job runs at a time per app. Retry when it has finished.",

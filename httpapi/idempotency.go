@@ -165,6 +165,14 @@ func (s *server) replay(w http.ResponseWriter, r *http.Request, app *bulkid.App,
 		s.writeError(w, r, err)
 		return
 	}
+	slot := job
+	if job.Status.Final() {
+		// The slot is the app's, and may hold a later job.
+		if slot, err = s.store.ActiveJob(r.Context(), app.ID); err != nil {
+			slot = nil
+		}
+	}
+	s.setJobSlotHeaders(w, slot)
 	w.Header().Set("Idempotent-Replayed", "true")
 	w.Header().Set("Location", jobLink(job.ID))
 	writeJSON(w, http.StatusOK, s.jobJSON(job))

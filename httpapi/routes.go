@@ -27,9 +27,9 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /v1/users", s.authenticated(s.realtime(s.handleDelete(bulkid.JobUsers))))
 	mux.Handle("DELETE /v1/companies", s.authenticated(s.realtime(s.handleDelete(bulkid.JobCompanies))))
 
-	mux.Handle("GET /v1/background_jobs", s.authenticated(s.handleListJobs))
-	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.handleGetJob))
-	mux.Handle("GET /v1/background_jobs/{job_id}/errors", s.authenticated(s.handleJobErrors))
+	mux.Handle("GET /v1/background_jobs", s.authenticated(s.jobReads(s.handleListJobs)))
+	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.jobReads(s.handleGetJob)))
+	mux.Handle("GET /v1/background_jobs/{job_id}/errors", s.authenticated(s.jobReads(s.handleJobErrors)))
 
 	mux.Handle("GET /v1/companies", s.authenticated(s.handleListCompanies))
 	mux.Handle("GET /v1/companies/{company_id}", s.authenticated(s.handleGetCompany))

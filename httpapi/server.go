@@ -89,6 +89,11 @@ type Config struct {
 	// with Retry-After.
 	RealtimeRate  int
 	RealtimeBurst int
+	// JobReadRate is how many job reads (GET /v1/background_jobs, a job,
+	// its errors) one app may make a minute, in this process (default
+	// 6000, in bursts of up to 1000; negative turns the limit off). Over
+	// it, reads are answered 429 rate_limited with Retry-After.
+	JobReadRate int
 }
 
 type server struct {
@@ -109,6 +114,7 @@ type server struct {
 	readTimeout time.Duration
 	authFails   *throttle.Auth // nil if off
 	rtLimit     *appLimiter    // the real-time rate limit; nil if off
+	jobLimit    *appLimiter    // the job-read rate limit; nil if off
 	receiving   keysReceiving  // Idempotency-Keys of requests being received
 }
 
@@ -161,6 +167,12 @@ func NewServer(cfg Config) http.Handler {
 	}
 	if cfg.RealtimeRate > 0 {
 		s.rtLimit = newAppLimiter(cfg.RealtimeRate, cfg.RealtimeBurst)
+	}
+	if cfg.JobReadRate == 0 {
+		cfg.JobReadRate = defaultJobReadRate
+	}
+	if cfg.JobReadRate > 0 {
+		s.jobLimit = newAppLimiter(cfg.JobReadRate, maxJobReadBurst)
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
