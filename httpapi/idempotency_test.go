@@ -186,7 +186,11 @@ func TestIdempotencyBadKey(t *testing.T) {
 func TestIdempotencyKeyInUse(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")
-	body := mustJSON(t, companies(2, "c"))
+	// 16 MiB of white space before the records: more than the socket
+	// buffers between client and server hold, so once it is written the
+	// server's handler is reading the body, and holds the key.
+	pad := bytes.Repeat([]byte(" "), 16<<20)
+	body := append(pad, mustJSON(t, companies(2, "c"))...)
 	pr, pw := io.Pipe()
 	firstDone := make(chan response, 1)
 	go func() {
@@ -196,8 +200,7 @@ func TestIdempotencyKeyInUse(t *testing.T) {
 		}
 		firstDone <- r
 	}()
-	// The write returns once the server reads the body: the key is taken.
-	if _, err := pw.Write(body[:1]); err != nil {
+	if _, err := pw.Write(pad); err != nil {
 		t.Fatal(err)
 	}
 	r := keyed(t, s, "/v1/companies/bulk_identify", "application/json", "slow", body)
@@ -205,7 +208,7 @@ func TestIdempotencyKeyInUse(t *testing.T) {
 	if r.Header.Get("Retry-After") == "" {
 		t.Error("409 idempotency_key_in_use without Retry-After")
 	}
-	pw.Write(body[1:])
+	pw.Write(body[len(pad):])
 	pw.Close()
 	first := <-firstDone
 	id := accepted(t, first).JobID
