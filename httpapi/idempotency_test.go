@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/bulkid/bulkid"
 )
 
 // keyed sends body to path with the Idempotency-Key key and more headers
@@ -231,4 +233,37 @@ func sendKeyed(s *server, body io.Reader, full []byte) (response, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
+}
+
+// A replay is answered while another job of the app runs, its headers
+// saying the slot is held (by that job); a new key meets the 409.
+func TestIdempotencyReplayWhileAnotherJobRuns(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--rows-per-minute", "60")
+	body := mustJSON(t, companies(1, "a"))
+	first := accepted(t, keyed(t, s, "/v1/companies/bulk_identify", "application/json", "k1", body)).JobID
+	s.WaitJob(first)
+	running := accepted(t, s.PostJSON("/v1/companies/bulk_identify", companies(100, "b"))).JobID
+
+	r := keyed(t, s, "/v1/companies/bulk_identify", "application/json", "k1", body)
+	if j := replayed(t, r, first); j.Status != "completed" {
+		t.Errorf("replay: status %s, want completed", j.Status)
+	}
+	wantRate(t, "replay while another job runs", r, 1, 0, 3600)
+	busy := keyed(t, s, "/v1/companies/bulk_identify", "application/json", "k2", body)
+	e := expectError(t, busy, http.StatusConflict, "job_in_progress")
+	if e.Errors[0].JobID != running {
+		t.Errorf("409 names job %s, want the running %s", e.Errors[0].JobID, running)
+	}
+	// The refused request stored no key: k2 is free once the job is done.
+	app, err := s.store.AppByKeyHash(t.Context(), bulkid.HashAPIKey(s.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.store.IdempotencyKey(t.Context(), app.ID, "k1"); err != nil {
+		t.Errorf("the accepted key k1: %v", err)
+	}
+	if _, err := s.store.IdempotencyKey(t.Context(), app.ID, "k2"); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		t.Errorf("the key of a request refused 409: %v, want not_found: a refused request stores no key", err)
+	}
 }
