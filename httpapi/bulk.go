@@ -136,10 +136,16 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 	raw := openBody(r, coding, maxBody)
 	var bodySize int64 // decoded: a JSON job's file_size
 	var body io.Reader = ingest.LimitReader(raw, maxBody, &bodySize)
+	// With a key, the request's fingerprint is taken as the content is
+	// read: the whole body, or a multipart body's file part.
 	fp := newFingerprint(r, mediaType)
-	file := io.Writer(fp.content) // a multipart body's file part
-	if boundary == "" {
-		body, file = io.TeeReader(body, fp.content), io.Discard
+	file := io.Discard
+	switch {
+	case key == "":
+	case boundary == "":
+		body = io.TeeReader(body, fp.content)
+	default:
+		file = fp.content
 	}
 
 	// The records are packed as they arrive: in memory for a small body,
