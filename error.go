@@ -34,6 +34,8 @@ const (
 	ERATELIMITED     = "rate_limited"                    // the app sent more real-time requests than its rate allows
 	EJOBFINISHED     = "job_finished"                    // the job is completed or failed, too late to cancel
 	ECANCELED        = "job_canceled"                    // internal: a client canceled the job; the worker stops it
+	EKEYREUSED       = "idempotency_key_reused"          // an Idempotency-Key already accepted with another request
+	EKEYINUSE        = "idempotency_key_in_use"          // an Idempotency-Key whose first request is still being received
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

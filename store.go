@@ -17,6 +17,7 @@ type Store interface {
 	EventStore
 	DeleteStore
 	RetentionStore
+	IdempotencyStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error

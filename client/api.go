@@ -58,6 +58,10 @@ type Job struct {
 	EstimatedCompletionTime *time.Time `json:"estimated_completion_time"`
 	ErrorsURL               string     `json:"errors_url"`
 	FailureReason           *string    `json:"failure_reason"`
+	// Replayed is true when the server answered a request with an
+	// Idempotency-Key it had accepted before (Idempotent-Replayed: true):
+	// this is that request's job, as it is now, and nothing new was queued.
+	Replayed bool `json:"-"`
 	// NestedMetadata is the job's rule for metadata values that are
 	// objects or arrays: "refuse" or "flatten" (Client.Nested).
 	NestedMetadata string `json:"nested_metadata"`
@@ -204,52 +208,77 @@ func (c *Client) bulkPath(k Kind) string {
 	return k.bulkPath() + "?" + url.Values{"nested": {c.Nested}}.Encode()
 }
 
+// CallOption sets something of one call of the bulk and import methods.
+type CallOption func(*request)
+
+// WithIdempotencyKey sends key (1 to 255 printable ASCII characters, such
+// as a UUID) as the call's Idempotency-Key, on every attempt: a server
+// that accepted a request with it before (from this app, within 24 hours)
+// answers that request's job, with Job.Replayed set, instead of making
+// another, so a retry after a lost answer never makes a job twice. The
+// same key with another body is refused (422 idempotency_key_reused).
+// The hosted service is not known to honour it.
+func WithIdempotencyKey(key string) CallOption {
+	return func(r *request) { r.idempotencyKey = key }
+}
+
 // BulkIdentifyCompanies submits companies as a JSON body (at most 10,000).
-func (c *Client) BulkIdentifyCompanies(ctx context.Context, companies []Company) (*Job, error) {
-	return bulk(ctx, c, Companies, companies)
+func (c *Client) BulkIdentifyCompanies(ctx context.Context, companies []Company, opts ...CallOption) (*Job, error) {
+	return bulk(ctx, c, Companies, companies, opts)
 }
 
 // BulkIdentifyUsers submits users as a JSON body (at most 10,000).
-func (c *Client) BulkIdentifyUsers(ctx context.Context, users []User) (*Job, error) {
-	return bulk(ctx, c, Users, users)
+func (c *Client) BulkIdentifyUsers(ctx context.Context, users []User, opts ...CallOption) (*Job, error) {
+	return bulk(ctx, c, Users, users, opts)
 }
 
 // BulkIdentifyRaw submits records, each already one JSON object, as a JSON
 // body of kind k.
-func (c *Client) BulkIdentifyRaw(ctx context.Context, k Kind, records []json.RawMessage) (*Job, error) {
-	return bulk(ctx, c, k, records)
+func (c *Client) BulkIdentifyRaw(ctx context.Context, k Kind, records []json.RawMessage, opts ...CallOption) (*Job, error) {
+	return bulk(ctx, c, k, records, opts)
 }
 
 // bulk posts records as the JSON body {k: records}. A nil slice is sent
 // as [], which the server refuses as empty, rather than as null.
-func bulk[T any](ctx context.Context, c *Client, k Kind, records []T) (*Job, error) {
+func bulk[T any](ctx context.Context, c *Client, k Kind, records []T, opts []CallOption) (*Job, error) {
 	if records == nil {
 		records = []T{}
 	}
-	var job Job
-	if err := c.postJSON(ctx, c.bulkPath(k), map[string]any{string(k): records}, &job); err != nil {
-		return nil, err
-	}
-	return &job, nil
-}
-
-// Upload submits an NDJSON file of kind k as the multipart field "file"
-// (at most 50 MB and 10,000 lines).
-func (c *Client) Upload(ctx context.Context, k Kind, filename string, ndjson []byte) (*Job, error) {
-	body, n, ct, err := multipartBody(filename, ndjson)
+	b, err := json.Marshal(map[string]any{string(k): records})
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: c.bulkPath(k), contentType: ct, body: body, length: n})
+	return c.submit(ctx, request{method: http.MethodPost, path: c.bulkPath(k), contentType: "application/json",
+		body: func() (io.Reader, error) { return bytes.NewReader(b), nil }}, opts)
+}
+
+// submit sends req, a request that makes a job, with opts, and reads the job.
+func (c *Client) submit(ctx context.Context, req request, opts []CallOption) (*Job, error) {
+	for _, o := range opts {
+		o(&req)
+	}
+	resp, err := c.do(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	var job Job
 	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
-		return nil, fmt.Errorf("client: decode %s: %w", k.bulkPath(), err)
+		path, _, _ := strings.Cut(req.path, "?")
+		return nil, fmt.Errorf("client: decode %s: %w", path, err)
 	}
+	job.Replayed = resp.Header.Get("Idempotent-Replayed") == "true"
 	return &job, nil
+}
+
+// Upload submits an NDJSON file of kind k as the multipart field "file"
+// (at most 50 MB and 10,000 lines).
+func (c *Client) Upload(ctx context.Context, k Kind, filename string, ndjson []byte, opts ...CallOption) (*Job, error) {
+	body, n, ct, err := multipartBody(filename, ndjson)
+	if err != nil {
+		return nil, err
+	}
+	return c.submit(ctx, request{method: http.MethodPost, path: c.bulkPath(k), contentType: ct, body: body, length: n}, opts)
 }
 
 // Import submits a CSV or NDJSON file of users or companies to
@@ -257,7 +286,7 @@ func (c *Client) Upload(ctx context.Context, k Kind, filename string, ndjson []b
 // format by filename's extension or the content, and the kind by its
 // user_id or company_id column (or first record). It answers 200 with
 // the job, queued.
-func (c *Client) Import(ctx context.Context, filename string, content []byte) (*Job, error) {
+func (c *Client) Import(ctx context.Context, filename string, content []byte, opts ...CallOption) (*Job, error) {
 	body, n, ct, err := multipartBody(filename, content)
 	if err != nil {
 		return nil, err
@@ -266,16 +295,7 @@ func (c *Client) Import(ctx context.Context, filename string, content []byte) (*
 	if c.Nested != "" {
 		path += "?" + url.Values{"nested": {c.Nested}}.Encode()
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: path, contentType: ct, body: body, length: n})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var job Job
-	if err := json.NewDecoder(resp.Body).Decode(&job); err != nil {
-		return nil, fmt.Errorf("client: decode /v1/imports: %w", err)
-	}
-	return &job, nil
+	return c.submit(ctx, request{method: http.MethodPost, path: path, contentType: ct, body: body, length: n}, opts)
 }
 
 // Job returns one job.
@@ -399,8 +419,9 @@ func (c *Client) JobErrors(ctx context.Context, jobID string, fn func(RecordErro
 }
 
 // WaitJob polls a job until it is final, at first often and then every
-// interval, calling progress
-// (if not nil) with each poll, and returns the final job.
+// interval (longer when the server's X-RateLimit-Remaining says the
+// app's job reads are spent, until its X-RateLimit-Reset), calling
+// progress (if not nil) with each poll, and returns the final job.
 func (c *Client) WaitJob(ctx context.Context, jobID string, interval time.Duration, progress func(*Job)) (*Job, error) {
 	if interval <= 0 {
 		interval = time.Second
@@ -408,17 +429,23 @@ func (c *Client) WaitJob(ctx context.Context, jobID string, interval time.Durati
 	// Start fast, for short jobs, and slow down to interval.
 	wait := min(interval, 50*time.Millisecond)
 	for {
-		job, err := c.Job(ctx, jobID)
+		var job Job
+		h, err := c.getJSON(ctx, "/v1/background_jobs/"+url.PathEscape(jobID), &job)
 		if err != nil {
 			return nil, err
 		}
 		if progress != nil {
-			progress(job)
+			progress(&job)
 		}
 		if job.Done() {
-			return job, nil
+			return &job, nil
 		}
-		t := time.NewTimer(wait)
+		pause := wait
+		if h.Get("X-RateLimit-Remaining") == "0" {
+			// The app's job reads are spent: the next poll would get a 429.
+			pause = max(pause, rateLimitReset(h.Get("X-RateLimit-Reset")))
+		}
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()

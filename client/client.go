@@ -4,8 +4,11 @@
 //
 // It depends on nothing of the server. Every call takes a context, retries
 // what retrying can fix (409 while a job runs, 429, 5xx, network errors)
-// with backoff and jitter, honouring Retry-After, and returns *Error for
-// an answer it cannot use.
+// with backoff and jitter, honouring Retry-After (and, on a 429 without
+// it, X-RateLimit-Reset), and returns *Error for an answer it cannot use.
+// The bulk and import methods take WithIdempotencyKey, so that a retry
+// of a request the server accepted, whose answer was lost, gets that
+// request's job instead of making another.
 package client
 
 import (
@@ -110,9 +113,11 @@ type Error struct {
 	Code       string // error_code
 	Message    string
 	Details    string
-	RequestID  string        // x-request-id
-	JobID      string        // for 409: the job that is running (bulkid)
-	RetryAfter time.Duration // from Retry-After, when given
+	RequestID  string // x-request-id
+	JobID      string // for 409: the job that is running (bulkid)
+	// RetryAfter is how long the server asked to wait: its Retry-After,
+	// or for a 429 without one its X-RateLimit-Reset.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -136,6 +141,8 @@ func (c *Client) retryable(err error) bool {
 		switch {
 		case e.Code == "job_finished": // a cancel too late: waiting cannot fix it
 			return false
+		case e.Code == "idempotency_key_in_use":
+			return true // the key's first request is being answered: ask again for its job
 		case e.StatusCode == http.StatusConflict:
 			return c.Retry.RetryConflicts
 		case e.StatusCode == http.StatusTooManyRequests, e.StatusCode >= 500:
@@ -176,6 +183,9 @@ type request struct {
 	length       int64                     // the body's length, if body is set and it is known (>0)
 	encoding     string                    // its Content-Encoding, "" for none
 	accept       string
+	// idempotencyKey is sent as Idempotency-Key on every attempt, so that
+	// a retry of a request the server accepted gets its job (WithIdempotencyKey).
+	idempotencyKey string
 }
 
 // do sends req, retrying per c.Retry, and returns the successful response
@@ -289,6 +299,9 @@ func (c *Client) once(ctx context.Context, req request) (*http.Response, error) 
 	if req.encoding != "" {
 		hr.Header.Set("Content-Encoding", req.encoding)
 	}
+	if req.idempotencyKey != "" {
+		hr.Header.Set("Idempotency-Key", req.idempotencyKey)
+	}
 	if c.UserAgent != "" {
 		hr.Header.Set("User-Agent", c.UserAgent)
 	}
@@ -328,11 +341,32 @@ func retryAfter(v string) time.Duration {
 	return 0
 }
 
+// rateLimitReset reads an X-RateLimit-Reset header as the time until the
+// rate limit's budget is back: bulkid sends seconds to wait; a value too
+// large for that (past 10^9) is read as the Unix time of the reset, as
+// some services send it.
+func rateLimitReset(v string) time.Duration {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	switch {
+	case err != nil || n <= 0:
+		return 0
+	case n > 1e9:
+		if d := time.Until(time.Unix(n, 0)); d > 0 {
+			return d
+		}
+		return 0
+	}
+	return time.Duration(n) * time.Second
+}
+
 // readError reads an error answer; a body not in the error shape still
 // gives the status.
 func readError(resp *http.Response) error {
 	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Code: strings.ToLower(strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "_"))}
 	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+	if e.RetryAfter == 0 && resp.StatusCode == http.StatusTooManyRequests {
+		e.RetryAfter = rateLimitReset(resp.Header.Get("X-RateLimit-Reset"))
+	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var body struct {
 		Errors []struct {

@@ -43,7 +43,7 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 				Message: "Send application/json, application/x-ndjson, or multipart/form-data with an NDJSON file in the field \"file\"."})
 			return
 		}
-		s.receiveJob(w, r, app, mediaType, params, http.StatusAccepted, memoryInputMax, func(body io.Reader, job *bulkid.Job, add ingest.Sink) error {
+		s.receiveJob(w, r, app, mediaType, params, http.StatusAccepted, memoryInputMax, func(body io.Reader, file io.Writer, job *bulkid.Job, add ingest.Sink) error {
 			job.Type = t
 			switch mediaType {
 			case "application/json":
@@ -56,7 +56,7 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 				return err
 			default:
 				job.Source = bulkid.SourceNDJSON
-				return s.readMultipart(body, params["boundary"], job, "the NDJSON file", func(_ *multipart.Part, file io.Reader) error {
+				return s.readMultipart(body, file, params["boundary"], job, "the NDJSON file", func(_ *multipart.Part, file io.Reader) error {
 					_, err := ingest.ScanNDJSON(file, s.limits, add)
 					return err
 				})
@@ -66,8 +66,10 @@ func (s *server) handleBulkIdentify(t bulkid.JobType) func(http.ResponseWriter, 
 }
 
 // readJob reads the records of a request body, as decoded and limited,
-// into add, and sets the job's Type, Source and file fields.
-type readJob func(body io.Reader, job *bulkid.Job, add ingest.Sink) error
+// into add, and sets the job's Type, Source and file fields. A multipart
+// body's file part is copied to file as it is read (readMultipart), for
+// the request's fingerprint.
+type readJob func(body io.Reader, file io.Writer, job *bulkid.Job, add ingest.Sink) error
 
 // receiveJob is what every endpoint that makes a job of a request body
 // does once the body's Content-Type is known to be one it takes (of the
@@ -77,6 +79,11 @@ type readJob func(body io.Reader, job *bulkid.Job, add ingest.Sink) error
 // read, enforcing the limits; it stores the job with all its input, and
 // only then answers status with the job. Records are packed in memory for
 // a body of at most memMax bytes, in a spool file otherwise.
+//
+// With an Idempotency-Key (idempotent) the job and the key are stored
+// together; a key the app holds already is a replay: its body is read as
+// any other, for its fingerprint, but nothing is kept, and the answer is
+// the key's job (replay), never a 409 of its own job.
 func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.App, mediaType string, params map[string]string,
 	status int, memMax int64, read readJob) {
 	coding, err := contentCoding(r)
@@ -89,14 +96,31 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 		s.writeError(w, r, err)
 		return
 	}
+	key := requestKey(r)
+	var prior *bulkid.IdempotencyKey
+	if key != "" {
+		if prior, err = s.store.IdempotencyKey(r.Context(), app.ID, key); bulkid.ErrorCode(err) == bulkid.ENOTFOUND {
+			prior = nil
+		} else if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	// Fail fast before the upload when a job is already running; the
 	// store enforces the rule again atomically when the job is created.
-	if active, err := s.store.ActiveJob(r.Context(), app.ID); err == nil {
-		s.writeConflict(w, r, active)
-		return
-	} else if bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
-		s.writeError(w, r, err)
-		return
+	if prior == nil {
+		if active, err := s.store.ActiveJob(r.Context(), app.ID); err == nil {
+			// Another process may have accepted the key since it was
+			// looked up, with the job that now holds the app.
+			if prior = s.keyAccepted(r, app, key); prior == nil {
+				s.writeConflict(w, r, active)
+				return
+			}
+		} else if bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+			s.writeError(w, r, err)
+			return
+		}
+		s.setJobSlotHeaders(w, nil) // the slot is free, as far as is known now
 	}
 	maxBody, boundary := s.limits.MaxBytes, ""
 	if mediaType == "multipart/form-data" {
@@ -111,22 +135,37 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 	// The limits apply to the body as decoded, while it streams.
 	raw := openBody(r, coding, maxBody)
 	var bodySize int64 // decoded: a JSON job's file_size
-	body := ingest.LimitReader(raw, maxBody, &bodySize)
+	var body io.Reader = ingest.LimitReader(raw, maxBody, &bodySize)
+	// With a key, the request's fingerprint is taken as the content is
+	// read: the whole body, or a multipart body's file part.
+	fp := newFingerprint(r, mediaType)
+	file := io.Discard
+	switch {
+	case key == "":
+	case boundary == "":
+		body = io.TeeReader(body, fp.content)
+	default:
+		file = fp.content
+	}
 
 	// The records are packed as they arrive: in memory for a small body,
 	// in a spool file for one that may reach 50 MB, so a request never
-	// holds its whole input in memory.
+	// holds its whole input in memory. A replay's are not kept.
 	input := recordpack.NewWriter()
-	if r.ContentLength < 0 || r.ContentLength > memMax || coding != "" {
+	if prior == nil && (r.ContentLength < 0 || r.ContentLength > memMax || coding != "") {
 		if input, err = recordpack.NewFileWriter(s.spoolDir); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 	}
 	defer input.Close()
+	add := input.Add
+	if prior != nil {
+		add = func(int, []byte) error { return nil }
+	}
 
 	job := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Nested: nested}
-	if err = read(body, job, input.Add); err != nil {
+	if err = read(body, file, job, add); err != nil {
 		err = raw.explain(err, boundary)
 	}
 	if job.Source == bulkid.SourceJSON {
@@ -139,7 +178,25 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 		s.writeReadError(w, r, err)
 		return
 	}
-	if err := s.store.CreateJob(r.Context(), job, input); err != nil {
+	if prior != nil {
+		s.replay(w, r, app, prior, fp.sum(job))
+		return
+	}
+	if key == "" {
+		err = s.store.CreateJob(r.Context(), job, input)
+	} else {
+		prior, err = s.store.CreateJobWithKey(r.Context(), job, input, bulkid.IdempotencyKey{Key: key, Fingerprint: fp.sum(job)})
+		if bulkid.ErrorCode(err) == bulkid.ECONFLICT {
+			if prior = s.keyAccepted(r, app, key); prior != nil {
+				err = nil
+			}
+		}
+		if err == nil && prior != nil {
+			s.replay(w, r, app, prior, fp.sum(job))
+			return
+		}
+	}
+	if err != nil {
 		var be *bulkid.Error
 		if errors.As(err, &be) && be.Code == bulkid.ECONFLICT && be.Job != nil {
 			s.writeConflict(w, r, be.Job)
@@ -149,6 +206,7 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 		return
 	}
 	s.notify()
+	s.setJobSlotHeaders(w, job)
 	w.Header().Set("Location", jobLink(job.ID))
 	writeJSON(w, status, s.jobJSON(job))
 }
@@ -169,8 +227,9 @@ func nestedRule(r *http.Request) (bulkid.NestedRule, error) {
 
 // readMultipart reads the file in the part named "file" with scan, which
 // gets the part and its content limited to the file limit, counted in
-// job.FileSize; what names the file the endpoint takes, for messages.
-func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job, what string, scan func(part *multipart.Part, file io.Reader) error) error {
+// job.FileSize, and copied to file as scan reads it; what names the file
+// the endpoint takes, for messages.
+func (s *server) readMultipart(body io.Reader, file io.Writer, boundary string, job *bulkid.Job, what string, scan func(part *multipart.Part, file io.Reader) error) error {
 	if boundary == "" {
 		return bulkid.Errorf(bulkid.EINVALID, "The multipart Content-Type has no boundary parameter.")
 	}
@@ -202,7 +261,7 @@ func (s *server) readMultipart(body io.Reader, boundary string, job *bulkid.Job,
 		if job.Filename, err = fileName(part); err != nil {
 			return err
 		}
-		if err := scan(part, ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize)); err != nil {
+		if err := scan(part, io.TeeReader(ingest.LimitReader(part, s.limits.MaxBytes, &job.FileSize), file)); err != nil {
 			return err
 		}
 	}
@@ -259,6 +318,7 @@ func (s *server) writeConflict(w http.ResponseWriter, r *http.Request, active *b
 		secs = max(1, int(math.Ceil(d.Seconds())))
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.setJobSlotHeaders(w, active)
 	s.writeError(w, r, &bulkid.Error{
 		Code:    bulkid.ECONFLICT,
 		Message: "Another bulk job of this app is in progress; one job runs at a time per app. Retry when it has finished.",

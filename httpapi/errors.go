@@ -36,6 +36,8 @@ var statusOf = map[string]int{
 	bulkid.ETOOMANYFAILED:   http.StatusTooManyRequests,
 	bulkid.ERATELIMITED:     http.StatusTooManyRequests,
 	bulkid.EJOBFINISHED:     http.StatusConflict,
+	bulkid.EKEYREUSED:       http.StatusUnprocessableEntity,
+	bulkid.EKEYINUSE:        http.StatusConflict,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long

@@ -64,6 +64,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	authBurst := fs.Int("auth-fail-burst", 20, "")
 	authRefill := fs.Duration("auth-fail-refill", time.Second, "")
 	realtimeRate := fs.Int("realtime-rate", 600, "")
+	jobReadRate := fs.Int("job-read-rate", 6000, "")
 	spoolDir := fs.String("spool-dir", "", "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		t.Fatalf("startServer %q: %v (flags without a Config field need the binary: test in cmd/bulkid)", args, err)
@@ -97,10 +98,14 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if rtRate == 0 {
 		rtRate = -1 // the same for the real-time rate limit
 	}
+	readRate := *jobReadRate
+	if readRate == 0 {
+		readRate = -1 // and for the job-read rate limit
+	}
 	handler := httpapi.NewServer(httpapi.Config{Store: s.store, Notify: pool.Notify, RowsPerMinute: *rpm, Logger: log,
 		MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
-		AuthFailBurst: burst, AuthFailRefill: *authRefill, RealtimeRate: rtRate})
+		AuthFailBurst: burst, AuthFailRefill: *authRefill, RealtimeRate: rtRate, JobReadRate: readRate})
 	ts := httptest.NewUnstartedServer(handler)
 	ts.Config.ReadHeaderTimeout = *headerTimeout
 	ts.Config.ReadTimeout = *readTimeout

@@ -69,8 +69,8 @@ func (s *server) handleImport(w http.ResponseWriter, r *http.Request, app *bulki
 			Message: "Send multipart/form-data with a CSV or NDJSON file of users or companies in the field \"file\"."})
 		return
 	}
-	s.receiveJob(w, r, app, mediaType, params, http.StatusOK, importMemoryMax, func(body io.Reader, job *bulkid.Job, add ingest.Sink) error {
-		return s.readMultipart(body, params["boundary"], job, "a CSV or NDJSON file", func(part *multipart.Part, file io.Reader) error {
+	s.receiveJob(w, r, app, mediaType, params, http.StatusOK, importMemoryMax, func(body io.Reader, file io.Writer, job *bulkid.Job, add ingest.Sink) error {
+		return s.readMultipart(body, file, params["boundary"], job, "a CSV or NDJSON file", func(part *multipart.Part, file io.Reader) error {
 			return s.readImport(part, file, job, add)
 		})
 	})

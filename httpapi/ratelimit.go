@@ -16,6 +16,12 @@ import (
 // requests a minute per key for identify and track.
 const (
 	defaultRealtimeRate = 600
+	// defaultJobReadRate is the job reads (GET /v1/background_jobs and
+	// below) one app may make a minute: 100 a second, far above what
+	// polling a job needs, so that only a runaway loop meets it.
+	defaultJobReadRate = 6000
+	// maxJobReadBurst is the most job reads at once: ten seconds' worth.
+	maxJobReadBurst = 1000
 	// maxRealtimeBurst is the most requests an app may send at once
 	// after a pause: six seconds' worth at the default rate, so a client
 	// that batches a little is not refused, while a minute's worth cannot
@@ -116,29 +122,59 @@ func (l *appLimiter) tracked() int {
 // ceilSeconds is d in whole seconds, rounded up.
 func ceilSeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
 
-// realtime limits h, a real-time endpoint, to the app's RealtimeRate: it
-// sets X-RateLimit-Limit (requests a minute), X-RateLimit-Remaining
-// (requests that may be sent at once now) and X-RateLimit-Reset (seconds
-// until the budget is whole again) on every answer, and answers a request
-// over the budget 429 rate_limited with Retry-After, before its body is
-// read. With the limit off, h is served as it is.
+// realtime limits h, a real-time endpoint, to the app's RealtimeRate
+// (limited). With the limit off, h is served as it is.
 func (s *server) realtime(h func(http.ResponseWriter, *http.Request, *bulkid.App)) func(http.ResponseWriter, *http.Request, *bulkid.App) {
-	if s.rtLimit == nil {
+	return s.limited(s.rtLimit, "real-time requests", h)
+}
+
+// jobReads limits h, a read of jobs (GET /v1/background_jobs...), to the
+// app's JobReadRate (limited). With the limit off, h is served as it is.
+func (s *server) jobReads(h func(http.ResponseWriter, *http.Request, *bulkid.App)) func(http.ResponseWriter, *http.Request, *bulkid.App) {
+	return s.limited(s.jobLimit, "job reads", h)
+}
+
+// limited limits h to l's rate per app: it sets X-RateLimit-Limit
+// (requests a minute), X-RateLimit-Remaining (requests that may be sent at
+// once now) and X-RateLimit-Reset (seconds until the budget is whole
+// again) on every answer, and answers a request over the budget 429
+// rate_limited with Retry-After, before its body is read; what names the
+// requests for the message. With l nil (off), h is served as it is.
+func (s *server) limited(l *appLimiter, what string, h func(http.ResponseWriter, *http.Request, *bulkid.App)) func(http.ResponseWriter, *http.Request, *bulkid.App) {
+	if l == nil {
 		return h
 	}
-	l := s.rtLimit
 	return func(w http.ResponseWriter, r *http.Request, app *bulkid.App) {
 		v := l.take(app.ID, s.now())
-		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(l.perMinute))
-		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(v.remaining))
-		w.Header().Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(v.reset)))
+		setRateHeaders(w, l.perMinute, v.remaining, v.reset)
 		if !v.ok {
 			secs := max(1, ceilSeconds(v.wait))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.ERATELIMITED,
-				Message: fmt.Sprintf("This app sent more than %d real-time requests a minute (at most %d at once); try again in %d seconds.", l.perMinute, l.burst, secs)})
+				Message: fmt.Sprintf("This app sent more than %d %s a minute (at most %d at once); try again in %d seconds.", l.perMinute, what, l.burst, secs)})
 			return
 		}
 		h(w, r, app)
 	}
+}
+
+// setRateHeaders sets the X-RateLimit-* headers of an answer.
+func setRateHeaders(w http.ResponseWriter, limit, remaining int, reset time.Duration) {
+	w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	w.Header().Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(reset)))
+}
+
+// setJobSlotHeaders sets the X-RateLimit-* headers of the endpoints that
+// make jobs, whose limit is the app's one job at a time: Limit 1,
+// Remaining 1 if the app has no unfinished job (active nil) and 0 if it
+// has, and Reset the seconds until that job is estimated to finish (0 if
+// none, or no estimate yet).
+func (s *server) setJobSlotHeaders(w http.ResponseWriter, active *bulkid.Job) {
+	if active == nil || active.Status.Final() {
+		setRateHeaders(w, 1, 1, 0)
+		return
+	}
+	reset, _ := active.Remaining(s.rpm, s.now())
+	setRateHeaders(w, 1, 0, reset)
 }

@@ -124,8 +124,8 @@ func TestRealtimeRateLimit(t *testing.T) {
 	if r := sendIdentify(s.b, "/v1/identify", "b1"); r.Status != http.StatusAccepted {
 		t.Errorf("the other app meanwhile: %d %s, want 202: each app has its own budget", r.Status, r.Body)
 	}
-	if r := s.a.Get("/v1/background_jobs"); r.Status != http.StatusOK || r.Header.Get("X-RateLimit-Limit") != "" {
-		t.Errorf("a read meanwhile: %d, X-RateLimit-Limit %q; want 200 and no rate headers: reads are not limited", r.Status, r.Header.Get("X-RateLimit-Limit"))
+	if r := s.a.Get("/v1/background_jobs"); r.Status != http.StatusOK || r.Header.Get("X-RateLimit-Limit") != "6000" {
+		t.Errorf("a job read meanwhile: %d, X-RateLimit-Limit %q; want 200 and the job reads' own limit, 6000", r.Status, r.Header.Get("X-RateLimit-Limit"))
 	}
 	if r := s.a.PostJSON("/v1/companies/bulk_identify", companies(3, "bulk")); r.Status != http.StatusAccepted {
 		t.Errorf("a bulk request meanwhile: %d %s, want 202: bulk endpoints are not limited", r.Status, r.Body)

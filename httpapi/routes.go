@@ -15,9 +15,9 @@ func (s *server) routes(mux *http.ServeMux) {
 		return
 	}
 
-	mux.Handle("POST /v1/companies/bulk_identify", s.authenticated(s.uploadSlot(s.handleBulkIdentify(bulkid.JobCompanies))))
-	mux.Handle("POST /v1/users/bulk_identify", s.authenticated(s.uploadSlot(s.handleBulkIdentify(bulkid.JobUsers))))
-	mux.Handle("POST /v1/imports", s.authenticated(s.uploadSlot(s.handleImport)))
+	mux.Handle("POST /v1/companies/bulk_identify", s.authenticated(s.idempotent(s.uploadSlot(s.handleBulkIdentify(bulkid.JobCompanies)))))
+	mux.Handle("POST /v1/users/bulk_identify", s.authenticated(s.idempotent(s.uploadSlot(s.handleBulkIdentify(bulkid.JobUsers)))))
+	mux.Handle("POST /v1/imports", s.authenticated(s.idempotent(s.uploadSlot(s.handleImport))))
 
 	mux.Handle("POST /v1/companies/identify", s.authenticated(s.realtime(s.handleIdentifyCompany)))
 	mux.Handle("POST /v1/identify", s.authenticated(s.realtime(s.handleIdentifyUser)))
@@ -27,10 +27,10 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /v1/users", s.authenticated(s.realtime(s.handleDelete(bulkid.JobUsers))))
 	mux.Handle("DELETE /v1/companies", s.authenticated(s.realtime(s.handleDelete(bulkid.JobCompanies))))
 
-	mux.Handle("GET /v1/background_jobs", s.authenticated(s.handleListJobs))
-	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.handleGetJob))
-	mux.Handle("GET /v1/background_jobs/{job_id}/errors", s.authenticated(s.handleJobErrors))
-	mux.Handle("POST /v1/background_jobs/{job_id}/cancel", s.authenticated(s.handleCancelJob))
+	mux.Handle("GET /v1/background_jobs", s.authenticated(s.jobReads(s.handleListJobs)))
+	mux.Handle("GET /v1/background_jobs/{job_id}", s.authenticated(s.jobReads(s.handleGetJob)))
+	mux.Handle("GET /v1/background_jobs/{job_id}/errors", s.authenticated(s.jobReads(s.handleJobErrors)))
+	mux.Handle("POST /v1/background_jobs/{job_id}/cancel", s.authenticated(s.jobReads(s.handleCancelJob)))
 
 	mux.Handle("GET /v1/companies", s.authenticated(s.handleListCompanies))
 	mux.Handle("GET /v1/companies/{company_id}", s.authenticated(s.handleGetCompany))

@@ -20,14 +20,15 @@ import (
 	"github.com/bulkid/bulkid/internal/throttle"
 )
 
-// Store is the part of a bulkid.Store the API uses: jobs, profiles and
-// their deletion, events, the key lookup of authentication, and Ping for
+// Store is the part of a bulkid.Store the API uses: jobs and their
+// idempotency keys, profiles and their deletion, events, the key lookup of authentication, and Ping for
 // /healthz.
 type Store interface {
 	bulkid.JobStore
 	bulkid.ProfileStore
 	bulkid.EventStore
 	bulkid.DeleteStore
+	bulkid.IdempotencyStore
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
 	Ping(ctx context.Context) error
 }
@@ -88,6 +89,11 @@ type Config struct {
 	// with Retry-After.
 	RealtimeRate  int
 	RealtimeBurst int
+	// JobReadRate is how many job reads (GET /v1/background_jobs, a job,
+	// its errors) one app may make a minute, in this process (default
+	// 6000, in bursts of up to 1000; negative turns the limit off). Over
+	// it, reads are answered 429 rate_limited with Retry-After.
+	JobReadRate int
 }
 
 type server struct {
@@ -108,6 +114,8 @@ type server struct {
 	readTimeout time.Duration
 	authFails   *throttle.Auth // nil if off
 	rtLimit     *appLimiter    // the real-time rate limit; nil if off
+	jobLimit    *appLimiter    // the job-read rate limit; nil if off
+	receiving   keysReceiving  // Idempotency-Keys of requests being received
 }
 
 // NewServer returns the API's handler.
@@ -159,6 +167,12 @@ func NewServer(cfg Config) http.Handler {
 	}
 	if cfg.RealtimeRate > 0 {
 		s.rtLimit = newAppLimiter(cfg.RealtimeRate, cfg.RealtimeBurst)
+	}
+	if cfg.JobReadRate == 0 {
+		cfg.JobReadRate = defaultJobReadRate
+	}
+	if cfg.JobReadRate > 0 {
+		s.jobLimit = newAppLimiter(cfg.JobReadRate, maxJobReadBurst)
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)

@@ -5,7 +5,7 @@
 // This file holds RunTests and the fixtures every case shares (the clock,
 // env and its steps); checks.go the want* checks. The cases are filed by
 // the interface they pin: apps.go (AppStore), jobs.go (JobStore), work.go
-// (WorkStore), profiles.go (ProfileStore), events.go (EventStore); and by
+// (WorkStore), idempotency.go (IdempotencyStore), profiles.go (ProfileStore), events.go (EventStore); and by
 // what crosses them: tenancy.go (no app sees another's data), bounds.go (profile bounds),
 // text.go (validated text every store can hold), concurrency.go
 // (real-time identify during a job); delete.go holds DeleteStore's cases,
@@ -48,6 +48,12 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"OneJobPerAppConcurrent", testOneJobPerAppConcurrent},
 		{"ListJobs", testListJobs},
 		{"ListJobsErrors", testListJobsErrors}, // listjobs.go
+		// IdempotencyStore (idempotency.go)
+		{"IdempotencyKey", testIdempotencyKey},
+		{"IdempotencyKeyAtomic", testIdempotencyKeyAtomic},
+		{"IdempotencyKeyExpiry", testIdempotencyKeyExpiry},
+		{"IdempotencyKeyPrune", testIdempotencyKeyPrune},
+		{"IdempotencyKeyConcurrent", testIdempotencyKeyConcurrent},
 		// WorkStore (work.go)
 		{"ClaimJob", testClaimJob},
 		{"LeaseExpiry", testLeaseExpiry},

@@ -216,7 +216,9 @@ func runKills(t *testing.T, sc killScenario) {
 	// 3,600 rows a minute: batches of 60 records, a second apart, so a
 	// job of 71 to 82 records makes two batches and spends a second in
 	// processing between them.
-	args := append([]string{"--rows-per-minute", "3600", "--lease-duration", "1s", "--poll-interval", "50ms", "--workers", "2"}, sc.args...)
+	// The job-read limit is off: the test polls a job as fast as it can,
+	// to kill the server at a given status.
+	args := append([]string{"--rows-per-minute", "3600", "--lease-duration", "1s", "--poll-interval", "50ms", "--workers", "2", "--job-read-rate", "0"}, sc.args...)
 	env := []string{"TMPDIR=" + spool}
 	start := func() *server { return startServerEnv(t, dir, env, args...) }
 

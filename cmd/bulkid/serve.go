@@ -46,6 +46,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	authBurst := fs.Int("auth-fail-burst", 20, "requests with a wrong API key a client address may make at once before it is answered 429 (a key that has worked from it is still served); 0 turns this off")
 	authRefill := fs.Duration("auth-fail-refill", time.Second, "how often a client address regains one of its --auth-fail-burst attempts")
 	realtimeRate := fs.Int("realtime-rate", 600, "real-time requests (identify, company identify, track, deletes) one app may make a minute, in bursts of up to 60, before it is answered 429 with Retry-After (the hosted service's documented limit); per process; 0 turns it off")
+	jobReadRate := fs.Int("job-read-rate", 6000, "job reads (GET /v1/background_jobs, a job, its errors) one app may make a minute, in bursts of up to 1000, before it is answered 429 with Retry-After; per process; 0 turns it off")
 	spoolDir := fs.String("spool-dir", "", "directory that holds uploads over 1 MiB while they are read, and those of each running job's validated records over 1 MiB, created if missing (default: the system's temporary directory, $TMPDIR)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
@@ -99,6 +100,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *realtimeRate < 0 {
 		return fmt.Errorf("--realtime-rate must be 0 (off) or more requests a minute, not %d", *realtimeRate)
+	}
+	if *jobReadRate < 0 {
+		return fmt.Errorf("--job-read-rate must be 0 (off) or more requests a minute, not %d", *jobReadRate)
 	}
 	if err := checkChosenKey(getenv("BULKID_API_KEY")); err != nil {
 		return err
@@ -173,7 +177,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
 		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
-		RealtimeRate: authFailBurst(*realtimeRate)})
+		RealtimeRate: authFailBurst(*realtimeRate), JobReadRate: authFailBurst(*jobReadRate)})
 	if runAPI && *ui {
 		ds, ok := store.(dashboard.Store)
 		if !ok {
@@ -265,8 +269,9 @@ func ensureFirstApp(ctx context.Context, store bulkid.Store, key string, stdout 
 	return nil
 }
 
-// authFailBurst turns --auth-fail-burst (and --realtime-rate) into
-// httpapi's setting, where 0 means the default and a negative number off.
+// authFailBurst turns --auth-fail-burst (and --realtime-rate,
+// --job-read-rate) into httpapi's setting, where 0 means the default and
+// a negative number off.
 func authFailBurst(n int) int {
 	if n == 0 {
 		return -1

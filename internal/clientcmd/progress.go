@@ -61,9 +61,13 @@ func (p *progress) submitted(job *client.Job, n int) {
 	p.mu.Lock()
 	p.sent += n
 	p.mu.Unlock()
-	p.event(map[string]any{"event": "job_submitted", "job_id": job.JobID, "records": n})
+	p.event(map[string]any{"event": "job_submitted", "job_id": job.JobID, "records": n, "replayed": job.Replayed})
 	if p.mode == "lines" {
-		p.line(fmt.Sprintf("job %s submitted: %d records", job.JobID, n))
+		if job.Replayed {
+			p.line(fmt.Sprintf("job %s already submitted (same records, same Idempotency-Key): %d records", job.JobID, n))
+		} else {
+			p.line(fmt.Sprintf("job %s submitted: %d records", job.JobID, n))
+		}
 	}
 }
 

@@ -3,7 +3,9 @@ package clientcmd
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +44,7 @@ type pushOptions struct {
 	batchSize   int
 	poll        time.Duration
 	nested      bulkid.NestedRule
+	keyPrefix   string // --idempotency-key: "auto", "off", or a prefix
 }
 
 // Push syncs files of companies or users: it validates every record
@@ -60,6 +63,7 @@ func Push(ctx context.Context, args []string, getenv func(string) string, stdin 
 	fs.IntVar(&o.batchSize, "batch-size", pushMaxRecords, "records per job, at most 10000")
 	fs.DurationVar(&o.poll, "poll-interval", 500*time.Millisecond, "how often to poll a running job")
 	nested := fs.String("nested", "refuse", "what metadata values that are objects or arrays become: refuse (each such record fails, the API's default) or flatten (dotted keys, arrays as JSON text: sends ?nested=flatten, a bulkid extension)")
+	fs.StringVar(&o.keyPrefix, "idempotency-key", "auto", "the Idempotency-Key of each job: auto (derived from the job's records and its place in the push, so a push run again after a failure gets the jobs it already made instead of new ones, for 24 hours), off (none), or a prefix PREFIX, sending PREFIX-1, PREFIX-2, ... per job")
 	compress := fs.String("compress", "auto", "send each job's file gzip-compressed: auto (when the server says it decodes gzip, as bulkid does; the hosted service does not say so), always, or never")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
@@ -78,6 +82,9 @@ func Push(ctx context.Context, args []string, getenv func(string) string, stdin 
 	}
 	if o.nested, err = bulkid.ParseNestedRule(*nested); err != nil {
 		return fmt.Errorf("--nested must be refuse or flatten, not %q", *nested)
+	}
+	if err := checkKeyPrefix(o.keyPrefix); err != nil {
+		return err
 	}
 	o.kind = bulkid.JobType(pos[0])
 	files := pos[1:]
@@ -268,7 +275,11 @@ func (b *batch) add(file string, line int, raw []byte) {
 // records, and empties the batch.
 func (p *pusher) send(ctx context.Context, b *batch) error {
 	name := fmt.Sprintf("bulkid-push-%s-%04d.ndjson", p.opts.kind, len(p.jobs)+1)
-	job, err := p.c.Upload(ctx, client.Kind(p.opts.kind), name, b.buf.Bytes())
+	var opts []client.CallOption
+	if key := p.idempotencyKey(len(p.jobs)+1, b.buf.Bytes()); key != "" {
+		opts = append(opts, client.WithIdempotencyKey(key))
+	}
+	job, err := p.c.Upload(ctx, client.Kind(p.opts.kind), name, b.buf.Bytes(), opts...)
 	if err != nil {
 		return fmt.Errorf("submit job %d: %w", len(p.jobs)+1, err)
 	}
@@ -305,6 +316,39 @@ func (p *pusher) send(ctx context.Context, b *batch) error {
 	}
 	b.buf.Reset()
 	b.n, b.origin = 0, b.origin[:0]
+	return nil
+}
+
+// idempotencyKey is the Idempotency-Key of the n-th job (from 1), whose
+// file is content, per --idempotency-key: with auto, a SHA-256 of the
+// kind, the --nested rule, n and content, so that the same files pushed
+// again (after a network failure, or a push cut off) send the same keys
+// and are answered with the jobs already made, while any change to a
+// job's records makes it a new one; "" with off.
+func (p *pusher) idempotencyKey(n int, content []byte) string {
+	switch p.opts.keyPrefix {
+	case "off":
+		return ""
+	case "auto":
+		h := sha256.New()
+		fmt.Fprintf(h, "bulkid push\x00%s\x00%s\x00%d\x00", p.opts.kind, p.opts.nested, n)
+		h.Write(content)
+		return "push-" + hex.EncodeToString(h.Sum(nil))
+	}
+	return fmt.Sprintf("%s-%d", p.opts.keyPrefix, n)
+}
+
+// checkKeyPrefix refuses an --idempotency-key prefix that would make a
+// key the server refuses: its keys are printable ASCII, at most 255.
+func checkKeyPrefix(prefix string) error {
+	if prefix == "" || len(prefix) > bulkid.MaxIdempotencyKey-8 {
+		return fmt.Errorf("--idempotency-key must be auto, off, or a prefix of 1 to %d printable ASCII characters", bulkid.MaxIdempotencyKey-8)
+	}
+	for i := 0; i < len(prefix); i++ {
+		if prefix[i] < 0x20 || prefix[i] > 0x7e {
+			return fmt.Errorf("--idempotency-key must be auto, off, or a prefix of 1 to %d printable ASCII characters", bulkid.MaxIdempotencyKey-8)
+		}
+	}
 	return nil
 }
 

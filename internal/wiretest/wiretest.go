@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -67,9 +68,17 @@ func ExpectError(t *testing.T, r Response, status int, code string) APIError {
 // Send sends a request with key ("" for none) and returns its answer, or
 // the error of a server that is gone (killed, say), without failing the test.
 func Send(method, url, key, contentType string, body io.Reader) (Response, error) {
+	return SendHeader(method, url, key, contentType, nil, body)
+}
+
+// SendHeader is Send with the headers in header added.
+func SendHeader(method, url, key, contentType string, header http.Header, body io.Reader) (Response, error) {
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return Response{}, err
+	}
+	for name, vs := range header {
+		req.Header[name] = append(req.Header[name], vs...)
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Token "+key)
@@ -102,6 +111,17 @@ type Target struct {
 func (s Target) Do(method, path, key, contentType string, body io.Reader) Response {
 	s.T.Helper()
 	r, err := Send(method, s.URL+path, key, contentType, body)
+	if err != nil {
+		s.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// DoHeader sends a request with the target's key and the headers in
+// header, failing the test if no answer comes.
+func (s Target) DoHeader(method, path, contentType string, header http.Header, body io.Reader) Response {
+	s.T.Helper()
+	r, err := SendHeader(method, s.URL+path, s.Key, contentType, header, body)
 	if err != nil {
 		s.T.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -170,10 +190,17 @@ func (s Target) StreamUpload(path string, write func(mw *multipart.Writer) error
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
-// Job reads one job, failing the test on any status but 200.
+// Job reads one job, failing the test on any status but 200. A 429 of
+// the job-read limit is waited out (its Retry-After) and read again, as
+// a client does, so that tests that poll fast are not failed by it.
 func (s Target) Job(id string) Job {
 	s.T.Helper()
 	r := s.Get("/v1/background_jobs/" + id)
+	for tries := 0; r.Status == http.StatusTooManyRequests && tries < 10; tries++ {
+		secs, _ := strconv.Atoi(r.Header.Get("Retry-After"))
+		time.Sleep(time.Duration(max(1, secs)) * time.Second)
+		r = s.Get("/v1/background_jobs/" + id)
+	}
 	if r.Status != http.StatusOK {
 		s.T.Fatalf("GET job %s: %d %s", id, r.Status, r.Body)
 	}
