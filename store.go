@@ -16,6 +16,7 @@ type Store interface {
 	WorkStore
 	EventStore
 	DeleteStore
+	WebhookStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error
@@ -181,7 +182,10 @@ type WorkStore interface {
 	// Returns ELEASELOST.
 	RefreshCompanies(ctx context.Context, l Lease, appID int64) error
 	// FinishJob moves the job to a final status with reason (for failed),
-	// sets end_time, drops its input records and ends the lease.
+	// sets end_time, drops its input records and ends the lease. In the
+	// same transaction it creates a pending delivery, due at once, for
+	// each webhook of the job's app subscribed to JobEvent(status)
+	// (WebhookStore), so that no ended job misses its webhooks.
 	// Returns ELEASELOST.
 	FinishJob(ctx context.Context, l Lease, status JobStatus, reason string) error
 }

@@ -295,11 +295,11 @@ func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64)
 	})
 }
 
-// FinishJob ends a job.
+// FinishJob ends a job and creates its webhook deliveries.
 func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		if err := tx.QueryRowContext(ctx, "SELECT seq FROM jobs WHERE id = ?", l.JobID).Scan(&seq); err != nil {
+		var seq, appID int64
+		if err := tx.QueryRowContext(ctx, "SELECT seq, app_id FROM jobs WHERE id = ?", l.JobID).Scan(&seq, &appID); err != nil {
 			return err
 		}
 		if err := db.leased(ctx, tx, l, "status = ?, error = ?, end_time = ?, start_time = coalesce(start_time, ?)",
@@ -309,8 +309,10 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 		if _, err := tx.ExecContext(ctx, "UPDATE jobs SET active = 0, lease_owner = NULL, lease_until = NULL WHERE seq = ?", seq); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq)
-		return err
+		if _, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq); err != nil {
+			return err
+		}
+		return enqueueDeliveries(ctx, tx, appID, l.JobID, status, ms(db.now()))
 	})
 }
 

@@ -9,7 +9,8 @@
 // what crosses them: tenancy.go (no app sees another's data), bounds.go (profile bounds),
 // text.go (validated text every store can hold), concurrency.go
 // (real-time identify during a job); delete.go holds DeleteStore's cases,
-// its own race with identify and a job among them. bench.go holds the
+// its own race with identify and a job among them; webhooks.go
+// WebhookStore's, with the deliveries FinishJob creates. bench.go holds the
 // benchmarks.
 package storetest
 
@@ -96,6 +97,13 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"DashboardUsers", testDashboardUsers},
 		{"JobErrorCodes", testJobErrorCodes},
 		{"JobSummaries", testJobSummaries},
+		// WebhookStore (webhooks.go)
+		{"Webhooks", testWebhooks},
+		{"FinishJobDelivers", testFinishJobDelivers},
+		{"DeliveryLifecycle", testDeliveryLifecycle},
+		{"DeliveriesPaging", testDeliveriesPaging},
+		{"DeleteWebhookStopsDeliveries", testDeleteWebhookStopsDeliveries},
+		{"ClaimDeliveriesConcurrent", testClaimDeliveriesConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
