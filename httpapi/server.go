@@ -21,13 +21,17 @@ import (
 )
 
 // Store is the part of a bulkid.Store the API uses: jobs, profiles and
-// their deletion, events, the key lookup of authentication, and Ping for
-// /healthz.
+// their deletion, events, webhooks and their deliveries (not their
+// claims), the key lookup of authentication, and Ping for /healthz.
 type Store interface {
 	bulkid.JobStore
 	bulkid.ProfileStore
 	bulkid.EventStore
 	bulkid.DeleteStore
+	CreateWebhook(ctx context.Context, w *bulkid.Webhook) error
+	ListWebhooks(ctx context.Context, appID int64) ([]*bulkid.Webhook, error)
+	DeleteWebhook(ctx context.Context, appID int64, id string) error
+	Deliveries(ctx context.Context, appID int64, webhookID string, p bulkid.Page) ([]*bulkid.Delivery, error)
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
 	Ping(ctx context.Context) error
 }
@@ -88,6 +92,11 @@ type Config struct {
 	// with Retry-After.
 	RealtimeRate  int
 	RealtimeBurst int
+	// CheckWebhookURL says why a webhook may not be registered with a
+	// URL (its error's text is the message of the 400), or returns nil:
+	// webhook.CheckURL with the server's --webhook-allow-private. If nil,
+	// every registration is refused.
+	CheckWebhookURL func(ctx context.Context, url string) error
 }
 
 type server struct {
@@ -108,12 +117,14 @@ type server struct {
 	readTimeout time.Duration
 	authFails   *throttle.Auth // nil if off
 	rtLimit     *appLimiter    // the real-time rate limit; nil if off
+
+	checkWebhookURL func(ctx context.Context, url string) error
 }
 
 // NewServer returns the API's handler.
 func NewServer(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, notify: cfg.Notify, rpm: cfg.RowsPerMinute, limits: cfg.Limits, log: cfg.Logger, now: cfg.Now,
-		healthOnly: cfg.HealthOnly, spoolDir: cfg.SpoolDir}
+		healthOnly: cfg.HealthOnly, spoolDir: cfg.SpoolDir, checkWebhookURL: cfg.CheckWebhookURL}
 	if s.notify == nil {
 		s.notify = func() {}
 	}
