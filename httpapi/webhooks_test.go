@@ -129,7 +129,7 @@ func TestWebhookDeliveriesListed(t *testing.T) {
 	second := run1(t, s, "/v1/companies/bulk_identify", companies(1, "b"))
 
 	var got struct{ Data []deliveryObject }
-	s.Get("/v1/webhooks/" + hook.ID + "/deliveries").JSON(t, &got)
+	s.Get("/v1/webhooks/"+hook.ID+"/deliveries").JSON(t, &got)
 	if len(got.Data) != 2 {
 		t.Fatalf("deliveries = %+v, want 2", got.Data)
 	}
@@ -145,7 +145,7 @@ func TestWebhookDeliveriesListed(t *testing.T) {
 	if len(got.Data) != 1 || got.Data[0].JobID != second.JobID || !strings.Contains(r.Header.Get("Link"), "cursor="+got.Data[0].ID) {
 		t.Errorf("deliveries?limit=1 = %+v, Link %q; want the newest and a next link", got.Data, r.Header.Get("Link"))
 	}
-	s.Get("/v1/webhooks/" + onlyFailed.ID + "/deliveries").JSON(t, &got)
+	s.Get("/v1/webhooks/"+onlyFailed.ID+"/deliveries").JSON(t, &got)
 	if len(got.Data) != 0 {
 		t.Errorf("deliveries of a job.failed webhook after completed jobs = %+v, want none", got.Data)
 	}
@@ -167,7 +167,7 @@ func TestWebhookDeliveriesListed(t *testing.T) {
 	if err := json.Unmarshal(body, &fromBody); err != nil {
 		t.Fatalf("JobBody is not JSON: %v\n%s", err, body)
 	}
-	s.Get("/v1/background_jobs/" + first.JobID).JSON(t, &fromGET)
+	s.Get("/v1/background_jobs/"+first.JobID).JSON(t, &fromGET)
 	a, _ := json.Marshal(fromBody)
 	b, _ := json.Marshal(fromGET)
 	if string(a) != string(b) {
