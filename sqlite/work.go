@@ -90,7 +90,8 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 
 // ReleaseAllLeases gives back every job's lease, so that the jobs a
 // crashed process was running resume at once rather than when their leases
-// run out, and returns how many there were. Call it only when no other
+// run out, and returns how many there were; the leases of webhook
+// deliveries go too. Call it only when no other
 // process can be running jobs on the database: `bulkid serve` does, at
 // start, holding the data directory's lock.
 func (db *DB) ReleaseAllLeases(ctx context.Context) (int64, error) {
@@ -100,7 +101,11 @@ func (db *DB) ReleaseAllLeases(ctx context.Context) (int64, error) {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// Webhook deliveries cut off mid-attempt are tried again at once too.
+		_, err = tx.ExecContext(ctx, "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE status = 'pending' AND lease_owner IS NOT NULL")
 		return err
 	})
 	return n, err
