@@ -31,7 +31,7 @@ func deliveriesUntil(t *testing.T, s *server, hookID, what string, done func(d d
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var got struct{ Data []deliveryState }
-		s.target(t).Get("/v1/webhooks/" + hookID + "/deliveries").JSON(t, &got)
+		s.target(t).Get("/v1/webhooks/"+hookID+"/deliveries").JSON(t, &got)
 		if len(got.Data) == 1 && done(got.Data[0]) {
 			return got.Data[0]
 		}
