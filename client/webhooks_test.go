@@ -41,7 +41,9 @@ func TestWebhooksAgainstServer(t *testing.T) {
 	go func() { pool.Run(wctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	ts := httptest.NewServer(httpapi.NewServer(httpapi.Config{Store: db, Notify: pool.Notify, Logger: quiet,
-		CheckWebhookURL: func(ctx context.Context, url string) error { return webhook.CheckURL(ctx, url, true, net.DefaultResolver) }}))
+		CheckWebhookURL: func(ctx context.Context, url string) error {
+			return webhook.CheckURL(ctx, url, true, net.DefaultResolver)
+		}}))
 	defer ts.Close()
 	c := client.New(ts.URL, "key-webhooks")
 	c.Retry.BaseDelay = 10 * time.Millisecond
