@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bulkid/bulkid/internal/pgtest"
 	"github.com/bulkid/bulkid/webhook"
 )
 
@@ -146,4 +148,57 @@ func TestWebhookPrivateTargetRefused(t *testing.T) {
 	s := startServer(t, "")
 	r := s.PostJSON("/v1/webhooks", map[string]any{"url": "http://127.0.0.1:8080/hook"})
 	expectError(t, r, http.StatusBadRequest, "invalid_request")
+}
+
+// TestWebhooksMultiProcessPostgres: three processes share one PostgreSQL
+// database and deliver the deliveries of one job between them; the
+// receiver, slow to answer so that their claims overlap, gets each
+// delivery exactly once.
+func TestWebhooksMultiProcessPostgres(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		seen[r.Header.Get("Bulkid-Delivery")]++
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	args := []string{"--database-url", url, "--webhook-allow-private", "--poll-interval", "20ms", "--rows-per-minute", "0"}
+	servers := make([]*server, 3)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Go(func() { servers[i] = startServer(t, t.TempDir(), args...) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	const hooks = 12
+	var ids []string
+	for i := range hooks {
+		r := servers[i%3].PostJSON("/v1/webhooks", map[string]any{"url": fmt.Sprintf("%s/hook/%d", recv.URL, i)})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("POST /v1/webhooks = %d %s", r.Status, r.Body)
+		}
+		var h struct{ ID string }
+		r.JSON(t, &h)
+		ids = append(ids, h.ID)
+	}
+	servers[0].WaitJob(accepted(t, servers[0].PostJSON("/v1/companies/bulk_identify", companies(2, "c"))).JobID)
+	for _, id := range ids {
+		deliveriesUntil(t, servers[1], id, "delivered", func(d deliveryState) bool { return d.Status == "delivered" })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != hooks {
+		t.Errorf("the receiver got %d distinct deliveries, want %d", len(seen), hooks)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("delivery %s was sent %d times, want once", id, n)
+		}
+	}
 }
