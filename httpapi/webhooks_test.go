@@ -174,3 +174,34 @@ func TestWebhookDeliveriesListed(t *testing.T) {
 		t.Errorf("JobBody = %s\nGET answers %s", a, b)
 	}
 }
+
+// TestWebhookLimitPerApp: an app has at most 20 webhooks; deleting one
+// makes room.
+func TestWebhookLimitPerApp(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "", "--webhook-allow-private")
+	var last webhookObject
+	for i := range 20 {
+		r := s.PostJSON("/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/" + string(rune('a'+i)), "events": nil})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("webhook %d: %d %s, want 201", i+1, r.Status, r.Body)
+		}
+		r.JSON(t, &last)
+	}
+	if len(last.Events) != 3 {
+		t.Errorf("events null: %v, want every event", last.Events)
+	}
+	r := s.PostJSON("/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/one-more"})
+	if e := expectError(t, r, http.StatusBadRequest, "invalid_request"); !strings.Contains(e.Errors[0].Message, "20") {
+		t.Errorf("21st webhook: %q, want the message to name the limit", e.Errors[0].Message)
+	}
+	if other := createApp(t, s, "other"); other.PostJSON("/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/x"}).Status != http.StatusCreated {
+		t.Errorf("another app's first webhook refused: the limit is per app")
+	}
+	if r := s.Do("DELETE", "/v1/webhooks/"+last.ID, s.Key, "", nil); r.Status != http.StatusNoContent {
+		t.Fatalf("DELETE = %d", r.Status)
+	}
+	if r := s.PostJSON("/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/one-more"}); r.Status != http.StatusCreated {
+		t.Errorf("webhook after a delete: %d %s, want 201", r.Status, r.Body)
+	}
+}
