@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,6 +202,21 @@ func TestWebhooksMultiProcessPostgres(t *testing.T) {
 	for id, n := range seen {
 		if n != 1 {
 			t.Errorf("delivery %s was sent %d times, want once", id, n)
+		}
+	}
+}
+
+func TestServeWebhookFlagsRefused(t *testing.T) {
+	t.Parallel()
+	for _, flag := range []string{"--webhook-timeout=0s", "--webhook-backoff=-1s", "--webhook-give-up=0s",
+		"--webhook-backoff-max=1s"} { // below --webhook-backoff's 10s
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // a serve that did not refuse would stop at once
+		var out, errOut bytes.Buffer
+		err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), flag},
+			func(string) string { return "" }, nil, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "--webhook-backoff-max at least --webhook-backoff") {
+			t.Errorf("serve %s: %v %s; want the webhook flags refused", flag, err, errOut.String())
 		}
 	}
 }
