@@ -5,8 +5,8 @@
 // with the JSON reading beneath it in rawjson.go and jsonmsg.go) and their
 // merge into stored profiles within the profile bounds (merge.go); each
 // app's rate (rate.go); API keys (apikey.go); the error codes every layer
-// speaks (error.go); and the Store interfaces that each storage backend
-// implements (store.go).
+// speaks (error.go); webhooks and their deliveries (webhook.go); and the
+// Store interfaces that each storage backend implements (store.go).
 //
 // It imports the standard library and one package more: fastjson, the
 // parser under validation and the merge. Those rules are the domain's, not
@@ -15,8 +15,9 @@
 // bytes, so they live here, where each of those can reach them.
 //
 // Subpackages each wrap one dependency: sqlite and postgres (the stores),
-// ingest (readers of request bodies), worker (runs jobs), httpapi (the wire
-// API); cmd/bulkid wires them together. They depend on this package, never
+// ingest (readers of request bodies), worker (runs jobs), webhook (sends
+// webhook deliveries), httpapi (the wire API); cmd/bulkid wires them
+// together. They depend on this package, never
 // on each other, except that httpapi uses ingest, input (the reader of
 // pushed files) uses ingest's CSV conversion, and cmd/bulkid knows them
 // all.

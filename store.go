@@ -18,6 +18,7 @@ type Store interface {
 	DeleteStore
 	RetentionStore
 	IdempotencyStore
+	WebhookStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error
@@ -217,7 +218,10 @@ type WorkStore interface {
 	// FinishJob moves the job to a final status with reason (for failed),
 	// sets end_time, drops its input records and ends the lease. A job
 	// whose cancel was requested that would end completed ends canceled:
-	// a cancel accepted ends canceled unless the job fails.
+	// a cancel accepted ends canceled unless the job fails. In the same
+	// transaction it creates a pending delivery, due at once, for each
+	// webhook of the job's app subscribed to JobEvent(status)
+	// (WebhookStore), so that no ended job misses its webhooks.
 	// Returns ELEASELOST.
 	FinishJob(ctx context.Context, l Lease, status JobStatus, reason string) error
 }

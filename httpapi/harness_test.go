@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/bulkid/bulkid/httpapi"
 	"github.com/bulkid/bulkid/internal/wiretest"
 	"github.com/bulkid/bulkid/sqlite"
+	"github.com/bulkid/bulkid/webhook"
 	"github.com/bulkid/bulkid/worker"
 )
 
@@ -66,6 +68,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	realtimeRate := fs.Int("realtime-rate", 600, "")
 	jobReadRate := fs.Int("job-read-rate", 6000, "")
 	spoolDir := fs.String("spool-dir", "", "")
+	allowPrivate := fs.Bool("webhook-allow-private", false, "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		t.Fatalf("startServer %q: %v (flags without a Config field need the binary: test in cmd/bulkid)", args, err)
 	}
@@ -105,7 +108,10 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	handler := httpapi.NewServer(httpapi.Config{Store: s.store, Notify: pool.Notify, RowsPerMinute: *rpm, Logger: log,
 		MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
-		AuthFailBurst: burst, AuthFailRefill: *authRefill, RealtimeRate: rtRate, JobReadRate: readRate})
+		AuthFailBurst: burst, AuthFailRefill: *authRefill, RealtimeRate: rtRate, JobReadRate: readRate,
+		CheckWebhookURL: func(ctx context.Context, url string) error {
+			return webhook.CheckURL(ctx, url, *allowPrivate, net.DefaultResolver)
+		}})
 	ts := httptest.NewUnstartedServer(handler)
 	ts.Config.ReadHeaderTimeout = *headerTimeout
 	ts.Config.ReadTimeout = *readTimeout

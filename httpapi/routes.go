@@ -39,6 +39,11 @@ func (s *server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /v1/track", s.authenticated(s.realtime(s.handleTrack)))
 	mux.Handle("GET /v1/users/{user_id}/events", s.authenticated(s.handleUserEvents))
 	mux.Handle("GET /v1/events/totals", s.authenticated(s.handleEventTotals))
+
+	mux.Handle("POST /v1/webhooks", s.authenticated(s.handleCreateWebhook))
+	mux.Handle("GET /v1/webhooks", s.authenticated(s.handleListWebhooks))
+	mux.Handle("DELETE /v1/webhooks/{webhook_id}", s.authenticated(s.handleDeleteWebhook))
+	mux.Handle("GET /v1/webhooks/{webhook_id}/deliveries", s.authenticated(s.handleDeliveries))
 }
 
 func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -21,14 +21,19 @@ import (
 )
 
 // Store is the part of a bulkid.Store the API uses: jobs and their
-// idempotency keys, profiles and their deletion, events, the key lookup of authentication, and Ping for
-// /healthz.
+// idempotency keys, profiles and their deletion, events, webhooks and
+// their deliveries (not their claims), the key lookup of authentication,
+// and Ping for /healthz.
 type Store interface {
 	bulkid.JobStore
 	bulkid.ProfileStore
 	bulkid.EventStore
 	bulkid.DeleteStore
 	bulkid.IdempotencyStore
+	CreateWebhook(ctx context.Context, w *bulkid.Webhook) error
+	ListWebhooks(ctx context.Context, appID int64) ([]*bulkid.Webhook, error)
+	DeleteWebhook(ctx context.Context, appID int64, id string) error
+	Deliveries(ctx context.Context, appID int64, webhookID string, p bulkid.Page) ([]*bulkid.Delivery, error)
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
 	Ping(ctx context.Context) error
 }
@@ -94,6 +99,11 @@ type Config struct {
 	// 6000, in bursts of up to 1000; negative turns the limit off). Over
 	// it, reads are answered 429 rate_limited with Retry-After.
 	JobReadRate int
+	// CheckWebhookURL says why a webhook may not be registered with a
+	// URL (its error's text is the message of the 400), or returns nil:
+	// webhook.CheckURL with the server's --webhook-allow-private. If nil,
+	// every registration is refused.
+	CheckWebhookURL func(ctx context.Context, url string) error
 }
 
 type server struct {
@@ -116,12 +126,14 @@ type server struct {
 	rtLimit     *appLimiter    // the real-time rate limit; nil if off
 	jobLimit    *appLimiter    // the job-read rate limit; nil if off
 	receiving   keysReceiving  // Idempotency-Keys of requests being received
+
+	checkWebhookURL func(ctx context.Context, url string) error
 }
 
 // NewServer returns the API's handler.
 func NewServer(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, notify: cfg.Notify, rpm: cfg.RowsPerMinute, limits: cfg.Limits, log: cfg.Logger, now: cfg.Now,
-		healthOnly: cfg.HealthOnly, spoolDir: cfg.SpoolDir}
+		healthOnly: cfg.HealthOnly, spoolDir: cfg.SpoolDir, checkWebhookURL: cfg.CheckWebhookURL}
 	if s.notify == nil {
 		s.notify = func() {}
 	}

@@ -41,8 +41,11 @@ func (db *DB) CancelJob(ctx context.Context, appID int64, jobID string) (*bulkid
 				lease_owner = NULL, lease_until = NULL WHERE seq = $3`, bulkid.StatusCanceled, db.now(), seq); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "DELETE FROM job_input WHERE job_seq = $1", seq)
-			return err
+			if _, err := tx.Exec(ctx, "DELETE FROM job_input WHERE job_seq = $1", seq); err != nil {
+				return err
+			}
+			// It ends here, not in FinishJob: its webhooks hear of it here.
+			return enqueueDeliveries(ctx, tx, appID, jobID, bulkid.StatusCanceled, db.now())
 		default:
 			_, err := tx.Exec(ctx, "UPDATE jobs SET cancel_requested = true WHERE seq = $1", seq)
 			return err

@@ -415,7 +415,8 @@ func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64)
 	})
 }
 
-// FinishJob ends a job, deleting its staged input, then reclaims the
+// FinishJob ends a job, deleting its staged input and creating its
+// webhook deliveries, then reclaims the
 // staged input's space if no job has any left (reclaimInput).
 func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
 	if err := db.finishJob(ctx, l, status, reason); err != nil {
@@ -460,8 +461,8 @@ func (db *DB) reclaimInput(ctx context.Context) {
 func (db *DB) finishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
 	now := db.now()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		var seq int64
-		if err := tx.QueryRow(ctx, "SELECT seq FROM jobs WHERE id = $1", l.JobID).Scan(&seq); err != nil {
+		var seq, appID int64
+		if err := tx.QueryRow(ctx, "SELECT seq, app_id FROM jobs WHERE id = $1", l.JobID).Scan(&seq, &appID); err != nil {
 			return err
 		}
 		// A job canceled meanwhile that would complete ends canceled.
@@ -473,8 +474,10 @@ func (db *DB) finishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 		if _, err := tx.Exec(ctx, "UPDATE jobs SET active = false, lease_owner = NULL, lease_until = NULL WHERE seq = $1", seq); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DELETE FROM job_input WHERE job_seq = $1", seq)
-		return err
+		if _, err := tx.Exec(ctx, "DELETE FROM job_input WHERE job_seq = $1", seq); err != nil {
+			return err
+		}
+		return enqueueDeliveries(ctx, tx, appID, l.JobID, status, now)
 	})
 }
 

@@ -31,8 +31,11 @@ func (db *DB) CancelJob(ctx context.Context, appID int64, jobID string) (*bulkid
 				lease_owner = NULL, lease_until = NULL WHERE seq = ?`, bulkid.StatusCanceled, ms(db.now()), seq); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq)
-			return err
+			if _, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq); err != nil {
+				return err
+			}
+			// It ends here, not in FinishJob: its webhooks hear of it here.
+			return enqueueDeliveries(ctx, tx, appID, jobID, bulkid.StatusCanceled, ms(db.now()))
 		default:
 			_, err := tx.ExecContext(ctx, "UPDATE jobs SET cancel_requested = 1 WHERE seq = ?", seq)
 			return err

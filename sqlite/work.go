@@ -116,7 +116,8 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 
 // ReleaseAllLeases gives back every job's lease, so that the jobs a
 // crashed process was running resume at once rather than when their leases
-// run out, and returns how many there were. Call it only when no other
+// run out, and returns how many there were; the leases of webhook
+// deliveries go too. Call it only when no other
 // process can be running jobs on the database: `bulkid serve` does, at
 // start, holding the data directory's lock.
 func (db *DB) ReleaseAllLeases(ctx context.Context) (int64, error) {
@@ -126,7 +127,11 @@ func (db *DB) ReleaseAllLeases(ctx context.Context) (int64, error) {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// Webhook deliveries cut off mid-attempt are tried again at once too.
+		_, err = tx.ExecContext(ctx, "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE status = 'pending' AND lease_owner IS NOT NULL")
 		return err
 	})
 	return n, err
@@ -350,11 +355,11 @@ func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64)
 	})
 }
 
-// FinishJob ends a job.
+// FinishJob ends a job and creates its webhook deliveries.
 func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		var seq int64
-		if err := tx.QueryRowContext(ctx, "SELECT seq FROM jobs WHERE id = ?", l.JobID).Scan(&seq); err != nil {
+		var seq, appID int64
+		if err := tx.QueryRowContext(ctx, "SELECT seq, app_id FROM jobs WHERE id = ?", l.JobID).Scan(&seq, &appID); err != nil {
 			return err
 		}
 		// A job canceled meanwhile that would complete ends canceled.
@@ -365,8 +370,10 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 		if _, err := tx.ExecContext(ctx, "UPDATE jobs SET active = 0, lease_owner = NULL, lease_until = NULL WHERE seq = ?", seq); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq)
-		return err
+		if _, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq); err != nil {
+			return err
+		}
+		return enqueueDeliveries(ctx, tx, appID, l.JobID, status, ms(db.now()))
 	})
 }
 

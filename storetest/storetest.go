@@ -10,7 +10,8 @@
 // text.go (validated text every store can hold), concurrency.go
 // (real-time identify during a job); delete.go holds DeleteStore's cases,
 // its own race with identify and a job among them; retention.go the cancel
-// of a job and RetentionStore's pruning. bench.go holds the benchmarks.
+// of a job and RetentionStore's pruning; webhooks.go WebhookStore's, with
+// the deliveries FinishJob creates. bench.go holds the benchmarks.
 package storetest
 
 import (
@@ -110,6 +111,14 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"PruneJobs", testPruneJobs},
 		{"PruneEvents", testPruneEvents},
 		{"PruneConcurrent", testPruneConcurrent},
+		// WebhookStore (webhooks.go)
+		{"Webhooks", testWebhooks},
+		{"FinishJobDelivers", testFinishJobDelivers},
+		{"CancelQueuedDelivers", testCancelQueuedDelivers},
+		{"DeliveryLifecycle", testDeliveryLifecycle},
+		{"DeliveriesPaging", testDeliveriesPaging},
+		{"DeleteWebhookStopsDeliveries", testDeleteWebhookStopsDeliveries},
+		{"ClaimDeliveriesConcurrent", testClaimDeliveriesConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

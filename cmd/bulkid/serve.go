@@ -20,6 +20,7 @@ import (
 	"github.com/bulkid/bulkid/httpapi"
 	"github.com/bulkid/bulkid/internal/cliflag"
 	"github.com/bulkid/bulkid/sqlite"
+	"github.com/bulkid/bulkid/webhook"
 	"github.com/bulkid/bulkid/worker"
 )
 
@@ -53,6 +54,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ui := fs.Bool("ui", true, "serve the dashboard under /ui/ (with --role all or api); --ui=false turns it off")
 	uiSecret := fs.String("ui-session-secret", "", "secret that seals dashboard sessions, at least 32 characters; processes behind one address need the same (default: random per process, so a restart ends every session)")
 	uiTTL := fs.Duration("ui-session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
+	hookPrivate := fs.Bool("webhook-allow-private", false, "let webhooks reach private, loopback, link-local and other internal addresses (refused by default, at registration and at each connection)")
+	hookTimeout := fs.Duration("webhook-timeout", 10*time.Second, "how long one webhook delivery attempt may take, connection to response")
+	hookBackoff := fs.Duration("webhook-backoff", 10*time.Second, "the wait after a webhook delivery's first failed attempt, doubled after each further one (with ±20% jitter) up to --webhook-backoff-max")
+	hookBackoffMax := fs.Duration("webhook-backoff-max", time.Hour, "the longest wait between two attempts of a webhook delivery")
+	hookGiveUp := fs.Duration("webhook-give-up", 24*time.Hour, "how long after a job ended its webhook deliveries are retried before they are marked failed")
 	uiSecure := fs.Bool("ui-secure-cookies", false, "mark the dashboard's cookies Secure on plain HTTP too, behind a proxy that terminates TLS (with --tls-cert they are Secure anyway)")
 	jobRetention := fs.Duration("job-retention", 30*24*time.Hour, "how long a finished job (completed, failed or canceled) is kept after it ends, with its staged input and error list, before it is pruned; 0 keeps every job (profiles are never pruned)")
 	eventRetention := fs.Duration("event-retention", 0, "how long a tracked event is kept after it was received before it is pruned; 0 (the default) keeps every event")
@@ -124,6 +130,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *uiTTL < time.Minute {
 		return fmt.Errorf("--ui-session-ttl must be at least 1m, not %s", *uiTTL)
 	}
+	if *hookTimeout <= 0 || *hookBackoff <= 0 || *hookBackoffMax < *hookBackoff || *hookGiveUp <= 0 {
+		return fmt.Errorf("--webhook-timeout, --webhook-backoff and --webhook-give-up must be positive, and --webhook-backoff-max at least --webhook-backoff")
+	}
 	runAPI, runWorkers := *role == "all" || *role == "api", *role == "all" || *role == "worker"
 	if !runAPI && !runWorkers {
 		return fmt.Errorf("--role must be all, api or worker, not %q", *role)
@@ -177,7 +186,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
 		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
-		RealtimeRate: authFailBurst(*realtimeRate), JobReadRate: authFailBurst(*jobReadRate)})
+		RealtimeRate: authFailBurst(*realtimeRate), JobReadRate: authFailBurst(*jobReadRate),
+		CheckWebhookURL: func(ctx context.Context, url string) error {
+			return webhook.CheckURL(ctx, url, *hookPrivate, net.DefaultResolver)
+		}})
+	deliverer, err := webhook.New(webhook.Config{Store: store, AllowPrivate: *hookPrivate, Timeout: *hookTimeout,
+		BackoffBase: *hookBackoff, BackoffMax: *hookBackoffMax, GiveUpAfter: *hookGiveUp, PollInterval: *poll, Logger: log,
+		Body: func(ctx context.Context, d *bulkid.Delivery) ([]byte, error) {
+			j, err := store.Job(ctx, d.AppID, d.JobID)
+			if err != nil {
+				return nil, err
+			}
+			return httpapi.JobBody(j, *rpm, time.Now())
+		}})
+	if err != nil {
+		return err
+	}
 	if runAPI && *ui {
 		ds, ok := store.(dashboard.Store)
 		if !ok {
@@ -215,6 +239,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var wg sync.WaitGroup
 	if runWorkers {
 		wg.Go(func() { pool.Run(workCtx) })
+		wg.Go(func() { deliverer.Run(workCtx) })
 	}
 	wg.Go(func() { pruner.Run(workCtx) })
 
