@@ -32,6 +32,7 @@ const (
 	ETIMEOUT         = "request_timeout"                 // an upload arrived slower than the server's minimum rate
 	ETOOMANYFAILED   = "too_many_requests"               // the client's address failed authentication too often
 	ERATELIMITED     = "rate_limited"                    // the app sent more real-time requests than its rate allows
+	EMISDIRECTED     = "misdirected_region"              // the API key is of an app of another region
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

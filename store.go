@@ -16,6 +16,7 @@ type Store interface {
 	WorkStore
 	EventStore
 	DeleteStore
+	RegionStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error
