@@ -35,6 +35,7 @@ var statusOf = map[string]int{
 	bulkid.ETIMEOUT:         http.StatusRequestTimeout,
 	bulkid.ETOOMANYFAILED:   http.StatusTooManyRequests,
 	bulkid.ERATELIMITED:     http.StatusTooManyRequests,
+	bulkid.EMISDIRECTED:     http.StatusMisdirectedRequest,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long
