@@ -53,12 +53,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	uiSecret := fs.String("ui-session-secret", "", "secret that seals dashboard sessions, at least 32 characters; processes behind one address need the same (default: random per process, so a restart ends every session)")
 	uiTTL := fs.Duration("ui-session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
 	uiSecure := fs.Bool("ui-secure-cookies", false, "mark the dashboard's cookies Secure on plain HTTP too, behind a proxy that terminates TLS (with --tls-cert they are Secure anyway)")
+	region := fs.String("region", "", "the region this deployment serves (e.g. us or eu), with a store of its own: the store takes the region the first time and refuses any other later; keys of other regions' apps are answered 421 (default: the store's region, or none: single-region mode)")
+	urls := regionURLs{}
+	fs.Var(urls, "region-url", "NAME=URL: the base URL of region NAME, named in the 421 answer to a key of that region; repeatable, or comma-separated (BULKID_REGION_URL)")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", pos[0])
+	}
+	if *region != "" {
+		if err := bulkid.CheckRegionName(*region); err != nil {
+			return fmt.Errorf("--region: %v", err)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -140,7 +148,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			log.Info("resuming jobs a previous run left unfinished", "jobs", n)
 		}
 	}
-	if err := ensureFirstApp(ctx, store, getenv("BULKID_API_KEY"), stdout); err != nil {
+	if *region, err = storeRegion(ctx, store, *region); err != nil {
+		return err
+	}
+	if *region == "" && len(urls) > 0 {
+		return fmt.Errorf("--region-url names other regions' servers, for a server of a region: give --region too")
+	}
+	if *region != "" {
+		log.Info("serving region", "region", *region, "other_regions", urls.String())
+	}
+	if err := ensureFirstApp(ctx, store, *region, getenv("BULKID_API_KEY"), stdout); err != nil {
 		return err
 	}
 
@@ -157,7 +174,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
 		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
-		RealtimeRate: authFailBurst(*realtimeRate)})
+		RealtimeRate: authFailBurst(*realtimeRate), Region: *region, RegionURLs: urls})
 	if runAPI && *ui {
 		ds, ok := store.(dashboard.Store)
 		if !ok {
@@ -188,7 +205,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *tlsCert != "" {
 		scheme = "https"
 	}
-	fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d)\n", scheme, ln.Addr(), *role, *rpm)
+	if *region != "" {
+		fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d, region: %s)\n", scheme, ln.Addr(), *role, *rpm, *region)
+	} else {
+		fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d)\n", scheme, ln.Addr(), *role, *rpm)
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "store", sf.name(), "role", *role, "rows_per_minute", *rpm, "workers", *workers)
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -230,11 +251,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // ensureFirstApp creates the first app of an empty store and prints its key
-// once; key is used if it is not empty (BULKID_API_KEY).
-func ensureFirstApp(ctx context.Context, store bulkid.Store, key string, stdout io.Writer) error {
+// once; key is used if it is not empty (BULKID_API_KEY), else a new key
+// of region.
+func ensureFirstApp(ctx context.Context, store bulkid.Store, region, key string, stdout io.Writer) error {
 	shown := key == ""
 	if shown {
-		key = bulkid.NewAPIKey()
+		key = bulkid.NewRegionAPIKey(region)
 	}
 	app, created, err := store.CreateFirstApp(ctx, "default", bulkid.HashAPIKey(key))
 	if err != nil || !created {
