@@ -181,7 +181,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("the %s store has no dashboard reads; run with --ui=false", sf.name())
 		}
 		handler = dashboard.Beside(handler, dashboard.New(dashboard.Config{Store: ds, RowsPerMinute: *rpm, Logger: log,
-			Secret: []byte(*uiSecret), SessionTTL: *uiTTL, SecureCookies: *uiSecure, AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill}))
+			Secret: []byte(*uiSecret), SessionTTL: *uiTTL, SecureCookies: *uiSecure, AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
+			Region: *region, RegionURLs: urls}))
 	}
 
 	ln, err := net.Listen("tcp", *addr)
