@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/sqlite"
 )
 
 // TestRegions runs one deployment per region, as docs/OPERATIONS.md
@@ -94,5 +97,36 @@ func TestRegionRefusals(t *testing.T) {
 		func(string) string { return "" }, nil, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "--region") {
 		t.Errorf("serve --region-url without a region: %v, want an error asking for --region", err)
+	}
+}
+
+// TestFirstAppOfRegion: the first app serve creates on a store of a
+// region gets a key of that region, unless BULKID_API_KEY chose one.
+func TestFirstAppOfRegion(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ region, chosen, prefix string }{
+		{"eu", "", "bk_eu_"},
+		{"", "", "bk_"},
+		{"eu", testKey, testKey},
+	} {
+		db, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "bulkid.db"), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var out bytes.Buffer
+		if err := ensureFirstApp(t.Context(), db, c.region, c.chosen, &out); err != nil {
+			t.Fatal(err)
+		}
+		key, wantRegion := lastWord(out.String()), c.region
+		if c.chosen != "" {
+			key, wantRegion = c.chosen, "" // a chosen key names no region
+		}
+		if !strings.HasPrefix(key, c.prefix) || bulkid.KeyRegion(key) != wantRegion {
+			t.Errorf("first app of region %q (chosen key %q): key %q, want one starting %q of region %q", c.region, c.chosen, key, c.prefix, wantRegion)
+		}
+		if _, err := db.AppByKeyHash(t.Context(), bulkid.HashAPIKey(key)); err != nil {
+			t.Errorf("first app of region %q: its key %q: %v", c.region, key, err)
+		}
 	}
 }

@@ -137,6 +137,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer store.Close()
+	// Before any write: a store of another region is not this server's.
+	if *region, err = storeRegion(ctx, store, *region); err != nil {
+		return err
+	}
+	if *region == "" && len(urls) > 0 {
+		return fmt.Errorf("--region-url names other regions' servers, for a server of a region: give --region too")
+	}
+	if *region != "" {
+		log.Info("serving region", "region", *region, "other_regions", urls.String())
+	}
 	if db, ok := store.(*sqlite.DB); ok {
 		// This process alone serves the data directory: jobs leased by
 		// a run that crashed resume now, not a lease later.
@@ -147,15 +157,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if n > 0 {
 			log.Info("resuming jobs a previous run left unfinished", "jobs", n)
 		}
-	}
-	if *region, err = storeRegion(ctx, store, *region); err != nil {
-		return err
-	}
-	if *region == "" && len(urls) > 0 {
-		return fmt.Errorf("--region-url names other regions' servers, for a server of a region: give --region too")
-	}
-	if *region != "" {
-		log.Info("serving region", "region", *region, "other_regions", urls.String())
 	}
 	if err := ensureFirstApp(ctx, store, *region, getenv("BULKID_API_KEY"), stdout); err != nil {
 		return err
