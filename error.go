@@ -36,6 +36,7 @@ const (
 	ECANCELED        = "job_canceled"                    // internal: a client canceled the job; the worker stops it
 	EKEYREUSED       = "idempotency_key_reused"          // an Idempotency-Key already accepted with another request
 	EKEYINUSE        = "idempotency_key_in_use"          // an Idempotency-Key whose first request is still being received
+	EMISDIRECTED     = "misdirected_region"              // the API key is of an app of another region
 )
 
 // Error is the error type of the domain: a machine-readable code, a message a

@@ -19,6 +19,7 @@ type Store interface {
 	RetentionStore
 	IdempotencyStore
 	WebhookStore
+	RegionStore
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error

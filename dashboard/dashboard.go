@@ -76,6 +76,12 @@ type Config struct {
 	AuthFailBurst  int
 	AuthFailRefill time.Duration
 	Logger         *slog.Logger
+	// Region is the region of the server (serve's --region), "" if none,
+	// and RegionURLs the base URLs of the others: a sign-in with the key of
+	// another region's app is sent to that region's dashboard, as the API
+	// answers it 421.
+	Region     string
+	RegionURLs map[string]string
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -98,13 +104,16 @@ type handler struct {
 	now    func() time.Time
 	pages  map[string]*template.Template
 	mux    *http.ServeMux
+	region string
+	urls   map[string]string
 
 	totalsCache totalsCache
 }
 
 // New returns the dashboard's handler, which serves paths under Prefix.
 func New(cfg Config) http.Handler {
-	h := &handler{store: cfg.Store, rpm: cfg.RowsPerMinute, ttl: cfg.SessionTTL, secure: cfg.SecureCookies, log: cfg.Logger, now: cfg.Now}
+	h := &handler{store: cfg.Store, rpm: cfg.RowsPerMinute, ttl: cfg.SessionTTL, secure: cfg.SecureCookies, log: cfg.Logger, now: cfg.Now,
+		region: cfg.Region, urls: cfg.RegionURLs}
 	if er, ok := cfg.Store.(eventReader); ok {
 		h.events = er
 	}

@@ -82,6 +82,8 @@ type options struct {
 	authRefill time.Duration
 	events     bool // the store as one with bulkid.EventStore's reads
 	secure     bool // Config.SecureCookies
+	region     string
+	regionURLs map[string]string
 }
 
 func startServer(t *testing.T, o options) *server {
@@ -116,7 +118,8 @@ func startServer(t *testing.T, o options) *server {
 		store = &eventsStore{testStore: db}
 	}
 	ui := dashboard.New(dashboard.Config{Store: store, Logger: log, Now: s.clock.Now,
-		AuthFailBurst: o.authBurst, AuthFailRefill: o.authRefill, SecureCookies: o.secure})
+		AuthFailBurst: o.authBurst, AuthFailRefill: o.authRefill, SecureCookies: o.secure,
+		Region: o.region, RegionURLs: o.regionURLs})
 	ts := httptest.NewUnstartedServer(dashboard.Beside(api, ui))
 	if o.tls {
 		ts.StartTLS()

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -240,6 +241,16 @@ func (h *handler) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	if key == "" {
 		signInAgain(http.StatusBadRequest, "Enter an app's API key.")
+		return
+	}
+	if region := bulkid.KeyRegion(key); h.region != "" && region != "" && region != h.region {
+		// As the API's 421: told by the key alone, this server holds none
+		// of that region's data.
+		msg := fmt.Sprintf("That is the API key of an app of region %s, whose data this server (region %s) does not hold: sign in at that region's dashboard.", region, h.region)
+		if url := h.urls[region]; url != "" {
+			msg = fmt.Sprintf("That is the API key of an app of region %s, whose data this server (region %s) does not hold: sign in at %s%s.", region, h.region, url, Prefix)
+		}
+		signInAgain(http.StatusMisdirectedRequest, msg)
 		return
 	}
 	addr, hash, known := throttle.ClientAddr(r), bulkid.HashAPIKey(key), false

@@ -38,6 +38,7 @@ var statusOf = map[string]int{
 	bulkid.EJOBFINISHED:     http.StatusConflict,
 	bulkid.EKEYREUSED:       http.StatusUnprocessableEntity,
 	bulkid.EKEYINUSE:        http.StatusConflict,
+	bulkid.EMISDIRECTED:     http.StatusMisdirectedRequest,
 }
 
 // unavailableRetryAfter is the Retry-After, in seconds, of a 503: long

@@ -104,6 +104,14 @@ type Config struct {
 	// webhook.CheckURL with the server's --webhook-allow-private. If nil,
 	// every registration is refused.
 	CheckWebhookURL func(ctx context.Context, url string) error
+	// Region is the region this server serves, "" in single-region mode.
+	// With a region, a key that names another (bulkid.KeyRegion) is
+	// answered 421 misdirected_region, before any lookup: this server's
+	// store holds no data of that region's apps, nor may it take any.
+	Region string
+	// RegionURLs are the base URLs of the other regions, by name, that a
+	// 421 names (in its message and its Location header). Optional.
+	RegionURLs map[string]string
 }
 
 type server struct {
@@ -128,12 +136,15 @@ type server struct {
 	receiving   keysReceiving  // Idempotency-Keys of requests being received
 
 	checkWebhookURL func(ctx context.Context, url string) error
+	region          string
+	regionURLs      map[string]string
 }
 
 // NewServer returns the API's handler.
 func NewServer(cfg Config) http.Handler {
 	s := &server{store: cfg.Store, notify: cfg.Notify, rpm: cfg.RowsPerMinute, limits: cfg.Limits, log: cfg.Logger, now: cfg.Now,
-		healthOnly: cfg.HealthOnly, spoolDir: cfg.SpoolDir, checkWebhookURL: cfg.CheckWebhookURL}
+		healthOnly: cfg.HealthOnly, spoolDir: cfg.SpoolDir, checkWebhookURL: cfg.CheckWebhookURL,
+		region: cfg.Region, regionURLs: cfg.RegionURLs}
 	if s.notify == nil {
 		s.notify = func() {}
 	}
@@ -278,7 +289,8 @@ func (s *server) withLog(next http.Handler) http.Handler {
 // authenticated resolves the API key of "Authorization: Token KEY" (the
 // scheme in any case) to its app, or answers 401; a request with more than
 // one Authorization header is answered 400. Failed keys are throttled per
-// client address (internal/throttle): over budget, 429.
+// client address (internal/throttle): over budget, 429. With a Region, a
+// key of another region is answered 421 (misdirected).
 func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulkid.App)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n := len(r.Header.Values("Authorization")); n > 1 {
@@ -293,6 +305,12 @@ func (s *server) authenticated(h func(http.ResponseWriter, *http.Request, *bulki
 		if !ok || !strings.EqualFold(scheme, "Token") || key == "" {
 			s.writeError(w, r, &bulkid.Error{Code: bulkid.EUNAUTHORIZED,
 				Message: `Send your API key in the header "Authorization: Token YOUR_API_KEY".`})
+			return
+		}
+		if region := bulkid.KeyRegion(key); s.region != "" && region != "" && region != s.region {
+			// Told by the key alone: no lookup, so no guess is tried
+			// here, and the throttle is not charged.
+			s.misdirected(w, r, region)
 			return
 		}
 		hash := bulkid.HashAPIKey(key)
@@ -366,4 +384,16 @@ func (s *server) uploadSlot(h func(http.ResponseWriter, *http.Request, *bulkid.A
 			// The client went away while it waited: there is no one to answer.
 		}
 	}
+}
+
+// misdirected answers a request with a key of region, not this server's:
+// 421, with the region in Bulkid-Region and its base URL, if known, in
+// Location.
+func (s *server) misdirected(w http.ResponseWriter, r *http.Request, region string) {
+	url := s.regionURLs[region]
+	w.Header().Set("Bulkid-Region", region)
+	if url != "" {
+		w.Header().Set("Location", url)
+	}
+	s.writeError(w, r, bulkid.MisdirectedError(region, url, s.region))
 }

@@ -54,3 +54,20 @@ func (db *DB) SetAppKey(ctx context.Context, appID int64, keyHash []byte) error 
 	}
 	return nil
 }
+
+// SetRegion sets the store's region if it has none. Of processes inserting
+// at once, one inserts and the others wait for its commit, then read its
+// region.
+func (db *DB) SetRegion(ctx context.Context, region string) error {
+	if _, err := db.pool.Exec(ctx, "INSERT INTO store_region (id, region) VALUES (1, $1) ON CONFLICT (id) DO NOTHING", region); err != nil {
+		return interpretError(err)
+	}
+	stored, err := db.Region(ctx)
+	if err != nil {
+		return err
+	}
+	if stored != region {
+		return bulkid.RegionTakenError(stored, region)
+	}
+	return nil
+}

@@ -58,3 +58,20 @@ func (db *DB) SetAppKey(ctx context.Context, appID int64, keyHash []byte) error 
 		return nil
 	})
 }
+
+// SetRegion sets the store's region if it has none.
+func (db *DB) SetRegion(ctx context.Context, region string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO store_region (id, region) VALUES (1, ?) ON CONFLICT (id) DO NOTHING", region); err != nil {
+			return err
+		}
+		var stored string
+		if err := tx.QueryRowContext(ctx, "SELECT region FROM store_region").Scan(&stored); err != nil {
+			return err
+		}
+		if stored != region {
+			return bulkid.RegionTakenError(stored, region)
+		}
+		return nil
+	})
+}

@@ -8,7 +8,7 @@
 // (WorkStore), idempotency.go (IdempotencyStore), profiles.go (ProfileStore), events.go (EventStore); and by
 // what crosses them: tenancy.go (no app sees another's data), bounds.go (profile bounds),
 // text.go (validated text every store can hold), concurrency.go
-// (real-time identify during a job); delete.go holds DeleteStore's cases,
+// (real-time identify during a job); region.go (RegionStore); delete.go holds DeleteStore's cases,
 // its own race with identify and a job among them; retention.go the cancel
 // of a job and RetentionStore's pruning; webhooks.go WebhookStore's, with
 // the deliveries FinishJob creates. bench.go holds the benchmarks.
@@ -43,6 +43,8 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"Apps", testApps},
 		{"CreateFirstApp", testCreateFirstApp},
 		{"SetAppKey", testSetAppKey},
+		{"Region", testRegion}, // region.go
+		{"RegionConcurrent", testRegionConcurrent},
 		// JobStore (jobs.go)
 		{"CreateJob", testCreateJob},
 		{"OneJobPerApp", testOneJobPerApp},

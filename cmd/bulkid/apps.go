@@ -24,6 +24,7 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 	case "create":
 		fs := cliflag.NewFlagSet("bulkid apps create NAME [flags]", "bulkid apps create acme --data-dir ./data", stderr)
 		sf.register(fs)
+		region := fs.String("region", "", "the region of the app, whose key names it: the store's region (which a store without one takes), as serve --region (default: the store's region, or none)")
 		pos, err := cliflag.Parse(fs, args[1:], getenv)
 		if err != nil {
 			return err
@@ -40,7 +41,10 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		defer store.Close()
-		key := bulkid.NewAPIKey()
+		if *region, err = storeRegion(ctx, store, *region); err != nil {
+			return fmt.Errorf("apps create: %w", err)
+		}
+		key := bulkid.NewRegionAPIKey(*region)
 		app, err := store.CreateApp(ctx, pos[0], bulkid.HashAPIKey(key))
 		if bulkid.ErrorCode(err) == bulkid.ECONFLICT {
 			return fmt.Errorf("apps create: %s", bulkid.ErrorMessage(err))
@@ -48,7 +52,11 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		// The key is the last word: scripts take it with awk '{print $NF}'.
-		fmt.Fprintf(stdout, "Created app %q (id %d). Its API key, shown only now: %s\n", app.Name, app.ID, key)
+		if *region != "" {
+			fmt.Fprintf(stdout, "Created app %q (id %d) in region %s. Its API key, shown only now: %s\n", app.Name, app.ID, *region, key)
+		} else {
+			fmt.Fprintf(stdout, "Created app %q (id %d). Its API key, shown only now: %s\n", app.Name, app.ID, key)
+		}
 		return nil
 	case "rotate-key", "revoke-key":
 		rotate := args[0] == "rotate-key"
@@ -85,8 +93,13 @@ func runApps(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return fmt.Errorf("apps %s: %w", args[0], err)
 		}
-		// Revoking is replacing the key with one nobody is ever shown.
-		key := bulkid.NewAPIKey()
+		// Revoking is replacing the key with one nobody is ever shown. A
+		// new key names the store's region, as apps create's do.
+		region, err := store.Region(ctx)
+		if err != nil {
+			return err
+		}
+		key := bulkid.NewRegionAPIKey(region)
 		if err := store.SetAppKey(ctx, app.ID, bulkid.HashAPIKey(key)); err != nil {
 			return err
 		}

@@ -63,6 +63,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	jobRetention := fs.Duration("job-retention", 30*24*time.Hour, "how long a finished job (completed, failed or canceled) is kept after it ends, with its staged input and error list, before it is pruned; 0 keeps every job (profiles are never pruned)")
 	eventRetention := fs.Duration("event-retention", 0, "how long a tracked event is kept after it was received before it is pruned; 0 (the default) keeps every event")
 	pruneInterval := fs.Duration("prune-interval", time.Hour, "how often the server prunes what --job-retention and --event-retention let go (and once at start)")
+	region := fs.String("region", "", "the region this deployment serves (e.g. us or eu), with a store of its own: the store takes the region the first time and refuses any other later; keys of other regions' apps are answered 421 (default: the store's region, or none: single-region mode)")
+	urls := regionURLs{}
+	fs.Var(urls, "region-url", "NAME=URL: the base URL of region NAME, named in the 421 answer to a key of that region; repeatable, or comma-separated (BULKID_REGION_URL)")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -75,6 +78,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if *pruneInterval <= 0 {
 		return fmt.Errorf("--prune-interval must be positive, not %s", *pruneInterval)
+	}
+	if *region != "" {
+		if err := bulkid.CheckRegionName(*region); err != nil {
+			return fmt.Errorf("--region: %v", err)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -151,6 +159,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer store.Close()
+	// Before any write: a store of another region is not this server's.
+	if *region, err = storeRegion(ctx, store, *region); err != nil {
+		return err
+	}
+	if *region == "" && len(urls) > 0 {
+		return fmt.Errorf("--region-url names other regions' servers, for a server of a region: give --region too")
+	}
+	if *region != "" {
+		log.Info("serving region", "region", *region, "other_regions", urls.String())
+	}
 	if db, ok := store.(*sqlite.DB); ok {
 		// This process alone serves the data directory: jobs leased by
 		// a run that crashed resume now, not a lease later.
@@ -162,7 +180,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			log.Info("resuming jobs a previous run left unfinished", "jobs", n)
 		}
 	}
-	if err := ensureFirstApp(ctx, store, getenv("BULKID_API_KEY"), stdout); err != nil {
+	if err := ensureFirstApp(ctx, store, *region, getenv("BULKID_API_KEY"), stdout); err != nil {
 		return err
 	}
 
@@ -186,7 +204,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
 		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
-		RealtimeRate: authFailBurst(*realtimeRate), JobReadRate: authFailBurst(*jobReadRate),
+		RealtimeRate: authFailBurst(*realtimeRate), JobReadRate: authFailBurst(*jobReadRate), Region: *region, RegionURLs: urls,
 		CheckWebhookURL: func(ctx context.Context, url string) error {
 			return webhook.CheckURL(ctx, url, *hookPrivate, net.DefaultResolver)
 		}})
@@ -208,7 +226,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("the %s store has no dashboard reads; run with --ui=false", sf.name())
 		}
 		handler = dashboard.Beside(handler, dashboard.New(dashboard.Config{Store: ds, RowsPerMinute: *rpm, Logger: log,
-			Secret: []byte(*uiSecret), SessionTTL: *uiTTL, SecureCookies: *uiSecure, AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill}))
+			Secret: []byte(*uiSecret), SessionTTL: *uiTTL, SecureCookies: *uiSecure, AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
+			Region: *region, RegionURLs: urls}))
 	}
 
 	ln, err := net.Listen("tcp", *addr)
@@ -232,7 +251,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *tlsCert != "" {
 		scheme = "https"
 	}
-	fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d)\n", scheme, ln.Addr(), *role, *rpm)
+	if *region != "" {
+		fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d, region: %s)\n", scheme, ln.Addr(), *role, *rpm, *region)
+	} else {
+		fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d)\n", scheme, ln.Addr(), *role, *rpm)
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "store", sf.name(), "role", *role, "rows_per_minute", *rpm, "workers", *workers)
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -276,11 +299,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // ensureFirstApp creates the first app of an empty store and prints its key
-// once; key is used if it is not empty (BULKID_API_KEY).
-func ensureFirstApp(ctx context.Context, store bulkid.Store, key string, stdout io.Writer) error {
+// once; key is used if it is not empty (BULKID_API_KEY), else a new key
+// of region.
+func ensureFirstApp(ctx context.Context, store bulkid.Store, region, key string, stdout io.Writer) error {
 	shown := key == ""
 	if shown {
-		key = bulkid.NewAPIKey()
+		key = bulkid.NewRegionAPIKey(region)
 	}
 	app, created, err := store.CreateFirstApp(ctx, "default", bulkid.HashAPIKey(key))
 	if err != nil || !created {

@@ -48,6 +48,7 @@ type queries struct {
 	activeJob, job, jobSeq, listJobs, jobErrors string
 	jobRecords                                  string
 	appByKeyHash, listApps                      string
+	region                                      string
 	company, listCompanies, listVisible, user   string
 	lateralErrors                               string
 }
@@ -69,6 +70,7 @@ func newQueries(d Dialect) *queries {
 
 		appByKeyHash: r("SELECT id, name, created_at FROM apps WHERE key_hash = ?"),
 		listApps:     "SELECT id, name, created_at FROM apps ORDER BY id",
+		region:       "SELECT region FROM store_region",
 
 		company:       r("SELECT " + companyColumns + " FROM companies WHERE app_id = ? AND company_id = ?"),
 		listCompanies: r("SELECT " + companyColumns + " FROM companies WHERE app_id = ? AND company_id > ? ORDER BY company_id LIMIT ?"),
@@ -321,6 +323,16 @@ func (r *Reader) AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App,
 		return nil, r.d.Err(err)
 	}
 	return &app, nil
+}
+
+// Region returns the store's region, "" if none was set.
+func (r *Reader) Region(ctx context.Context) (string, error) {
+	var region string
+	err := r.db.QueryRow(ctx, r.q.region).Scan(&region)
+	if errors.Is(err, r.d.NoRows) {
+		return "", nil
+	}
+	return region, r.d.Err(err)
 }
 
 // ListApps lists every app, oldest first.
