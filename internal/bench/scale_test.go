@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bulkid/bulkid/internal/pgtest"
 	"github.com/bulkid/bulkid/internal/serverproc"
 )
 
@@ -119,18 +121,30 @@ func TestScaleFlags(t *testing.T) {
 }
 
 // TestScaleScenario runs the scale scenario small (2,000 companies and
-// 2,000 users) on SQLite against the real binary, built here, and checks
-// that it loads, measures every quantity on both stores and reports them.
-// (The servers get only their flags: SQLite whatever the environment says.)
+// 2,000 users) against the real binary, built here, on SQLite and on
+// PostgreSQL, and checks that it loads, measures every quantity on both
+// stores and reports them. (The servers get only their flags: the store
+// is the one the runner chooses whatever the environment says.)
 func TestScaleScenario(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "bulkid")
 	if err := serverproc.Build(bin, "github.com/bulkid/bulkid/cmd/bulkid"); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Run("sqlite", func(t *testing.T) { testScaleScenario(t, bin, "", "store after loading: bulkid.db: median") })
+	t.Run("postgres", func(t *testing.T) {
+		base := os.Getenv(pgtest.EnvVar)
+		if base == "" {
+			t.Skipf("%s is not set: skipping the PostgreSQL run", pgtest.EnvVar)
+		}
+		testScaleScenario(t, bin, base, "store after loading: companies: median")
+	})
+}
+
+func testScaleScenario(t *testing.T, bin, pgBase, sizeLine string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	e := &runner{ctx: ctx, exe: bin, runs: 1, log: &log,
+	e := &runner{ctx: ctx, exe: bin, runs: 1, log: &log, pgBase: pgBase,
 		http:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}},
 		scaleCfg: scaleConfig{companies: 2_000, users: 2_000, getDuration: 100 * time.Millisecond, pageRequests: 2}}
 	defer e.close()
@@ -146,7 +160,7 @@ func TestScaleScenario(t *testing.T) {
 	r.print(&out)
 	text := out.String()
 	for _, want := range []string{
-		"load: companies: median", "load: users: median", "store after loading: bulkid.db: median",
+		"load: companies: median", "load: users: median", sizeLine,
 		"job-new: 10,000 new companies, 2,000 companies: median", "job-new: 10,000 new companies, empty: median",
 		"users job: 10,000 new users with companies (the company refresh), empty: median",
 		"GET /v1/users/{id} p99, 2,000 companies: median", "GET /v1/background_jobs/{id} p50, empty: median",
