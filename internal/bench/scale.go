@@ -406,8 +406,8 @@ func (sv *scaleValues) lines() []ratioLine {
 }
 
 // scale is the scenario: load, check, then per run each measurement on
-// both stores, one right after the other (the loaded store first in even
-// runs, the empty one first in odd runs).
+// both stores, one right after the other (the loaded store first in runs
+// 1, 3, …, the empty one first in runs 2, 4, …).
 func (e *runner) scale(r *scenarioResult) error {
 	cfg := e.scaleCfg
 	r.Unit = "ms"
