@@ -62,6 +62,8 @@ var allScenarios = []scenarioSpec{
 		target: "≥ 30,000 rows/s (SQLite)", optional: true, run: (*runner).manyApps},
 	{name: "throttle", title: "--rows-per-minute 1800: rows applied in 2 minutes (expected 3,600) and progress gaps (1 run)",
 		target: "within ±2 % over 2 minutes, progress visible every second", optional: true, run: (*runner).throttle},
+	{name: "scale", title: "1,000,000 companies and 1,000,000 users loaded through the API (--scale-companies, --scale-users), then jobs, GETs, listings and dashboard pages beside the same on an empty store: a 10,000-company merge job",
+		target: "every job within 1.25× of the empty store; pages a few ms", optional: true, run: (*runner).scale},
 }
 
 const usageExample = "bulkid bench --runs 5 --scenarios accept-json,job-new,job-merge [--database-url postgres://…] [--json]"
@@ -79,6 +81,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dbURL := fs.String("database-url", "", "a postgres:// URL: benchmark PostgreSQL (in a fresh schema, dropped at the end) instead of SQLite")
 	jsonOut := fs.Bool("json", false, "print the results as one JSON document instead of text")
 	repeatJobs := fs.Int("repeat-jobs", 50, "jobs in a row of the repeat scenario")
+	scaleCfg := scaleFlags(fs)
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -92,6 +95,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *repeatJobs < 2 {
 		return fmt.Errorf("--repeat-jobs must be at least 2, not %d", *repeatJobs)
 	}
+	sc, err := scaleCfg()
+	if err != nil {
+		return err
+	}
 	if *dbURL != "" && !strings.HasPrefix(*dbURL, "postgres://") && !strings.HasPrefix(*dbURL, "postgresql://") {
 		return fmt.Errorf("--database-url must be a postgres:// or postgresql:// URL")
 	}
@@ -104,7 +111,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("bench: find this binary: %w", err)
 	}
 
-	e := &runner{ctx: ctx, exe: exe, runs: *runs, pgBase: *dbURL, log: stderr, repeatJobs: *repeatJobs,
+	e := &runner{ctx: ctx, exe: exe, runs: *runs, pgBase: *dbURL, log: stderr, repeatJobs: *repeatJobs, scaleCfg: sc,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}}
 	defer e.close()
 

@@ -78,7 +78,8 @@ type runner struct {
 	used     map[string]int // data sets used: name → bytes
 	pgBest   string         // the faster PostgreSQL floor method, once measured
 
-	repeatJobs int // jobs in a row of the repeat scenario (--repeat-jobs)
+	repeatJobs int         // jobs in a row of the repeat scenario (--repeat-jobs)
+	scaleCfg   scaleConfig // the scale scenario's flags
 }
 
 func (e *runner) logf(format string, args ...any) {
