@@ -65,8 +65,18 @@ func ExpectError(t *testing.T, r Response, status int, code string) APIError {
 }
 
 // Send sends a request with key ("" for none) and returns its answer, or
-// the error of a server that is gone (killed, say), without failing the test.
+// the error of a server that is gone (killed, say), without failing the
+// test. An answer that does not match the OpenAPI document is returned
+// with the error saying how (CheckResponse).
 func Send(method, url, key, contentType string, body io.Reader) (Response, error) {
+	r, err := send(method, url, key, contentType, body)
+	if err != nil {
+		return r, err
+	}
+	return r, CheckResponse(method, url, r)
+}
+
+func send(method, url, key, contentType string, body io.Reader) (Response, error) {
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return Response{}, err
@@ -101,11 +111,21 @@ type Target struct {
 // Do sends a request (key "" for none), failing the test if no answer comes.
 func (s Target) Do(method, path, key, contentType string, body io.Reader) Response {
 	s.T.Helper()
-	r, err := Send(method, s.URL+path, key, contentType, body)
+	r, err := send(method, s.URL+path, key, contentType, body)
 	if err != nil {
 		s.T.Fatalf("%s %s: %v", method, path, err)
 	}
+	s.check(method, path, r)
 	return r
+}
+
+// check fails the test, without stopping it, if r does not match the
+// OpenAPI document.
+func (s Target) check(method, path string, r Response) {
+	s.T.Helper()
+	if err := CheckResponse(method, s.URL+path, r); err != nil {
+		s.T.Error(err)
+	}
 }
 
 // Get sends a GET with the target's key.
@@ -167,7 +187,9 @@ func (s Target) StreamUpload(path string, write func(mw *multipart.Writer) error
 	if err != nil {
 		s.T.Fatalf("POST %s: read body: %v", path, err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	r := Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	s.check("POST", path, r)
+	return r
 }
 
 // Job reads one job, failing the test on any status but 200.
