@@ -360,3 +360,21 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// ReadResponse reads the answer resp of a request a test sent itself
+// whole, closes it, and checks it against the OpenAPI document as the
+// other requests of this package are (failing t, without stopping it,
+// where it does not match).
+func ReadResponse(t *testing.T, resp *http.Response) Response {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("%s %s: read body: %v", resp.Request.Method, resp.Request.URL, err)
+	}
+	r := Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	if err := CheckResponse(resp.Request.Method, resp.Request.URL.String(), r); err != nil {
+		t.Error(err)
+	}
+	return r
+}
