@@ -399,7 +399,6 @@ func schemaError(err error) string {
 }
 
 // pointerToken escapes s as one token of a JSON pointer in a URL fragment.
-func pointerToken(s string) string {
-	s = strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
-	return url.PathEscape(s)
-}
+func pointerToken(s string) string { return url.PathEscape(pointerEscape.Replace(s)) }
+
+var pointerEscape = strings.NewReplacer("~", "~0", "/", "~1")
