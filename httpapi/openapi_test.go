@@ -152,6 +152,19 @@ func TestOpenAPICheckCatchesDrift(t *testing.T) {
 	if err := wiretest.CheckResponse("GET", s.URL+"/v1/nope", good); err == nil {
 		t.Error("a 200 to a path of no operation was taken")
 	}
+	// Each error status has its codes.
+	wrongCode := nf
+	wrongCode.Body = bytes.Replace(nf.Body, []byte(`"not_found"`), []byte(`"unauthorized"`), 1)
+	if err := wiretest.CheckResponse("GET", s.URL+"/v1/nope", wrongCode); err == nil {
+		t.Errorf("a 404 with error_code unauthorized was taken: %s", wrongCode.Body)
+	}
+	// The job's errors do not carry the record; the errors stream's do.
+	withRecord := withBody(func(c map[string]any) {
+		c["errors"] = []any{map[string]any{"index": 0, "error_code": "not_an_object", "message": "m", "record": 5}}
+	})
+	if err := wiretest.CheckResponse("GET", url, withRecord); err == nil {
+		t.Error("a job whose errors carry the record was taken")
+	}
 	// A header of the wrong form.
 	rl := s.PostJSON("/v1/track", map[string]any{"user_id": "u", "event_name": "e"})
 	h := rl.Header.Clone()
