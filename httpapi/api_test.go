@@ -64,7 +64,7 @@ func TestAuthentication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		wiretest.ReadResponse(t, resp)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("scheme %q: status %d, want 200", scheme, resp.StatusCode)
 		}
@@ -267,7 +267,7 @@ func TestConcurrentSubmissions(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			resp.Body.Close()
+			wiretest.ReadResponse(t, resp)
 			statuses <- resp.StatusCode
 		})
 	}
