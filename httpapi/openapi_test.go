@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulkid/bulkid/httpapi"
 	"github.com/bulkid/bulkid/internal/wiretest"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -49,10 +50,52 @@ func TestOpenAPIServed(t *testing.T) {
 	if doc.OpenAPI != "3.1.0" {
 		t.Fatalf("openapi = %q, want 3.1.0", doc.OpenAPI)
 	}
+	// And by the OpenAPI Initiative's own schema of 3.1 documents.
+	oas := compileYAMLSchema(t, "testdata/openapi-3.1-schema.yaml")
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oas.Validate(v); err != nil {
+		t.Fatalf("the document fails the OpenAPI 3.1 schema: %#v", err)
+	}
+	if err := oas.Validate(map[string]any{"openapi": "3.1.0", "info": map[string]any{"title": "t"}, "paths": map[string]any{}}); err == nil {
+		t.Fatal("the OpenAPI 3.1 schema takes an info without a version")
+	}
 	// A key is not needed, and a wrong method is a 405 like any path's.
 	if r := s.Do("POST", "/openapi.json", "", "", nil); r.Status != http.StatusMethodNotAllowed {
 		t.Fatalf("POST /openapi.json = %d, want 405", r.Status)
 	}
+}
+
+// compileYAMLSchema compiles the JSON Schema in the YAML file path.
+func compileYAMLSchema(t *testing.T, path string) *jsonschema.Schema {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var y any
+	if err := yaml.Unmarshal(src, &y); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("mem:///oas.json", v); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("mem:///oas.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sch
 }
 
 // TestOpenAPIInvalidDocument: the check of the document refuses one that
