@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 func TestHealthz(t *testing.T) {
@@ -50,9 +52,7 @@ func TestAuthentication(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				expectError(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, http.StatusUnauthorized, "unauthorized")
+				expectError(t, wiretest.ReadResponse(t, resp), http.StatusUnauthorized, "unauthorized")
 			}
 		})
 	}
@@ -64,7 +64,7 @@ func TestAuthentication(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		wiretest.ReadResponse(t, resp)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("scheme %q: status %d, want 200", scheme, resp.StatusCode)
 		}
@@ -213,9 +213,7 @@ func TestOversizedBodyNotReadWhole(t *testing.T) {
 	if err != nil {
 		t.Fatalf("POST: %v", err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	expectError(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 413, "payload_too_large")
+	expectError(t, wiretest.ReadResponse(t, resp), 413, "payload_too_large")
 	mu.Lock()
 	defer mu.Unlock()
 	if written >= 200_000_000 {
@@ -269,7 +267,7 @@ func TestConcurrentSubmissions(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			resp.Body.Close()
+			wiretest.ReadResponse(t, resp)
 			statuses <- resp.StatusCode
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // keyStore knows the keys "good-key-of-app-1" (app 1) and
@@ -67,8 +67,7 @@ func callWith(t *testing.T, c *http.Client, url string, auth ...string) (int, ht
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	raw := wiretest.ReadResponse(t, resp).Body
 	if resp.StatusCode == 200 {
 		return 200, resp.Header, ""
 	}

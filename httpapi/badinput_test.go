@@ -193,8 +193,11 @@ func TestBadInputMultipart(t *testing.T) {
 			if err := writeRepeat(w, 'x', 52<<20); err != nil {
 				return err
 			}
-			w, _ = mw.CreateFormFile("file", "a.ndjson")
-			_, err := w.Write(file)
+			w, err := mw.CreateFormFile("file", "a.ndjson")
+			if err != nil {
+				return err // the server answered and the pipe is closed
+			}
+			_, err = w.Write(file)
 			return err
 		}, 413, "payload_too_large"},
 		{"10,000 fields and no file", func(mw *multipart.Writer) error {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // del sends a DELETE with a JSON body and the target's key.
@@ -201,12 +203,7 @@ func sendWith(t *testing.T, s *server, path string, body io.Reader, headers ...s
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return wiretest.ReadResponse(t, resp)
 }
 
 // TestDeleteLimits: at most 10,000 ids and 6 MiB a request, counted while

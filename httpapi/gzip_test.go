@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 func gzipped(t *testing.T, parts ...[]byte) []byte {
@@ -36,10 +38,7 @@ func TestGzipRequests(t *testing.T) {
 		if err != nil {
 			t.Fatalf("POST %s: %v", path, err)
 		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return response{Status: resp.StatusCode, Header: resp.Header, Body: b.Bytes()}
+		return wiretest.ReadResponse(t, resp)
 	}
 	j := accepted(t, gzPost("/v1/companies/bulk_identify", "application/json", "gzip",
 		gzipped(t, []byte(`{"companies":[{"company_id":"g1","metadata":{"plan":"pro"}},{"company_id":"g2"}]}`))))

@@ -23,6 +23,7 @@ import (
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
 	"github.com/bulkid/bulkid/input"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // importForm is a multipart body whose part "file" holds content, named
@@ -214,9 +215,7 @@ func TestImportNDJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	j = imported(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, "bulk_identify_companies")
+	j = imported(t, wiretest.ReadResponse(t, resp), "bulk_identify_companies")
 	if *j.FileSize != int64(len("company_id,n\nnc7,7\n")) {
 		t.Errorf("file_size of a gzip body's file = %d, want the file as decoded", *j.FileSize)
 	}

@@ -149,10 +149,7 @@ func gzPostRaw(t *testing.T, s *server, path, contentType string, body []byte) r
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	b.ReadFrom(resp.Body)
-	return response{Status: resp.StatusCode, Header: resp.Header, Body: b.Bytes()}
+	return wiretest.ReadResponse(t, resp)
 }
 
 // TestStrictJobDecoderRefusesNull: the strict decoder fails where a strict

@@ -14,6 +14,7 @@ func (s *server) routes(mux *http.ServeMux) {
 	if s.healthOnly {
 		return
 	}
+	mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
 
 	mux.Handle("POST /v1/companies/bulk_identify", s.authenticated(s.idempotent(s.uploadSlot(s.handleBulkIdentify(bulkid.JobCompanies)))))
 	mux.Handle("POST /v1/users/bulk_identify", s.authenticated(s.idempotent(s.uploadSlot(s.handleBulkIdentify(bulkid.JobUsers)))))

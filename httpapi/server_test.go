@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // panicStore panics on every key lookup for the key "boom".
@@ -45,13 +45,12 @@ func TestPanicAnswers500(t *testing.T) {
 		return resp
 	}
 	resp := get("boom")
-	defer resp.Body.Close()
 	var body struct {
 		Errors []struct {
 			Error, ErrorCode, Message string
 		} `json:"errors"`
 	}
-	raw, _ := io.ReadAll(resp.Body)
+	raw := wiretest.ReadResponse(t, resp).Body
 	json.Unmarshal(raw, &body)
 	if resp.StatusCode != 500 || len(body.Errors) != 1 || resp.Header.Get("X-Request-Id") == "" {
 		t.Fatalf("panic answered %d %+v, want 500 in the error shape with x-request-id", resp.StatusCode, body)
@@ -102,8 +101,7 @@ func TestStoreErrorsTellNoInternals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		raw := wiretest.ReadResponse(t, resp).Body
 		srv.Close()
 		var body struct {
 			Errors []struct {

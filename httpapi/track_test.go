@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // eventOut is an event of the listing, every field kept as sent.
@@ -147,7 +148,7 @@ func TestTrack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	wiretest.ReadResponse(t, resp)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Errorf("gzip track = %d, want 202", resp.StatusCode)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // TestUploadSlots: with --max-uploads 1, an upload that is still arriving
@@ -29,9 +31,7 @@ func TestUploadSlots(t *testing.T) {
 			held <- response{Status: -1, Body: []byte(err.Error())}
 			return
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		held <- response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+		held <- wiretest.ReadResponse(t, resp)
 	}()
 	// Once the server has read the first bytes, the upload holds its slot.
 	if _, err := io.WriteString(pw, `{"companies":[{"company_id":"a0"}`); err != nil {

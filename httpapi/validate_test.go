@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/wiretest"
 )
 
 // TestValidate: GET /v1/validate, Segment's key test, is 200 with the
@@ -51,9 +52,7 @@ func TestValidate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		expectError(t, response{Status: resp.StatusCode, Header: resp.Header, Body: b}, http.StatusUnauthorized, bulkid.EUNAUTHORIZED)
+		expectError(t, wiretest.ReadResponse(t, resp), http.StatusUnauthorized, bulkid.EUNAUTHORIZED)
 	}
 	expectError(t, s.Do("POST", "/v1/validate", s.Key, "application/json", strings.NewReader("{}")), http.StatusMethodNotAllowed, bulkid.EMETHOD)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,6 +170,19 @@ func rawExchange(t *testing.T, addr, req string, halfClose bool) (*http.Response
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("answer to %.80q cut short: %v", req, err)
+	}
+	// Checked against the OpenAPI document like every other answer: a
+	// request line too broken to name a path is checked as one to "/".
+	method, target := "GET", "/"
+	line, _, _ := strings.Cut(req, "\r\n")
+	if f := strings.Fields(line); len(f) >= 2 {
+		method = f[0]
+		if u, err := url.ParseRequestURI(f[1]); err == nil && strings.HasPrefix(f[1], "/") {
+			target = u.RequestURI()
+		}
+	}
+	if err := wiretest.CheckResponse(method, "http://"+addr+target, response{Status: resp.StatusCode, Header: resp.Header, Body: body}); err != nil {
+		t.Error(err)
 	}
 	return resp, body
 }

@@ -77,9 +77,8 @@ func TestMultiProcessPostgres(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				defer resp.Body.Close()
 				var j job
-				json.NewDecoder(resp.Body).Decode(&j)
+				json.Unmarshal(wiretest.ReadResponse(t, resp).Body, &j)
 				mu.Lock()
 				defer mu.Unlock()
 				count[resp.StatusCode]++

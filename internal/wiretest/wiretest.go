@@ -66,13 +66,23 @@ func ExpectError(t *testing.T, r Response, status int, code string) APIError {
 }
 
 // Send sends a request with key ("" for none) and returns its answer, or
-// the error of a server that is gone (killed, say), without failing the test.
+// the error of a server that is gone (killed, say), without failing the
+// test. An answer that does not match the OpenAPI document is returned
+// with the error saying how (CheckResponse).
 func Send(method, url, key, contentType string, body io.Reader) (Response, error) {
 	return SendHeader(method, url, key, contentType, nil, body)
 }
 
 // SendHeader is Send with the headers in header added.
 func SendHeader(method, url, key, contentType string, header http.Header, body io.Reader) (Response, error) {
+	r, err := send(method, url, key, contentType, header, body)
+	if err != nil {
+		return r, err
+	}
+	return r, CheckResponse(method, url, r)
+}
+
+func send(method, url, key, contentType string, header http.Header, body io.Reader) (Response, error) {
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return Response{}, err
@@ -110,10 +120,11 @@ type Target struct {
 // Do sends a request (key "" for none), failing the test if no answer comes.
 func (s Target) Do(method, path, key, contentType string, body io.Reader) Response {
 	s.T.Helper()
-	r, err := Send(method, s.URL+path, key, contentType, body)
+	r, err := send(method, s.URL+path, key, contentType, nil, body)
 	if err != nil {
 		s.T.Fatalf("%s %s: %v", method, path, err)
 	}
+	s.check(method, path, r)
 	return r
 }
 
@@ -121,11 +132,21 @@ func (s Target) Do(method, path, key, contentType string, body io.Reader) Respon
 // header, failing the test if no answer comes.
 func (s Target) DoHeader(method, path, contentType string, header http.Header, body io.Reader) Response {
 	s.T.Helper()
-	r, err := SendHeader(method, s.URL+path, s.Key, contentType, header, body)
+	r, err := send(method, s.URL+path, s.Key, contentType, header, body)
 	if err != nil {
 		s.T.Fatalf("%s %s: %v", method, path, err)
 	}
+	s.check(method, path, r)
 	return r
+}
+
+// check fails the test, without stopping it, if r does not match the
+// OpenAPI document.
+func (s Target) check(method, path string, r Response) {
+	s.T.Helper()
+	if err := CheckResponse(method, s.URL+path, r); err != nil {
+		s.T.Error(err)
+	}
 }
 
 // Get sends a GET with the target's key.
@@ -187,7 +208,9 @@ func (s Target) StreamUpload(path string, write func(mw *multipart.Writer) error
 	if err != nil {
 		s.T.Fatalf("POST %s: read body: %v", path, err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	r := Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	s.check("POST", path, r)
+	return r
 }
 
 // Job reads one job, failing the test on any status but 200. A 429 of
@@ -364,4 +387,22 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// ReadResponse reads the answer resp of a request a test sent itself
+// whole, closes it, and checks it against the OpenAPI document as the
+// other requests of this package are (failing t, without stopping it,
+// where it does not match).
+func ReadResponse(t *testing.T, resp *http.Response) Response {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("%s %s: read body: %v", resp.Request.Method, resp.Request.URL, err)
+	}
+	r := Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	if err := CheckResponse(resp.Request.Method, resp.Request.URL.String(), r); err != nil {
+		t.Error(err)
+	}
+	return r
 }
