@@ -58,6 +58,8 @@ var allScenarios = []scenarioSpec{
 		target: "idle ≤ 30 MB; ≤ 80 MB while running a job", run: (*runner).rss},
 	{name: "repeat", title: "50 consecutive 10,000-company merge jobs on one store, no maintenance in between: the last job (submit → completed)",
 		target: "the last within 1.1× of the first", optional: true, run: (*runner).repeat},
+	{name: "peer", title: "bulkid beside a peer (--peer-url) on the same PostgreSQL: 10,000 new, 10,000 merges, 100,000 as 10 jobs; reported as peer-new, peer-merge, peer-100k",
+		target: "bulkid at least 1.5× faster than the peer (peer ÷ bulkid ≥ 1.5)", optional: true, run: (*runner).peerScenario},
 	{name: "many-apps", title: "1,000,000 rows: 100 apps with one 10,000-row job each, submitted at once: rows/s",
 		target: "≥ 30,000 rows/s (SQLite)", optional: true, run: (*runner).manyApps},
 	{name: "throttle", title: "--rows-per-minute 1800: rows applied in 2 minutes (expected 3,600) and progress gaps (1 run)",
@@ -82,6 +84,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	jsonOut := fs.Bool("json", false, "print the results as one JSON document instead of text")
 	repeatJobs := fs.Int("repeat-jobs", 50, "jobs in a row of the repeat scenario")
 	scaleCfg := scaleFlags(fs)
+	var peer peerConfig
+	addPeerFlags(fs, &peer)
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
 		return err
@@ -111,7 +115,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("bench: find this binary: %w", err)
 	}
 
-	e := &runner{ctx: ctx, exe: exe, runs: *runs, pgBase: *dbURL, log: stderr, repeatJobs: *repeatJobs, scaleCfg: sc,
+	e := &runner{ctx: ctx, exe: exe, runs: *runs, pgBase: *dbURL, log: stderr, repeatJobs: *repeatJobs, scaleCfg: sc, peer: peer,
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}}
 	defer e.close()
 
@@ -139,11 +143,14 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			failed++
 			e.logf("%s: FAILED: %v", s.name, err)
 		}
-		r.finish()
-		r.Seconds = math.Round(time.Since(start).Seconds()*10) / 10
-		rep.Results = append(rep.Results, r)
-		if !*jsonOut {
-			r.print(stdout)
+		// A scenario may report more than one result (peer: one per case).
+		for _, x := range append([]*scenarioResult{r}, r.more...) {
+			x.finish()
+			x.Seconds = math.Round(time.Since(start).Seconds()*10) / 10
+			rep.Results = append(rep.Results, x)
+			if !*jsonOut {
+				x.print(stdout)
+			}
 		}
 	}
 	rep.Data = e.dataFacts()
@@ -266,6 +273,7 @@ type scenarioResult struct {
 	Seconds float64   `json:"wall_seconds"`
 
 	xs, floor []float64
+	more      []*scenarioResult // further results of the same scenario, reported after it
 }
 
 func (r *scenarioResult) add(v float64)      { r.xs = append(r.xs, v); r.Runs = len(r.xs) }

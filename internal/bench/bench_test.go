@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -90,5 +93,78 @@ func TestRepeatScenario(t *testing.T) {
 	}
 	if s := sizesString([]storeSize{{"job_input", 1.25, 40}, {"bulkid.db", 2, -1}}); s != "job_input 1.2 MiB (40 dead tuples), bulkid.db 2.0 MiB" {
 		t.Errorf("sizesString = %q", s)
+	}
+}
+
+func TestPeerNDJSON(t *testing.T) {
+	d := genCompanies("p-", 3, 2)
+	lines := bytes.Split(bytes.TrimSuffix(peerNDJSON(d.rows), []byte("\n")), []byte("\n"))
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3", len(lines))
+	}
+	for i, line := range lines {
+		var got, meta map[string]any
+		if err := json.Unmarshal(line, &got); err != nil {
+			t.Fatalf("line %d is not a JSON object: %v: %s", i, err, line)
+		}
+		if err := json.Unmarshal(d.rows[i].metadata, &meta); err != nil {
+			t.Fatal(err)
+		}
+		// The same values as bulkid's metadata, flat beside the id.
+		meta["company_id"] = d.rows[i].id
+		if !reflect.DeepEqual(got, meta) {
+			t.Errorf("line %d = %v, want %v", i, got, meta)
+		}
+		if len(got) != 15 {
+			t.Errorf("line %d has %d keys, want company_id and 14 metadata keys", i, len(got))
+		}
+	}
+	if got := string(peerNDJSON([]dataRow{{id: "x", metadata: []byte("{}")}})); got != "{\"company_id\":\"x\"}\n" {
+		t.Errorf("empty metadata: %q", got)
+	}
+	if _, err := selectScenarios("peer", true); err != nil {
+		t.Error(err)
+	}
+	if def, _ := selectScenarios("", true); slices.Contains(def, "peer") {
+		t.Errorf("default = %q, want peer only when asked for (it needs a peer running)", def)
+	}
+}
+
+func TestProcStat(t *testing.T) {
+	// A command name with spaces and a parenthesis; utime 12, stime 3,
+	// cutime 100, cstime 50 (fields 14 to 17).
+	line := "2213 (postgres: a) b) S 1 2213 2213 0 -1 4194304 14795 773508 0 15 12 3 100 50 20 0 1 0 5530 222543872 7615"
+	p, ok := parseProcStat(line)
+	if !ok || p.comm != "postgres: a) b" || p.own != 15 || p.waitedKids != 150 {
+		t.Errorf("parseProcStat = %+v, %v", p, ok)
+	}
+	if _, ok := parseProcStat("12 (x) S 1 2"); ok {
+		t.Error("a short line parsed")
+	}
+	if d, ok := parseSchedstat("1674355296 29454965911 26485\n"); !ok || d != 1674355296*time.Nanosecond {
+		t.Errorf("parseSchedstat = %v, %v", d, ok)
+	}
+	// This machine's own reading never goes backwards.
+	a, _ := postgresCPU()
+	b, _ := postgresCPU()
+	if b < a {
+		t.Errorf("postgresCPU went from %v to %v", a, b)
+	}
+}
+
+func TestPGCPUVsFloor(t *testing.T) {
+	r := &scenarioResult{}
+	r.pgCPUVsFloor(300*time.Millisecond, 200*time.Millisecond, 10_000)
+	r.finish()
+	want := map[string]float64{"PostgreSQL CPU per row": 30, "PostgreSQL CPU per row, floor (the cheaper method)": 20,
+		"PostgreSQL CPU per row ÷ the floor's": 1.5}
+	for _, m := range r.Metrics {
+		if w, ok := want[m.Name]; !ok || m.Median != w {
+			t.Errorf("%s = %v, want %v", m.Name, m.Median, w)
+		}
+		delete(want, m.Name)
+	}
+	if len(want) > 0 {
+		t.Errorf("missing metrics %v", want)
 	}
 }

@@ -68,7 +68,9 @@ func (e *runner) floor() (floorDatabase, error) {
 }
 
 // floorUpsert runs every floor method on rows (for PostgreSQL, only the
-// faster one once known if all is false) and returns each one's time.
+// faster one once known if all is false) and returns each one's time; it
+// leaves PostgreSQL's CPU time during each method in e.floorPGCPU (empty
+// when not measured).
 func (e *runner) floorUpsert(app int64, rows []dataRow, all bool) (map[string]time.Duration, error) {
 	f, err := e.floor()
 	if err != nil {
@@ -81,14 +83,19 @@ func (e *runner) floorUpsert(app int64, rows []dataRow, all bool) (map[string]ti
 		methods = methods[len(methods)-1:] // COPY until the faster is known
 	}
 	out := map[string]time.Duration{}
+	e.floorPGCPU = map[string]time.Duration{}
 	for i, m := range methods {
 		// Each method gets rows of its own (app ids apart), so that every
 		// one does the same work: new rows stay new, merges stay merges.
+		pg := e.pgCPUStart()
 		d, err := f.upsert(e.ctx, m, app+int64(i)*1_000_000, rows)
 		if err != nil {
 			return nil, fmt.Errorf("floor %s: %w", m, err)
 		}
 		out[m] = d
+		if cpu, ok := pg.used(); ok {
+			e.floorPGCPU[m] = cpu
+		}
 	}
 	return out, nil
 }

@@ -77,6 +77,10 @@ type runner struct {
 	tails    []*logTail
 	used     map[string]int // data sets used: name → bytes
 	pgBest   string         // the faster PostgreSQL floor method, once measured
+	// floorPGCPU is PostgreSQL's CPU time during each method of the last
+	// floorUpsert, when measured (pgcpu.go).
+	floorPGCPU map[string]time.Duration
+	peer       peerConfig // the peer scenario's flags (peer.go)
 
 	repeatJobs int         // jobs in a row of the repeat scenario (--repeat-jobs)
 	scaleCfg   scaleConfig // the scale scenario's flags

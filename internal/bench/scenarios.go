@@ -165,13 +165,18 @@ func (e *runner) runJob(r *scenarioResult, srv *serveProc, d companySet) (time.D
 // timedJob is run i of job-new or job-merge: d as a job, timed from
 // submit to completed, then the upsert floor of its rows; both go into r.
 func (e *runner) timedJob(r *scenarioResult, srv *serveProc, d companySet, i int) error {
+	pg := e.pgCPUStart()
 	total, err := e.runJob(r, srv, d)
 	if err != nil {
 		return err
 	}
+	jobPG, pgOK := pg.used()
 	floor, err := e.addUpsertFloor(r, d.rows)
 	if err != nil {
 		return err
+	}
+	if floorPG, ok := e.minPGCPU(); ok && pgOK {
+		r.pgCPUVsFloor(jobPG, floorPG, len(d.rows))
 	}
 	r.add(millis(total))
 	e.logf("%s run %d/%d: %.0f ms (floor %.0f ms)", r.Name, i+1, e.runs, millis(total), millis(floor))
@@ -231,6 +236,7 @@ func (e *runner) jobNew(r *scenarioResult) error {
 		}
 	}
 	e.pickPGBest(r)
+	e.notePGCPU(r)
 	return nil
 }
 
@@ -262,6 +268,7 @@ func (e *runner) jobMerge(r *scenarioResult) error {
 			return err
 		}
 	}
+	e.notePGCPU(r)
 	return nil
 }
 
@@ -278,6 +285,7 @@ func (e *runner) seq100k(r *scenarioResult) error {
 		for j := range sets {
 			sets[j] = e.companies("companies_json", fmt.Sprintf("seq%d-%d-", i, j), 10_000, 1)
 		}
+		pg := e.pgCPUStart()
 		start := time.Now()
 		for _, d := range sets {
 			if err := e.complete(srv, d.body, 2*time.Millisecond); err != nil {
@@ -285,13 +293,20 @@ func (e *runner) seq100k(r *scenarioResult) error {
 			}
 		}
 		total := time.Since(start)
-		var floor time.Duration
+		jobsPG, pgOK := pg.used()
+		var floor, floorPG time.Duration
 		for _, d := range sets {
 			ts, err := e.floorUpsert(1, d.rows, false)
 			if err != nil {
 				return err
 			}
 			floor += minDuration(ts)
+			cpu, ok := e.minPGCPU()
+			floorPG += cpu
+			pgOK = pgOK && ok
+		}
+		if pgOK {
+			r.pgCPUVsFloor(jobsPG, floorPG, 100_000)
 		}
 		r.add(total.Seconds())
 		r.addFloor(floor.Seconds())
@@ -300,6 +315,7 @@ func (e *runner) seq100k(r *scenarioResult) error {
 	}
 	r.FloorDesc = "the same 100,000 rows as 10 bare upsert transactions of 10,000 with the same driver"
 	r.FloorDesc += e.floorMethod()
+	e.notePGCPU(r)
 	return nil
 }
 
