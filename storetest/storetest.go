@@ -40,6 +40,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 	}{
 		// AppStore (apps.go)
 		{"Apps", testApps},
+		{"SchemaVersion", testSchemaVersion}, // schema.go
 		{"CreateFirstApp", testCreateFirstApp},
 		{"SetAppKey", testSetAppKey},
 		// JobStore (jobs.go)
