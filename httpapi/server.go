@@ -21,8 +21,8 @@ import (
 )
 
 // Store is the part of a bulkid.Store the API uses: jobs, profiles and
-// their deletion, events, the key lookup of authentication, and Ping for
-// /healthz.
+// their deletion, events, the key lookup of authentication, and Ping and
+// SchemaVersion for /healthz and /readyz.
 type Store interface {
 	bulkid.JobStore
 	bulkid.ProfileStore
@@ -30,6 +30,7 @@ type Store interface {
 	bulkid.DeleteStore
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
 	Ping(ctx context.Context) error
+	SchemaVersion(ctx context.Context) (bulkid.SchemaVersion, error)
 }
 
 var _ Store = bulkid.Store(nil)
@@ -88,6 +89,13 @@ type Config struct {
 	// with Retry-After.
 	RealtimeRate  int
 	RealtimeBurst int
+	// Metrics receives what the API does (none if nil); serve wires
+	// internal/metrics, served on --metrics-addr, never on this handler.
+	Metrics Metrics
+	// Workers is this process's worker pool, which /readyz checks; nil
+	// when the process runs none (--role api), and /readyz leaves the
+	// check out.
+	Workers Workers
 }
 
 type server struct {
@@ -108,6 +116,8 @@ type server struct {
 	readTimeout time.Duration
 	authFails   *throttle.Auth // nil if off
 	rtLimit     *appLimiter    // the real-time rate limit; nil if off
+	metrics     Metrics        // noMetrics if none
+	workers     Workers        // nil if none
 }
 
 // NewServer returns the API's handler.
@@ -116,6 +126,12 @@ func NewServer(cfg Config) http.Handler {
 		healthOnly: cfg.HealthOnly, spoolDir: cfg.SpoolDir}
 	if s.notify == nil {
 		s.notify = func() {}
+	}
+	s.metrics, s.workers = cfg.Metrics, cfg.Workers
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
+	} else {
+		s.store = countedStore{s.store, s.metrics}
 	}
 	if s.limits == (ingest.Limits{}) {
 		s.limits = ingest.DefaultLimits
@@ -162,7 +178,7 @@ func NewServer(cfg Config) http.Handler {
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
-	return s.withClientContext(s.withRequestID(s.withURLLimit(s.withRecover(s.withLog(s.withPaths(s.mux))))))
+	return s.withClientContext(s.withMetrics(s.withRequestID(s.withURLLimit(s.withRecover(s.withLog(s.withPaths(http.HandlerFunc(s.route))))))))
 }
 
 type ctxKey int
@@ -326,7 +342,11 @@ func (s *server) uploadSlot(h func(http.ResponseWriter, *http.Request, *bulkid.A
 		defer release()
 		select {
 		case s.uploads <- struct{}{}:
-			defer func() { <-s.uploads }()
+			s.metrics.UploadSlots(1)
+			defer func() {
+				<-s.uploads
+				s.metrics.UploadSlots(-1)
+			}()
 			if s.minRate > 0 && r.Body != nil && r.Body != http.NoBody {
 				if rr := newRateReader(w, r.Body, s.minRate, s.rateWindow, s.readTimeout); rr != nil {
 					r.Body = rr
