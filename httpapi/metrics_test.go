@@ -92,7 +92,7 @@ func TestMetricsOfRequestsAndJobs(t *testing.T) {
 	}
 	jobs := scrape(t, s)
 	moved(t, before, jobs, map[string]float64{
-		`bulkid_http_requests_total{` + bulkRoute + `,status="202"}`:      2,
+		`bulkid_http_requests_total{` + bulkRoute + `,status="202"}`:       2,
 		`bulkid_http_request_duration_seconds_count{` + bulkRoute + `}`:    2,
 		`bulkid_jobs_total{status="queued"}`:                               2,
 		`bulkid_jobs_total{status="validating"}`:                           2,
@@ -124,13 +124,13 @@ func TestMetricsOfRequestsAndJobs(t *testing.T) {
 	s.healthy(t)
 	after := scrape(t, s)
 	moved(t, jobs, after, map[string]float64{
-		`bulkid_http_requests_total{route="GET /v1/background_jobs/{job_id}",status="200"}`:      2,
-		`bulkid_http_request_duration_seconds_count{route="GET /v1/background_jobs/{job_id}"}`:   2,
-		`bulkid_http_requests_total{route="unmatched",status="404"}`:                             2,
-		`bulkid_http_requests_total{route="GET /healthz",status="200"}`:                          1,
-		`bulkid_http_request_duration_seconds_bucket{route="GET /healthz",le="+Inf"}`:            1,
-		`bulkid_http_requests_total{` + bulkRoute + `,status="202"}`:                             0,
-		`bulkid_jobs_total{status="queued"}`:                                                     0,
+		`bulkid_http_requests_total{route="GET /v1/background_jobs/{job_id}",status="200"}`:    2,
+		`bulkid_http_request_duration_seconds_count{route="GET /v1/background_jobs/{job_id}"}`: 2,
+		`bulkid_http_requests_total{route="unmatched",status="404"}`:                           2,
+		`bulkid_http_requests_total{route="GET /healthz",status="200"}`:                        1,
+		`bulkid_http_request_duration_seconds_bucket{route="GET /healthz",le="+Inf"}`:          1,
+		`bulkid_http_requests_total{` + bulkRoute + `,status="202"}`:                           0,
+		`bulkid_jobs_total{status="queued"}`:                                                   0,
 	})
 	for name := range after {
 		if strings.Contains(name, first.JobID) || strings.Contains(name, "no/such") {

@@ -19,6 +19,7 @@ import (
 	"github.com/bulkid/bulkid/dashboard"
 	"github.com/bulkid/bulkid/httpapi"
 	"github.com/bulkid/bulkid/internal/cliflag"
+	"github.com/bulkid/bulkid/internal/metrics"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/worker"
 )
@@ -52,6 +53,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	ui := fs.Bool("ui", true, "serve the dashboard under /ui/ (with --role all or api); --ui=false turns it off")
 	uiSecret := fs.String("ui-session-secret", "", "secret that seals dashboard sessions, at least 32 characters; processes behind one address need the same (default: random per process, so a restart ends every session)")
 	uiTTL := fs.Duration("ui-session-ttl", 12*time.Hour, "how long a dashboard sign-in lasts")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address, a listener of its own (e.g. 127.0.0.1:9090); they count every app's work, so keep it off the public network (default: no metrics)")
 	uiSecure := fs.Bool("ui-secure-cookies", false, "mark the dashboard's cookies Secure on plain HTTP too, behind a proxy that terminates TLS (with --tls-cert they are Secure anyway)")
 	pos, err := cliflag.Parse(fs, args, getenv)
 	if err != nil {
@@ -111,6 +113,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *uiTTL < time.Minute {
 		return fmt.Errorf("--ui-session-ttl must be at least 1m, not %s", *uiTTL)
 	}
+	if *metricsAddr != "" && *metricsAddr == *addr {
+		return fmt.Errorf("--metrics-addr must differ from --addr (%s): metrics are never served on the API's port", *addr)
+	}
 	runAPI, runWorkers := *role == "all" || *role == "api", *role == "all" || *role == "worker"
 	if !runAPI && !runWorkers {
 		return fmt.Errorf("--role must be all, api or worker, not %q", *role)
@@ -144,20 +149,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
+	var apiMetrics httpapi.Metrics
+	var workerMetrics worker.Metrics
+	var reg *metrics.Registry
+	if *metricsAddr != "" {
+		reg = metrics.New()
+		apiMetrics, workerMetrics = reg.API(), reg.Worker()
+	}
 	pool, err := worker.New(worker.Config{Store: store, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease,
-		PollInterval: *poll, Logger: log, SpoolDir: *spoolDir})
+		PollInterval: *poll, Logger: log, SpoolDir: *spoolDir, Metrics: workerMetrics})
 	if err != nil {
 		return err
 	}
 	notify := pool.Notify
+	var ready httpapi.Workers = pool
 	if !runWorkers {
 		notify = nil // workers of other processes find the job when they poll
+		ready = nil  // nor does /readyz check workers this process does not run
 	}
 	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
 		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
 		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
-		RealtimeRate: authFailBurst(*realtimeRate)})
+		RealtimeRate: authFailBurst(*realtimeRate), Metrics: apiMetrics, Workers: ready})
 	if runAPI && *ui {
 		ds, ok := store.(dashboard.Store)
 		if !ok {
@@ -190,6 +204,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d)\n", scheme, ln.Addr(), *role, *rpm)
 	log.Info("serving", "addr", ln.Addr().String(), "store", sf.name(), "role", *role, "rows_per_minute", *rpm, "workers", *workers)
+
+	var metricsSrv *http.Server
+	if reg != nil {
+		mln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", reg.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
+			IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		fmt.Fprintf(stdout, "bulkid metrics on http://%s/metrics\n", mln.Addr())
+		log.Info("serving metrics", "addr", mln.Addr().String())
+		go func() {
+			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener", "err", err)
+			}
+		}()
+		defer metricsSrv.Close()
+	}
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -281,3 +316,10 @@ func checkChosenKey(key string) error {
 	}
 	return nil
 }
+
+// The registry is what both layers report to.
+var (
+	_ httpapi.Metrics = metrics.API{}
+	_ worker.Metrics  = metrics.Worker{}
+	_ httpapi.Workers = (*worker.Pool)(nil)
+)

@@ -87,6 +87,12 @@ func New() *Registry {
 		Name: "bulkid_store_errors_total",
 		Help: "Store calls that failed for want of the store (not a documented answer such as not found), by component (api, worker), method and error code.",
 	}, []string{"component", "op", "code"})
+	// Each status from zero, so that rate() and increase() see a job's
+	// first move.
+	for _, st := range []bulkid.JobStatus{bulkid.StatusQueued, bulkid.StatusValidating, bulkid.StatusProcessing,
+		bulkid.StatusPendingRefresh, bulkid.StatusCompleted, bulkid.StatusFailed} {
+		r.jobs.WithLabelValues(string(st))
+	}
 	r.reg.MustRegister(r.requests, r.latency, r.jobs, r.queueWait, r.batch, r.rowsApplied, r.rowsFailed,
 		r.rowsCreated, r.rowsUpdated, r.uploadsInUse, r.storeErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
