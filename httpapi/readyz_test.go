@@ -3,10 +3,15 @@ package httpapi_test
 import (
 	"database/sql"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/sqlite"
 )
 
 type readiness struct {
@@ -92,4 +97,36 @@ func TestReadyzWorkersStopped(t *testing.T) {
 	wantChecks(t, readyz(t, s, http.StatusServiceUnavailable), "not_ready",
 		map[string]string{"store": "ok", "schema": "ok", "workers": "stopped"})
 	s.healthy(t) // alive, though not ready
+}
+
+// stoppedPool is a worker pool that does not run.
+type stoppedPool struct{}
+
+func (stoppedPool) Running() bool { return false }
+
+// TestReadyzWorkerRole: a process that only runs jobs (--role worker)
+// serves /readyz beside /healthz, and one that runs none (--role api)
+// leaves the workers check out.
+func TestReadyzWorkerRole(t *testing.T) {
+	t.Parallel()
+	db, err := sqlite.Open(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "bulkid.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range []struct {
+		cfg    httpapi.Config
+		status int
+		want   string
+	}{
+		{httpapi.Config{Store: db, HealthOnly: true, Workers: stoppedPool{}}, http.StatusServiceUnavailable,
+			`{"status":"not_ready","checks":{"schema":"ok","store":"ok","workers":"stopped"}}`},
+		{httpapi.Config{Store: db}, http.StatusOK, `{"status":"ready","checks":{"schema":"ok","store":"ok"}}`},
+	} {
+		w := httptest.NewRecorder()
+		httpapi.NewServer(c.cfg).ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+		if got := strings.TrimSpace(w.Body.String()); w.Code != c.status || got != c.want {
+			t.Errorf("GET /readyz (HealthOnly %v, Workers %v) = %d %s, want %d %s", c.cfg.HealthOnly, c.cfg.Workers, w.Code, got, c.status, c.want)
+		}
+	}
 }
