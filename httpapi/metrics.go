@@ -24,7 +24,7 @@ type Metrics interface {
 	// MaxUploads slots, and -1 when it gives it back.
 	UploadSlots(delta int)
 	// StoreError is called when the store method op fails for want of the
-	// store (code internal_error, unavailable or storage_full), not with
+	// store (code internal_error, service_unavailable or insufficient_storage), not with
 	// one of its documented answers nor because the client went away.
 	StoreError(op, code string)
 }

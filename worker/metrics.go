@@ -25,7 +25,7 @@ type Metrics interface {
 	// and failed ones (invalid, or refused by the profile bounds).
 	Rows(applied bulkid.RowCounts, failed int)
 	// StoreError is called when the store method op fails for want of the
-	// store (code internal_error, unavailable or storage_full), not with
+	// store (code internal_error, service_unavailable or insufficient_storage), not with
 	// one of its documented answers.
 	StoreError(op, code string)
 }
