@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -218,6 +219,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		fmt.Fprintf(stdout, "bulkid metrics on http://%s/metrics\n", mln.Addr())
 		log.Info("serving metrics", "addr", mln.Addr().String())
+		if ap, err := netip.ParseAddrPort(mln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+			log.Warn("--metrics-addr is not a loopback address: the metrics count every app's work, so keep the port off the public network", "addr", mln.Addr().String())
+		}
 		go func() {
 			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics listener", "err", err)
