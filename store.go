@@ -23,9 +23,26 @@ type Store interface {
 
 	// Ping returns nil when the store can be reached.
 	Ping(ctx context.Context) error
+	// SchemaVersion reads the migration the database's schema is at and
+	// the latest this binary embeds; /readyz reports a difference.
+	// Returns EUNAVAILABLE if the store cannot be reached.
+	SchemaVersion(ctx context.Context) (SchemaVersion, error)
 	// Close releases the store's connections.
 	Close() error
 }
+
+// SchemaVersion is where a store's schema stands: Applied is the highest
+// migration the database has had applied, Latest the highest this binary
+// embeds. Open applies what is missing, so they differ only when the
+// database changed under a running process: restored from an older
+// backup (Applied below Latest), or migrated by a newer bulkid sharing
+// it (Applied above Latest).
+type SchemaVersion struct {
+	Applied, Latest int
+}
+
+// Current reports whether the schema is the one this binary was built for.
+func (v SchemaVersion) Current() bool { return v.Applied == v.Latest }
 
 // AppStore keeps apps and the hashes of their API keys.
 type AppStore interface {

@@ -205,6 +205,8 @@ func (s *server) receiveJob(w http.ResponseWriter, r *http.Request, app *bulkid.
 		s.writeError(w, r, err)
 		return
 	}
+	s.metrics.JobAccepted()
+	s.log.Info("job accepted", "request_id", requestID(r), "job_id", job.ID, "app_id", app.ID, "type", job.Type, "total_rows", job.TotalRows)
 	s.notify()
 	s.setJobSlotHeaders(w, job)
 	w.Header().Set("Location", jobLink(job.ID))

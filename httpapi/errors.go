@@ -58,6 +58,16 @@ type errorJSON struct {
 	Links     string `json:"links,omitempty"`
 }
 
+// logAttrs is the attributes of a log line about r: its request_id, the
+// job_id of its path if any, then attrs.
+func logAttrs(r *http.Request, attrs ...any) []any {
+	out := append(make([]any, 0, 4+len(attrs)), "request_id", requestID(r))
+	if id := pathValue(r, "job_id"); id != "" {
+		out = append(out, "job_id", id)
+	}
+	return append(out, attrs...)
+}
+
 // writeError renders err in the documented shape. Internal errors are
 // logged with the request id and answered without their details.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -87,7 +97,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", unavailableRetryAfter)
 	}
 	if status >= 500 && !gone {
-		s.log.Error("request failed", "request_id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.Error("request failed", logAttrs(r, "method", r.Method, "path", r.URL.Path, "err", err)...)
 		if status == http.StatusInternalServerError {
 			e.ErrorCode = bulkid.EINTERNAL
 		}

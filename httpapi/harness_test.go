@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/httpapi"
+	"github.com/bulkid/bulkid/internal/metrics"
 	"github.com/bulkid/bulkid/internal/wiretest"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/webhook"
@@ -37,6 +38,11 @@ type server struct {
 	DataDir         string
 	store           bulkid.Store
 	stderr          *syncBuffer // the server's log, as serve writes it to stderr
+	// metrics is the registry serve serves on --metrics-addr; nil unless
+	// the test passes --metrics-addr (any value: it is not listened on).
+	metrics *metrics.Registry
+	// stopWorkers stops the worker pool, as shutdown does, and waits.
+	stopWorkers func()
 }
 
 // startServer starts the server with dataDir ("" for a new one) and the
@@ -69,6 +75,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	jobReadRate := fs.Int("job-read-rate", 6000, "")
 	spoolDir := fs.String("spool-dir", "", "")
 	allowPrivate := fs.Bool("webhook-allow-private", false, "")
+	metricsAddr := fs.String("metrics-addr", "", "")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		t.Fatalf("startServer %q: %v (flags without a Config field need the binary: test in cmd/bulkid)", args, err)
 	}
@@ -88,8 +95,14 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	if _, _, err := s.store.CreateFirstApp(ctx, "default", bulkid.HashAPIKey(testKey)); err != nil {
 		t.Fatal(err)
 	}
+	var apiMetrics httpapi.Metrics
+	var workerMetrics worker.Metrics
+	if *metricsAddr != "" {
+		s.metrics = metrics.New()
+		apiMetrics, workerMetrics = s.metrics.API(), s.metrics.Worker()
+	}
 	pool, err := worker.New(worker.Config{Store: s.store, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease,
-		PollInterval: *poll, Logger: log})
+		PollInterval: *poll, Logger: log, Metrics: workerMetrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +121,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	handler := httpapi.NewServer(httpapi.Config{Store: s.store, Notify: pool.Notify, RowsPerMinute: *rpm, Logger: log,
 		MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
-		AuthFailBurst: burst, AuthFailRefill: *authRefill, RealtimeRate: rtRate, JobReadRate: readRate,
+		AuthFailBurst: burst, AuthFailRefill: *authRefill, RealtimeRate: rtRate, JobReadRate: readRate, Metrics: apiMetrics, Workers: pool,
 		CheckWebhookURL: func(ctx context.Context, url string) error {
 			return webhook.CheckURL(ctx, url, *allowPrivate, net.DefaultResolver)
 		}})
@@ -121,6 +134,10 @@ func startServer(t *testing.T, dataDir string, args ...string) *server {
 	wctx, stopWork := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { pool.Run(wctx); close(done) }()
+	s.stopWorkers = func() { stopWork(); <-done }
+	for !pool.Running() { // as /readyz sees it once serve is up
+		time.Sleep(time.Millisecond)
+	}
 	ts.Start()
 	s.URL = ts.URL
 	t.Cleanup(func() {

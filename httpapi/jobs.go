@@ -191,7 +191,7 @@ func (s *server) handleJobErrors(w http.ResponseWriter, r *http.Request, app *bu
 		if errs, err = s.store.JobErrors(r.Context(), app.ID, job.ID, errs[len(errs)-1].Seq+1, chunk); err != nil {
 			// Headers are sent; cut the stream short so the client sees a
 			// truncated body rather than a complete-looking one.
-			s.log.Error("stream job errors", "request_id", requestID(r), "err", err)
+			s.log.Error("stream job errors", logAttrs(r, "err", err)...)
 			panic(http.ErrAbortHandler)
 		}
 	}

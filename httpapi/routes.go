@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bulkid/bulkid"
 )
@@ -10,6 +13,7 @@ import (
 // routes lists every endpoint in one place.
 func (s *server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("/", s.handleNotFound)
 	if s.healthOnly {
 		return
@@ -105,4 +109,45 @@ func notFound(err error, what, id string) error {
 		return bulkid.Errorf(bulkid.ENOTFOUND, "No %s with the id %q exists in this app.", what, id)
 	}
 	return err
+}
+
+// readyTimeout bounds the store's checks of /readyz, so that a probe of a
+// store that hangs is answered not ready rather than left waiting.
+const readyTimeout = 5 * time.Second
+
+// handleReadyz answers whether this process can do its work: the store
+// answers, its schema is the one this binary was built for, and the
+// workers (if this process runs them) run. 503 when any check fails,
+// each failing check carrying a short reason; docs/OPERATIONS.md.
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	checks := map[string]string{"store": "ok", "schema": "ok"}
+	if err := s.store.Ping(ctx); err != nil {
+		checks["store"] = "unreachable"
+	}
+	switch v, err := s.store.SchemaVersion(ctx); {
+	case err != nil:
+		checks["schema"] = "unknown: the store cannot be read"
+	case v.Applied < v.Latest:
+		checks["schema"] = fmt.Sprintf("behind: the database is at migration %d, this bulkid needs %d; run bulkid migrate", v.Applied, v.Latest)
+	case v.Applied > v.Latest:
+		checks["schema"] = fmt.Sprintf("ahead: the database is at migration %d, this bulkid knows only %d; run a newer bulkid", v.Applied, v.Latest)
+	}
+	if s.workers != nil {
+		checks["workers"] = "ok"
+		if !s.workers.Running() {
+			checks["workers"] = "stopped"
+		}
+	}
+	status, body := http.StatusOK, "ready"
+	for _, c := range checks {
+		if c != "ok" {
+			status, body = http.StatusServiceUnavailable, "not_ready"
+		}
+	}
+	writeJSON(w, status, struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}{body, checks})
 }

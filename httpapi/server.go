@@ -23,7 +23,7 @@ import (
 // Store is the part of a bulkid.Store the API uses: jobs and their
 // idempotency keys, profiles and their deletion, events, webhooks and
 // their deliveries (not their claims), the key lookup of authentication,
-// and Ping for /healthz.
+// and Ping and SchemaVersion for /healthz and /readyz.
 type Store interface {
 	bulkid.JobStore
 	bulkid.ProfileStore
@@ -36,6 +36,7 @@ type Store interface {
 	Deliveries(ctx context.Context, appID int64, webhookID string, p bulkid.Page) ([]*bulkid.Delivery, error)
 	AppByKeyHash(ctx context.Context, keyHash []byte) (*bulkid.App, error)
 	Ping(ctx context.Context) error
+	SchemaVersion(ctx context.Context) (bulkid.SchemaVersion, error)
 }
 
 var _ Store = bulkid.Store(nil)
@@ -112,6 +113,13 @@ type Config struct {
 	// RegionURLs are the base URLs of the other regions, by name, that a
 	// 421 names (in its message and its Location header). Optional.
 	RegionURLs map[string]string
+	// Metrics receives what the API does (none if nil); serve wires
+	// internal/metrics, served on --metrics-addr, never on this handler.
+	Metrics Metrics
+	// Workers is this process's worker pool, which /readyz checks; nil
+	// when the process runs none (--role api), and /readyz leaves the
+	// check out.
+	Workers Workers
 }
 
 type server struct {
@@ -138,6 +146,8 @@ type server struct {
 	checkWebhookURL func(ctx context.Context, url string) error
 	region          string
 	regionURLs      map[string]string
+	metrics         Metrics // noMetrics if none
+	workers         Workers // nil if none
 }
 
 // NewServer returns the API's handler.
@@ -147,6 +157,12 @@ func NewServer(cfg Config) http.Handler {
 		region: cfg.Region, regionURLs: cfg.RegionURLs}
 	if s.notify == nil {
 		s.notify = func() {}
+	}
+	s.metrics, s.workers = cfg.Metrics, cfg.Workers
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
+	} else {
+		s.store = countedStore{s.store, s.metrics}
 	}
 	if s.limits == (ingest.Limits{}) {
 		s.limits = ingest.DefaultLimits
@@ -199,7 +215,7 @@ func NewServer(cfg Config) http.Handler {
 	}
 	s.mux = http.NewServeMux()
 	s.routes(s.mux)
-	return s.withClientContext(s.withRequestID(s.withURLLimit(s.withRecover(s.withLog(s.withPaths(s.mux))))))
+	return s.withClientContext(s.withMetrics(s.withRequestID(s.withURLLimit(s.withRecover(s.withLog(s.withPaths(http.HandlerFunc(s.route))))))))
 }
 
 type ctxKey int
@@ -370,7 +386,11 @@ func (s *server) uploadSlot(h func(http.ResponseWriter, *http.Request, *bulkid.A
 		defer release()
 		select {
 		case s.uploads <- struct{}{}:
-			defer func() { <-s.uploads }()
+			s.metrics.UploadSlots(1)
+			defer func() {
+				<-s.uploads
+				s.metrics.UploadSlots(-1)
+			}()
 			if s.minRate > 0 && r.Body != nil && r.Body != http.NoBody {
 				if rr := newRateReader(w, r.Body, s.minRate, s.rateWindow, s.readTimeout); rr != nil {
 					r.Body = rr

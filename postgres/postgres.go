@@ -50,6 +50,7 @@ type DB struct {
 	pool    *pgxpool.Pool
 	now     func() time.Time
 	log     *slog.Logger
+	latest  int // the last embedded migration
 }
 
 // reader is embedded under a name of this package, so that DB has the
@@ -126,6 +127,16 @@ func (db *DB) Close() error {
 	return nil
 }
 
+// SchemaVersion reads the migration the database is at beside the latest
+// this binary embeds.
+func (db *DB) SchemaVersion(ctx context.Context) (bulkid.SchemaVersion, error) {
+	v, err := db.AppliedMigration(ctx)
+	if err != nil {
+		return bulkid.SchemaVersion{}, err
+	}
+	return bulkid.SchemaVersion{Applied: v, Latest: db.latest}, nil
+}
+
 // migrate applies the embedded migrations not yet applied, under an
 // advisory lock so that processes starting together take turns, and
 // refuses a database written by a newer binary.
@@ -153,6 +164,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
+	db.latest = migration.Latest(steps)
 	pending, err := migration.Pending(steps, current)
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)

@@ -44,8 +44,8 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, err := db.SchemaVersion(t.Context())
-	if err != nil || v < 2 {
-		t.Fatalf("SchemaVersion = %d, %v; want at least 2", v, err)
+	if err != nil || v.Applied < 2 {
+		t.Fatalf("SchemaVersion = %+v, %v; want at least 2", v, err)
 	}
 	db.Close()
 
@@ -144,5 +144,40 @@ func TestMigrationRenamesDuplicateNames(t *testing.T) {
 	_, err = db.CreateApp(t.Context(), "acme", []byte("k"))
 	if bulkid.ErrorCode(err) != bulkid.ECONFLICT || !strings.Contains(bulkid.ErrorMessage(err), `"acme"`) {
 		t.Errorf("CreateApp(acme) after the migration: %v, want ECONFLICT naming acme", err)
+	}
+}
+
+// TestSchemaVersionChangedUnderOpenStore: a schema rolled back under a
+// running store reads as behind, one migrated past it by a newer bulkid
+// sharing the database as ahead; /readyz reports either.
+func TestSchemaVersionChangedUnderOpenStore(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	db := open(t, url, nil)
+	defer db.Close()
+	before, err := db.SchemaVersion(t.Context())
+	if err != nil || !before.Current() {
+		t.Fatalf("SchemaVersion = %+v, %v; want current", before, err)
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, c := range []struct {
+		stmt    string
+		applied int
+	}{
+		{fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", before.Latest), before.Latest - 1},
+		{"INSERT INTO schema_migrations (version, applied_at) VALUES (9999, now())", 9999},
+	} {
+		if _, err := conn.Exec(context.Background(), c.stmt); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.SchemaVersion(t.Context())
+		want := bulkid.SchemaVersion{Applied: c.applied, Latest: before.Latest}
+		if err != nil || got != want || got.Current() {
+			t.Errorf("after %s: SchemaVersion = %+v, %v; want %+v, not current", c.stmt, got, err, want)
+		}
 	}
 }

@@ -51,6 +51,7 @@ type DB struct {
 	read    *sql.DB
 	now     func() time.Time
 	log     *slog.Logger
+	latest  int // the last embedded migration
 }
 
 // reader is embedded under a name of this package, so that DB has the
@@ -132,6 +133,16 @@ func (db *DB) Close() error {
 	return errors.Join(db.write.Close(), db.read.Close())
 }
 
+// SchemaVersion reads the migration the database is at beside the latest
+// this binary embeds.
+func (db *DB) SchemaVersion(ctx context.Context) (bulkid.SchemaVersion, error) {
+	v, err := db.AppliedMigration(ctx)
+	if err != nil {
+		return bulkid.SchemaVersion{}, err
+	}
+	return bulkid.SchemaVersion{Applied: v, Latest: db.latest}, nil
+}
+
 // migrate applies the embedded migrations not yet applied, each in its own
 // transaction, and refuses a database written by a newer binary.
 func (db *DB) migrate(ctx context.Context) error {
@@ -147,6 +158,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
+	db.latest = migration.Latest(steps)
 	pending, err := migration.Pending(steps, current)
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)

@@ -316,3 +316,39 @@ func TestMigrationToRowidTables(t *testing.T) {
 		t.Error("a second company c1 was accepted: the key is no longer unique")
 	}
 }
+
+// TestSchemaVersionChangedUnderOpenStore: a schema rolled back under a
+// running store (an older backup restored) reads as behind, and one
+// migrated past it (a newer bulkid on the same file) as ahead; /readyz
+// reports either.
+func TestSchemaVersionChangedUnderOpenStore(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bulkid.db")
+	db := open(t, path, time.Now)
+	defer db.Close()
+	before, err := db.SchemaVersion(t.Context())
+	if err != nil || !before.Current() {
+		t.Fatalf("SchemaVersion = %+v, %v; want current", before, err)
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, c := range []struct {
+		stmt    string
+		applied int
+	}{
+		{fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", before.Latest), before.Latest - 1},
+		{"INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 0)", 9999},
+	} {
+		if _, err := raw.Exec(c.stmt); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.SchemaVersion(t.Context())
+		want := bulkid.SchemaVersion{Applied: c.applied, Latest: before.Latest}
+		if err != nil || got != want || got.Current() {
+			t.Errorf("after %s: SchemaVersion = %+v, %v; want %+v, not current", c.stmt, got, err, want)
+		}
+	}
+}

@@ -41,6 +41,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 	}{
 		// AppStore (apps.go)
 		{"Apps", testApps},
+		{"SchemaVersion", testSchemaVersion}, // schema.go
 		{"CreateFirstApp", testCreateFirstApp},
 		{"SetAppKey", testSetAppKey},
 		{"Region", testRegion}, // region.go

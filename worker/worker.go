@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulkid/bulkid"
@@ -50,6 +51,10 @@ type Config struct {
 	// SpoolDir holds the spool of validated records of each running job
 	// over 1 MiB, a temporary file with no name (default os.TempDir()).
 	SpoolDir string
+	// Metrics receives what the pool does (none if nil). With it, the
+	// worker reads a job's counts after each batch to report the rows the
+	// batch created, updated and failed.
+	Metrics Metrics
 }
 
 func (c *Config) validate() error {
@@ -88,8 +93,10 @@ func (c *Config) validate() error {
 
 // Pool runs jobs with a fixed number of workers.
 type Pool struct {
-	cfg  Config
-	wake chan struct{}
+	cfg     Config
+	wake    chan struct{}
+	metrics Metrics // noMetrics if none
+	running atomic.Bool
 }
 
 // New returns a Pool; call Run to start it.
@@ -97,8 +104,18 @@ func New(cfg Config) (*Pool, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Pool{cfg: cfg, wake: make(chan struct{}, cfg.Workers)}, nil
+	p := &Pool{cfg: cfg, wake: make(chan struct{}, cfg.Workers), metrics: cfg.Metrics}
+	if p.metrics == nil {
+		p.metrics = noMetrics{}
+	} else {
+		p.cfg.Store = countedStore{cfg.Store, cfg.Metrics}
+	}
+	return p, nil
 }
+
+// Running reports whether Run is running and not stopping: /readyz
+// reports a pool that is not as not ready.
+func (p *Pool) Running() bool { return p.running.Load() }
 
 // BatchSize is the most rows one batch applies: about one second's worth at
 // the configured rate, so progress shows every second and never runs ahead
@@ -121,6 +138,9 @@ func (p *Pool) Notify() {
 // Run runs workers until ctx is done, then lets each finish the batch in
 // hand, gives its job back to the store, and returns.
 func (p *Pool) Run(ctx context.Context) {
+	p.running.Store(true)
+	defer p.running.Store(false)
+	defer context.AfterFunc(ctx, func() { p.running.Store(false) })()
 	var wg sync.WaitGroup
 	for i := range p.cfg.Workers {
 		// Each worker holds leases under its own name, so two workers of
@@ -174,7 +194,8 @@ func (p *Pool) runJob(ctx context.Context, owner string, job *bulkid.Job) {
 	// in hand commits; the loop checks ctx between steps.
 	sctx := context.WithoutCancel(ctx)
 	log.Info("job claimed", "status", job.Status, "cursor", job.Cursor)
-	err := p.steps(ctx, sctx, l, job)
+	t := &tally{rows: job.Rows, failed: job.FailedRows}
+	err := p.steps(ctx, sctx, l, job, t)
 	if bulkid.ErrorCode(err) == bulkid.ECANCELED {
 		log.Info("job canceled by a client; finishing it canceled", "cursor", job.Cursor)
 		err = p.finishCanceled(sctx, l, job)
@@ -200,6 +221,8 @@ func (p *Pool) runJob(ctx context.Context, owner string, job *bulkid.Job) {
 		log.Error("job failed", "err", err)
 		if ferr := p.cfg.Store.FinishJob(sctx, l, bulkid.StatusFailed, "An unrecoverable store error stopped the job; the rows counted as completed are stored."); ferr != nil {
 			log.Error("mark job failed", "err", ferr)
+		} else {
+			p.metrics.JobStatus(bulkid.StatusFailed)
 		}
 	}
 }
@@ -239,7 +262,7 @@ func (p *Pool) finishCanceled(sctx context.Context, l bulkid.Lease, job *bulkid.
 	if err := p.cfg.Store.RefreshCompanies(sctx, l, job.AppID); err != nil {
 		return err
 	}
-	if err := p.cfg.Store.FinishJob(sctx, l, bulkid.StatusCanceled, ""); err != nil {
+	if err := p.finish(sctx, l, bulkid.StatusCanceled, ""); err != nil {
 		return err
 	}
 	job.Status = bulkid.StatusCanceled
@@ -250,7 +273,7 @@ func (p *Pool) finishCanceled(sctx context.Context, l bulkid.Lease, job *bulkid.
 }
 
 // steps moves a job through its lifecycle from wherever it stands.
-func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
+func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job, t *tally) error {
 	st := p.cfg.Store
 	// sp holds the records validation parsed, for processing in this run;
 	// nil when the job was validated before (processing then parses again).
@@ -268,18 +291,22 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job)
 		var err error
 		switch job.Status {
 		case bulkid.StatusQueued:
-			err = st.SetJobStatus(sctx, l, bulkid.StatusValidating)
+			if err = st.SetJobStatus(sctx, l, bulkid.StatusValidating); err == nil {
+				p.metrics.JobStarted(time.Since(job.SubmittedAt))
+			}
 			job.Status = bulkid.StatusValidating
 		case bulkid.StatusValidating:
 			sp.close()
-			sp, err = p.validate(sctx, l, job)
+			if sp, err = p.validate(sctx, l, job); err == nil {
+				p.countRows(t, t.rows, job.FailedRows)
+			}
 		case bulkid.StatusProcessing:
-			if err = p.process(ctx, sctx, l, job, sp); err != nil {
+			if err = p.process(ctx, sctx, l, job, sp, t); err != nil {
 				return err
 			}
 			if job.CompletedRows == 0 {
 				job.Status = bulkid.StatusFailed
-				return st.FinishJob(sctx, l, bulkid.StatusFailed, "Every record of the job is invalid; see its errors.")
+				return p.finish(sctx, l, bulkid.StatusFailed, "Every record of the job is invalid; see its errors.")
 			}
 			err = st.SetJobStatus(sctx, l, bulkid.StatusPendingRefresh)
 			job.Status = bulkid.StatusPendingRefresh
@@ -288,14 +315,24 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job)
 				return err
 			}
 			job.Status = bulkid.StatusCompleted
-			return st.FinishJob(sctx, l, bulkid.StatusCompleted, "")
+			return p.finish(sctx, l, bulkid.StatusCompleted, "")
 		default:
 			return fmt.Errorf("job %s has status %q that no worker runs", job.ID, job.Status)
 		}
 		if err != nil {
 			return err
 		}
+		p.metrics.JobStatus(job.Status)
 	}
+}
+
+// finish ends the job with status, reporting it.
+func (p *Pool) finish(sctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
+	err := p.cfg.Store.FinishJob(sctx, l, status, reason)
+	if err == nil {
+		p.metrics.JobStatus(status)
+	}
+	return err
 }
 
 // pageSize is how many input records validation reads at a time.
@@ -399,7 +436,7 @@ func (p *Pool) throttle(ctx, sctx context.Context, l bulkid.Lease, appID int64, 
 // per transaction. It takes them from sp, the spool validation wrote in this
 // run, or, when sp is nil (the job was validated by an earlier run) or
 // fails, reads the input from the store and parses it again.
-func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job, sp *spool) error {
+func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job, sp *spool, t *tally) error {
 	size := p.BatchSize()
 	var read []item // records read from the cursor on, not yet applied
 	for job.Cursor < job.TotalRows {
@@ -449,10 +486,18 @@ func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Jo
 			}
 		}
 		next := batch[len(batch)-1].seq + 1
+		start := time.Now()
 		if err := p.cfg.Store.ApplyBatch(sctx, l, job.Type, recs, job.Cursor, next); err != nil {
 			return err
 		}
+		p.metrics.BatchApplied(time.Since(start))
 		job.Cursor = next
+		if p.cfg.Metrics != nil && job.Cursor < job.TotalRows {
+			// Report the batch's rows now, not when a job of hours ends.
+			if stored, err := p.cfg.Store.Job(sctx, job.AppID, job.ID); err == nil {
+				p.countRows(t, stored.Rows, stored.FailedRows)
+			}
+		}
 	}
 	// The store may have refused records the profile bounds do not take,
 	// counting them as failed: read what it counted.
@@ -460,7 +505,8 @@ func (p *Pool) process(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Jo
 	if err != nil {
 		return err
 	}
-	job.CompletedRows, job.FailedRows = stored.CompletedRows, stored.FailedRows
+	job.CompletedRows, job.FailedRows, job.Rows = stored.CompletedRows, stored.FailedRows, stored.Rows
+	p.countRows(t, stored.Rows, stored.FailedRows)
 	return nil
 }
 

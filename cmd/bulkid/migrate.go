@@ -26,16 +26,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer store.Close()
-	v, ok := store.(interface {
-		SchemaVersion(context.Context) (int, error)
-	})
-	if !ok {
-		return fmt.Errorf("migrate: the store cannot tell its schema version")
-	}
-	version, err := v.SchemaVersion(ctx)
+	version, err := store.SchemaVersion(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "The %s schema is at version %d.\n", sf.name(), version)
+	fmt.Fprintf(stdout, "The %s schema is at version %d.\n", sf.name(), version.Applied)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/bulkid/bulkid/dashboard"
 	"github.com/bulkid/bulkid/httpapi"
 	"github.com/bulkid/bulkid/internal/cliflag"
+	"github.com/bulkid/bulkid/internal/metrics"
 	"github.com/bulkid/bulkid/sqlite"
 	"github.com/bulkid/bulkid/webhook"
 	"github.com/bulkid/bulkid/worker"
@@ -59,6 +61,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	hookBackoff := fs.Duration("webhook-backoff", 10*time.Second, "the wait after a webhook delivery's first failed attempt, doubled after each further one (with ±20% jitter) up to --webhook-backoff-max")
 	hookBackoffMax := fs.Duration("webhook-backoff-max", time.Hour, "the longest wait between two attempts of a webhook delivery")
 	hookGiveUp := fs.Duration("webhook-give-up", 24*time.Hour, "how long after a job ended its webhook deliveries are retried before they are marked failed")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address, a listener of its own (e.g. 127.0.0.1:9090); they count every app's work, so keep it off the public network (default: no metrics)")
 	uiSecure := fs.Bool("ui-secure-cookies", false, "mark the dashboard's cookies Secure on plain HTTP too, behind a proxy that terminates TLS (with --tls-cert they are Secure anyway)")
 	jobRetention := fs.Duration("job-retention", 30*24*time.Hour, "how long a finished job (completed, failed or canceled) is kept after it ends, with its staged input and error list, before it is pruned; 0 keeps every job (profiles are never pruned)")
 	eventRetention := fs.Duration("event-retention", 0, "how long a tracked event is kept after it was received before it is pruned; 0 (the default) keeps every event")
@@ -141,6 +144,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *hookTimeout <= 0 || *hookBackoff <= 0 || *hookBackoffMax < *hookBackoff || *hookGiveUp <= 0 {
 		return fmt.Errorf("--webhook-timeout, --webhook-backoff and --webhook-give-up must be positive, and --webhook-backoff-max at least --webhook-backoff")
 	}
+	if *metricsAddr != "" && *metricsAddr == *addr {
+		return fmt.Errorf("--metrics-addr must differ from --addr (%s): metrics are never served on the API's port", *addr)
+	}
 	runAPI, runWorkers := *role == "all" || *role == "api", *role == "all" || *role == "worker"
 	if !runAPI && !runWorkers {
 		return fmt.Errorf("--role must be all, api or worker, not %q", *role)
@@ -191,20 +197,29 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	var apiMetrics httpapi.Metrics
+	var workerMetrics worker.Metrics
+	var reg *metrics.Registry
+	if *metricsAddr != "" {
+		reg = metrics.New()
+		apiMetrics, workerMetrics = reg.API(), reg.Worker()
+	}
 	pool, err := worker.New(worker.Config{Store: store, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease,
-		PollInterval: *poll, Logger: log, SpoolDir: *spoolDir})
+		PollInterval: *poll, Logger: log, SpoolDir: *spoolDir, Metrics: workerMetrics})
 	if err != nil {
 		return err
 	}
 	notify := pool.Notify
+	var ready httpapi.Workers = pool
 	if !runWorkers {
 		notify = nil // workers of other processes find the job when they poll
+		ready = nil  // nor does /readyz check workers this process does not run
 	}
 	handler := httpapi.NewServer(httpapi.Config{Store: store, Notify: notify, RowsPerMinute: *rpm, Logger: log,
 		HealthOnly: !runAPI, MaxUploads: *maxUploads, UploadWait: *uploadWait, SpoolDir: *spoolDir,
 		MaxUploadsPerApp: *uploadsPerApp, MinUploadRate: *minUploadRate, UploadRateWindow: *rateWindow, ReadTimeout: *readTimeout,
 		AuthFailBurst: authFailBurst(*authBurst), AuthFailRefill: *authRefill,
-		RealtimeRate: authFailBurst(*realtimeRate), JobReadRate: authFailBurst(*jobReadRate), Region: *region, RegionURLs: urls,
+		RealtimeRate: authFailBurst(*realtimeRate), JobReadRate: authFailBurst(*jobReadRate), Region: *region, RegionURLs: urls, Metrics: apiMetrics, Workers: ready,
 		CheckWebhookURL: func(ctx context.Context, url string) error {
 			return webhook.CheckURL(ctx, url, *hookPrivate, net.DefaultResolver)
 		}})
@@ -257,6 +272,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintf(stdout, "bulkid listening on %s://%s (role: %s, rows per minute: %d)\n", scheme, ln.Addr(), *role, *rpm)
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "store", sf.name(), "role", *role, "rows_per_minute", *rpm, "workers", *workers)
+
+	var metricsSrv *http.Server
+	if reg != nil {
+		mln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", reg.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: *headerTimeout, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
+			IdleTimeout: *idleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		fmt.Fprintf(stdout, "bulkid metrics on http://%s/metrics\n", mln.Addr())
+		log.Info("serving metrics", "addr", mln.Addr().String())
+		if ap, err := netip.ParseAddrPort(mln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+			log.Warn("--metrics-addr is not a loopback address: the metrics count every app's work, so keep the port off the public network", "addr", mln.Addr().String())
+		}
+		go func() {
+			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener", "err", err)
+			}
+		}()
+		defer metricsSrv.Close()
+	}
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -352,3 +391,10 @@ func checkChosenKey(key string) error {
 	}
 	return nil
 }
+
+// The registry is what both layers report to.
+var (
+	_ httpapi.Metrics = metrics.API{}
+	_ worker.Metrics  = metrics.Worker{}
+	_ httpapi.Workers = (*worker.Pool)(nil)
+)

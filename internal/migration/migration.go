@@ -42,13 +42,18 @@ func Load(fsys fs.FS, dir string) ([]Step, error) {
 	return steps, nil
 }
 
+// Latest is the version of the last of steps (0 if none).
+func Latest(steps []Step) int {
+	if len(steps) == 0 {
+		return 0
+	}
+	return steps[len(steps)-1].Version
+}
+
 // Pending returns the steps after the schema version current, and refuses a
 // schema newer than the last step: an older binary must not run on it.
 func Pending(steps []Step, current int) ([]Step, error) {
-	latest := 0
-	if len(steps) > 0 {
-		latest = steps[len(steps)-1].Version
-	}
+	latest := Latest(steps)
 	if current > latest {
 		return nil, fmt.Errorf("the database schema is version %d but this bulkid knows only up to %d; run a newer bulkid", current, latest)
 	}

@@ -102,8 +102,9 @@ func (r *Reader) Ping(ctx context.Context) error {
 	return r.d.Err(r.db.QueryRow(ctx, r.q.ping).Scan(&one))
 }
 
-// SchemaVersion returns the version of the newest migration applied.
-func (r *Reader) SchemaVersion(ctx context.Context) (int, error) {
+// AppliedMigration returns the version of the newest migration applied;
+// each store's SchemaVersion sets it beside the latest it embeds.
+func (r *Reader) AppliedMigration(ctx context.Context) (int, error) {
 	var v int
 	err := r.db.QueryRow(ctx, r.q.schemaVersion).Scan(&v)
 	return v, r.d.Err(err)
