@@ -34,7 +34,7 @@ func (r *Reader) timeArg(t time.Time) any {
 }
 
 // CountCompanies counts an app's visible or hidden companies from the
-// (app_id, visible, company_id) index, up to limit.
+// (app_id, visible, company_id) index, up to limit (0: all of them).
 func (r *Reader) CountCompanies(ctx context.Context, appID int64, visible bool, limit int64) (int64, error) {
 	v := r.d.False
 	if visible {
@@ -43,7 +43,11 @@ func (r *Reader) CountCompanies(ctx context.Context, appID int64, visible bool, 
 	q := "SELECT count(*) FROM companies WHERE app_id = ? AND visible = " + v
 	args := []any{appID}
 	if limit > 0 {
-		q = "SELECT count(*) FROM (SELECT 1 FROM companies WHERE app_id = ? AND visible = " + v + " LIMIT ?) AS c"
+		// ORDER BY the index's order: without it PostgreSQL, on a table
+		// never analyzed, counted through a bitmap scan, which reads every
+		// entry of the range before the LIMIT applies (110 ms at 195,000
+		// hidden companies; 0.4 ms for the first 1,000 in order).
+		q = "SELECT count(*) FROM (SELECT 1 FROM companies WHERE app_id = ? AND visible = " + v + " ORDER BY company_id LIMIT ?) AS c"
 		args = append(args, limit)
 	}
 	var n int64
