@@ -155,15 +155,16 @@ const (
 		FROM unnest($2::text[], $3::text[]) AS u (id, md) WHERE c.app_id = $1 AND c.company_id = u.id`
 	writeUsers = `UPDATE users x SET metadata = u.md::jsonb, company_id = nullif(u.cid, ''), updated_at = $5
 		FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid) WHERE x.app_id = $1 AND x.user_id = u.id`
-	markDirty       = `UPDATE companies SET dirty = true WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
+	markDirty       = `INSERT INTO company_refresh (app_id, company_id) SELECT $1, id FROM unnest($2::text[]) AS id ORDER BY id COLLATE "C" ON CONFLICT DO NOTHING`
 	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
 	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))`
-	lockDirty       = `SELECT company_id FROM companies WHERE app_id = $1 AND dirty ORDER BY company_id COLLATE "C" FOR UPDATE`
+	lockDirty       = `SELECT c.company_id FROM companies c WHERE c.app_id = $1 AND c.company_id IN (SELECT company_id FROM company_refresh WHERE app_id = $1)
+		ORDER BY c.company_id COLLATE "C" FOR UPDATE OF c`
 )
 
 // refreshListed recounts the companies listed, which the transaction has
 // locked.
-var refreshListed = dialect.RefreshCounts() + " WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))"
+var refreshListed = dialect.RefreshCounts() + " WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))" + dialect.RefreshChanged()
 
 // errRetry asks inTx to run the transaction again from the start.
 var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
@@ -213,7 +214,7 @@ func fresh(ids []string, ws []bulkid.ProfileWrite) (mds, cids []string) {
 
 // applyRecords applies company records, then user records, in order
 // (bulkid.ApplyRecords gives each its verdict), taking the locks in the
-// global order, and marks the companies whose counts change dirty.
+// global order, and lists in Applied.Dirty the companies whose counts change.
 func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users []bulkid.Record, now time.Time) (*bulkid.Applied, error) {
 	cids, uids := bulkid.Needs(companies, users)
 	named := bulkid.NamedCompanies(users)
@@ -339,11 +340,6 @@ func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users 
 			return nil, err
 		}
 	}
-	if len(res.Dirty) > 0 {
-		if _, err := tx.Exec(ctx, markDirty, appID, res.Dirty); err != nil {
-			return nil, err
-		}
-	}
 	return res, nil
 }
 
@@ -368,6 +364,14 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		res, err := applyRecords(ctx, tx, appID, companies, users, now)
 		if err != nil {
 			return err
+		}
+		if len(res.Dirty) > 0 {
+			// Recounted by the job's refresh (RefreshCompanies). Only a
+			// transaction holding a company's row lock writes its
+			// company_refresh row, so these inserts never wait.
+			if _, err := tx.Exec(ctx, markDirty, appID, res.Dirty); err != nil {
+				return err
+			}
 		}
 		rows, n := res.CompanyRows, len(res.Rejected)
 		if t == bulkid.JobUsers {
@@ -395,7 +399,7 @@ func insertErrors(ctx context.Context, tx pgx.Tx, seq int64, errs []bulkid.Recor
 	return err
 }
 
-// RefreshCompanies recomputes the counts and visibility of dirty
+// RefreshCompanies recomputes the counts and visibility of the listed (company_refresh)
 // companies, locking them in id order first.
 func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
@@ -407,10 +411,17 @@ func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64)
 			return err
 		}
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil || len(ids) == 0 {
+		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, refreshListed, appID, ids)
+		if len(ids) > 0 {
+			if _, err := tx.Exec(ctx, refreshListed, appID, ids); err != nil {
+				return err
+			}
+		}
+		// The app's one job is this one, so every row of the app's is its
+		// own (those of companies deleted since included).
+		_, err = tx.Exec(ctx, "DELETE FROM company_refresh WHERE app_id = $1", appID)
 		return err
 	})
 }

@@ -301,11 +301,12 @@ func TestMigrationToRowidTables(t *testing.T) {
 		return strings.Join(out, "|")
 	}
 	for q, want := range map[string]string{
-		"SELECT * FROM companies ORDER BY company_id":                                 `1 c1 {"a":1} 2 1 1 10 20|1 c2 {} 0 0 0 11 21`,
+		"SELECT * FROM companies ORDER BY company_id":                                 `1 c1 {"a":1} 2 1 0 10 20|1 c2 {} 0 0 0 11 21`, // dirty moved to company_refresh: migration 13
+		"SELECT * FROM company_refresh":                                               `1 c1`,
 		"SELECT * FROM users ORDER BY user_id":                                        `1 u1 c1 {"b":"x"} 12 22|1 u2 <nil> {} 13 23`,
 		"SELECT job_seq > 0, first, count, hex(data) FROM job_input":                  `1 0 1 0102`,
 		"SELECT job_seq > 0, n, pos, rec_id, code, message, hex(raw) FROM job_errors": `1 0 3 u9 invalid_id m FF`,
-		"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' AND tbl_name IN ('companies', 'users') ORDER BY name)": `companies_dirty,companies_updated,companies_visible,users_by_company`, // companies_updated: migration 7
+		"SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%' AND tbl_name IN ('companies', 'users') ORDER BY name)": `companies_updated,companies_visible,users_by_company`, // companies_updated: migration 7; companies_dirty dropped: 13
 		"SELECT count(*) FROM sqlite_master WHERE sql LIKE '%WITHOUT ROWID%'": `0`,
 	} {
 		if got := dump(q); got != want {

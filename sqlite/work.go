@@ -173,7 +173,8 @@ const (
 	updateCompany   = `UPDATE companies SET metadata = ?, updated_at = ? WHERE app_id = ? AND company_id = ?`
 	insertUser      = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
 	updateUser      = `UPDATE users SET company_id = ?, metadata = ?, updated_at = ? WHERE app_id = ? AND user_id = ?`
-	markDirty       = `UPDATE companies SET dirty = 1 WHERE app_id = ? AND company_id = ?`
+	// markDirty keeps companies for the job's refresh (company_refresh).
+	markDirty = `INSERT OR IGNORE INTO company_refresh (app_id, company_id) SELECT ?, value FROM json_each(?)`
 )
 
 // ApplyBatch applies records and advances the job in one transaction.
@@ -197,6 +198,16 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		res, err := applyRecords(ctx, tx, appID, companies, users, now)
 		if err != nil {
 			return err
+		}
+		if len(res.Dirty) > 0 {
+			// Recounted by the job's refresh (RefreshCompanies).
+			ids, err := jsonIDs(res.Dirty)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, markDirty, appID, ids); err != nil {
+				return err
+			}
 		}
 		rows, n := res.CompanyRows, len(res.Rejected)
 		if t == bulkid.JobUsers {
@@ -230,10 +241,10 @@ func insertErrors(ctx context.Context, tx *sql.Tx, seq int64, errs []bulkid.Reco
 }
 
 // applyRecords applies company records, then user records, in order, and
-// marks the companies whose counts they change dirty.
+// lists in Applied.Dirty the companies whose counts they change.
 func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users []bulkid.Record, now int64) (*bulkid.Applied, error) {
-	var stmts [5]*sql.Stmt
-	for i, q := range []string{insertCompany, updateCompany, insertUser, updateUser, markDirty} {
+	var stmts [4]*sql.Stmt
+	for i, q := range []string{insertCompany, updateCompany, insertUser, updateUser} {
 		s, err := tx.PrepareContext(ctx, q)
 		if err != nil {
 			return nil, err
@@ -241,7 +252,7 @@ func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users
 		defer s.Close()
 		stmts[i] = s
 	}
-	insCompany, updCompany, insUser, updUser, dirty := stmts[0], stmts[1], stmts[2], stmts[3], stmts[4]
+	insCompany, updCompany, insUser, updUser := stmts[0], stmts[1], stmts[2], stmts[3]
 
 	// The stored profiles are read with one statement per table, the ids
 	// as one JSON array: a statement per id cost as much as the writes.
@@ -306,11 +317,6 @@ func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users
 			return nil, err
 		}
 	}
-	for _, id := range res.Dirty {
-		if _, err := dirty.ExecContext(ctx, appID, id); err != nil {
-			return nil, err
-		}
-	}
 	return res, nil
 }
 
@@ -337,20 +343,25 @@ func eachRow(ctx context.Context, tx *sql.Tx, q string, appID int64, ids []strin
 	return rows.Err()
 }
 
-// refreshCompanies recounts the users of an app's dirty companies;
+// refreshCompanies recounts the users of an app's companies listed in
+// company_refresh;
 // refreshCompany those of one company.
 var (
-	refreshCompanies = dialect.RefreshCounts() + " WHERE app_id = ? AND dirty = 1"
-	refreshCompany   = dialect.RefreshCounts() + " WHERE app_id = ? AND company_id = ?"
+	refreshCompanies = dialect.RefreshCounts() + " WHERE app_id = ? AND company_id IN (SELECT company_id FROM company_refresh WHERE app_id = ?)" + dialect.RefreshChanged()
+	refreshCompany   = dialect.RefreshCounts() + " WHERE app_id = ? AND company_id = ?" + dialect.RefreshChanged()
 )
 
-// RefreshCompanies recomputes the counts and visibility of dirty companies.
+// RefreshCompanies recomputes the counts and visibility of the companies
+// listed in company_refresh, and empties the app's list.
 func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := db.leased(ctx, tx, l, ""); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, refreshCompanies, appID)
+		if _, err := tx.ExecContext(ctx, refreshCompanies, appID, appID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM company_refresh WHERE app_id = ?", appID)
 		return err
 	})
 }
