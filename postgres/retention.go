@@ -78,8 +78,11 @@ func (db *DB) PruneJobs(ctx context.Context, age time.Duration, limit int) (int,
 	n := 0
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		n = 0
+		// A job a live Idempotency-Key names is kept until the key
+		// expires, so that a replay always finds it.
 		rows, err := tx.Query(ctx, `SELECT seq FROM jobs WHERE NOT active AND end_time < $1
-			ORDER BY end_time, seq LIMIT $2 FOR UPDATE SKIP LOCKED`, db.now().Add(-age), limit)
+			AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.app_id = jobs.app_id AND k.job_id = jobs.id AND k.created_at > $3)
+			ORDER BY end_time, seq LIMIT $2 FOR UPDATE SKIP LOCKED`, db.now().Add(-age), limit, db.now().Add(-bulkid.IdempotencyKeyTTL))
 		if err != nil {
 			return err
 		}

@@ -67,8 +67,12 @@ func (db *DB) PruneJobs(ctx context.Context, age time.Duration, limit int) (int,
 	n := 0
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		n = 0
-		rows, err := tx.QueryContext(ctx, "SELECT seq FROM jobs WHERE active = 0 AND end_time < ? ORDER BY end_time, seq LIMIT ?",
-			ms(db.now().Add(-age)), limit)
+		// A job a live Idempotency-Key names is kept until the key
+		// expires, so that a replay always finds it.
+		rows, err := tx.QueryContext(ctx, `SELECT seq FROM jobs WHERE active = 0 AND end_time < ?
+			AND NOT EXISTS (SELECT 1 FROM idempotency_keys k WHERE k.app_id = jobs.app_id AND k.job_id = jobs.id AND k.created_at > ?)
+			ORDER BY end_time, seq LIMIT ?`,
+			ms(db.now().Add(-age)), ms(db.now().Add(-bulkid.IdempotencyKeyTTL)), limit)
 		if err != nil {
 			return err
 		}

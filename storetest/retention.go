@@ -414,3 +414,36 @@ func testPruneConcurrent(t *testing.T, e *env) {
 		t.Errorf("EventTotals after the prune = %+v, want n0: %d (the events tracked meanwhile)", totals, callers)
 	}
 }
+
+// testPruneKeepsKeyedJobs: a finished job that a live Idempotency-Key
+// names is kept until the key expires, however short the job retention,
+// so that a replay of the key always finds its job; then it is pruned.
+func testPruneKeepsKeyedJobs(t *testing.T, e *env) {
+	app := e.createApp("a")
+	keyed, _, err := e.submitWithKey(app, "k1", "fp")
+	e.must("CreateJobWithKey", err)
+	l := e.claim("w1", keyed)
+	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+	plain := e.run(app, bulkid.JobCompanies, `{"company_id":"c1"}`)
+
+	e.clock.Advance(time.Hour)
+	_, rows := pruneAll(t, "PruneJobs", 100, func(limit int) (int, error) { return e.s.PruneJobs(e.ctx, time.Minute, limit) })
+	if rows != 1 {
+		t.Errorf("PruneJobs an hour on, with a minute's retention: %d rows, want 1 (the job without a key)", rows)
+	}
+	if _, err := e.s.Job(e.ctx, app.ID, plain.ID); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		t.Errorf("the job without a key after the prune: %v, want %s", err, bulkid.ENOTFOUND)
+	}
+	if got := e.job(app, keyed.ID); got.Status != bulkid.StatusCompleted {
+		t.Errorf("the keyed job after the prune: status %q, want it kept, completed", got.Status)
+	}
+
+	e.clock.Advance(bulkid.IdempotencyKeyTTL)
+	_, rows = pruneAll(t, "PruneJobs", 100, func(limit int) (int, error) { return e.s.PruneJobs(e.ctx, time.Minute, limit) })
+	if rows != 1 {
+		t.Errorf("PruneJobs once the key expired: %d rows, want 1 (the keyed job)", rows)
+	}
+	if _, err := e.s.Job(e.ctx, app.ID, keyed.ID); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		t.Errorf("the keyed job once its key expired: %v, want %s", err, bulkid.ENOTFOUND)
+	}
+}

@@ -112,6 +112,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"CancelReleased", testCancelReleased},
 		{"CancelFinished", testCancelFinished},
 		{"PruneJobs", testPruneJobs},
+		{"PruneKeepsKeyedJobs", testPruneKeepsKeyedJobs},
 		{"PruneEvents", testPruneEvents},
 		{"PruneConcurrent", testPruneConcurrent},
 		// WebhookStore (webhooks.go)
