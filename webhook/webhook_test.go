@@ -264,7 +264,10 @@ func TestGivesUp(t *testing.T) {
 	defer recv.Close()
 	f := newFixture(t, recv.URL)
 	f.endJob(bulkid.StatusFailed)
-	d := f.waitFor(f.deliverer(true, 50*time.Millisecond))
+	// Half a second to give up after, with backoffs of 5 to 20 ms: room
+	// for several attempts even when the first one is late (a loaded
+	// machine under -race took over 50 ms to make it).
+	d := f.waitFor(f.deliverer(true, 500*time.Millisecond))
 	if d.Status != bulkid.DeliveryFailed || d.Attempts < 2 || d.LastStatusCode != 500 ||
 		!strings.Contains(d.LastError, "500") || !d.NextAttemptAt.IsZero() || d.Event != bulkid.EventJobFailed {
 		t.Errorf("delivery = %+v, want job.failed given up on after several 500s", d)
