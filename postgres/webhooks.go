@@ -2,11 +2,11 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/sqlstore"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -20,32 +20,6 @@ func (db *DB) CreateWebhook(ctx context.Context, w *bulkid.Webhook) error {
 	}
 	w.CreatedAt = now
 	return nil
-}
-
-// ListWebhooks returns an app's webhooks, oldest first.
-func (db *DB) ListWebhooks(ctx context.Context, appID int64) ([]*bulkid.Webhook, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, app_id, url, events, secret, created_at FROM webhooks
-		WHERE app_id = $1 ORDER BY seq`, appID)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	var out []*bulkid.Webhook
-	var w bulkid.Webhook
-	var events string
-	_, err = pgx.ForEachRow(rows, []any{&w.ID, &w.AppID, &w.URL, &events, &w.Secret, &w.CreatedAt}, func() error {
-		c := w
-		c.Events, c.CreatedAt = splitEvents(events), w.CreatedAt.UTC()
-		out = append(out, &c)
-		return nil
-	})
-	return out, interpretError(err)
-}
-
-func splitEvents(s string) []string {
-	if s == "" {
-		return []string{}
-	}
-	return strings.Split(s, ",")
 }
 
 // DeleteWebhook removes a webhook and its deliveries.
@@ -63,61 +37,6 @@ func (db *DB) DeleteWebhook(ctx context.Context, appID int64, id string) error {
 	})
 }
 
-const deliveryColumns = `d.id, w.id, w.app_id, d.job_id, d.event, d.status, d.attempts, d.last_status_code, d.last_error,
-	d.next_attempt_at, d.delivered_at, d.created_at`
-
-func scanDelivery(row pgx.Row, extra ...any) (*bulkid.Delivery, error) {
-	var d bulkid.Delivery
-	var code *int32
-	var lastErr *string
-	var next, delivered *time.Time
-	dest := append([]any{&d.ID, &d.WebhookID, &d.AppID, &d.JobID, &d.Event, &d.Status, &d.Attempts, &code, &lastErr,
-		&next, &delivered, &d.CreatedAt}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return nil, err
-	}
-	if code != nil {
-		d.LastStatusCode = int(*code)
-	}
-	if lastErr != nil {
-		d.LastError = *lastErr
-	}
-	d.NextAttemptAt, d.DeliveredAt, d.CreatedAt = optTime(next), optTime(delivered), d.CreatedAt.UTC()
-	return &d, nil
-}
-
-// Deliveries returns a webhook's deliveries, newest first.
-func (db *DB) Deliveries(ctx context.Context, appID int64, webhookID string, p bulkid.Page) ([]*bulkid.Delivery, error) {
-	var wseq int64
-	if err := db.pool.QueryRow(ctx, "SELECT seq FROM webhooks WHERE app_id = $1 AND id = $2", appID, webhookID).Scan(&wseq); err != nil {
-		return nil, interpretError(err)
-	}
-	after := int64(1<<63 - 1)
-	if p.After != "" {
-		err := db.pool.QueryRow(ctx, "SELECT seq FROM webhook_deliveries WHERE webhook_seq = $1 AND id = $2", wseq, p.After).Scan(&after)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, bulkid.Errorf(bulkid.EINVALID, "after=%q is not a delivery of this webhook.", p.After)
-		} else if err != nil {
-			return nil, interpretError(err)
-		}
-	}
-	rows, err := db.pool.Query(ctx, "SELECT "+deliveryColumns+` FROM webhook_deliveries d JOIN webhooks w ON w.seq = d.webhook_seq
-		WHERE d.webhook_seq = $1 AND d.seq < $2 ORDER BY d.seq DESC LIMIT $3`, wseq, after, p.Limit)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	defer rows.Close()
-	var out []*bulkid.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, interpretError(err)
-		}
-		out = append(out, d)
-	}
-	return out, interpretError(rows.Err())
-}
-
 // ClaimDeliveries leases due deliveries. SKIP LOCKED lets deliverers of
 // many processes claim at once, each getting other deliveries, without
 // waiting on one another.
@@ -128,7 +47,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, ttl time.Durati
 		WHERE w.seq = d.webhook_seq AND d.seq IN (SELECT seq FROM webhook_deliveries
 			WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
 			ORDER BY next_attempt_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING `+deliveryColumns+`, w.url, w.secret`, owner, now.Add(ttl), now, limit)
+		RETURNING `+sqlstore.DeliveryColumns+`, w.url, w.secret`, owner, now.Add(ttl), now, limit)
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -136,7 +55,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, ttl time.Durati
 	var out []*bulkid.Delivery
 	for rows.Next() {
 		var url, secret string
-		d, err := scanDelivery(rows, &url, &secret)
+		d, err := sqlstore.ScanDelivery(rows, &url, &secret)
 		if err != nil {
 			return nil, interpretError(err)
 		}
@@ -193,7 +112,7 @@ func enqueueDeliveries(ctx context.Context, tx pgx.Tx, appID int64, jobID string
 	var seq int64
 	var events string
 	if _, err := pgx.ForEachRow(rows, []any{&seq, &events}, func() error {
-		if (&bulkid.Webhook{Events: splitEvents(events)}).Subscribes(event) {
+		if (&bulkid.Webhook{Events: sqlstore.SplitEvents(events)}).Subscribes(event) {
 			seqs = append(seqs, seq)
 		}
 		return nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
+	"github.com/bulkid/bulkid/internal/sqlstore"
 )
 
 // CreateWebhook stores a webhook.
@@ -23,35 +24,6 @@ func (db *DB) CreateWebhook(ctx context.Context, w *bulkid.Webhook) error {
 	return err
 }
 
-// ListWebhooks returns an app's webhooks, oldest first.
-func (db *DB) ListWebhooks(ctx context.Context, appID int64) ([]*bulkid.Webhook, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, app_id, url, events, secret, created_at FROM webhooks
-		WHERE app_id = ? ORDER BY seq`, appID)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	defer rows.Close()
-	var out []*bulkid.Webhook
-	for rows.Next() {
-		var w bulkid.Webhook
-		var events string
-		var created int64
-		if err := rows.Scan(&w.ID, &w.AppID, &w.URL, &events, &w.Secret, &created); err != nil {
-			return nil, interpretError(err)
-		}
-		w.Events, w.CreatedAt = splitEvents(events), time.UnixMilli(created).UTC()
-		out = append(out, &w)
-	}
-	return out, interpretError(rows.Err())
-}
-
-func splitEvents(s string) []string {
-	if s == "" {
-		return []string{}
-	}
-	return strings.Split(s, ",")
-}
-
 // DeleteWebhook removes a webhook and its deliveries.
 func (db *DB) DeleteWebhook(ctx context.Context, appID int64, id string) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
@@ -65,62 +37,6 @@ func (db *DB) DeleteWebhook(ctx context.Context, appID int64, id string) error {
 		_, err := tx.ExecContext(ctx, "DELETE FROM webhooks WHERE seq = ?", seq)
 		return err
 	})
-}
-
-const deliveryColumns = `d.id, w.id, w.app_id, d.job_id, d.event, d.status, d.attempts, d.last_status_code, d.last_error,
-	d.next_attempt_at, d.delivered_at, d.created_at`
-
-func scanDelivery(row interface{ Scan(...any) error }, extra ...any) (*bulkid.Delivery, error) {
-	var d bulkid.Delivery
-	var code, next, delivered sql.NullInt64
-	var lastErr sql.NullString
-	var created int64
-	dest := append([]any{&d.ID, &d.WebhookID, &d.AppID, &d.JobID, &d.Event, &d.Status, &d.Attempts, &code, &lastErr,
-		&next, &delivered, &created}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return nil, err
-	}
-	d.LastStatusCode, d.LastError = int(code.Int64), lastErr.String
-	if next.Valid {
-		d.NextAttemptAt = time.UnixMilli(next.Int64).UTC()
-	}
-	if delivered.Valid {
-		d.DeliveredAt = time.UnixMilli(delivered.Int64).UTC()
-	}
-	d.CreatedAt = time.UnixMilli(created).UTC()
-	return &d, nil
-}
-
-// Deliveries returns a webhook's deliveries, newest first.
-func (db *DB) Deliveries(ctx context.Context, appID int64, webhookID string, p bulkid.Page) ([]*bulkid.Delivery, error) {
-	var wseq int64
-	if err := db.read.QueryRowContext(ctx, "SELECT seq FROM webhooks WHERE app_id = ? AND id = ?", appID, webhookID).Scan(&wseq); err != nil {
-		return nil, interpretError(err)
-	}
-	after := int64(1<<63 - 1)
-	if p.After != "" {
-		err := db.read.QueryRowContext(ctx, "SELECT seq FROM webhook_deliveries WHERE webhook_seq = ? AND id = ?", wseq, p.After).Scan(&after)
-		if err == sql.ErrNoRows {
-			return nil, bulkid.Errorf(bulkid.EINVALID, "after=%q is not a delivery of this webhook.", p.After)
-		} else if err != nil {
-			return nil, interpretError(err)
-		}
-	}
-	rows, err := db.read.QueryContext(ctx, "SELECT "+deliveryColumns+` FROM webhook_deliveries d JOIN webhooks w ON w.seq = d.webhook_seq
-		WHERE d.webhook_seq = ? AND d.seq < ? ORDER BY d.seq DESC LIMIT ?`, wseq, after, p.Limit)
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	defer rows.Close()
-	var out []*bulkid.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, interpretError(err)
-		}
-		out = append(out, d)
-	}
-	return out, interpretError(rows.Err())
 }
 
 // ClaimDeliveries leases due deliveries. SQLite's one writer orders
@@ -140,14 +56,14 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, ttl time.Durati
 	var out []*bulkid.Delivery
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		out = nil
-		rows, err := tx.QueryContext(ctx, "SELECT "+deliveryColumns+`, w.url, w.secret FROM webhook_deliveries d
+		rows, err := tx.QueryContext(ctx, "SELECT "+sqlstore.DeliveryColumns+`, w.url, w.secret FROM webhook_deliveries d
 			JOIN webhooks w ON w.seq = d.webhook_seq WHERE `+due+` ORDER BY d.next_attempt_at, d.seq LIMIT ?`, now, now, limit)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var url, secret string
-			d, err := scanDelivery(rows, &url, &secret)
+			d, err := sqlstore.ScanDelivery(rows, &url, &secret)
 			if err != nil {
 				rows.Close()
 				return err
@@ -226,7 +142,7 @@ func enqueueDeliveries(ctx context.Context, tx *sql.Tx, appID int64, jobID strin
 			rows.Close()
 			return err
 		}
-		if (&bulkid.Webhook{Events: splitEvents(events)}).Subscribes(event) {
+		if (&bulkid.Webhook{Events: sqlstore.SplitEvents(events)}).Subscribes(event) {
 			seqs = append(seqs, seq)
 		}
 	}
