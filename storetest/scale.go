@@ -112,44 +112,38 @@ func BenchmarkJobsAtScale(b *testing.B, newStore NewBenchStore, newFilled NewFil
 	}
 	for _, st := range stores {
 		version, run := 1, 0
-		b.Run(st.name+"/new", func(b *testing.B) {
-			var w workCounters
-			defer w.report(b)
-			for b.Loop() {
-				run++
-				recs := make([]bulkid.RawRecord, bulkid.MaxRecords)
-				for i := range recs {
-					recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: fmt.Appendf(nil,
-						`{"company_id":"new-%d-%05d","metadata":{"name":"Company %d","plan":"pro","seats":%d,"arr":%d.5,"is_trial":false,"region":"us","renewal":"2026-05-31","nps":7,"industry":"Retail","owner":"x@example.com","health":0.5,"churn_risk":null,"employees":%d,"website":"https://n%d.example.com"}}`,
-						run, i, i, i%100, i, i, i)}
+		newCompanies := func() []bulkid.RawRecord {
+			run++
+			recs := make([]bulkid.RawRecord, bulkid.MaxRecords)
+			for i := range recs {
+				recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: fmt.Appendf(nil,
+					`{"company_id":"new-%d-%05d","metadata":{"name":"Company %d","plan":"pro","seats":%d,"arr":%d.5,"is_trial":false,"region":"us","renewal":"2026-05-31","nps":7,"industry":"Retail","owner":"x@example.com","health":0.5,"churn_risk":null,"employees":%d,"website":"https://n%d.example.com"}}`,
+					run, i, i, i%100, i, i, i)}
+			}
+			return recs
+		}
+		merged := func(spread bool) func() []bulkid.RawRecord {
+			return func() []bulkid.RawRecord { version++; return scaleCompanyRecords(version, spread) }
+		}
+		cases := []struct {
+			name string
+			typ  bulkid.JobType
+			recs func() []bulkid.RawRecord
+		}{
+			{"new", bulkid.JobCompanies, newCompanies},
+			{"merge", bulkid.JobCompanies, merged(false)},
+			{"spread", bulkid.JobCompanies, merged(true)},
+			{"users", bulkid.JobUsers, func() []bulkid.RawRecord { run++; return scaleUserRecords(run) }},
+		}
+		for _, c := range cases {
+			b.Run(st.name+"/"+c.name, func(b *testing.B) {
+				var w workCounters
+				defer w.report(b)
+				for b.Loop() {
+					runScaleJobCounted(b, st.s, st.appID, c.typ, c.recs(), true, &w)
 				}
-				runScaleJobCounted(b, st.s, st.appID, bulkid.JobCompanies, recs, true, &w)
-			}
-		})
-		b.Run(st.name+"/merge", func(b *testing.B) {
-			var w workCounters
-			defer w.report(b)
-			for b.Loop() {
-				version++
-				runScaleJobCounted(b, st.s, st.appID, bulkid.JobCompanies, scaleCompanyRecords(version, false), true, &w)
-			}
-		})
-		b.Run(st.name+"/spread", func(b *testing.B) {
-			var w workCounters
-			defer w.report(b)
-			for b.Loop() {
-				version++
-				runScaleJobCounted(b, st.s, st.appID, bulkid.JobCompanies, scaleCompanyRecords(version, true), true, &w)
-			}
-		})
-		b.Run(st.name+"/users", func(b *testing.B) {
-			var w workCounters
-			defer w.report(b)
-			for b.Loop() {
-				run++
-				runScaleJobCounted(b, st.s, st.appID, bulkid.JobUsers, scaleUserRecords(run), true, &w)
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -232,10 +226,8 @@ func runScaleJobCounted(b *testing.B, s bulkid.Store, appID int64, t bulkid.JobT
 		b.Fatal(err)
 	}
 	l := bulkid.Lease{JobID: job.ID, Owner: "bench", TTL: time.Hour}
-	for _, step := range []bulkid.JobStatus{bulkid.StatusValidating} {
-		if err := s.SetJobStatus(ctx, l, step); err != nil {
-			b.Fatal(err)
-		}
+	if err := s.SetJobStatus(ctx, l, bulkid.StatusValidating); err != nil {
+		b.Fatal(err)
 	}
 	if err := s.FinishValidation(ctx, l, nil); err != nil {
 		b.Fatal(err)
