@@ -212,6 +212,7 @@ type workCounters struct {
 	cpu          time.Duration
 	rchar, wchar int64
 	jobs         int
+	refresh      time.Duration // in RefreshCompanies, wall time
 }
 
 func (w *workCounters) add(sign int64) {
@@ -246,6 +247,7 @@ func (w *workCounters) report(b *testing.B) {
 	b.ReportMetric(float64(w.cpu.Milliseconds())/n, "cpu-ms/op")
 	b.ReportMetric(float64(w.rchar)/n/(1<<20), "read-MiB/op")
 	b.ReportMetric(float64(w.wchar)/n/(1<<20), "write-MiB/op")
+	b.ReportMetric(float64(w.refresh.Microseconds())/n/1000, "refresh-ms/op")
 }
 
 func runScaleJobCounted(b *testing.B, s bulkid.Store, appID int64, t bulkid.JobType, raws []bulkid.RawRecord, timed bool, w *workCounters) {
@@ -289,8 +291,12 @@ func runScaleJobCounted(b *testing.B, s bulkid.Store, appID int64, t bulkid.JobT
 	if err := s.SetJobStatus(ctx, l, bulkid.StatusPendingRefresh); err != nil {
 		b.Fatal(err)
 	}
+	refreshing := time.Now()
 	if err := s.RefreshCompanies(ctx, l, appID); err != nil {
 		b.Fatal(err)
+	}
+	if w != nil {
+		w.refresh += time.Since(refreshing)
 	}
 	if err := s.FinishJob(ctx, l, bulkid.StatusCompleted, ""); err != nil {
 		b.Fatal(err)
