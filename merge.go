@@ -45,6 +45,13 @@ type Applied struct {
 	// Dirty lists the companies whose user count may have changed, in
 	// id order.
 	Dirty []string
+	// Deltas says by how much each company of Dirty (Deltas[i] is
+	// Dirty[i]'s) changes its user count: one more for each user that
+	// joins it, one less for each that leaves it, so that a store keeps
+	// counts by difference without counting a company's users again. A
+	// company that is not stored has no count to change: a user leaving
+	// one changes nothing.
+	Deltas []int
 	// Rejected holds the records that were not applied, in input order,
 	// each with the Seq, Pos and Raw of its Record.
 	Rejected []RecordError
@@ -209,6 +216,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		}
 	}
 	dirty := map[string]bool{}
+	delta := map[string]int{}
 	for _, s := range usrs {
 		if !s.w.Updated {
 			continue
@@ -217,8 +225,12 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		if s.w.CompanyID != s.old {
 			if s.old != "" {
 				dirty[s.old] = true
+				if _, stored := storedCompanies[s.old]; stored {
+					delta[s.old]--
+				}
 			}
 			dirty[s.w.CompanyID] = true
+			delta[s.w.CompanyID]++
 		}
 		out.Users = append(out.Users, s.w)
 	}
@@ -241,6 +253,10 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		out.Dirty = append(out.Dirty, id)
 	}
 	slices.Sort(out.Dirty)
+	out.Deltas = make([]int, len(out.Dirty))
+	for i, id := range out.Dirty {
+		out.Deltas[i] = delta[id]
+	}
 	slices.SortFunc(out.Companies, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
 	slices.SortFunc(out.Users, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
 	slices.SortFunc(out.Rejected, func(a, b RecordError) int { return a.Seq - b.Seq })
