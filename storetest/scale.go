@@ -63,7 +63,8 @@ func scaleCompanyRecords(version int, spread bool) []bulkid.RawRecord {
 }
 
 // scaleUserRecords returns 10,000 new users (ids of run), each joining
-// one of the block's companies: the job's refresh recounts 10,000 of them.
+// one of the block's companies: the job's refresh changes the counts of
+// 10,000 of them.
 func scaleUserRecords(run int) []bulkid.RawRecord {
 	recs := make([]bulkid.RawRecord, bulkid.MaxRecords)
 	for i := range recs {
