@@ -215,8 +215,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 			company(r.CompanyID).named = true // created empty if not stored
 		}
 	}
-	dirty := map[string]bool{}
-	delta := map[string]int{}
+	dirty := map[string]int{} // the Dirty companies, each with its delta
 	for _, s := range usrs {
 		if !s.w.Updated {
 			continue
@@ -224,13 +223,13 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		s.w.Metadata = s.md.json()
 		if s.w.CompanyID != s.old {
 			if s.old != "" {
-				dirty[s.old] = true
+				d := dirty[s.old]
 				if _, stored := storedCompanies[s.old]; stored {
-					delta[s.old]--
+					d--
 				}
+				dirty[s.old] = d
 			}
-			dirty[s.w.CompanyID] = true
-			delta[s.w.CompanyID]++
+			dirty[s.w.CompanyID]++
 		}
 		out.Users = append(out.Users, s.w)
 	}
@@ -243,8 +242,8 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 			continue // named by a rejected record only, or stored and only named by a user
 		}
 		s.w.Metadata = s.md.json()
-		if s.w.Create && s.named {
-			dirty[s.w.ID] = true // a company created by a user's company_id is counted
+		if _, ok := dirty[s.w.ID]; !ok && s.w.Create && s.named {
+			dirty[s.w.ID] = 0 // a company created by a user's company_id is counted
 		}
 		out.Companies = append(out.Companies, s.w)
 	}
@@ -255,7 +254,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 	slices.Sort(out.Dirty)
 	out.Deltas = make([]int, len(out.Dirty))
 	for i, id := range out.Dirty {
-		out.Deltas[i] = delta[id]
+		out.Deltas[i] = dirty[id]
 	}
 	slices.SortFunc(out.Companies, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
 	slices.SortFunc(out.Users, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
