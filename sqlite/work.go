@@ -174,31 +174,38 @@ const (
 	updateCompany   = `UPDATE companies SET metadata = ?, updated_at = ? WHERE app_id = ? AND company_id = ?`
 	insertUser      = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
 	updateUser      = `UPDATE users SET company_id = ?, metadata = ?, updated_at = ? WHERE app_id = ? AND user_id = ?`
-	// markDirtyPairs adds changes of user counts, a JSON array of
-	// [company, delta] pairs, to those waiting in company_refresh ("WHERE
+	// addChanges adds changes of user counts, a JSON array of
+	// countChange objects, to those waiting in company_refresh ("WHERE
 	// true" ends the SELECT, which SQLite's upsert needs).
-	markDirtyPairs = `INSERT INTO company_refresh AS r (app_id, company_id, delta)
-		SELECT ?, value ->> 0, value ->> 1 FROM json_each(?) WHERE true
+	addChanges = `INSERT INTO company_refresh AS r (app_id, company_id, delta)
+		SELECT ?, value ->> '$.c', value ->> '$.d' FROM json_each(?) WHERE true
 		ON CONFLICT (app_id, company_id) DO UPDATE SET delta = r.delta + excluded.delta`
 )
+
+// countChange is one company's change of user count, as addChanges reads
+// it (a struct, not a pair of values: no value boxed for the encoder).
+type countChange struct {
+	Company string `json:"c"`
+	Delta   int    `json:"d"`
+}
 
 // markDirty adds the changes of user counts deltas[i] of the companies
 // ids[i] to company_refresh, leaving out those that change nothing.
 func markDirty(ctx context.Context, tx *sql.Tx, appID int64, ids []string, deltas []int) error {
-	pairs := make([][2]any, 0, len(ids))
+	changes := make([]countChange, 0, len(ids))
 	for i, id := range ids {
 		if deltas[i] != 0 {
-			pairs = append(pairs, [2]any{id, deltas[i]})
+			changes = append(changes, countChange{id, deltas[i]})
 		}
 	}
-	if len(pairs) == 0 {
+	if len(changes) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(pairs)
+	b, err := json.Marshal(changes)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, markDirtyPairs, appID, string(b))
+	_, err = tx.ExecContext(ctx, addChanges, appID, string(b))
 	return err
 }
 
