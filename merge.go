@@ -45,6 +45,13 @@ type Applied struct {
 	// Dirty lists the companies whose user count may have changed, in
 	// id order.
 	Dirty []string
+	// Deltas says by how much each company of Dirty (Deltas[i] is
+	// Dirty[i]'s) changes its user count: one more for each user that
+	// joins it, one less for each that leaves it, so that a store keeps
+	// counts by difference without counting a company's users again. A
+	// company that is not stored has no count to change: a user leaving
+	// one changes nothing.
+	Deltas []int
 	// Rejected holds the records that were not applied, in input order,
 	// each with the Seq, Pos and Raw of its Record.
 	Rejected []RecordError
@@ -208,7 +215,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 			company(r.CompanyID).named = true // created empty if not stored
 		}
 	}
-	dirty := map[string]bool{}
+	dirty := map[string]int{} // the Dirty companies, each with its delta
 	for _, s := range usrs {
 		if !s.w.Updated {
 			continue
@@ -216,9 +223,13 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		s.w.Metadata = s.md.json()
 		if s.w.CompanyID != s.old {
 			if s.old != "" {
-				dirty[s.old] = true
+				d := dirty[s.old]
+				if _, stored := storedCompanies[s.old]; stored {
+					d--
+				}
+				dirty[s.old] = d
 			}
-			dirty[s.w.CompanyID] = true
+			dirty[s.w.CompanyID]++
 		}
 		out.Users = append(out.Users, s.w)
 	}
@@ -231,8 +242,8 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 			continue // named by a rejected record only, or stored and only named by a user
 		}
 		s.w.Metadata = s.md.json()
-		if s.w.Create && s.named {
-			dirty[s.w.ID] = true // a company created by a user's company_id is counted
+		if _, ok := dirty[s.w.ID]; !ok && s.w.Create && s.named {
+			dirty[s.w.ID] = 0 // a company created by a user's company_id is counted
 		}
 		out.Companies = append(out.Companies, s.w)
 	}
@@ -241,6 +252,10 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		out.Dirty = append(out.Dirty, id)
 	}
 	slices.Sort(out.Dirty)
+	out.Deltas = make([]int, len(out.Dirty))
+	for i, id := range out.Dirty {
+		out.Deltas[i] = dirty[id]
+	}
 	slices.SortFunc(out.Companies, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
 	slices.SortFunc(out.Users, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
 	slices.SortFunc(out.Rejected, func(a, b RecordError) int { return a.Seq - b.Seq })

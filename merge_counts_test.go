@@ -77,3 +77,56 @@ func TestApplyRecordsUserRowCounts(t *testing.T) {
 		t.Errorf("CompanyRows = %+v for a users batch, want none", res.CompanyRows)
 	}
 }
+
+// TestApplyRecordsDeltas: Deltas says by how much each company of Dirty
+// changes its user count, from where each user was stored to where its
+// last applied record leaves it: a user that moves twice changes only
+// where it ended and where it started, one that comes back changes
+// nothing, a rejected record moves no one, and a user leaving a company
+// that is not stored changes no count.
+func TestApplyRecordsDeltas(t *testing.T) {
+	t.Parallel()
+	companies := map[string]bulkid.StoredProfile{"a": {}, "b": {}, "c": {}}
+	users := map[string]bulkid.StoredProfile{
+		"u1": {CompanyID: "a"}, "u2": {CompanyID: "a"}, "u3": {CompanyID: "b"},
+		"u4": {CompanyID: "gone"}, "u5": {CompanyID: "c"},
+	}
+	// Two halves of 600 KB: the second, which would move u5, fails alone.
+	half := strings.Repeat("x", 600<<10)
+	var recs []bulkid.Record
+	for _, r := range []string{
+		`{"user_id":"u1","company_id":"b"}`, `{"user_id":"u1","company_id":"new"}`, // a → new
+		`{"user_id":"u2","company_id":"b"}`, `{"user_id":"u2","company_id":"a"}`, // a → a
+		`{"user_id":"u3","company_id":"new","metadata":{"k":1}}`, // b → new
+		`{"user_id":"u4","company_id":"b"}`,                      // gone (not stored) → b
+		`{"user_id":"u6","company_id":"new"}`,                    // new user → new
+		`{"user_id":"u7"}`,                                       // new user, no company
+		`{"user_id":"u5","metadata":{"k1":"` + half + `"}}`,
+		`{"user_id":"u5","company_id":"a","metadata":{"k2":"` + half + `"}}`, // rejected: u5 stays in c
+	} {
+		recs = append(recs, rec(t, bulkid.JobUsers, r))
+	}
+	res, err := bulkid.ApplyRecords(nil, recs, companies, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	if len(res.Deltas) != len(res.Dirty) {
+		t.Fatalf("%d Deltas for %d Dirty companies", len(res.Deltas), len(res.Dirty))
+	}
+	for i, id := range res.Dirty {
+		got[id] = res.Deltas[i]
+	}
+	for id, want := range map[string]int{"a": -1, "b": 0, "new": 3} {
+		if got[id] != want {
+			t.Errorf("company %s: delta %d, want %d (Dirty %q, Deltas %v)", id, got[id], want, res.Dirty, res.Deltas)
+		}
+	}
+	// a: -u1; b: -u3 +u4; new: +u1 +u3 +u6; gone: no count; c: untouched.
+	if d, ok := got["gone"]; ok && d != 0 {
+		t.Errorf("company gone, not stored: delta %d, want none", d)
+	}
+	if _, ok := got["c"]; ok {
+		t.Errorf("company c is Dirty; only a rejected record named its user")
+	}
+}

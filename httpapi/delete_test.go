@@ -59,8 +59,8 @@ func wantCompany(t *testing.T, s *server, id string, users int, visible bool) {
 	}
 }
 
-// TestDeleteUsers: DELETE /v1/users removes users at once and recounts
-// their companies before it answers.
+// TestDeleteUsers: DELETE /v1/users removes users at once and takes them
+// off their companies' counts before it answers.
 func TestDeleteUsers(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "")

@@ -33,6 +33,9 @@ const (
 		FROM unnest($2::text[], $3::bigint[]) AS g (name, n) WHERE t.app_id = $1 AND t.name = g.name`
 	dropEmptyTotals = `DELETE FROM event_totals WHERE app_id = $1 AND name IN (SELECT unnest($2::text[])) AND count <= 0`
 	endAssociations = `UPDATE users SET company_id = NULL, updated_at = $3 WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
+	// forgetCounts drops what a job's batches left pending for companies
+	// being deleted, so that one named again starts from 0.
+	forgetCounts = `DELETE FROM company_refresh WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
 )
 
 // afterPreRead, if set (by a test), runs after DeleteUsers has read its
@@ -40,7 +43,8 @@ const (
 var afterPreRead func()
 
 // DeleteUsers removes users, their events (and their share of the event
-// totals) and their associations, and recounts their companies.
+// totals) and their associations, and takes them off their companies'
+// counts (addCounts).
 func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
@@ -72,12 +76,16 @@ func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, 
 			return err
 		}
 		var users []string
+		leaving := map[string]int{} // users deleted, by company
 		var user, company string
 		if _, err := pgx.ForEachRow(rows, []any{&user, &company}, func() error {
 			if company != "" && !locked[company] {
 				return errRetry // moved by another transaction since the pre-read
 			}
 			users = append(users, user)
+			if company != "" {
+				leaving[company]++
+			}
 			return nil
 		}); err != nil {
 			return err
@@ -93,12 +101,12 @@ func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, 
 			return err
 		}
 		deleted = int(tag.RowsAffected())
-		if len(locked) > 0 {
-			refresh := make([]string, 0, len(locked))
-			for id := range locked {
-				refresh = append(refresh, id)
+		if len(leaving) > 0 {
+			ids, deltas := make([]string, 0, len(leaving)), make([]int, 0, len(leaving))
+			for id, n := range leaving {
+				ids, deltas = append(ids, id), append(deltas, -n)
 			}
-			if _, err := tx.Exec(ctx, refreshListed, appID, refresh); err != nil {
+			if _, err := tx.Exec(ctx, addCounts, appID, ids, deltas); err != nil {
 				return err
 			}
 		}
@@ -135,7 +143,8 @@ func deleteEvents(ctx context.Context, tx pgx.Tx, appID int64, users []string) e
 	return err
 }
 
-// DeleteCompanies removes companies and ends their users' association.
+// DeleteCompanies removes companies and ends their users' association,
+// with what a running job left pending for their counts.
 func (db *DB) DeleteCompanies(ctx context.Context, appID int64, ids []string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
@@ -168,7 +177,8 @@ func (db *DB) DeleteCompanies(ctx context.Context, appID int64, ids []string) (i
 			return err
 		}
 		deleted = int(tag.RowsAffected())
-		return nil
+		_, err = tx.Exec(ctx, forgetCounts, appID, present)
+		return err
 	})
 	return deleted, err
 }

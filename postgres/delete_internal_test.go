@@ -10,8 +10,9 @@ import (
 
 // TestDeleteUsersUserMoved: a user moved to another company between
 // DeleteUsers' read of its company and its lock of the user runs the
-// delete again, so that the company it left and the one it joined are
-// both recounted. Without that, the one it joined kept counting it.
+// delete again, so that the user is taken off the count of the company it
+// joined, not of the one it left. Without that, the one it joined kept
+// counting it.
 func TestDeleteUsersUserMoved(t *testing.T) {
 	db, err := Open(t.Context(), Config{URL: pgtest.URL(t), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

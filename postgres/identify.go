@@ -7,10 +7,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Identify applies records outside any job and refreshes the counts of
-// the companies they change, which it has locked (those alone: a running
-// job's companies are its own refresh's). A record the profile bounds
-// refuse fails the call, EINVALIDRECORD, and nothing is written.
+// Identify applies records outside any job and adds what they change to
+// the counts of their companies, which it has locked, with what a running
+// job's batches left pending for those companies (addCounts): their
+// counts are exact when it returns; the job's other companies wait for its
+// refresh. A record the profile bounds refuse fails the call,
+// EINVALIDRECORD, and nothing is written.
 func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
 	now := db.now()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
@@ -22,7 +24,7 @@ func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulk
 			return err
 		}
 		if len(res.Dirty) > 0 {
-			_, err = tx.Exec(ctx, refreshListed, appID, res.Dirty)
+			_, err = tx.Exec(ctx, addCounts, appID, res.Dirty, res.Deltas)
 		}
 		return err
 	})

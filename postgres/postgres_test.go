@@ -147,6 +147,70 @@ func TestMigrationRenamesDuplicateNames(t *testing.T) {
 	}
 }
 
+// TestMigrationRecountsListedCompanies: migration 14, which keeps counts by
+// difference, recounts once the companies that a job's batches had listed
+// for a recount (a job cut off before its refresh) and empties the list,
+// so that the resumed job's refresh has nothing left to add to them.
+func TestMigrationRecountsListedCompanies(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{"CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)"}
+	files, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Name() >= "0014" {
+			break
+		}
+		b, err := os.ReadFile("migrations/" + f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, string(b))
+	}
+	stmts = append(stmts, "INSERT INTO schema_migrations SELECT v, now() FROM generate_series(1, 13) AS v",
+		`INSERT INTO apps (id, name, key_hash, created_at) VALUES (1, 'acme', '\x01', now())`,
+		"SELECT setval(pg_get_serial_sequence('apps', 'id'), 1)",
+		// listed: stale (2 users, counted 0), and exact; not listed: stale, left alone
+		`INSERT INTO companies (app_id, company_id, user_count, visible, created_at, updated_at) VALUES
+			(1, 'listed', 0, false, now(), now()), (1, 'exact', 1, true, now(), now()), (1, 'unlisted', 5, true, now(), now())`,
+		`INSERT INTO users (app_id, user_id, company_id, created_at, updated_at) VALUES
+			(1, 'u1', 'listed', now(), now()), (1, 'u2', 'listed', now(), now()), (1, 'u3', 'exact', now(), now())`,
+		"INSERT INTO company_refresh (app_id, company_id) VALUES (1, 'listed'), (1, 'exact')")
+	for _, s := range stmts {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%.80s: %v", s, err)
+		}
+	}
+	conn.Close(context.Background())
+
+	db := open(t, url, nil)
+	defer db.Close()
+	for id, want := range map[string]int{"listed": 2, "exact": 1, "unlisted": 5} {
+		c, err := db.Company(t.Context(), 1, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.UserCount != want || c.Visible != (want > 0) {
+			t.Errorf("company %s after the migration: UserCount %d, Visible %v; want %d", id, c.UserCount, c.Visible, want)
+		}
+	}
+	conn, err = pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var left int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM company_refresh").Scan(&left); err != nil || left != 0 {
+		t.Errorf("company_refresh after the migration: %d rows (%v), want none", left, err)
+	}
+}
+
 // TestSchemaVersionChangedUnderOpenStore: a schema rolled back under a
 // running store reads as behind, one migrated past it by a newer bulkid
 // sharing the database as ahead; /readyz reports either.

@@ -155,16 +155,37 @@ const (
 		FROM unnest($2::text[], $3::text[]) AS u (id, md) WHERE c.app_id = $1 AND c.company_id = u.id`
 	writeUsers = `UPDATE users x SET metadata = u.md::jsonb, company_id = nullif(u.cid, ''), updated_at = $5
 		FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid) WHERE x.app_id = $1 AND x.user_id = u.id`
-	markDirty       = `INSERT INTO company_refresh (app_id, company_id) SELECT $1, id FROM unnest($2::text[]) AS id ORDER BY id COLLATE "C" ON CONFLICT DO NOTHING`
+	// markDirty adds a batch's changes of user counts ($2, $3: Applied's
+	// Dirty and Deltas) to those waiting for the job's refresh, skipping
+	// the companies whose count the batch leaves as it was.
+	markDirty = `INSERT INTO company_refresh AS r (app_id, company_id, delta)
+		SELECT $1, d.id, d.delta FROM unnest($2::text[], $3::integer[]) AS d (id, delta) WHERE d.delta <> 0 ORDER BY d.id COLLATE "C"
+		ON CONFLICT (app_id, company_id) DO UPDATE SET delta = r.delta + excluded.delta`
 	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
 	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))`
 	lockDirty       = `SELECT c.company_id FROM companies c WHERE c.app_id = $1 AND c.company_id IN (SELECT company_id FROM company_refresh WHERE app_id = $1)
 		ORDER BY c.company_id COLLATE "C" FOR UPDATE OF c`
 )
 
-// refreshListed recounts the companies listed, which the transaction has
-// locked.
-var refreshListed = dialect.RefreshCounts() + " WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))" + dialect.RefreshChanged()
+// Counts are kept by difference (internal/sqlstore/refresh.go).
+// refreshDirty adds what company_refresh holds for the app $1 to the
+// counts of its companies, which the transaction has locked (lockDirty),
+// and empties the app's list. addCounts adds $3[i] to the count of each
+// listed company $2[i], which the transaction has locked, with what
+// company_refresh holds for it (a running job's batches'), and deletes
+// that: a real-time write leaves the companies it changes exact. Neither
+// writes a company whose count stays as it was, so that no dead row
+// version is left behind for nothing.
+var (
+	refreshDirty = `WITH p AS (DELETE FROM company_refresh WHERE app_id = $1 RETURNING company_id, delta)
+		UPDATE companies c SET ` + dialect.AddToCount("p.delta") + ` FROM p
+		WHERE c.app_id = $1 AND c.company_id = p.company_id AND p.delta <> 0`
+	addCounts = `WITH p AS (DELETE FROM company_refresh WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[])) RETURNING company_id, delta),
+		d AS (SELECT u.id, u.delta + coalesce(p.delta, 0) AS delta FROM unnest($2::text[], $3::integer[]) AS u (id, delta)
+			LEFT JOIN p ON p.company_id = u.id)
+		UPDATE companies c SET ` + dialect.AddToCount("d.delta") + ` FROM d
+		WHERE c.app_id = $1 AND c.company_id = d.id AND d.delta <> 0`
+)
 
 // errRetry asks inTx to run the transaction again from the start.
 var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
@@ -366,10 +387,11 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 			return err
 		}
 		if len(res.Dirty) > 0 {
-			// Recounted by the job's refresh (RefreshCompanies). Only a
-			// transaction holding a company's row lock writes its
-			// company_refresh row, so these inserts never wait.
-			if _, err := tx.Exec(ctx, markDirty, appID, res.Dirty); err != nil {
+			// Added to the counts by the job's refresh (RefreshCompanies),
+			// committed with the batch so that they are added once. Only
+			// a transaction holding a company's row lock writes its
+			// company_refresh row, so these writes never wait.
+			if _, err := tx.Exec(ctx, markDirty, appID, res.Dirty, res.Deltas); err != nil {
 				return err
 			}
 		}
@@ -399,29 +421,20 @@ func insertErrors(ctx context.Context, tx pgx.Tx, seq int64, errs []bulkid.Recor
 	return err
 }
 
-// RefreshCompanies recomputes the counts and visibility of the listed (company_refresh)
-// companies, locking them in id order first.
+// RefreshCompanies adds the changes the job's batches left in
+// company_refresh to the counts and visibility of their companies,
+// locking them in id order first, and empties the app's list. The app's
+// one job is this one, and a real-time write takes out what it adds, so
+// every row of the app's is this job's.
 func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		if err := db.leased(ctx, tx, l, "", ""); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, lockDirty, appID)
-		if err != nil {
+		if _, err := tx.Exec(ctx, lockDirty, appID); err != nil {
 			return err
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		if len(ids) > 0 {
-			if _, err := tx.Exec(ctx, refreshListed, appID, ids); err != nil {
-				return err
-			}
-		}
-		// The app's one job is this one, so every row of the app's is its
-		// own (those of companies deleted since included).
-		_, err = tx.Exec(ctx, "DELETE FROM company_refresh WHERE app_id = $1", appID)
+		_, err := tx.Exec(ctx, refreshDirty, appID)
 		return err
 	})
 }

@@ -54,7 +54,8 @@ func column(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, e
 }
 
 // DeleteUsers removes users, their events (and their share of the event
-// totals) and their associations, and recounts their companies.
+// totals) and their associations, and takes them off their companies'
+// counts (addCounts).
 func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
@@ -128,17 +129,21 @@ func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, 
 			return err
 		}
 		deleted = int(n)
-		for _, id := range bulkid.SortedIDs(companies) {
-			if _, err := tx.ExecContext(ctx, refreshCompany, appID, id); err != nil {
-				return err
-			}
+		leaving := map[string]int{} // users deleted, by company
+		for _, id := range companies {
+			leaving[id]++
 		}
-		return nil
+		ids, deltas := make([]string, 0, len(leaving)), make([]int, 0, len(leaving))
+		for id, n := range leaving {
+			ids, deltas = append(ids, id), append(deltas, -n)
+		}
+		return addCounts(ctx, tx, appID, ids, deltas)
 	})
 	return deleted, err
 }
 
-// DeleteCompanies removes companies and ends their users' association.
+// DeleteCompanies removes companies and ends their users' association,
+// with what a running job left pending for their counts.
 func (db *DB) DeleteCompanies(ctx context.Context, appID int64, ids []string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
@@ -166,7 +171,13 @@ func (db *DB) DeleteCompanies(ctx context.Context, appID int64, ids []string) (i
 			return err
 		}
 		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
 		deleted = int(n)
+		// What a job's batches left pending for the companies goes with
+		// them, so that one named again starts from 0.
+		_, err = tx.ExecContext(ctx, "DELETE FROM company_refresh WHERE app_id = ? AND company_id "+idsIn, appID, list)
 		return err
 	})
 	return deleted, err

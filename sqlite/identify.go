@@ -7,10 +7,12 @@ import (
 	"github.com/bulkid/bulkid"
 )
 
-// Identify applies records outside any job and refreshes the counts of
-// the companies they change (those alone: a running job's companies are
-// its own refresh's). A record the profile bounds refuse fails the call,
-// EINVALIDRECORD, and nothing is written.
+// Identify applies records outside any job and adds what they change to
+// the counts of their companies, with what a running job's batches left
+// pending for those companies (addCounts): their counts are exact when it
+// returns; the job's other companies wait for its refresh. A record the
+// profile bounds refuse fails the call, EINVALIDRECORD, and nothing is
+// written.
 func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
 	now := ms(db.now())
 	return db.inTx(ctx, func(tx *sql.Tx) error {
@@ -21,11 +23,6 @@ func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulk
 		if err := bulkid.RejectedError(res); err != nil {
 			return err
 		}
-		for _, id := range res.Dirty {
-			if _, err := tx.ExecContext(ctx, refreshCompany, appID, id); err != nil {
-				return err
-			}
-		}
-		return nil
+		return addCounts(ctx, tx, appID, res.Dirty, res.Deltas)
 	})
 }

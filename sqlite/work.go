@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/bulkid/bulkid"
@@ -173,9 +174,40 @@ const (
 	updateCompany   = `UPDATE companies SET metadata = ?, updated_at = ? WHERE app_id = ? AND company_id = ?`
 	insertUser      = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
 	updateUser      = `UPDATE users SET company_id = ?, metadata = ?, updated_at = ? WHERE app_id = ? AND user_id = ?`
-	// markDirty keeps companies for the job's refresh (company_refresh).
-	markDirty = `INSERT OR IGNORE INTO company_refresh (app_id, company_id) SELECT ?, value FROM json_each(?)`
+	// addChanges adds changes of user counts, a JSON array of
+	// countChange objects, to those waiting in company_refresh ("WHERE
+	// true" ends the SELECT, which SQLite's upsert needs).
+	addChanges = `INSERT INTO company_refresh AS r (app_id, company_id, delta)
+		SELECT ?, value ->> '$.c', value ->> '$.d' FROM json_each(?) WHERE true
+		ON CONFLICT (app_id, company_id) DO UPDATE SET delta = r.delta + excluded.delta`
 )
+
+// countChange is one company's change of user count, as addChanges reads
+// it (a struct, not a pair of values: no value boxed for the encoder).
+type countChange struct {
+	Company string `json:"c"`
+	Delta   int    `json:"d"`
+}
+
+// markDirty adds the changes of user counts deltas[i] of the companies
+// ids[i] to company_refresh, leaving out those that change nothing.
+func markDirty(ctx context.Context, tx *sql.Tx, appID int64, ids []string, deltas []int) error {
+	changes := make([]countChange, 0, len(ids))
+	for i, id := range ids {
+		if deltas[i] != 0 {
+			changes = append(changes, countChange{id, deltas[i]})
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(changes)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, addChanges, appID, string(b))
+	return err
+}
 
 // ApplyBatch applies records and advances the job in one transaction.
 // Records the profile bounds refuse become record errors of the job,
@@ -199,15 +231,10 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		if err != nil {
 			return err
 		}
-		if len(res.Dirty) > 0 {
-			// Recounted by the job's refresh (RefreshCompanies).
-			ids, err := jsonIDs(res.Dirty)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, markDirty, appID, ids); err != nil {
-				return err
-			}
+		// Added to the counts by the job's refresh (RefreshCompanies),
+		// committed with the batch so that they are added once.
+		if err := markDirty(ctx, tx, appID, res.Dirty, res.Deltas); err != nil {
+			return err
 		}
 		rows, n := res.CompanyRows, len(res.Rejected)
 		if t == bulkid.JobUsers {
@@ -343,22 +370,50 @@ func eachRow(ctx context.Context, tx *sql.Tx, q string, appID int64, ids []strin
 	return rows.Err()
 }
 
-// refreshCompanies recounts the users of an app's companies listed in
-// company_refresh;
-// refreshCompany those of one company.
+// Counts are kept by difference (internal/sqlstore/refresh.go).
+// refreshAll adds what company_refresh holds for an app to the counts of
+// its companies; refreshListed does so for the companies of a JSON array
+// only. Each is followed by the delete of the rows it added. Neither
+// writes a company whose count stays as it was.
 var (
-	refreshCompanies = dialect.RefreshCounts() + " WHERE app_id = ? AND company_id IN (SELECT company_id FROM company_refresh WHERE app_id = ?)" + dialect.RefreshChanged()
-	refreshCompany   = dialect.RefreshCounts() + " WHERE app_id = ? AND company_id = ?" + dialect.RefreshChanged()
+	pendingDelta = `(SELECT delta FROM company_refresh r WHERE r.app_id = companies.app_id AND r.company_id = companies.company_id)`
+	refreshAll   = "UPDATE companies SET " + dialect.AddToCount(pendingDelta) +
+		" WHERE app_id = ? AND company_id IN (SELECT company_id FROM company_refresh WHERE app_id = ? AND delta <> 0)"
+	refreshListed = "UPDATE companies SET " + dialect.AddToCount(pendingDelta) +
+		" WHERE app_id = ? AND company_id IN (SELECT company_id FROM company_refresh WHERE app_id = ? AND delta <> 0 AND company_id " + idsIn + ")"
 )
 
-// RefreshCompanies recomputes the counts and visibility of the companies
-// listed in company_refresh, and empties the app's list.
+// addCounts adds deltas[i] to the user count of each company ids[i] at
+// once, with what company_refresh holds for it (a running job's
+// batches'), which it deletes: a real-time write leaves the companies it
+// changes exact.
+func addCounts(ctx context.Context, tx *sql.Tx, appID int64, ids []string, deltas []int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := markDirty(ctx, tx, appID, ids, deltas); err != nil {
+		return err
+	}
+	list, err := jsonIDs(ids)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, refreshListed, appID, appID, list); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, "DELETE FROM company_refresh WHERE app_id = ? AND company_id "+idsIn, appID, list)
+	return err
+}
+
+// RefreshCompanies adds the changes the job's batches left in
+// company_refresh to the counts and visibility of their companies, and
+// empties the app's list.
 func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if err := db.leased(ctx, tx, l, ""); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, refreshCompanies, appID, appID); err != nil {
+		if _, err := tx.ExecContext(ctx, refreshAll, appID, appID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, "DELETE FROM company_refresh WHERE app_id = ?", appID)

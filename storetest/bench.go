@@ -166,7 +166,7 @@ func BenchmarkTrack(b *testing.B, newStore NewBenchStore) {
 }
 
 // BenchmarkDeleteUsers measures deleting 10,000 users of 100 companies in
-// one call (the most a request names), their companies recounted.
+// one call (the most a request names), taken off their companies' counts.
 func BenchmarkDeleteUsers(b *testing.B, newStore NewBenchStore) {
 	s := newStore(b)
 	app, err := s.CreateApp(b.Context(), "bench", []byte("bench-key"))

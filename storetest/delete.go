@@ -56,7 +56,7 @@ func (e *env) wantNoCompany(app *bulkid.App, id string) {
 	wantCode(e.t, fmt.Sprintf("Company(%q)", id), err, bulkid.ENOTFOUND)
 }
 
-// testDeleteUsers: deleting a user recounts its company at once.
+// testDeleteUsers: deleting a user takes it off its company's count at once.
 func testDeleteUsers(t *testing.T, e *env) {
 	a := e.createApp("a")
 	e.identify(a, bulkid.JobUsers, `{"user_id":"u1","company_id":"c"}`, `{"user_id":"u2","company_id":"c"}`,
@@ -217,7 +217,7 @@ func testDeleteDuringJob(t *testing.T, e *env) {
 	e.deleteUsers(a, 1, "u1")
 	e.deleteCompanies(a, 1, "d")
 	e.wantNoUser(a, "u1")
-	wantCount(t, e.company(a, "c"), 1, true) // recounted by the delete, before the job's refresh
+	wantCount(t, e.company(a, "c"), 1, true) // exact after the delete, before the job's refresh
 	if u := e.user(a, "u3"); u.CompanyID != "" {
 		t.Errorf("u3 after its company's delete: CompanyID %q, want none", u.CompanyID)
 	}

@@ -63,13 +63,55 @@ func scaleCompanyRecords(version int, spread bool) []bulkid.RawRecord {
 }
 
 // scaleUserRecords returns 10,000 new users (ids of run), each joining
-// one of the block's companies: the job's refresh recounts 10,000 of them.
+// one of the block's companies: the job's refresh changes the counts of
+// 10,000 of them.
 func scaleUserRecords(run int) []bulkid.RawRecord {
 	recs := make([]bulkid.RawRecord, bulkid.MaxRecords)
 	for i := range recs {
 		recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: fmt.Appendf(nil,
 			`{"user_id":"nu-%d-%05d","company_id":%q,"metadata":{"name":"User %d","email":"user%d@example.com","role":"admin","logins":%d,"active":true}}`,
 			run, i, ScaleCompanyID(scaleCompany(i, false)), i, i, i%50)}
+	}
+	return recs
+}
+
+// The skewed case's company: the head of a Zipf law, as the bench's
+// c0000000 (37,993 users of a million), with scaleSkewUsers users
+// sk-00000, sk-00001, … loaded before the cases.
+const (
+	scaleSkewCompany = "skewed"
+	scaleSkewUsers   = 4 * bulkid.MaxRecords
+)
+
+// scaleSkewLoad returns the k-th of the four jobs that fill the skewed
+// company: 10,000 new users each.
+func scaleSkewLoad(k int) []bulkid.RawRecord {
+	recs := make([]bulkid.RawRecord, bulkid.MaxRecords)
+	for i := range recs {
+		recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: fmt.Appendf(nil,
+			`{"user_id":"sk-%05d","company_id":%q,"metadata":{"name":"User %d","email":"sk%d@example.com","role":"member","logins":%d,"active":true}}`,
+			k*bulkid.MaxRecords+i, scaleSkewCompany, i, i, i%50)}
+	}
+	return recs
+}
+
+// scaleSkewRecords returns the run-th skewed job: 10,000 of the skewed
+// company's users, a quarter of them in turn; the odd ones change their
+// metadata, the even ones leave for one of the block's companies on the
+// first pass over the four quarters and come back on the next, so that
+// the company holds between 20,000 and 40,000 users, and the refresh
+// changes the counts of the skewed company and of 5,000 others.
+func scaleSkewRecords(run int) []bulkid.RawRecord {
+	quarter, away := run%4, run/4%2 == 0
+	recs := make([]bulkid.RawRecord, bulkid.MaxRecords)
+	for i := range recs {
+		company := scaleSkewCompany
+		if i%2 == 0 && away {
+			company = ScaleCompanyID(scaleCompany(i, false))
+		}
+		recs[i] = bulkid.RawRecord{Seq: i, Pos: i, Raw: fmt.Appendf(nil,
+			`{"user_id":"sk-%05d","company_id":%q,"metadata":{"logins":%d,"run":%d}}`,
+			quarter*bulkid.MaxRecords+i, company, run%50, run)}
 	}
 	return recs
 }
@@ -85,10 +127,14 @@ func scaleUserRecords(run int) []bulkid.RawRecord {
 //   - spread: 10,000 stored companies spread over the key range, changed:
 //     on the filled store each is on a page of its own;
 //   - users: 10,000 new users, each joining one of the block's companies,
-//     so the refresh recounts 10,000 companies.
+//     so the refresh changes the counts of 10,000 companies;
+//   - skewed: 10,000 users of one company of 20,000 to 40,000
+//     (scaleSkewRecords), half of them moving between it and the block's
+//     companies: the refresh changes one large count and 5,000 small ones.
 //
-// The empty store holds the 20,000 companies the other cases touch, and
-// nothing else.
+// The empty store holds the 20,000 companies the other cases touch and the
+// skewed company's 40,000 users, and nothing else; the filled store holds
+// those users too.
 func BenchmarkJobsAtScale(b *testing.B, newStore NewBenchStore, newFilled NewFilledStore) {
 	type store struct {
 		name  string
@@ -111,7 +157,10 @@ func BenchmarkJobsAtScale(b *testing.B, newStore NewBenchStore, newFilled NewFil
 		stores = append(stores, store{"1M", s, appID})
 	}
 	for _, st := range stores {
-		version, run := 1, 0
+		for k := range scaleSkewUsers / bulkid.MaxRecords {
+			runScaleJob(b, st.s, st.appID, bulkid.JobUsers, scaleSkewLoad(k), false)
+		}
+		version, run, skew := 1, 0, 0
 		newCompanies := func() []bulkid.RawRecord {
 			run++
 			recs := make([]bulkid.RawRecord, bulkid.MaxRecords)
@@ -134,6 +183,7 @@ func BenchmarkJobsAtScale(b *testing.B, newStore NewBenchStore, newFilled NewFil
 			{"merge", bulkid.JobCompanies, merged(false)},
 			{"spread", bulkid.JobCompanies, merged(true)},
 			{"users", bulkid.JobUsers, func() []bulkid.RawRecord { run++; return scaleUserRecords(run) }},
+			{"skewed", bulkid.JobUsers, func() []bulkid.RawRecord { skew++; return scaleSkewRecords(skew - 1) }},
 		}
 		for _, c := range cases {
 			b.Run(st.name+"/"+c.name, func(b *testing.B) {
@@ -163,6 +213,7 @@ type workCounters struct {
 	cpu          time.Duration
 	rchar, wchar int64
 	jobs         int
+	refresh      time.Duration // in RefreshCompanies, wall time
 }
 
 func (w *workCounters) add(sign int64) {
@@ -197,6 +248,7 @@ func (w *workCounters) report(b *testing.B) {
 	b.ReportMetric(float64(w.cpu.Milliseconds())/n, "cpu-ms/op")
 	b.ReportMetric(float64(w.rchar)/n/(1<<20), "read-MiB/op")
 	b.ReportMetric(float64(w.wchar)/n/(1<<20), "write-MiB/op")
+	b.ReportMetric(float64(w.refresh.Microseconds())/n/1000, "refresh-ms/op")
 }
 
 func runScaleJobCounted(b *testing.B, s bulkid.Store, appID int64, t bulkid.JobType, raws []bulkid.RawRecord, timed bool, w *workCounters) {
@@ -240,8 +292,12 @@ func runScaleJobCounted(b *testing.B, s bulkid.Store, appID int64, t bulkid.JobT
 	if err := s.SetJobStatus(ctx, l, bulkid.StatusPendingRefresh); err != nil {
 		b.Fatal(err)
 	}
+	refreshing := time.Now()
 	if err := s.RefreshCompanies(ctx, l, appID); err != nil {
 		b.Fatal(err)
+	}
+	if w != nil {
+		w.refresh += time.Since(refreshing)
 	}
 	if err := s.FinishJob(ctx, l, bulkid.StatusCompleted, ""); err != nil {
 		b.Fatal(err)

@@ -8,7 +8,8 @@
 // (WorkStore), idempotency.go (IdempotencyStore), profiles.go (ProfileStore), events.go (EventStore); and by
 // what crosses them: tenancy.go (no app sees another's data), bounds.go (profile bounds),
 // text.go (validated text every store can hold), concurrency.go
-// (real-time identify during a job); region.go (RegionStore); delete.go holds DeleteStore's cases,
+// (real-time identify during a job), counts.go (companies' user counts
+// through moves, resumed refreshes and real-time writes during a job); region.go (RegionStore); delete.go holds DeleteStore's cases,
 // its own race with identify and a job among them; retention.go the cancel
 // of a job and RetentionStore's pruning; webhooks.go WebhookStore's, with
 // the deliveries FinishJob creates. bench.go holds the benchmarks.
@@ -89,6 +90,10 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"UserProfileBounds", testUserProfileBounds},
 		{"ValidatedText", testValidatedText},
 		{"IdentifyDuringJob", testIdentifyDuringJob},
+		// User counts kept by difference (counts.go)
+		{"CountsMovesInJob", testCountsMovesInJob},
+		{"CountsRefreshResumed", testCountsRefreshResumed},
+		{"CountsRealtimeDuringJob", testCountsRealtimeDuringJob},
 		// DeleteStore (delete.go)
 		{"DeleteUsers", testDeleteUsers},
 		{"DeleteCompanies", testDeleteCompanies},

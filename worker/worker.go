@@ -256,8 +256,8 @@ func (p *Pool) giveBack(ctx, sctx context.Context, l bulkid.Lease, log *slog.Log
 }
 
 // finishCanceled ends a job a client canceled, at a batch boundary: what
-// its batches applied stays, the companies they changed are recounted
-// (as a finished user job's are), and the job ends canceled.
+// its batches applied stays, their changes to the companies' counts are
+// added (as a finished user job's are), and the job ends canceled.
 func (p *Pool) finishCanceled(sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
 	if err := p.cfg.Store.RefreshCompanies(sctx, l, job.AppID); err != nil {
 		return err
