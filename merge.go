@@ -325,7 +325,7 @@ func newMetadataState(stored []byte) (*metadataState, error) {
 		return nil, fmt.Errorf("bulkid: stored metadata is not an object: %w", err)
 	}
 	obj.Visit(func(k []byte, v *fastjson.Value) {
-		m.set(appendString(nil, string(k)), appendValue(nil, v))
+		m.set(appendString(nil, k), appendValue(nil, v))
 	})
 	return m, nil
 }
@@ -387,7 +387,7 @@ func (m *metadataState) apply(patch []byte, kind, id string) (changed bool, _ *R
 			return false, &RecordError{Code: RInvalidMetadata, Message: "metadata is not a JSON object"}
 		}
 		obj.Visit(func(k []byte, v *fastjson.Value) {
-			spans = append(spans, span{appendString(nil, string(k)), appendValue(nil, v)})
+			spans = append(spans, span{appendString(nil, k), appendValue(nil, v)})
 		})
 	}
 	// First the count and size the merge would leave, without changing m.

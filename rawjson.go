@@ -256,7 +256,7 @@ var null = []byte("null")
 // appendValue writes a primitive metadata value as the stores keep it.
 func appendValue(dst []byte, v *fastjson.Value) []byte {
 	if v.Type() == fastjson.TypeString {
-		return appendString(dst, string(v.GetStringBytes()))
+		return appendString(dst, v.GetStringBytes())
 	}
 	return v.MarshalTo(dst)
 }
