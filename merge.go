@@ -142,23 +142,32 @@ func Leaves(old string, named []string) bool {
 // or stored association names must be in companies or not stored.
 func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[string]StoredProfile) (*Applied, error) {
 	out := &Applied{RejectedCompany: map[int]bool{}, RejectedUser: map[int]bool{}}
-	type state struct {
-		w      ProfileWrite
-		stored bool
-		old    string // users: the stored association
-		named  bool   // companies: an applied user record names it
-		md     *metadataState
-		err    error
+	// Each record names at most two profiles (a user and its company), so
+	// the profiles' states are one allocation, and their members are
+	// carved from shared blocks (spanAlloc): a batch costs a few
+	// allocations per profile written, not one per member.
+	slab := make([]state, 0, len(companies)+2*len(users))
+	var alloc spanAlloc
+	newState := func() *state {
+		if len(slab) == cap(slab) { // cannot happen: the bound above holds
+			return &state{}
+		}
+		slab = slab[:len(slab)+1]
+		return &slab[len(slab)-1]
 	}
-	comps := map[string]*state{}
+	// Profiles in the order first named, sorted by id at the end.
+	var compOrder, userOrder []*state
+	comps := make(map[string]*state, len(companies)+len(users))
 	company := func(id string) *state {
 		if s, ok := comps[id]; ok {
 			return s
 		}
 		sp, ok := storedCompanies[id]
-		s := &state{w: ProfileWrite{ID: id, Create: !ok}, stored: ok}
-		s.md, s.err = newMetadataState(sp.Metadata)
+		s := newState()
+		s.w, s.stored = ProfileWrite{ID: id, Create: !ok}, ok
+		s.err = s.md.load(sp.Metadata, &alloc)
 		comps[id] = s
+		compOrder = append(compOrder, s)
 		return s
 	}
 	reject := func(r Record, e *RecordError) {
@@ -173,7 +182,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		if s.err != nil {
 			return nil, s.err
 		}
-		changed, e := s.md.apply(r.Metadata, "company", r.ID)
+		changed, e := s.md.apply(r.Metadata, "company", r.ID, &alloc)
 		if e != nil {
 			reject(r, e)
 			out.RejectedCompany[i] = true
@@ -182,19 +191,21 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		out.CompanyRows.count(!s.w.Updated, s.stored, changed)
 		s.w.Updated = s.w.Updated || changed || !s.stored
 	}
-	usrs := map[string]*state{}
+	usrs := make(map[string]*state, len(users))
 	for i, r := range users {
 		s, ok := usrs[r.ID]
 		if !ok {
 			sp, stored := storedUsers[r.ID]
-			s = &state{w: ProfileWrite{ID: r.ID, Create: !stored, CompanyID: sp.CompanyID}, stored: stored, old: sp.CompanyID}
-			s.md, s.err = newMetadataState(sp.Metadata)
+			s = newState()
+			s.w, s.stored, s.old = ProfileWrite{ID: r.ID, Create: !stored, CompanyID: sp.CompanyID}, stored, sp.CompanyID
+			s.err = s.md.load(sp.Metadata, &alloc)
 			usrs[r.ID] = s
+			userOrder = append(userOrder, s)
 		}
 		if s.err != nil {
 			return nil, s.err
 		}
-		changed, e := s.md.apply(r.Metadata, "user", r.ID)
+		changed, e := s.md.apply(r.Metadata, "user", r.ID, &alloc)
 		if e != nil {
 			reject(r, e)
 			out.RejectedUser[i] = true
@@ -208,43 +219,95 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 			company(r.CompanyID).named = true // created empty if not stored
 		}
 	}
+	for _, s := range compOrder {
+		if s.err != nil {
+			return nil, s.err
+		}
+		s.w.Create = !s.stored && (s.w.Updated || s.named)
+	}
+	// The metadata written, all of it in one buffer.
+	written := func(s *state, users bool) bool {
+		if users {
+			return s.w.Updated
+		}
+		return s.w.Create || s.w.Updated // else named by a rejected record only, or stored and only named by a user
+	}
+	total := 0
+	for _, s := range compOrder {
+		if written(s, false) {
+			total += s.md.size()
+		}
+	}
+	for _, s := range userOrder {
+		if written(s, true) {
+			total += s.md.size()
+		}
+	}
+	buf := make([]byte, 0, total)
 	dirty := map[string]bool{}
-	for _, s := range usrs {
-		if !s.w.Updated {
+	for _, s := range userOrder {
+		if !written(s, true) {
 			continue
 		}
-		s.w.Metadata = s.md.json()
+		buf, s.w.Metadata = s.md.appendJSON(buf)
 		if s.w.CompanyID != s.old {
 			if s.old != "" {
 				dirty[s.old] = true
 			}
 			dirty[s.w.CompanyID] = true
 		}
-		out.Users = append(out.Users, s.w)
 	}
-	for _, s := range comps {
-		if s.err != nil {
-			return nil, s.err
+	for _, s := range compOrder {
+		if !written(s, false) {
+			continue
 		}
-		s.w.Create = !s.stored && (s.w.Updated || s.named)
-		if !s.w.Create && !s.w.Updated {
-			continue // named by a rejected record only, or stored and only named by a user
-		}
-		s.w.Metadata = s.md.json()
+		buf, s.w.Metadata = s.md.appendJSON(buf)
 		if s.w.Create && s.named {
 			dirty[s.w.ID] = true // a company created by a user's company_id is counted
 		}
-		out.Companies = append(out.Companies, s.w)
 	}
 	delete(dirty, "")
 	for id := range dirty {
 		out.Dirty = append(out.Dirty, id)
 	}
 	slices.Sort(out.Dirty)
-	slices.SortFunc(out.Companies, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
-	slices.SortFunc(out.Users, func(a, b ProfileWrite) int { return compareStrings(a.ID, b.ID) })
+	out.Companies = sortedWrites(compOrder, func(s *state) bool { return written(s, false) })
+	out.Users = sortedWrites(userOrder, func(s *state) bool { return written(s, true) })
 	slices.SortFunc(out.Rejected, func(a, b RecordError) int { return a.Seq - b.Seq })
 	return out, nil
+}
+
+// state is one profile while ApplyRecords merges a batch into it.
+type state struct {
+	w      ProfileWrite
+	stored bool
+	old    string // users: the stored association
+	named  bool   // companies: an applied user record names it
+	md     metadataState
+	err    error
+}
+
+// sortedWrites returns the writes of the states keep takes, in id order.
+// The states are sorted as pointers, which is cheaper than sorting the
+// writes, and are often in order already (inputs sorted by id).
+func sortedWrites(states []*state, keep func(*state) bool) []ProfileWrite {
+	slices.SortFunc(states, func(a, b *state) int { return compareStrings(a.w.ID, b.w.ID) })
+	n := 0
+	for _, s := range states {
+		if keep(s) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	ws := make([]ProfileWrite, 0, n)
+	for _, s := range states {
+		if keep(s) {
+			ws = append(ws, s.w)
+		}
+	}
+	return ws
 }
 
 func compareStrings(a, b string) int {
@@ -258,20 +321,41 @@ func compareStrings(a, b string) int {
 }
 
 // metadataState is a profile's metadata while a batch merges into it:
-// members in order (those removed left as holes), an index by key, and
-// the count and size of the compact JSON they make, kept as records
-// apply, so that a record costs what it sends, not what is stored.
+// members in order (those removed left as holes, with a nil key), an
+// index by key, and the count and size of the compact JSON they make,
+// kept as records apply, so that a record costs what it sends, not what
+// is stored. Keys are JSON-quoted as this package writes them; keys and
+// values point into the stored metadata and the records' (neither is
+// changed while the batch applies) or into bytes written for them.
 type metadataState struct {
-	keys  [][]byte // JSON-quoted keys as this package writes them; nil for a removed member
-	vals  [][]byte
-	index map[string]int // of keys, once there are more than indexAfter
-	n     int            // members
-	sum   int            // Σ len(key) + 1 + len(val) over the members
+	members []span
+	index   map[string]int // of members' keys, once there are more than indexAfter
+	n       int            // members
+	sum     int            // Σ len(key) + 1 + len(val) over the members
 }
 
 // indexAfter is how many members a profile has before they are indexed by
 // a map: fewer are found faster by looking through them.
 const indexAfter = 16
+
+// spanAlloc hands out the member slices of a batch's profiles from
+// shared blocks, so that a profile's members cost no allocation of their
+// own. A slice handed out has its capacity capped, so appending beyond it
+// moves it, never into another profile's.
+type spanAlloc struct{ block []span }
+
+// take returns an empty slice with room for n members.
+func (a *spanAlloc) take(n int) []span {
+	if n > 256 {
+		return make([]span, 0, n)
+	}
+	if cap(a.block)-len(a.block) < n {
+		a.block = make([]span, 0, 4096)
+	}
+	l := len(a.block)
+	a.block = a.block[:l+n]
+	return a.block[l : l : l+n]
+}
 
 // find returns the index of the member with the quoted key k.
 func (m *metadataState) find(k []byte) (int, bool) {
@@ -279,8 +363,8 @@ func (m *metadataState) find(k []byte) (int, bool) {
 		i, ok := m.index[string(k)]
 		return i, ok
 	}
-	for i, key := range m.keys {
-		if key != nil && bytes.Equal(key, k) {
+	for i, s := range m.members {
+		if s.key != nil && bytes.Equal(s.key, k) {
 			return i, true
 		}
 	}
@@ -292,10 +376,14 @@ func (m *metadataState) size() int {
 	return 2 + m.sum + max(0, m.n-1)
 }
 
-func newMetadataState(stored []byte) (*metadataState, error) {
-	m := &metadataState{}
+// spare is the room for new members a profile's slice is given as it is
+// loaded: a merge often adds a key or two.
+const spare = 4
+
+// load sets m to the stored metadata, none if stored is empty.
+func (m *metadataState) load(stored []byte, a *spanAlloc) error {
 	if len(stored) == 0 {
-		return m, nil
+		return nil
 	}
 	// Compact JSON, or jsonb as PostgreSQL writes it out (a space after
 	// each colon and comma), is taken as it is. Keys must be written as
@@ -307,68 +395,112 @@ func newMetadataState(stored []byte) (*metadataState, error) {
 	if spans, ok := members(buf[:0], stored, true); ok && !slices.ContainsFunc(spans, func(s span) bool {
 		return bytes.IndexByte(s.key, '\\') >= 0
 	}) {
-		for _, s := range spans {
-			m.set(s.key, s.val)
+		m.members = a.take(len(spans) + spare)
+		if distinct(spans) {
+			for _, s := range spans {
+				m.push(s.key, s.val)
+			}
+		} else {
+			for _, s := range spans {
+				m.set(s.key, s.val, a)
+			}
 		}
-		return m, nil
+		return nil
 	}
-	// Any other layout (PostgreSQL writes jsonb out with spaces): parse
-	// it and write each member as this package does.
+	// Any other layout: parse it and write each member as this package
+	// does.
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(stored)
 	if err != nil {
-		return nil, fmt.Errorf("bulkid: stored metadata is not JSON: %w", err)
+		return fmt.Errorf("bulkid: stored metadata is not JSON: %w", err)
 	}
 	obj, err := v.Object()
 	if err != nil {
-		return nil, fmt.Errorf("bulkid: stored metadata is not an object: %w", err)
+		return fmt.Errorf("bulkid: stored metadata is not an object: %w", err)
 	}
+	m.members = a.take(obj.Len() + spare)
 	obj.Visit(func(k []byte, v *fastjson.Value) {
-		m.set(appendString(nil, k), appendValue(nil, v))
+		m.set(appendString(nil, k), appendValue(nil, v), a)
 	})
-	return m, nil
+	return nil
+}
+
+// distinct reports, cheaply, that no two of spans have the same key: their
+// keys are in strictly increasing order by bytes (as this package writes
+// a new profile) or by length and then bytes (as PostgreSQL keeps jsonb).
+// It may report false for distinct keys in another order.
+func distinct(spans []span) bool {
+	byBytes, byLength := true, true
+	for i := 1; i < len(spans) && (byBytes || byLength); i++ {
+		a, b := spans[i-1].key, spans[i].key
+		byBytes = byBytes && bytes.Compare(a, b) < 0
+		byLength = byLength && (len(a) < len(b) || len(a) == len(b) && bytes.Compare(a, b) < 0)
+	}
+	return byBytes || byLength
+}
+
+// push appends a member whose key m does not hold.
+func (m *metadataState) push(k, val []byte) {
+	m.members = append(m.members, span{k, val})
+	m.n++
+	m.sum += len(k) + 1 + len(val)
+	switch {
+	case m.index != nil:
+		m.index[string(k)] = len(m.members) - 1
+	case len(m.members) > indexAfter:
+		m.index = make(map[string]int, 2*len(m.members))
+		for i, s := range m.members {
+			if s.key != nil {
+				m.index[string(s.key)] = i
+			}
+		}
+	}
+}
+
+// replace sets the value of member i, which is present, to val (nil
+// removes it).
+func (m *metadataState) replace(i int, val []byte) {
+	s := &m.members[i]
+	m.sum -= len(s.key) + 1 + len(s.val)
+	if val == nil {
+		if m.index != nil {
+			delete(m.index, string(s.key))
+		}
+		s.key, s.val = nil, nil
+		m.n--
+		return
+	}
+	s.val = val
+	m.sum += len(s.key) + 1 + len(val)
 }
 
 // set sets the member with the quoted key k to val (nil removes it).
-func (m *metadataState) set(k, val []byte) {
+func (m *metadataState) set(k, val []byte, a *spanAlloc) {
 	if i, ok := m.find(k); ok {
-		m.sum -= len(m.keys[i]) + 1 + len(m.vals[i])
-		if val == nil {
-			m.keys[i], m.vals[i] = nil, nil
-			if m.index != nil {
-				delete(m.index, string(k))
-			}
-			m.n--
-			return
-		}
-		m.vals[i] = val
-		m.sum += len(k) + 1 + len(val)
+		m.replace(i, val)
 		return
 	}
 	if val == nil {
 		return
 	}
-	m.keys, m.vals = append(m.keys, k), append(m.vals, val)
-	m.n++
-	m.sum += len(k) + 1 + len(val)
-	switch {
-	case m.index != nil:
-		m.index[string(k)] = len(m.keys) - 1
-	case len(m.keys) > indexAfter:
-		m.index = make(map[string]int, 2*len(m.keys))
-		for i, key := range m.keys {
-			if key != nil {
-				m.index[string(key)] = i
-			}
-		}
+	m.grow(1, a)
+	m.push(k, val)
+}
+
+// grow makes room for n more members.
+func (m *metadataState) grow(n int, a *spanAlloc) {
+	if cap(m.members)-len(m.members) >= n {
+		return
 	}
+	ms := a.take(len(m.members) + max(n, spare))
+	m.members = append(ms, m.members...)
 }
 
 // apply merges patch (ValidateRecord's metadata, or nil) into m if the
 // result is within the profile bounds, and reports whether that changed a
 // value; otherwise it leaves m as it was and says why.
-func (m *metadataState) apply(patch []byte, kind, id string) (changed bool, _ *RecordError) {
+func (m *metadataState) apply(patch []byte, kind, id string, a *spanAlloc) (changed bool, _ *RecordError) {
 	if patch == nil {
 		return false, nil
 	}
@@ -390,30 +522,30 @@ func (m *metadataState) apply(patch []byte, kind, id string) (changed bool, _ *R
 			spans = append(spans, span{appendString(nil, k), appendValue(nil, v)})
 		})
 	}
-	// First the count and size the merge would leave, without changing m.
-	n, sum := m.n, m.sum
 	// ValidateRecord's patches have each key once, sorted; any other has
-	// its duplicates resolved here, the last winning.
-	var seen map[string]int
+	// its duplicates resolved here, the last winning: the others are
+	// dropped from spans.
 	for i := 1; i < len(spans); i++ {
 		if bytes.Compare(spans[i-1].key, spans[i].key) >= 0 {
-			seen = make(map[string]int, len(spans))
-			for i, s := range spans {
-				seen[string(s.key)] = i
-			}
+			spans = lastOfEach(spans)
 			break
 		}
 	}
-	last := func(i int, key []byte) bool {
-		return seen == nil || seen[string(key)] == i
-	}
-	for i, s := range spans {
-		if !last(i, s.key) {
-			continue
+	// Where each key is in m (-1: not there), found once: then the count
+	// and size the merge would leave, without changing m.
+	var where [32]int
+	at := where[:0]
+	n, sum := m.n, m.sum
+	for _, s := range spans {
+		j, ok := m.find(s.key)
+		if !ok {
+			j = -1
 		}
+		at = append(at, j)
 		removal := bytes.Equal(s.val, null)
-		if j, ok := m.find(s.key); ok {
-			sum -= len(m.keys[j]) + 1 + len(m.vals[j])
+		if ok {
+			old := m.members[j]
+			sum -= len(old.key) + 1 + len(old.val)
 			if removal {
 				n--
 			} else {
@@ -435,20 +567,42 @@ func (m *metadataState) apply(patch []byte, kind, id string) (changed bool, _ *R
 			"applying this record would make the metadata of %s %q %d bytes; a profile may hold at most %d bytes (1 MiB) of metadata (it holds %d). Send null for keys it no longer needs to remove them",
 			kind, id, size, MaxProfileBytes, m.size())}
 	}
+	// The keys of spans are distinct, so adding one moves no other.
+	m.grow(max(0, n-m.n), a)
 	for i, s := range spans {
-		if !last(i, s.key) {
-			continue
-		}
-		j, had := m.find(s.key)
-		if bytes.Equal(s.val, null) {
-			changed = changed || had
-			m.set(s.key, nil)
-		} else {
-			changed = changed || !had || !sameValue(m.vals[j], s.val)
-			m.set(s.key, s.val)
+		j := at[i]
+		switch {
+		case bytes.Equal(s.val, null):
+			if j >= 0 {
+				changed = true
+				m.replace(j, nil)
+			}
+		case j >= 0:
+			changed = changed || !sameValue(m.members[j].val, s.val)
+			m.replace(j, s.val)
+		default:
+			changed = true
+			m.grow(1, a)
+			m.push(s.key, s.val)
 		}
 	}
 	return changed, nil
+}
+
+// lastOfEach returns spans without the members a later one of the same
+// key overrides, in place, keeping the order of the others.
+func lastOfEach(spans []span) []span {
+	last := make(map[string]int, len(spans))
+	for i, s := range spans {
+		last[string(s.key)] = i
+	}
+	kept := spans[:0]
+	for i, s := range spans {
+		if last[string(s.key)] == i {
+			kept = append(kept, s)
+		}
+	}
+	return kept
 }
 
 // sameValue reports whether two JSON primitives, one as stored and one as
@@ -502,23 +656,25 @@ func plainInt(b []byte) bool {
 	return true
 }
 
-// json returns the members as a compact JSON object, in order: the
-// stored ones first, new ones after in the order they came.
-func (m *metadataState) json() []byte {
-	out := make([]byte, 0, m.size())
-	out = append(out, '{')
-	for i, k := range m.keys {
-		if k == nil {
+// appendJSON appends the members to buf as a compact JSON object, in
+// order: the stored ones first, new ones after in the order they came. It
+// returns buf and the object, whose capacity ends where it does.
+func (m *metadataState) appendJSON(buf []byte) (_, obj []byte) {
+	start := len(buf)
+	buf = append(buf, '{')
+	for _, s := range m.members {
+		if s.key == nil {
 			continue
 		}
-		if len(out) > 1 {
-			out = append(out, ',')
+		if len(buf) > start+1 {
+			buf = append(buf, ',')
 		}
-		out = append(out, k...)
-		out = append(out, ':')
-		out = append(out, m.vals[i]...)
+		buf = append(buf, s.key...)
+		buf = append(buf, ':')
+		buf = append(buf, s.val...)
 	}
-	return append(out, '}')
+	buf = append(buf, '}')
+	return buf, buf[start:len(buf):len(buf)]
 }
 
 // RejectedError is the error of a real-time identify whose records
