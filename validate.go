@@ -437,12 +437,24 @@ func parseMetadata(v *fastjson.Value, raw []byte) (json.RawMessage, *RecordError
 	var buf [32]member
 	members := buf[:0]
 	obj.Visit(func(k []byte, v *fastjson.Value) { members = append(members, member{k, v}) })
-	// Sorted by key; of equal keys the stable sort keeps the input order,
-	// so the last of each run is the one that wins. Clients often send
-	// keys sorted already, which costs one look through them.
+	// Taken in the order of their keys; of equal keys in the order sent,
+	// so the last of each run is the one that wins. What is sorted is
+	// their indexes, which hold no pointers: moving members themselves
+	// costs a write barrier each while the collector runs. Clients often
+	// send keys sorted already, which costs one look through them.
+	var obuf [32]int32
+	order := obuf[:0]
+	for i := range members {
+		order = append(order, int32(i))
+	}
 	for i := 1; i < len(members); i++ {
 		if bytes.Compare(members[i-1].key, members[i].key) >= 0 {
-			slices.SortStableFunc(members, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+			slices.SortFunc(order, func(a, b int32) int {
+				if c := bytes.Compare(members[a].key, members[b].key); c != 0 {
+					return c
+				}
+				return int(a - b)
+			})
 			break
 		}
 	}
@@ -454,8 +466,9 @@ func parseMetadata(v *fastjson.Value, raw []byte) (json.RawMessage, *RecordError
 			metadataBufs.Put(bp)
 		}
 	}()
-	for i, m := range members {
-		if i+1 < len(members) && bytes.Equal(members[i+1].key, m.key) {
+	for i, at := range order {
+		m := members[at]
+		if i+1 < len(order) && bytes.Equal(members[order[i+1]].key, m.key) {
 			continue
 		}
 		typ := m.v.Type()
