@@ -101,7 +101,8 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 // the worker alike) and clients use.
 //
 // It parses the record once with fastjson (strict validation first, so
-// exactly well-formed JSON passes) and writes the metadata back out itself:
+// exactly well-formed JSON passes, unless o says the caller checked it)
+// and writes the metadata back out itself:
 // values are primitives, so that is keys, strings and literals. Metadata
 // with objects or arrays, under NestedFlatten, is first rewritten as the
 // flat object the rule makes of it (flattenMetadata), which is then parsed
@@ -119,7 +120,7 @@ func ValidateRecordOpts(t JobType, raw []byte, o ValidateOptions) (Record, *Reco
 	if len(raw) > MaxRecordBytes {
 		return rec, tooLargeRecord(int64(len(raw)))
 	}
-	if !WellFormed(raw) {
+	if !o.WellFormed && !WellFormed(raw) {
 		if TooDeep(raw) {
 			return rec, &RecordError{Code: RMalformedJSON, Message: tooDeepMessage}
 		}
