@@ -144,10 +144,10 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 	out := &Applied{RejectedCompany: map[int]bool{}, RejectedUser: map[int]bool{}}
 	// Each record names at most two profiles (a user and its company), so
 	// the profiles' states are one allocation, and their members are
-	// carved from shared blocks (spanAlloc): a batch costs a few
-	// allocations per profile written, not one per member.
+	// carved from shared blocks (arena): a batch costs a few
+	// allocations, not a few per profile.
 	slab := make([]state, 0, len(companies)+2*len(users))
-	var alloc spanAlloc
+	alloc := arena{texts: make([][]byte, 0, 2*(len(companies)+len(users))+1)}
 	newState := func() *state {
 		if len(slab) == cap(slab) { // cannot happen: the bound above holds
 			return &state{}
@@ -249,7 +249,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		if !written(s, true) {
 			continue
 		}
-		buf, s.w.Metadata = s.md.appendJSON(buf)
+		buf, s.w.Metadata = s.md.appendJSON(buf, &alloc)
 		if s.w.CompanyID != s.old {
 			if s.old != "" {
 				dirty[s.old] = true
@@ -261,7 +261,7 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		if !written(s, false) {
 			continue
 		}
-		buf, s.w.Metadata = s.md.appendJSON(buf)
+		buf, s.w.Metadata = s.md.appendJSON(buf, &alloc)
 		if s.w.Create && s.named {
 			dirty[s.w.ID] = true // a company created by a user's company_id is counted
 		}
@@ -321,50 +321,70 @@ func compareStrings(a, b string) int {
 }
 
 // metadataState is a profile's metadata while a batch merges into it:
-// members in order (those removed left as holes, with a nil key), an
-// index by key, and the count and size of the compact JSON they make,
-// kept as records apply, so that a record costs what it sends, not what
-// is stored. Keys are JSON-quoted as this package writes them; keys and
-// values point into the stored metadata and the records' (neither is
-// changed while the batch applies) or into bytes written for them.
+// members in order (those removed left as holes), an index by key, and
+// the count and size of the compact JSON they make, kept as records
+// apply, so that a record costs what it sends, not what is stored. Keys
+// are JSON-quoted as this package writes them.
 type metadataState struct {
-	members []span
+	members []entry
 	index   map[string]int // of members' keys, once there are more than indexAfter
 	n       int            // members
 	sum     int            // Σ len(key) + 1 + len(val) over the members
+}
+
+// entry is one member of a profile: its key and value as ranges of texts
+// of the batch's arena (the stored metadata and the records', which are
+// not changed while the batch applies, or bytes written for them). It
+// holds no pointer, so that the collector neither scans the members nor
+// has a write barrier for each one set.
+type entry struct {
+	ks, vs         int32 // the texts of key and value; ks -1: removed
+	k0, k1, v0, v1 int32
 }
 
 // indexAfter is how many members a profile has before they are indexed by
 // a map: fewer are found faster by looking through them.
 const indexAfter = 16
 
-// spanAlloc hands out the member slices of a batch's profiles from
-// shared blocks, so that a profile's members cost no allocation of their
-// own. A slice handed out has its capacity capped, so appending beyond it
-// moves it, never into another profile's.
-type spanAlloc struct{ block []span }
+// arena holds what a batch's profiles' members point into, and hands out
+// their member slices from shared blocks, so that a profile's members
+// cost no allocation of their own. A slice handed out has its capacity
+// capped, so appending beyond it moves it, never into another profile's.
+type arena struct {
+	texts [][]byte
+	block []entry
+}
+
+// text adds b to the texts members point into and returns its index.
+func (a *arena) text(b []byte) int32 {
+	a.texts = append(a.texts, b)
+	return int32(len(a.texts) - 1)
+}
+
+func (a *arena) key(m entry) []byte { return a.texts[m.ks][m.k0:m.k1] }
+func (a *arena) val(m entry) []byte { return a.texts[m.vs][m.v0:m.v1] }
 
 // take returns an empty slice with room for n members.
-func (a *spanAlloc) take(n int) []span {
+func (a *arena) take(n int) []entry {
 	if n > 256 {
-		return make([]span, 0, n)
+		return make([]entry, 0, n)
 	}
 	if cap(a.block)-len(a.block) < n {
-		a.block = make([]span, 0, 4096)
+		a.block = make([]entry, 0, 4096)
 	}
 	l := len(a.block)
 	a.block = a.block[:l+n]
 	return a.block[l : l : l+n]
 }
 
-// find returns the index of the member with the quoted key k.
-func (m *metadataState) find(k []byte) (int, bool) {
+// find returns the index of the entry with the quoted key k.
+func (m *metadataState) find(k []byte, a *arena) (int, bool) {
 	if m.index != nil {
 		i, ok := m.index[string(k)]
 		return i, ok
 	}
-	for i, s := range m.members {
-		if s.key != nil && bytes.Equal(s.key, k) {
+	for i, mb := range m.members {
+		if mb.ks >= 0 && int(mb.k1-mb.k0) == len(k) && bytes.Equal(a.key(mb), k) {
 			return i, true
 		}
 	}
@@ -381,7 +401,7 @@ func (m *metadataState) size() int {
 const spare = 4
 
 // load sets m to the stored metadata, none if stored is empty.
-func (m *metadataState) load(stored []byte, a *spanAlloc) error {
+func (m *metadataState) load(stored []byte, a *arena) error {
 	if len(stored) == 0 {
 		return nil
 	}
@@ -393,21 +413,22 @@ func (m *metadataState) load(stored []byte, a *spanAlloc) error {
 	// control character as \b where this package writes \u0008).
 	var buf [32]span
 	if spans, ok := members(buf[:0], stored, true); ok && !slices.ContainsFunc(spans, func(s span) bool {
-		return bytes.IndexByte(s.key, '\\') >= 0
+		return bytes.IndexByte(stored[s.k0:s.k1], '\\') >= 0
 	}) {
+		t := a.text(stored)
 		m.members = a.take(len(spans) + spare)
-		if distinct(spans) {
+		if distinct(stored, spans) {
 			for _, s := range spans {
-				m.push(s.key, s.val)
+				m.push(entry{t, t, s.k0, s.k1, s.v0, s.v1}, a)
 			}
 		} else {
 			for _, s := range spans {
-				m.set(s.key, s.val, a)
+				m.set(entry{t, t, s.k0, s.k1, s.v0, s.v1}, a)
 			}
 		}
 		return nil
 	}
-	// Any other layout: parse it and write each member as this package
+	// Any other layout: parse it and write each entry as this package
 	// does.
 	p := parsers.Get()
 	defer parsers.Put(p)
@@ -419,77 +440,95 @@ func (m *metadataState) load(stored []byte, a *spanAlloc) error {
 	if err != nil {
 		return fmt.Errorf("bulkid: stored metadata is not an object: %w", err)
 	}
-	m.members = a.take(obj.Len() + spare)
-	obj.Visit(func(k []byte, v *fastjson.Value) {
-		m.set(appendString(nil, k), appendValue(nil, v), a)
-	})
+	written, spans := rewrite(obj, buf[:0])
+	t := a.text(written)
+	m.members = a.take(len(spans) + spare)
+	for _, s := range spans {
+		m.set(entry{t, t, s.k0, s.k1, s.v0, s.v1}, a)
+	}
 	return nil
 }
 
-// distinct reports, cheaply, that no two of spans have the same key: their
-// keys are in strictly increasing order by bytes (as this package writes
-// a new profile) or by length and then bytes (as PostgreSQL keeps jsonb).
-// It may report false for distinct keys in another order.
-func distinct(spans []span) bool {
+// rewrite writes the members of obj as this package does, one after
+// another, and returns the text and where each entry is in it.
+func rewrite(obj *fastjson.Object, spans []span) ([]byte, []span) {
+	var w []byte
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		k0 := len(w)
+		w = appendString(w, k)
+		v0 := len(w)
+		w = appendValue(w, v)
+		spans = append(spans, span{int32(k0), int32(v0), int32(v0), int32(len(w))})
+	})
+	return w, spans
+}
+
+// distinct reports, cheaply, that no two of the members spans of text
+// have the same key: their keys are in strictly increasing order by bytes
+// (as this package writes a new profile) or by length and then bytes (as
+// PostgreSQL keeps jsonb). It may report false for distinct keys in
+// another order.
+func distinct(text []byte, spans []span) bool {
 	byBytes, byLength := true, true
 	for i := 1; i < len(spans) && (byBytes || byLength); i++ {
-		a, b := spans[i-1].key, spans[i].key
+		a, b := spans[i-1].key(text), spans[i].key(text)
 		byBytes = byBytes && bytes.Compare(a, b) < 0
 		byLength = byLength && (len(a) < len(b) || len(a) == len(b) && bytes.Compare(a, b) < 0)
 	}
 	return byBytes || byLength
 }
 
-// push appends a member whose key m does not hold.
-func (m *metadataState) push(k, val []byte) {
-	m.members = append(m.members, span{k, val})
+// push appends mb, whose key m does not hold; there must be room.
+func (m *metadataState) push(mb entry, a *arena) {
+	m.members = append(m.members, mb)
 	m.n++
-	m.sum += len(k) + 1 + len(val)
+	m.sum += int(mb.k1-mb.k0) + 1 + int(mb.v1-mb.v0)
 	switch {
 	case m.index != nil:
-		m.index[string(k)] = len(m.members) - 1
+		m.index[string(a.key(mb))] = len(m.members) - 1
 	case len(m.members) > indexAfter:
 		m.index = make(map[string]int, 2*len(m.members))
-		for i, s := range m.members {
-			if s.key != nil {
-				m.index[string(s.key)] = i
+		for i, x := range m.members {
+			if x.ks >= 0 {
+				m.index[string(a.key(x))] = i
 			}
 		}
 	}
 }
 
-// replace sets the value of member i, which is present, to val (nil
-// removes it).
-func (m *metadataState) replace(i int, val []byte) {
-	s := &m.members[i]
-	m.sum -= len(s.key) + 1 + len(s.val)
-	if val == nil {
+// replace sets the value of entry i, which is present, to that of mb,
+// or removes it if remove.
+func (m *metadataState) replace(i int, mb entry, remove bool, a *arena) {
+	x := &m.members[i]
+	m.sum -= int(x.k1-x.k0) + 1 + int(x.v1-x.v0)
+	if remove {
 		if m.index != nil {
-			delete(m.index, string(s.key))
+			delete(m.index, string(a.key(*x)))
 		}
-		s.key, s.val = nil, nil
+		x.ks = -1
 		m.n--
 		return
 	}
-	s.val = val
-	m.sum += len(s.key) + 1 + len(val)
+	x.vs, x.v0, x.v1 = mb.vs, mb.v0, mb.v1
+	m.sum += int(x.k1-x.k0) + 1 + int(x.v1-x.v0)
 }
 
-// set sets the member with the quoted key k to val (nil removes it).
-func (m *metadataState) set(k, val []byte, a *spanAlloc) {
-	if i, ok := m.find(k); ok {
-		m.replace(i, val)
+// set sets the entry of mb's key to mb's value (JSON null: removes it).
+func (m *metadataState) set(mb entry, a *arena) {
+	remove := bytes.Equal(a.val(mb), null)
+	if i, ok := m.find(a.key(mb), a); ok {
+		m.replace(i, mb, remove, a)
 		return
 	}
-	if val == nil {
+	if remove {
 		return
 	}
 	m.grow(1, a)
-	m.push(k, val)
+	m.push(mb, a)
 }
 
 // grow makes room for n more members.
-func (m *metadataState) grow(n int, a *spanAlloc) {
+func (m *metadataState) grow(n int, a *arena) {
 	if cap(m.members)-len(m.members) >= n {
 		return
 	}
@@ -500,14 +539,14 @@ func (m *metadataState) grow(n int, a *spanAlloc) {
 // apply merges patch (ValidateRecord's metadata, or nil) into m if the
 // result is within the profile bounds, and reports whether that changed a
 // value; otherwise it leaves m as it was and says why.
-func (m *metadataState) apply(patch []byte, kind, id string, a *spanAlloc) (changed bool, _ *RecordError) {
+func (m *metadataState) apply(patch []byte, kind, id string, a *arena) (changed bool, _ *RecordError) {
 	if patch == nil {
 		return false, nil
 	}
 	var buf [32]span
+	text := patch
 	spans, ok := flatMembers(buf[:0], patch)
 	if !ok {
-		spans = spans[:0]
 		p := parsers.Get()
 		defer parsers.Put(p)
 		v, err := p.ParseBytes(patch)
@@ -518,16 +557,14 @@ func (m *metadataState) apply(patch []byte, kind, id string, a *spanAlloc) (chan
 		if err != nil {
 			return false, &RecordError{Code: RInvalidMetadata, Message: "metadata is not a JSON object"}
 		}
-		obj.Visit(func(k []byte, v *fastjson.Value) {
-			spans = append(spans, span{appendString(nil, k), appendValue(nil, v)})
-		})
+		text, spans = rewrite(obj, buf[:0])
 	}
 	// ValidateRecord's patches have each key once, sorted; any other has
 	// its duplicates resolved here, the last winning: the others are
 	// dropped from spans.
 	for i := 1; i < len(spans); i++ {
-		if bytes.Compare(spans[i-1].key, spans[i].key) >= 0 {
-			spans = lastOfEach(spans)
+		if bytes.Compare(spans[i-1].key(text), spans[i].key(text)) >= 0 {
+			spans = lastOfEach(text, spans)
 			break
 		}
 	}
@@ -537,23 +574,24 @@ func (m *metadataState) apply(patch []byte, kind, id string, a *spanAlloc) (chan
 	at := where[:0]
 	n, sum := m.n, m.sum
 	for _, s := range spans {
-		j, ok := m.find(s.key)
+		j, ok := m.find(s.key(text), a)
 		if !ok {
 			j = -1
 		}
 		at = append(at, j)
-		removal := bytes.Equal(s.val, null)
+		removal := bytes.Equal(s.val(text), null)
+		klen, vlen := int(s.k1-s.k0), int(s.v1-s.v0)
 		if ok {
 			old := m.members[j]
-			sum -= len(old.key) + 1 + len(old.val)
+			sum -= int(old.k1-old.k0) + 1 + int(old.v1-old.v0)
 			if removal {
 				n--
 			} else {
-				sum += len(s.key) + 1 + len(s.val)
+				sum += klen + 1 + vlen
 			}
 		} else if !removal {
 			n++
-			sum += len(s.key) + 1 + len(s.val)
+			sum += klen + 1 + vlen
 		}
 	}
 	size := 2 + sum + max(0, n-1)
@@ -567,38 +605,43 @@ func (m *metadataState) apply(patch []byte, kind, id string, a *spanAlloc) (chan
 			"applying this record would make the metadata of %s %q %d bytes; a profile may hold at most %d bytes (1 MiB) of metadata (it holds %d). Send null for keys it no longer needs to remove them",
 			kind, id, size, MaxProfileBytes, m.size())}
 	}
+	if len(spans) == 0 {
+		return false, nil
+	}
+	t := a.text(text)
 	// The keys of spans are distinct, so adding one moves no other.
 	m.grow(max(0, n-m.n), a)
 	for i, s := range spans {
-		j := at[i]
+		j, mb := at[i], entry{t, t, s.k0, s.k1, s.v0, s.v1}
 		switch {
-		case bytes.Equal(s.val, null):
+		case bytes.Equal(s.val(text), null):
 			if j >= 0 {
 				changed = true
-				m.replace(j, nil)
+				m.replace(j, mb, true, a)
 			}
 		case j >= 0:
-			changed = changed || !sameValue(m.members[j].val, s.val)
-			m.replace(j, s.val)
+			changed = changed || !sameValue(a.val(m.members[j]), s.val(text))
+			m.replace(j, mb, false, a)
 		default:
 			changed = true
 			m.grow(1, a)
-			m.push(s.key, s.val)
+			m.push(mb, a)
 		}
 	}
 	return changed, nil
 }
 
-// lastOfEach returns spans without the members a later one of the same
-// key overrides, in place, keeping the order of the others.
-func lastOfEach(spans []span) []span {
+// lastOfEach returns the members spans of text without those a later
+// one of the same key overrides, in place, keeping the order of the
+// others.
+func lastOfEach(text []byte, spans []span) []span {
 	last := make(map[string]int, len(spans))
 	for i, s := range spans {
-		last[string(s.key)] = i
+		last[string(s.key(text))] = i
 	}
 	kept := spans[:0]
 	for i, s := range spans {
-		if last[string(s.key)] == i {
+		if last[string(s.key(text))] == i {
 			kept = append(kept, s)
 		}
 	}
@@ -659,19 +702,19 @@ func plainInt(b []byte) bool {
 // appendJSON appends the members to buf as a compact JSON object, in
 // order: the stored ones first, new ones after in the order they came. It
 // returns buf and the object, whose capacity ends where it does.
-func (m *metadataState) appendJSON(buf []byte) (_, obj []byte) {
+func (m *metadataState) appendJSON(buf []byte, a *arena) (_, obj []byte) {
 	start := len(buf)
 	buf = append(buf, '{')
-	for _, s := range m.members {
-		if s.key == nil {
+	for _, mb := range m.members {
+		if mb.ks < 0 {
 			continue
 		}
 		if len(buf) > start+1 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, s.key...)
+		buf = append(buf, a.key(mb)...)
 		buf = append(buf, ':')
-		buf = append(buf, s.val...)
+		buf = append(buf, a.val(mb)...)
 	}
 	buf = append(buf, '}')
 	return buf, buf[start:len(buf):len(buf)]

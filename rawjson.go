@@ -196,8 +196,12 @@ func hex4(b []byte, i int) (rune, bool) {
 	return rune(n), err == nil
 }
 
-// span is one member of a flat object, as raw bytes.
-type span struct{ key, val []byte }
+// span is one member of a flat object: where its key (quoted) and its
+// value are in the object's text. It holds no pointer.
+type span struct{ k0, k1, v0, v1 int32 }
+
+func (s span) key(text []byte) []byte { return text[s.k0:s.k1] }
+func (s span) val(text []byte) []byte { return text[s.v0:s.v1] }
 
 // flatMembers appends the members of b to dst when b is a compact object
 // of primitives as this package writes it (no whitespace, strings in one
@@ -245,7 +249,7 @@ func members(dst []span, b []byte, spaced bool) (_ []span, ok bool) {
 		if e < 0 || e >= len(b) {
 			return dst, false
 		}
-		dst = append(dst, span{b[i:k], b[v:e]})
+		dst = append(dst, span{int32(i), int32(k), int32(v), int32(e)})
 		switch {
 		case b[e] == '}' && e == len(b)-1:
 			return dst, true
