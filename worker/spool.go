@@ -66,6 +66,14 @@ type sink struct {
 func (k *sink) Write(p []byte) (int, error) {
 	if k.f == nil {
 		if len(k.mem)+len(p) <= memSpool {
+			if len(k.mem)+len(p) > cap(k.mem) {
+				// Doubled, up to memSpool: append grows a large slice
+				// by a quarter at a time, which allocated five times
+				// what a spool of memSpool holds.
+				mem := make([]byte, len(k.mem), min(memSpool, max(2*cap(k.mem), len(k.mem)+len(p))))
+				copy(mem, k.mem)
+				k.mem = mem
+			}
 			k.mem = append(k.mem, p...)
 			return len(p), nil
 		}
