@@ -225,7 +225,8 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 		}
 		s.w.Create = !s.stored && (s.w.Updated || s.named)
 	}
-	// The metadata written, all of it in one buffer.
+	// The metadata written, all of it in one buffer but for the fresh
+	// patches written as they are.
 	written := func(s *state, users bool) bool {
 		if users {
 			return s.w.Updated
@@ -234,12 +235,12 @@ func ApplyRecords(companies, users []Record, storedCompanies, storedUsers map[st
 	}
 	total := 0
 	for _, s := range compOrder {
-		if written(s, false) {
+		if written(s, false) && (s.md.fresh == nil || s.md.freshNulls) {
 			total += s.md.size()
 		}
 	}
 	for _, s := range userOrder {
-		if written(s, true) {
+		if written(s, true) && (s.md.fresh == nil || s.md.freshNulls) {
 			total += s.md.size()
 		}
 	}
@@ -330,6 +331,12 @@ type metadataState struct {
 	index   map[string]int // of members' keys, once there are more than indexAfter
 	n       int            // members
 	sum     int            // Σ len(key) + 1 + len(val) over the members
+	// fresh is, instead of members, the one patch applied to an empty
+	// profile (a new profile's usual record) when it is compact: the
+	// merged metadata is that patch without its null members, byte for
+	// byte the patch if it has none (freshNulls false).
+	fresh      []byte
+	freshNulls bool
 }
 
 // entry is one member of a profile: its key and value as ranges of texts
@@ -562,11 +569,32 @@ func (m *metadataState) apply(patch []byte, kind, id string, a *arena) (changed 
 	// ValidateRecord's patches have each key once, sorted; any other has
 	// its duplicates resolved here, the last winning: the others are
 	// dropped from spans.
+	sorted := true
 	for i := 1; i < len(spans); i++ {
 		if bytes.Compare(spans[i-1].key(text), spans[i].key(text)) >= 0 {
-			spans = lastOfEach(text, spans)
+			spans, sorted = lastOfEach(text, spans), false
 			break
 		}
+	}
+	if m.fresh != nil {
+		m.materialize(a)
+	}
+	if ok && sorted && len(m.members) == 0 {
+		// Into an empty profile, a compact patch is what the merge
+		// makes, but for its removals (of keys that are not there): it
+		// is kept as it is, and written as it is if it removes nothing.
+		n, sum := 0, 0
+		for _, s := range spans {
+			if !bytes.Equal(s.val(text), null) {
+				n++
+				sum += int(s.k1-s.k0) + 1 + int(s.v1-s.v0)
+			}
+		}
+		if e := m.bound(n, 2+sum+max(0, n-1), kind, id); e != nil {
+			return false, e
+		}
+		m.fresh, m.freshNulls, m.n, m.sum = patch, n < len(spans), n, sum
+		return n > 0, nil
 	}
 	// Where each key is in m (-1: not there), found once: then the count
 	// and size the merge would leave, without changing m.
@@ -594,16 +622,8 @@ func (m *metadataState) apply(patch []byte, kind, id string, a *arena) (changed 
 			sum += klen + 1 + vlen
 		}
 	}
-	size := 2 + sum + max(0, n-1)
-	switch {
-	case n > MaxProfileKeys && n > m.n:
-		return false, &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
-			"applying this record would leave %s %q with %d metadata keys; a profile may hold at most %d (it holds %d). Send null for keys it no longer needs to remove them",
-			kind, id, n, MaxProfileKeys, m.n)}
-	case size > MaxProfileBytes && size > m.size():
-		return false, &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
-			"applying this record would make the metadata of %s %q %d bytes; a profile may hold at most %d bytes (1 MiB) of metadata (it holds %d). Send null for keys it no longer needs to remove them",
-			kind, id, size, MaxProfileBytes, m.size())}
+	if e := m.bound(n, 2+sum+max(0, n-1), kind, id); e != nil {
+		return false, e
 	}
 	if len(spans) == 0 {
 		return false, nil
@@ -629,6 +649,39 @@ func (m *metadataState) apply(patch []byte, kind, id string, a *arena) (changed 
 		}
 	}
 	return changed, nil
+}
+
+// bound says why a merge that leaves n members making size bytes of
+// JSON cannot be applied to m, or nil: over MaxProfileKeys or
+// MaxProfileBytes, unless it shrinks a profile that is over already.
+func (m *metadataState) bound(n, size int, kind, id string) *RecordError {
+	switch {
+	case n > MaxProfileKeys && n > m.n:
+		return &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
+			"applying this record would leave %s %q with %d metadata keys; a profile may hold at most %d (it holds %d). Send null for keys it no longer needs to remove them",
+			kind, id, n, MaxProfileKeys, m.n)}
+	case size > MaxProfileBytes && size > m.size():
+		return &RecordError{Code: RProfileTooLarge, Message: fmt.Sprintf(
+			"applying this record would make the metadata of %s %q %d bytes; a profile may hold at most %d bytes (1 MiB) of metadata (it holds %d). Send null for keys it no longer needs to remove them",
+			kind, id, size, MaxProfileBytes, m.size())}
+	}
+	return nil
+}
+
+// materialize turns m's fresh patch into members, for a record after it
+// to merge into.
+func (m *metadataState) materialize(a *arena) {
+	var buf [32]span
+	spans, _ := flatMembers(buf[:0], m.fresh)
+	t := a.text(m.fresh)
+	fresh := m.fresh
+	m.fresh, m.n, m.sum = nil, 0, 0
+	m.members = a.take(len(spans) + spare)
+	for _, s := range spans {
+		if !bytes.Equal(s.val(fresh), null) {
+			m.push(entry{t, t, s.k0, s.k1, s.v0, s.v1}, a)
+		}
+	}
 }
 
 // lastOfEach returns the members spans of text without those a later
@@ -703,7 +756,26 @@ func plainInt(b []byte) bool {
 // order: the stored ones first, new ones after in the order they came. It
 // returns buf and the object, whose capacity ends where it does.
 func (m *metadataState) appendJSON(buf []byte, a *arena) (_, obj []byte) {
+	if m.fresh != nil && !m.freshNulls {
+		return buf, m.fresh
+	}
 	start := len(buf)
+	if m.fresh != nil {
+		var sb [32]span
+		spans, _ := flatMembers(sb[:0], m.fresh)
+		buf = append(buf, '{')
+		for _, s := range spans {
+			if bytes.Equal(s.val(m.fresh), null) {
+				continue
+			}
+			if len(buf) > start+1 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, m.fresh[s.k0:s.v1]...) // "key":value
+		}
+		buf = append(buf, '}')
+		return buf, buf[start:len(buf):len(buf)]
+	}
 	buf = append(buf, '{')
 	for _, mb := range m.members {
 		if mb.ks < 0 {

@@ -185,3 +185,34 @@ func canonical(t *testing.T, obj []byte) []byte {
 	b, _ := json.Marshal(m)
 	return b
 }
+
+// TestApplyRecordsNewProfile: into a profile that is not stored, a
+// record's metadata is written as sent but for its removals, and a later
+// record of the same id merges into it.
+func TestApplyRecordsNewProfile(t *testing.T) {
+	t.Parallel()
+	recs := []bulkid.Record{
+		rec(t, bulkid.JobCompanies, `{"company_id":"n1","metadata":{"b":null,"a":1}}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"n2","metadata":{"b":2,"a":1}}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"n3","metadata":{"x":null}}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"n2","metadata":{"a":null,"c":3}}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"n4","metadata":{"k":"v"}}`),
+		rec(t, bulkid.JobCompanies, `{"company_id":"n4","metadata":{"k":"v"}}`),
+	}
+	res, err := bulkid.ApplyRecords(recs, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"n1": `{"a":1}`, "n2": `{"b":2,"c":3}`, "n3": `{}`, "n4": `{"k":"v"}`}
+	if len(res.Companies) != len(want) {
+		t.Fatalf("Companies = %+v, want %d", res.Companies, len(want))
+	}
+	for _, w := range res.Companies {
+		if string(w.Metadata) != want[w.ID] || !w.Create {
+			t.Errorf("%s: %s (create %v), want %s created", w.ID, w.Metadata, w.Create, want[w.ID])
+		}
+	}
+	if c := (bulkid.RowCounts{Created: 4, Updated: 1, Unchanged: 1}); res.CompanyRows != c {
+		t.Errorf("CompanyRows = %+v, want %+v", res.CompanyRows, c)
+	}
+}
