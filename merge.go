@@ -30,7 +30,7 @@ type ProfileWrite struct {
 	// dead row versions behind for a VACUUM). A company that is only
 	// named by a user's company_id is neither rewritten nor moved.
 	Updated   bool
-	Metadata  []byte // compact JSON, valid when Create or Updated
+	Metadata  []byte // compact JSON, valid when Create or Updated; may share a record's Metadata: read it only
 	CompanyID string // users: the association after the batch
 }
 
