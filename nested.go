@@ -50,6 +50,13 @@ type ValidateOptions struct {
 	// Nested is what a metadata value that is an object or an array
 	// becomes: NestedRefuse (the zero value) or NestedFlatten.
 	Nested NestedRule
+	// WellFormed says the caller knows the record passed WellFormed, so
+	// it is parsed without being checked first: the records of a job made
+	// of a JSON body (Job.Source SourceJSON) were each checked so by the
+	// reader that accepted it (ingest.ScanJSON), which answers 400 to a
+	// body with any other. The result is the same as without it, for
+	// such a record; for another it is undefined.
+	WellFormed bool
 }
 
 // RealtimeOptions returns the validation options of the real-time

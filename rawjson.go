@@ -86,15 +86,24 @@ func stringEnd(b []byte, i int) int {
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	// From quote to quote (bytes.IndexByte looks through many bytes at a
+	// time): a quote ends the string unless an odd number of backslashes
+	// stands right before it.
+	for j := i + 1; ; {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return -1
+		}
+		j += q
+		n := 0
+		for k := j - 1; k > i && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1
 		}
+		j++
 	}
-	return -1
 }
 
 // valueEnd returns the index after the JSON value starting at b[i], or -1.
@@ -187,8 +196,12 @@ func hex4(b []byte, i int) (rune, bool) {
 	return rune(n), err == nil
 }
 
-// span is one member of a flat object, as raw bytes.
-type span struct{ key, val []byte }
+// span is one member of a flat object: where its key (quoted) and its
+// value are in the object's text. It holds no pointer.
+type span struct{ k0, k1, v0, v1 int32 }
+
+func (s span) key(text []byte) []byte { return text[s.k0:s.k1] }
+func (s span) val(text []byte) []byte { return text[s.v0:s.v1] }
 
 // flatMembers appends the members of b to dst when b is a compact object
 // of primitives as this package writes it (no whitespace, strings in one
@@ -236,7 +249,7 @@ func members(dst []span, b []byte, spaced bool) (_ []span, ok bool) {
 		if e < 0 || e >= len(b) {
 			return dst, false
 		}
-		dst = append(dst, span{b[i:k], b[v:e]})
+		dst = append(dst, span{int32(i), int32(k), int32(v), int32(e)})
 		switch {
 		case b[e] == '}' && e == len(b)-1:
 			return dst, true
@@ -256,7 +269,7 @@ var null = []byte("null")
 // appendValue writes a primitive metadata value as the stores keep it.
 func appendValue(dst []byte, v *fastjson.Value) []byte {
 	if v.Type() == fastjson.TypeString {
-		return appendString(dst, string(v.GetStringBytes()))
+		return appendString(dst, v.GetStringBytes())
 	}
 	return v.MarshalTo(dst)
 }

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
@@ -100,7 +101,8 @@ func ValidateRecord(t JobType, raw []byte) (Record, *RecordError) {
 // the worker alike) and clients use.
 //
 // It parses the record once with fastjson (strict validation first, so
-// exactly well-formed JSON passes) and writes the metadata back out itself:
+// exactly well-formed JSON passes, unless o says the caller checked it)
+// and writes the metadata back out itself:
 // values are primitives, so that is keys, strings and literals. Metadata
 // with objects or arrays, under NestedFlatten, is first rewritten as the
 // flat object the rule makes of it (flattenMetadata), which is then parsed
@@ -118,7 +120,7 @@ func ValidateRecordOpts(t JobType, raw []byte, o ValidateOptions) (Record, *Reco
 	if len(raw) > MaxRecordBytes {
 		return rec, tooLargeRecord(int64(len(raw)))
 	}
-	if !WellFormed(raw) {
+	if !o.WellFormed && !WellFormed(raw) {
 		if TooDeep(raw) {
 			return rec, &RecordError{Code: RMalformedJSON, Message: tooDeepMessage}
 		}
@@ -377,10 +379,18 @@ func parseID(field string, v *fastjson.Value, raw []byte) (id, code, msg string)
 	return id, "", ""
 }
 
+// member is one member of a metadata object being checked: its key as
+// the parser decoded it (valid while the parser is not put back) and its
+// value.
 type member struct {
-	key string
+	key []byte
 	v   *fastjson.Value
 }
+
+// metadataBufs are the scratch buffers parseMetadata writes its output in
+// before copying it out at its exact size: a record's metadata then costs
+// one allocation of what it is, not a guess at it.
+var metadataBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // parseMetadata checks that v is absent, null or an object of primitives,
 // and returns it as compact JSON with keys sorted and duplicate keys
@@ -425,32 +435,58 @@ func parseMetadata(v *fastjson.Value, raw []byte) (json.RawMessage, *RecordError
 			return nil, rerr
 		}
 	}
-	members := make([]member, 0, obj.Len())
-	obj.Visit(func(k []byte, v *fastjson.Value) { members = append(members, member{string(k), v}) })
-	// Sorted by key; of equal keys the stable sort keeps the input order,
-	// so the last of each run is the one that wins.
-	sort.SliceStable(members, func(i, j int) bool { return members[i].key < members[j].key })
-	out := make([]byte, 0, 64*len(members)+2)
-	out = append(out, '{')
-	for i, m := range members {
-		if i+1 < len(members) && members[i+1].key == m.key {
+	var buf [32]member
+	members := buf[:0]
+	obj.Visit(func(k []byte, v *fastjson.Value) { members = append(members, member{k, v}) })
+	// Taken in the order of their keys; of equal keys in the order sent,
+	// so the last of each run is the one that wins. What is sorted is
+	// their indexes, which hold no pointers: moving members themselves
+	// costs a write barrier each while the collector runs. Clients often
+	// send keys sorted already, which costs one look through them.
+	var obuf [32]int32
+	order := obuf[:0]
+	for i := range members {
+		order = append(order, int32(i))
+	}
+	for i := 1; i < len(members); i++ {
+		if bytes.Compare(members[i-1].key, members[i].key) >= 0 {
+			slices.SortFunc(order, func(a, b int32) int {
+				if c := bytes.Compare(members[a].key, members[b].key); c != 0 {
+					return c
+				}
+				return int(a - b)
+			})
+			break
+		}
+	}
+	bp := metadataBufs.Get().(*[]byte)
+	out := append((*bp)[:0], '{')
+	defer func() {
+		if cap(out) <= 64<<10 { // a rare large one is not kept
+			*bp = out[:0]
+			metadataBufs.Put(bp)
+		}
+	}()
+	for i, at := range order {
+		m := members[at]
+		if i+1 < len(order) && bytes.Equal(members[order[i+1]].key, m.key) {
 			continue
 		}
 		typ := m.v.Type()
 		switch {
-		case m.key == "":
+		case len(m.key) == 0:
 			return nil, &RecordError{Code: RInvalidMetadata, Message: "metadata has an empty key"}
-		case !utf8.ValidString(m.key):
-			return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata key %s is not valid UTF-8", quote(m.key))}
-		case strings.IndexByte(m.key, 0) >= 0:
-			return nil, &RecordError{Code: RInvalidMetadata, Message: nulMessage("metadata key " + quote(m.key))}
+		case !utf8.Valid(m.key):
+			return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("metadata key %s is not valid UTF-8", quote(string(m.key)))}
+		case bytes.IndexByte(m.key, 0) >= 0:
+			return nil, &RecordError{Code: RInvalidMetadata, Message: nulMessage("metadata key " + quote(string(m.key)))}
 		case typ == fastjson.TypeObject || typ == fastjson.TypeArray:
 			kind := "an object"
 			if typ == fastjson.TypeArray {
 				kind = "an array"
 			}
 			return nil, &RecordError{Code: RNestedMetadata, Message: fmt.Sprintf(
-				"metadata key %s is %s; only string, number, boolean or null values are allowed", quote(m.key), kind)}
+				"metadata key %s is %s; only string, number, boolean or null values are allowed", quote(string(m.key)), kind)}
 		}
 		if len(out) > 1 {
 			out = append(out, ',')
@@ -460,27 +496,30 @@ func parseMetadata(v *fastjson.Value, raw []byte) (json.RawMessage, *RecordError
 		if typ == fastjson.TypeString {
 			b := m.v.GetStringBytes()
 			if !utf8.Valid(b) {
-				return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("the value of metadata key %s is not valid UTF-8", quote(m.key))}
+				return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf("the value of metadata key %s is not valid UTF-8", quote(string(m.key)))}
 			}
-			if esc := loneValue[m.key]; esc != "" {
-				return nil, &RecordError{Code: RInvalidMetadata, Message: surrogateMessage("the value of metadata key "+quote(m.key), esc)}
+			if loneValue != nil {
+				if esc := loneValue[string(m.key)]; esc != "" {
+					return nil, &RecordError{Code: RInvalidMetadata, Message: surrogateMessage("the value of metadata key "+quote(string(m.key)), esc)}
+				}
 			}
 			if bytes.IndexByte(b, 0) >= 0 {
-				return nil, &RecordError{Code: RInvalidMetadata, Message: nulMessage("the value of metadata key " + quote(m.key))}
+				return nil, &RecordError{Code: RInvalidMetadata, Message: nulMessage("the value of metadata key " + quote(string(m.key)))}
 			}
-			out = appendString(out, string(b))
+			out = appendString(out, b)
 		} else { // numbers as sent, true, false, null
 			n := len(out)
 			out = m.v.MarshalTo(out)
 			if typ == fastjson.TypeNumber {
 				if problem := numberProblem(out[n:]); problem != "" {
 					return nil, &RecordError{Code: RInvalidMetadata, Message: fmt.Sprintf(
-						"the value of metadata key %s %s; send it as a string to keep it as it is", quote(m.key), problem)}
+						"the value of metadata key %s %s; send it as a string to keep it as it is", quote(string(m.key)), problem)}
 				}
 			}
 		}
 	}
-	return append(out, '}'), nil
+	out = append(out, '}')
+	return bytes.Clone(out), nil
 }
 
 // MaxNumberLen is the longest number text metadata may hold.
@@ -522,7 +561,7 @@ func numberProblem(text []byte) string {
 
 // appendString appends s, valid UTF-8, as a JSON string: quotes,
 // backslashes and control characters escaped, everything else as it is.
-func appendString(dst []byte, s string) []byte {
+func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0

@@ -53,6 +53,18 @@ func FuzzValidateRecord(f *testing.F) {
 				t.Fatalf("ValidateRecordOpts(flatten) changed its input")
 			}
 			checkFuzzFlatten(t, typ, raw, wellFormed, rec, rerr, frec, ferr)
+			if bulkid.WellFormed(raw) {
+				// Told it is well-formed, as a JSON body's records are,
+				// it gives what checking gives.
+				for _, o := range []bulkid.ValidateOptions{{}, {Nested: bulkid.NestedFlatten}} {
+					want, wantErr := bulkid.ValidateRecordOpts(typ, raw, o)
+					o.WellFormed = true
+					got, gotErr := bulkid.ValidateRecordOpts(typ, raw, o)
+					if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotErr, wantErr) {
+						t.Fatalf("ValidateRecordOpts(%s, %q, %+v) = %+v, %+v; without WellFormed %+v, %+v", typ, raw, o, got, gotErr, want, wantErr)
+					}
+				}
+			}
 			if rerr != nil {
 				checkFuzzRecordError(t, typ, raw, wellFormed, rerr)
 				continue

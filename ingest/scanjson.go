@@ -321,19 +321,30 @@ func (s *jsonSplitter) scan(dst []byte, depth int, inString bool) ([]byte, error
 			}
 		}
 		buf, _ := s.br.Peek(s.br.Buffered())
-		for i, c := range buf {
-			switch {
+		for i := 0; i < len(buf); i++ {
+			switch c := buf[i]; {
 			case escaped:
 				escaped = false
 			case inString:
-				switch c {
-				case '\\':
+				// Most of a body is inside strings: go to the next
+				// quote or backslash at once (bytes.IndexByte looks
+				// through many bytes at a time).
+				rest := buf[i:]
+				q := bytes.IndexByte(rest, '"')
+				if q < 0 {
+					q = len(rest)
+				}
+				if b := bytes.IndexByte(rest[:q], '\\'); b >= 0 {
+					i += b
 					escaped = true
-				case '"':
-					inString = false
-					if depth == 0 {
-						return s.take(dst, buf[:i+1])
-					}
+					continue
+				}
+				if i += q; i == len(buf) {
+					continue // the string goes on past the buffer
+				}
+				inString = false
+				if depth == 0 {
+					return s.take(dst, buf[:i+1])
 				}
 			case c == '"':
 				inString = true

@@ -355,3 +355,88 @@ func TestSchemaVersionChangedUnderOpenStore(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyBatchManyNew: a batch of more new profiles than one INSERT
+// writes (insertRowsPer), among updates of stored ones, stores every
+// profile with its own metadata, company and time, for companies and for
+// users that name them.
+func TestApplyBatchManyNew(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	now := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	db := open(t, filepath.Join(t.TempDir(), "bulkid.db"), func() time.Time { return now })
+	defer db.Close()
+	app, err := db.CreateApp(ctx, "acme", []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 250 // two full INSERTs and a shorter one
+	run := func(id string, typ bulkid.JobType, raws []string) {
+		t.Helper()
+		var in []bulkid.RawRecord
+		var recs []bulkid.Record
+		for i, raw := range raws {
+			in = append(in, bulkid.RawRecord{Seq: i, Pos: i, Raw: []byte(raw)})
+			rec, rerr := bulkid.ValidateRecord(typ, []byte(raw))
+			if rerr != nil {
+				t.Fatal(rerr.Message)
+			}
+			recs = append(recs, rec)
+		}
+		job := &bulkid.Job{ID: id, AppID: app.ID, Type: typ, Source: bulkid.SourceJSON}
+		l := bulkid.Lease{JobID: id, Owner: "w1", TTL: time.Minute}
+		for _, err := range []error{
+			db.CreateJob(ctx, job, recordpack.FromRecords(in)),
+			func() error { _, err := db.ClaimJob(ctx, l.Owner, l.TTL); return err }(),
+			db.SetJobStatus(ctx, l, bulkid.StatusValidating),
+			db.FinishValidation(ctx, l, nil),
+			db.ApplyBatch(ctx, l, typ, recs, 0, len(recs)),
+			db.RefreshCompanies(ctx, l, app.ID),
+			db.FinishJob(ctx, l, bulkid.StatusCompleted, ""),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var raws []string
+	for i := range 10 {
+		raws = append(raws, fmt.Sprintf(`{"company_id":"c%03d","metadata":{"v":-1}}`, i*7))
+	}
+	run("00000000-0000-0000-0000-000000000001", bulkid.JobCompanies, raws)
+	now = now.Add(time.Minute)
+	raws = raws[:0]
+	for i := range n {
+		raws = append(raws, fmt.Sprintf(`{"company_id":"c%03d","metadata":{"v":%d}}`, i, i))
+	}
+	run("00000000-0000-0000-0000-000000000002", bulkid.JobCompanies, raws)
+	raws = raws[:0]
+	for i := range n {
+		raw := fmt.Sprintf(`{"user_id":"u%03d","metadata":{"w":%d}}`, i, i)
+		if i%2 == 0 {
+			raw = fmt.Sprintf(`{"user_id":"u%03d","company_id":"c%03d","metadata":{"w":%d}}`, i, i, i)
+		}
+		raws = append(raws, raw)
+	}
+	run("00000000-0000-0000-0000-000000000003", bulkid.JobUsers, raws)
+	for i := range n {
+		c, err := db.Company(ctx, app.ID, fmt.Sprintf("c%03d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`{"v":%d}`, i); string(c.Metadata) != want || !c.UpdatedAt.Equal(now) || c.UserCount != 1-i%2 {
+			t.Errorf("company %d: %s updated %v, %d users; want %s, %v, %d", i, c.Metadata, c.UpdatedAt, c.UserCount, want, now, 1-i%2)
+		}
+		u, err := db.User(ctx, app.ID, fmt.Sprintf("u%03d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCompany := ""
+		if i%2 == 0 {
+			wantCompany = fmt.Sprintf("c%03d", i)
+		}
+		if want := fmt.Sprintf(`{"w":%d}`, i); string(u.Metadata) != want || u.CompanyID != wantCompany {
+			t.Errorf("user %d: %s of %q; want %s of %q", i, u.Metadata, u.CompanyID, want, wantCompany)
+		}
+	}
+}

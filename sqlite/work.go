@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/bulkid/bulkid"
@@ -170,10 +171,10 @@ func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulki
 const (
 	selectUsers     = `SELECT user_id, company_id, metadata FROM users WHERE app_id = ? AND user_id ` + idsIn
 	selectCompanies = `SELECT company_id, metadata FROM companies WHERE app_id = ? AND company_id ` + idsIn
-	insertCompany   = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`
-	updateCompany   = `UPDATE companies SET metadata = ?, updated_at = ? WHERE app_id = ? AND company_id = ?`
-	insertUser      = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
-	updateUser      = `UPDATE users SET company_id = ?, metadata = ?, updated_at = ? WHERE app_id = ? AND user_id = ?`
+	insertCompanies = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at) VALUES `
+	upsertCompany   = ` ON CONFLICT (app_id, company_id) DO UPDATE SET metadata = excluded.metadata, updated_at = excluded.updated_at`
+	insertUsers     = `INSERT INTO users (app_id, user_id, company_id, metadata, created_at, updated_at) VALUES `
+	upsertUser      = ` ON CONFLICT (app_id, user_id) DO UPDATE SET company_id = excluded.company_id, metadata = excluded.metadata, updated_at = excluded.updated_at`
 	// addChanges adds changes of user counts, a JSON array of
 	// countChange objects, to those waiting in company_refresh ("WHERE
 	// true" ends the SELECT, which SQLite's upsert needs).
@@ -270,17 +271,6 @@ func insertErrors(ctx context.Context, tx *sql.Tx, seq int64, errs []bulkid.Reco
 // applyRecords applies company records, then user records, in order, and
 // lists in Applied.Dirty the companies whose counts they change.
 func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users []bulkid.Record, now int64) (*bulkid.Applied, error) {
-	var stmts [4]*sql.Stmt
-	for i, q := range []string{insertCompany, updateCompany, insertUser, updateUser} {
-		s, err := tx.PrepareContext(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		defer s.Close()
-		stmts[i] = s
-	}
-	insCompany, updCompany, insUser, updUser := stmts[0], stmts[1], stmts[2], stmts[3]
-
 	// The stored profiles are read with one statement per table, the ids
 	// as one JSON array: a statement per id cost as much as the writes.
 	cids, uids := bulkid.Needs(companies, users)
@@ -320,31 +310,105 @@ func applyRecords(ctx context.Context, tx *sql.Tx, appID int64, companies, users
 	if err != nil {
 		return nil, err
 	}
+	// Created and updated profiles alike are written by upserts of
+	// insertRowsPer rows: the rows to update were read in this
+	// transaction, under the one write connection, so each one conflicts
+	// and is updated as an UPDATE would, its created_at kept.
+	ins := rowInserter{ctx: ctx, tx: tx, row: "(?, ?, ?, ?, ?)", into: insertCompanies, onConflict: upsertCompany}
+	defer ins.close()
 	for _, w := range res.Companies {
-		if w.Create {
-			_, err = insCompany.ExecContext(ctx, appID, w.ID, string(w.Metadata), now, now)
-		} else {
-			_, err = updCompany.ExecContext(ctx, string(w.Metadata), now, appID, w.ID)
-		}
-		if err != nil {
+		if err := ins.add(appID, w.ID, string(w.Metadata), now, now); err != nil {
 			return nil, err
 		}
 	}
+	if err := ins.flush(); err != nil {
+		return nil, err
+	}
+	insU := rowInserter{ctx: ctx, tx: tx, row: "(?, ?, ?, ?, ?, ?)", into: insertUsers, onConflict: upsertUser}
+	defer insU.close()
 	for _, w := range res.Users {
 		var company any // NULL: no association
 		if w.CompanyID != "" {
 			company = w.CompanyID
 		}
-		if w.Create {
-			_, err = insUser.ExecContext(ctx, appID, w.ID, company, string(w.Metadata), now, now)
-		} else {
-			_, err = updUser.ExecContext(ctx, company, string(w.Metadata), now, appID, w.ID)
-		}
-		if err != nil {
+		if err := insU.add(appID, w.ID, company, string(w.Metadata), now, now); err != nil {
 			return nil, err
 		}
 	}
+	if err := insU.flush(); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// insertRowsPer is how many rows one INSERT of a batch's profiles
+// writes. A statement's own cost (database/sql's and the driver's per
+// call, binding, the VDBE's start and reset) is then paid per hundred
+// rows, not per row; 100 rows of 6 values are far within SQLite's bound
+// on parameters.
+const insertRowsPer = 100
+
+// rowInserter inserts rows insertRowsPer at a time, with an INSERT of
+// insertRowsPer rows prepared once a batch has that many, and the rest
+// with one INSERT of as many.
+type rowInserter struct {
+	ctx        context.Context
+	tx         *sql.Tx
+	stmt       *sql.Stmt // into with insertRowsPer rows, once prepared
+	row        string    // one row's placeholders
+	into       string    // the INSERT up to VALUES
+	onConflict string    // what follows the rows
+	args       []any
+	rows       int
+}
+
+func (r *rowInserter) add(values ...any) error {
+	r.args = append(r.args, values...)
+	if r.rows++; r.rows == insertRowsPer {
+		return r.flush()
+	}
+	return nil
+}
+
+func (r *rowInserter) flush() error {
+	var err error
+	switch r.rows {
+	case 0:
+		return nil
+	case insertRowsPer:
+		if r.stmt == nil {
+			if r.stmt, err = r.tx.PrepareContext(r.ctx, insertRows(r.into, r.row, insertRowsPer, r.onConflict)); err != nil {
+				return err
+			}
+		}
+		_, err = r.stmt.ExecContext(r.ctx, r.args...)
+	default:
+		_, err = r.tx.ExecContext(r.ctx, insertRows(r.into, r.row, r.rows, r.onConflict), r.args...)
+	}
+	r.args, r.rows = r.args[:0], 0
+	return err
+}
+
+func (r *rowInserter) close() {
+	if r.stmt != nil {
+		r.stmt.Close()
+	}
+}
+
+// insertRows is the INSERT into (up to VALUES) of n rows of placeholders
+// row, then onConflict.
+func insertRows(into, row string, n int, onConflict string) string {
+	var b strings.Builder
+	b.Grow(len(into) + n*(len(row)+2) + len(onConflict))
+	b.WriteString(into)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	b.WriteString(onConflict)
+	return b.String()
 }
 
 // eachRow runs q, a query of the app's rows whose ids are ids (as

@@ -42,7 +42,14 @@ type spool struct {
 	done  int // entries written
 	nread int // entries read
 	buf   [binary.MaxVarintLen64]byte
+	// block is where the records read get their bytes: one allocation
+	// for many records, not two for each.
+	block []byte
 }
+
+// spoolBlock is the size of the blocks records read are given their
+// bytes from.
+const spoolBlock = 256 << 10
 
 // memSpool is the most bytes a spool keeps in memory.
 const memSpool = 1 << 20
@@ -59,6 +66,14 @@ type sink struct {
 func (k *sink) Write(p []byte) (int, error) {
 	if k.f == nil {
 		if len(k.mem)+len(p) <= memSpool {
+			if len(k.mem)+len(p) > cap(k.mem) {
+				// Doubled, up to memSpool: append grows a large slice
+				// by a quarter at a time, which allocated five times
+				// what a spool of memSpool holds.
+				mem := make([]byte, len(k.mem), min(memSpool, max(2*cap(k.mem), len(k.mem)+len(p))))
+				copy(mem, k.mem)
+				k.mem = mem
+			}
 			k.mem = append(k.mem, p...)
 			return len(p), nil
 		}
@@ -86,11 +101,11 @@ func (s *spool) uvarint(v int) error {
 	return err
 }
 
-func (s *spool) bytes(b []byte) error {
+func (s *spool) string(b string) error {
 	if err := s.uvarint(len(b)); err != nil {
 		return err
 	}
-	_, err := s.w.Write(b)
+	_, err := s.w.WriteString(b)
 	return err
 }
 
@@ -113,10 +128,10 @@ func (s *spool) add(it item) error {
 	if err := s.uvarint(it.rec.Pos); err != nil {
 		return err
 	}
-	if err := s.bytes([]byte(it.rec.ID)); err != nil {
+	if err := s.string(it.rec.ID); err != nil {
 		return err
 	}
-	if err := s.bytes([]byte(it.rec.CompanyID)); err != nil {
+	if err := s.string(it.rec.CompanyID); err != nil {
 		return err
 	}
 	md := 0
@@ -164,18 +179,43 @@ func (s *spool) readUvarint() (int, error) {
 	return int(v), err
 }
 
+// readBytes reads n bytes into memory of their own (within a block that
+// other records read share, never overlapping theirs).
 func (s *spool) readBytes(n int) ([]byte, error) {
-	b := make([]byte, n)
+	if n == 0 {
+		return []byte{}, nil // empty, not nil: Metadata tells them apart
+	}
+	if n > spoolBlock/4 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(s.r, b)
+		return b, err
+	}
+	if cap(s.block)-len(s.block) < n {
+		s.block = make([]byte, 0, spoolBlock)
+	}
+	l := len(s.block)
+	s.block = s.block[:l+n]
+	b := s.block[l : l+n : l+n]
 	_, err := io.ReadFull(s.r, b)
 	return b, err
 }
 
 func (s *spool) readString() (string, error) {
 	n, err := s.readUvarint()
-	if err != nil {
+	if err != nil || n == 0 {
 		return "", err
 	}
-	b, err := s.readBytes(n)
+	if n <= s.r.Size() { // read in place: one copy, the string's
+		b, err := s.r.Peek(n)
+		if err != nil {
+			return "", err
+		}
+		str := string(b)
+		_, err = s.r.Discard(n)
+		return str, err
+	}
+	b := make([]byte, n)
+	_, err = io.ReadFull(s.r, b)
 	return string(b), err
 }
 
@@ -185,7 +225,7 @@ func (s *spool) read(from, n int) ([]item, error) {
 	if from < s.next {
 		return nil, fmt.Errorf("spool: record %d was already read", from)
 	}
-	var out []item
+	out := make([]item, 0, min(n, s.done-s.nread))
 	for len(out) < n && s.nread < s.done {
 		it, err := s.readItem()
 		if err != nil {

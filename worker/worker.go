@@ -391,7 +391,10 @@ func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) (
 // error.
 func validateRecord(job *bulkid.Job, r bulkid.RawRecord) (item, *bulkid.RecordError) {
 	it := item{seq: r.Seq, rawLen: len(r.Raw)}
-	rec, rerr := bulkid.ValidateRecordOpts(job.Type, r.Raw, bulkid.ValidateOptions{Nested: job.Nested})
+	// A JSON body's records were each checked well-formed as the body was
+	// accepted, so they are not checked again.
+	o := bulkid.ValidateOptions{Nested: job.Nested, WellFormed: job.Source == bulkid.SourceJSON}
+	rec, rerr := bulkid.ValidateRecordOpts(job.Type, r.Raw, o)
 	if rerr != nil {
 		rerr.Seq, rerr.Pos = r.Seq, r.Pos
 		if rerr.Raw == nil {
