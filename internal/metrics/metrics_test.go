@@ -1,43 +1,99 @@
 package metrics_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bulkid/bulkid"
 	"github.com/bulkid/bulkid/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// value is the value of the series name with labels (all of them, as
-// name=value pairs) in r, or -1 if it has none.
-func value(t *testing.T, r *metrics.Registry, name string, labels ...string) float64 {
+// get answers a GET of h, with the request's headers hdr (name, value
+// pairs).
+func get(t *testing.T, h http.Handler, hdr ...string) *http.Response {
 	t.Helper()
-	fams, err := r.Gatherer().Gather()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	req, err := http.NewRequest("GET", ts.URL+"/metrics", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range fams {
-		if f.GetName() != name {
+	for i := 0; i < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	// A transport that neither asks for gzip nor unzips, so that the
+	// answer is seen as sent.
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", resp.StatusCode)
+	}
+	return resp
+}
+
+// text is the body of a GET of h, as sent.
+func text(t *testing.T, h http.Handler) string {
+	t.Helper()
+	resp := get(t, h)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// families parses the text format as Prometheus reads it.
+func families(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("the text format does not parse: %v\n%s", err, text)
+	}
+	return fams
+}
+
+// value is the value of the series name with labels (all of them, as
+// name=value pairs) in r's text, or -1 if it has none.
+func value(t *testing.T, r *metrics.Registry, name string, labels ...string) float64 {
+	t.Helper()
+	f := families(t, text(t, r.Handler()))[name]
+series:
+	for _, m := range f.GetMetric() {
+		if len(m.GetLabel())*2 != len(labels) {
 			continue
 		}
-	series:
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel())*2 != len(labels) {
-				continue
+		for i, l := range m.GetLabel() {
+			if l.GetName() != labels[2*i] || l.GetValue() != labels[2*i+1] {
+				continue series
 			}
-			for i, l := range m.GetLabel() {
-				if l.GetName() != labels[2*i] || l.GetValue() != labels[2*i+1] {
-					continue series
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount())
-			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
 		}
 	}
 	return -1
@@ -86,6 +142,206 @@ func TestRegistry(t *testing.T) {
 	} {
 		if got := value(t, r, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// The runtime's and the process's figures are read at each scrape.
+	for _, name := range []string{"go_goroutines", "go_threads", "process_open_fds", "process_resident_memory_bytes", "process_start_time_seconds"} {
+		if got := value(t, r, name); got <= 0 {
+			t.Errorf("%s = %v, want more than 0", name, got)
+		}
+	}
+	// The boot time it counts from is in whole seconds: a second's slack.
+	if got, now := value(t, r, "process_start_time_seconds"), float64(time.Now().Unix()); got > now+1 || got < now-24*3600 {
+		t.Errorf("process_start_time_seconds = %v, want a time of the last day before %v", got, now)
+	}
+}
+
+// clientGolang is the registry internal/metrics replaced (issue 15's,
+// over Prometheus's Go client), the reference its text is checked
+// against.
+type clientGolang struct {
+	reg                                               *prometheus.Registry
+	requests, jobs, storeErrors                       *prometheus.CounterVec
+	latency                                           *prometheus.HistogramVec
+	queueWait, batch                                  prometheus.Histogram
+	rowsApplied, rowsFailed, rowsCreated, rowsUpdated prometheus.Counter
+	uploadsInUse                                      prometheus.Gauge
+}
+
+func newClientGolang() *clientGolang {
+	c := &clientGolang{reg: prometheus.NewRegistry()}
+	c.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkid_http_requests_total",
+		Help: "API requests answered, by route (the mux pattern, or \"unmatched\") and status code."}, []string{"route", "status"})
+	c.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bulkid_http_request_duration_seconds",
+		Help:    "Time from a request's arrival to its answer, body read included, by route.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"route"})
+	c.jobs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkid_jobs_total",
+		Help: "Jobs that entered each status in this process: queued when the API accepted them, the others as its workers moved them."}, []string{"status"})
+	c.queueWait = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bulkid_job_queue_wait_seconds",
+		Help:    "Time from a job's submission to the start of its validation.",
+		Buckets: []float64{.01, .05, .1, .5, 1, 5, 10, 30, 60, 300, 900, 3600}})
+	c.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "bulkid_batch_apply_duration_seconds",
+		Help:    "Time the store took to apply and commit one batch of a job's records (the rate's wait excluded).",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}})
+	c.rowsApplied = prometheus.NewCounter(prometheus.CounterOpts{Name: "bulkid_rows_applied_total",
+		Help: "Job rows applied to a profile (created, updated or left unchanged)."})
+	c.rowsFailed = prometheus.NewCounter(prometheus.CounterOpts{Name: "bulkid_rows_failed_total",
+		Help: "Job rows that failed: invalid, or refused by the profile bounds."})
+	c.rowsCreated = prometheus.NewCounter(prometheus.CounterOpts{Name: "bulkid_rows_created_total", Help: "Job rows that created a profile."})
+	c.rowsUpdated = prometheus.NewCounter(prometheus.CounterOpts{Name: "bulkid_rows_updated_total", Help: "Job rows that changed an existing profile."})
+	c.uploadsInUse = prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulkid_upload_slots_in_use",
+		Help: "Bulk and import requests being read now, out of --max-uploads."})
+	c.storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkid_store_errors_total",
+		Help: "Store calls that failed for want of the store (not a documented answer such as not found), by component (api, worker), method and error code."},
+		[]string{"component", "op", "code"})
+	for _, st := range []bulkid.JobStatus{bulkid.StatusQueued, bulkid.StatusValidating, bulkid.StatusProcessing,
+		bulkid.StatusPendingRefresh, bulkid.StatusCompleted, bulkid.StatusFailed, bulkid.StatusCanceled} {
+		c.jobs.WithLabelValues(string(st))
+	}
+	c.reg.MustRegister(c.requests, c.latency, c.jobs, c.queueWait, c.batch, c.rowsApplied, c.rowsFailed,
+		c.rowsCreated, c.rowsUpdated, c.uploadsInUse, c.storeErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return c
+}
+
+func (c *clientGolang) handler() http.Handler {
+	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{Registry: c.reg})
+}
+
+// TestSameTextAsClientGolang: after the same reports, the text served is
+// the one Prometheus's Go client served: the bulkid_* families byte for
+// byte (label values that need escaping included), and the go_*,
+// process_* and promhttp_* families with the same names, help, types and
+// series (their values are the moment's), in the same order, under the
+// same Content-Type.
+func TestSameTextAsClientGolang(t *testing.T) {
+	r, c := metrics.New(), newClientGolang()
+	api, w := r.API(), r.Worker()
+	for _, e := range []struct {
+		route   string
+		status  int
+		elapsed time.Duration
+	}{
+		{"GET /v1/background_jobs/{job_id}", 200, 3 * time.Millisecond},
+		{"GET /v1/background_jobs/{job_id}", 200, 40 * time.Millisecond},
+		{"GET /v1/background_jobs/{job_id}", 404, time.Millisecond},
+		{"POST /v1/companies/bulk_identify", 202, 1500 * time.Millisecond},
+		{"POST /v1/companies/bulk_identify", 202, 10 * time.Minute}, // past the last bucket
+		{"unmatched", 404, 0},
+		{"GET /a\"b\\c\nd", 200, 5 * time.Millisecond}, // exactly a bound: le is inclusive
+	} {
+		api.Request(e.route, e.status, e.elapsed)
+		c.requests.WithLabelValues(e.route, strconv.Itoa(e.status)).Inc()
+		c.latency.WithLabelValues(e.route).Observe(e.elapsed.Seconds())
+	}
+	api.JobAccepted()
+	c.jobs.WithLabelValues("queued").Inc()
+	api.UploadSlots(2)
+	api.UploadSlots(-1)
+	c.uploadsInUse.Add(1)
+	api.StoreError("AppByKeyHash", bulkid.EUNAVAILABLE)
+	c.storeErrors.WithLabelValues("api", "AppByKeyHash", bulkid.EUNAVAILABLE).Inc()
+	w.StoreError("ClaimJob", bulkid.EINTERNAL)
+	w.StoreError("ClaimJob", bulkid.EINTERNAL)
+	c.storeErrors.WithLabelValues("worker", "ClaimJob", bulkid.EINTERNAL).Add(2)
+	w.StoreError("ApplyBatch", bulkid.EFULL)
+	c.storeErrors.WithLabelValues("worker", "ApplyBatch", bulkid.EFULL).Inc()
+	for _, st := range []bulkid.JobStatus{bulkid.StatusValidating, bulkid.StatusProcessing, bulkid.StatusCompleted} {
+		w.JobStatus(st)
+		c.jobs.WithLabelValues(string(st)).Inc()
+	}
+	w.JobStarted(250 * time.Millisecond)
+	c.queueWait.Observe(0.25)
+	for _, d := range []time.Duration{700 * time.Microsecond, 12 * time.Millisecond, 12 * time.Millisecond, time.Minute} {
+		w.BatchApplied(d)
+		c.batch.Observe(d.Seconds())
+	}
+	w.Rows(bulkid.RowCounts{Created: 6000, Updated: 3000, Unchanged: 1000}, 12)
+	c.rowsApplied.Add(10000)
+	c.rowsCreated.Add(6000)
+	c.rowsUpdated.Add(3000)
+	c.rowsFailed.Add(12)
+	// Large enough that the float is written with an exponent.
+	w.Rows(bulkid.RowCounts{Unchanged: 123456789012}, 0)
+	c.rowsApplied.Add(123456789012)
+
+	respOurs, respTheirs := get(t, r.Handler()), get(t, c.handler())
+	respOurs.Body.Close()
+	respTheirs.Body.Close()
+	if got, want := respOurs.Header.Get("Content-Type"), respTheirs.Header.Get("Content-Type"); got != want {
+		t.Errorf("Content-Type %q, want %q", got, want)
+	}
+	ours, theirs := text(t, r.Handler()), text(t, c.handler())
+	families(t, ours) // and it parses as Prometheus reads it
+
+	pick := func(s string, bulkid bool) []string {
+		var out []string
+		for line := range strings.Lines(s) {
+			name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+			if strings.HasPrefix(name, "bulkid_") == bulkid {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	if got, want := strings.Join(pick(ours, true), ""), strings.Join(pick(theirs, true), ""); got != want {
+		t.Errorf("the bulkid_* families differ from client_golang's:\n--- ours\n%s\n--- client_golang's\n%s", got, want)
+	}
+	// The others: the same lines, but for their values.
+	series := func(lines []string) []string {
+		var out []string
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "#") {
+				l = l[:strings.LastIndexByte(l, ' ')]
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	got, want := series(pick(ours, false)), series(pick(theirs, false))
+	if !slices.Equal(got, want) {
+		t.Errorf("the go_*, process_* and promhttp_* families differ from client_golang's:\n--- ours\n%s\n--- client_golang's\n%s",
+			strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestGzip: a scraper that takes gzip gets the text gzipped, one that
+// does not (or refuses it) gets it plain.
+func TestGzip(t *testing.T) {
+	r := metrics.New()
+	r.API().JobAccepted()
+	for _, c := range []struct {
+		accept string
+		gzip   bool
+	}{
+		{"gzip", true},
+		{"deflate, gzip;q=0.5", true},
+		{"GZIP", true},
+		{"gzip;q=0", false},
+		{"identity", false},
+		{"", false},
+	} {
+		resp := get(t, r.Handler(), "Accept-Encoding", c.accept)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != c.gzip {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, want gzip %v", c.accept, resp.Header.Get("Content-Encoding"), c.gzip)
+			continue
+		}
+		if c.gzip {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("Accept-Encoding %q: %v", c.accept, err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("Accept-Encoding %q: %v", c.accept, err)
+			}
+		}
+		if !strings.Contains(string(body), "\nbulkid_jobs_total{status=\"queued\"} 1\n") {
+			t.Errorf("Accept-Encoding %q: no bulkid_jobs_total{status=\"queued\"} 1 in\n%.500s", c.accept, body)
 		}
 	}
 }
