@@ -2,9 +2,17 @@
 // implements the reporting interfaces httpapi and worker declare
 // (httpapi.Metrics, worker.Metrics), and the handler that serves it on
 // serve's --metrics-addr, in Prometheus's text format, with the Go
-// runtime's and the process's figures that Prometheus's Go client
-// exposes. It imports no Prometheus library (text.go says why).
-// docs/OPERATIONS.md lists every metric.
+// runtime's and the process's figures. docs/OPERATIONS.md lists every
+// metric.
+//
+// The metrics are github.com/VictoriaMetrics/metrics's, and this is the
+// only package that imports it. It is a lightweight Prometheus client:
+// counters, gauges, Prometheus histograms and the text format, with no
+// protobuf and no registry made at init. Prometheus's own Go client
+// (client_golang) registered its Go and process collectors, protobuf
+// descriptors, procfs and expvar at init in every process, --metrics-addr
+// set or not, and that cost an idle server 2 MiB of resident memory
+// (issue 14).
 //
 // No metric has an app label: a deployment may hold any number of apps,
 // and a label per app would grow the series without bound (and name every
@@ -12,36 +20,26 @@
 package metrics
 
 import (
+	"bytes"
 	"compress/gzip"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	vm "github.com/VictoriaMetrics/metrics"
+
 	"github.com/bulkid/bulkid"
 )
 
-// Registry holds bulkid's metrics. It is an httpapi.Metrics and a
-// worker.Metrics (cmd/bulkid checks both at compile time).
-type Registry struct {
-	requests     *vec[counter]   // route, status
-	latency      *vec[histogram] // route
-	jobs         *vec[counter]   // status
-	queueWait    *histogram
-	batch        *histogram
-	rowsApplied  counter
-	rowsFailed   counter
-	rowsCreated  counter
-	rowsUpdated  counter
-	uploadsInUse gauge
-	storeErrors  *vec[counter] // code, component, op
-	// scrapeErrors counts the scrapes whose process figures could not
-	// all be read, as promhttp_metric_handler_errors_total{cause} did
-	// (the name is kept for the dashboards and alerts that use it). The
-	// figures that were read are served all the same, where the client
-	// answered 500.
-	scrapeErrors *vec[counter] // cause
-}
+// The families' names. Those with labels are made a series at a time, on
+// first use (series).
+const (
+	requestsName    = "bulkid_http_requests_total"
+	latencyName     = "bulkid_http_request_duration_seconds"
+	jobsName        = "bulkid_jobs_total"
+	storeErrorsName = "bulkid_store_errors_total"
+)
 
 var (
 	latencyBuckets   = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
@@ -49,48 +47,104 @@ var (
 	batchBuckets     = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 )
 
+// Registry holds bulkid's metrics. It is an httpapi.Metrics and a
+// worker.Metrics (cmd/bulkid checks both at compile time).
+type Registry struct {
+	// set is this registry's own, not the library's default set, so that
+	// each Registry (each test's) starts from zero.
+	set          *vm.Set
+	queueWait    *vm.PrometheusHistogram
+	batch        *vm.PrometheusHistogram
+	rowsApplied  *vm.Counter
+	rowsFailed   *vm.Counter
+	rowsCreated  *vm.Counter
+	rowsUpdated  *vm.Counter
+	uploadsInUse *vm.Gauge
+}
+
 // New returns a Registry with every metric at zero; the Go runtime's and
 // the process's figures are read when scraped.
 func New() *Registry {
-	newCounter := func() *counter { return new(counter) }
+	// Each family's "# TYPE" line (and a "# HELP" line, without text: the
+	// library has none), so that a scraper knows the counters from the
+	// gauges. The switch is the library's, for every set: this package
+	// is its only user.
+	vm.ExposeMetadata(true)
+	s := vm.NewSet()
 	r := &Registry{
-		requests:     newVec(newCounter, "route", "status"),
-		latency:      newVec(func() *histogram { return newHistogram(latencyBuckets) }, "route"),
-		jobs:         newVec(newCounter, "status"),
-		queueWait:    newHistogram(queueWaitBuckets),
-		batch:        newHistogram(batchBuckets),
-		storeErrors:  newVec(newCounter, "code", "component", "op"),
-		scrapeErrors: newVec(newCounter, "cause"),
+		set:          s,
+		queueWait:    s.NewPrometheusHistogramExt("bulkid_job_queue_wait_seconds", queueWaitBuckets),
+		batch:        s.NewPrometheusHistogramExt("bulkid_batch_apply_duration_seconds", batchBuckets),
+		rowsApplied:  s.NewCounter("bulkid_rows_applied_total"),
+		rowsFailed:   s.NewCounter("bulkid_rows_failed_total"),
+		rowsCreated:  s.NewCounter("bulkid_rows_created_total"),
+		rowsUpdated:  s.NewCounter("bulkid_rows_updated_total"),
+		uploadsInUse: s.NewGauge("bulkid_upload_slots_in_use", nil),
 	}
 	// Each status from zero, so that rate() and increase() see a job's
 	// first move.
 	for _, st := range []bulkid.JobStatus{bulkid.StatusQueued, bulkid.StatusValidating, bulkid.StatusProcessing,
 		bulkid.StatusPendingRefresh, bulkid.StatusCompleted, bulkid.StatusFailed, bulkid.StatusCanceled} {
-		r.jobs.with(string(st))
+		r.jobs(st)
 	}
-	r.scrapeErrors.with("encoding")
-	r.scrapeErrors.with("gathering")
 	return r
 }
 
-// contentType is the text format's, as client_golang's handler names it.
-const contentType = "text/plain; version=0.0.4; charset=utf-8; escaping=underscores"
+// series is the name of a family's series with the labels given as name,
+// value pairs, in the text format (`name{a="x",b="y"}`), which is how the
+// library names a series. Labels are given sorted by name, the order
+// client_golang wrote them in.
+func series(family string, labels ...string) string {
+	var b strings.Builder
+	b.WriteString(family)
+	b.WriteByte('{')
+	for i := 0; i < len(labels); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(labels[i])
+		b.WriteString(`="`)
+		labelEscaper.WriteString(&b, labels[i+1])
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
 
-// Handler serves the metrics in Prometheus's text format, gzipped if
-// the scraper takes gzip (Prometheus does).
+// labelEscaper escapes a label value as the text format wants it.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func (r *Registry) jobs(status bulkid.JobStatus) *vm.Counter {
+	return r.set.GetOrCreateCounter(series(jobsName, "status", string(status)))
+}
+
+func (r *Registry) storeError(component, op, code string) {
+	r.set.GetOrCreateCounter(series(storeErrorsName, "code", code, "component", component, "op", op)).Inc()
+}
+
+// contentType is the text format's (0.0.4), the one Prometheus picks its
+// parser by.
+const contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// Handler serves the metrics in Prometheus's text format: bulkid's, then
+// the library's Go runtime and process families, gzipped if the scraper
+// takes gzip (Prometheus does).
 func (r *Registry) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body := r.text()
+		var body bytes.Buffer
+		r.set.WritePrometheus(&body)
+		vm.WriteProcessMetrics(&body)
+		vm.WriteFDMetrics(&body)
 		h := w.Header()
 		h.Set("Content-Type", contentType)
 		h.Add("Vary", "Accept-Encoding")
 		if !acceptsGzip(req) {
-			w.Write(body)
+			w.Write(body.Bytes())
 			return
 		}
 		h.Set("Content-Encoding", "gzip")
 		gz := gzip.NewWriter(w)
-		gz.Write(body)
+		gz.Write(body.Bytes())
 		gz.Close()
 	})
 }
@@ -113,47 +167,6 @@ func acceptsGzip(req *http.Request) bool {
 	return false
 }
 
-// text is every metric in the text format, sorted by name.
-func (r *Registry) text() []byte {
-	proc, err := processFamilies()
-	if err != nil {
-		r.scrapeErrors.with("gathering").add(1)
-	}
-	fams := append(goFamilies(), proc...)
-	counters := func(v *vec[counter]) func(*textWriter) {
-		return func(w *textWriter) {
-			v.each(func(values []string, c *counter) {
-				w.sample("", v.names, values, "", "", formatFloat(float64(c.n.Load())))
-			})
-		}
-	}
-	single := func(c *counter) func(*textWriter) {
-		return func(w *textWriter) { w.sample("", nil, nil, "", "", formatFloat(float64(c.n.Load()))) }
-	}
-	hist := func(h *histogram) func(*textWriter) {
-		return func(w *textWriter) { w.writeHistogram(nil, nil, h) }
-	}
-	fams = append(fams,
-		family{"bulkid_http_requests_total", "API requests answered, by route (the mux pattern, or \"unmatched\") and status code.", "counter", counters(r.requests)},
-		family{"bulkid_http_request_duration_seconds", "Time from a request's arrival to its answer, body read included, by route.", "histogram",
-			func(w *textWriter) {
-				r.latency.each(func(values []string, h *histogram) { w.writeHistogram(r.latency.names, values, h) })
-			}},
-		family{"bulkid_jobs_total", "Jobs that entered each status in this process: queued when the API accepted them, the others as its workers moved them.", "counter", counters(r.jobs)},
-		family{"bulkid_job_queue_wait_seconds", "Time from a job's submission to the start of its validation.", "histogram", hist(r.queueWait)},
-		family{"bulkid_batch_apply_duration_seconds", "Time the store took to apply and commit one batch of a job's records (the rate's wait excluded).", "histogram", hist(r.batch)},
-		family{"bulkid_rows_applied_total", "Job rows applied to a profile (created, updated or left unchanged).", "counter", single(&r.rowsApplied)},
-		family{"bulkid_rows_failed_total", "Job rows that failed: invalid, or refused by the profile bounds.", "counter", single(&r.rowsFailed)},
-		family{"bulkid_rows_created_total", "Job rows that created a profile.", "counter", single(&r.rowsCreated)},
-		family{"bulkid_rows_updated_total", "Job rows that changed an existing profile.", "counter", single(&r.rowsUpdated)},
-		family{"bulkid_upload_slots_in_use", "Bulk and import requests being read now, out of --max-uploads.", "gauge",
-			func(w *textWriter) { w.sample("", nil, nil, "", "", formatFloat(float64(r.uploadsInUse.n.Load()))) }},
-		family{"bulkid_store_errors_total", "Store calls that failed for want of the store (not a documented answer such as not found), by component (api, worker), method and error code.", "counter", counters(r.storeErrors)},
-		family{"promhttp_metric_handler_errors_total", "Total number of internal errors encountered by the promhttp metric handler.", "counter", counters(r.scrapeErrors)},
-	)
-	return writeFamilies(fams)
-}
-
 // API is what the HTTP layer reports: an httpapi.Metrics.
 func (r *Registry) API() API { return API{r} }
 
@@ -164,35 +177,37 @@ func (r *Registry) Worker() Worker { return Worker{r} }
 type API struct{ r *Registry }
 
 func (a API) Request(route string, status int, elapsed time.Duration) {
-	a.r.requests.with(route, strconv.Itoa(status)).add(1)
-	a.r.latency.with(route).observe(elapsed.Seconds())
+	a.r.set.GetOrCreateCounter(series(requestsName, "route", route, "status", strconv.Itoa(status))).Inc()
+	a.r.set.GetOrCreatePrometheusHistogramExt(series(latencyName, "route", route), latencyBuckets).Update(elapsed.Seconds())
 }
 
-func (a API) JobAccepted()          { a.r.jobs.with(string(bulkid.StatusQueued)).add(1) }
-func (a API) UploadSlots(delta int) { a.r.uploadsInUse.n.Add(int64(delta)) }
-func (a API) StoreError(op, code string) {
-	a.r.storeErrors.with(code, "api", op).add(1)
-}
+func (a API) JobAccepted()               { a.r.jobs(bulkid.StatusQueued).Inc() }
+func (a API) UploadSlots(delta int)      { a.r.uploadsInUse.Add(float64(delta)) }
+func (a API) StoreError(op, code string) { a.r.storeError("api", op, code) }
 
 // Worker reports the worker pool's events to a Registry.
 type Worker struct{ r *Registry }
 
-func (w Worker) JobStatus(status bulkid.JobStatus) { w.r.jobs.with(string(status)).add(1) }
-func (w Worker) JobStarted(wait time.Duration)     { w.r.queueWait.observe(max(0, wait.Seconds())) }
-func (w Worker) BatchApplied(elapsed time.Duration) {
-	w.r.batch.observe(elapsed.Seconds())
-}
+func (w Worker) JobStatus(status bulkid.JobStatus) { w.r.jobs(status).Inc() }
+
+// JobStarted observes the wait; a negative one (the clocks of two
+// processes) counts as none, where the library would drop it.
+func (w Worker) JobStarted(wait time.Duration)      { w.r.queueWait.Update(max(0, wait.Seconds())) }
+func (w Worker) BatchApplied(elapsed time.Duration) { w.r.batch.Update(elapsed.Seconds()) }
 
 func (w Worker) Rows(applied bulkid.RowCounts, failed int) {
 	// The counts a job reads never go down, but a counter only counts up
-	// (add ignores what is not positive), and a metric must not stop a
+	// (the library's would wrap round), and a metric must not stop a
 	// worker.
-	w.r.rowsApplied.add(applied.Created + applied.Updated + applied.Unchanged)
-	w.r.rowsCreated.add(applied.Created)
-	w.r.rowsUpdated.add(applied.Updated)
-	w.r.rowsFailed.add(failed)
+	add := func(c *vm.Counter, n int) {
+		if n > 0 {
+			c.Add(n)
+		}
+	}
+	add(w.r.rowsApplied, applied.Created+applied.Updated+applied.Unchanged)
+	add(w.r.rowsCreated, applied.Created)
+	add(w.r.rowsUpdated, applied.Updated)
+	add(w.r.rowsFailed, failed)
 }
 
-func (w Worker) StoreError(op, code string) {
-	w.r.storeErrors.with(code, "worker", op).add(1)
-}
+func (w Worker) StoreError(op, code string) { w.r.storeError("worker", op, code) }
