@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
@@ -60,6 +61,25 @@ type Registry struct {
 	rowsCreated  *vm.Counter
 	rowsUpdated  *vm.Counter
 	uploadsInUse *vm.Gauge
+
+	// requests holds each route and status's series once found in set,
+	// so that a request's report is a map read, not two names built and
+	// looked up under the set's lock. Routes and statuses are bounded
+	// (docs/OPERATIONS.md, "Route label"), and so is the map.
+	mu       sync.RWMutex
+	requests map[routeStatus]requestSeries
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+// requestSeries is a request's counter (per route and status) and
+// latency histogram (per route, shared by its statuses).
+type requestSeries struct {
+	count   *vm.Counter
+	latency *vm.PrometheusHistogram
 }
 
 // New returns a Registry with every metric at zero; the Go runtime's and
@@ -80,6 +100,7 @@ func New() *Registry {
 		rowsCreated:  s.NewCounter("bulkid_rows_created_total"),
 		rowsUpdated:  s.NewCounter("bulkid_rows_updated_total"),
 		uploadsInUse: s.NewGauge("bulkid_upload_slots_in_use", nil),
+		requests:     map[routeStatus]requestSeries{},
 	}
 	// Each status from zero, so that rate() and increase() see a job's
 	// first move.
@@ -113,6 +134,27 @@ func series(family string, labels ...string) string {
 
 // labelEscaper escapes a label value as the text format wants it.
 var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// request returns the series of a request's route and status, making
+// them if new.
+func (r *Registry) request(route string, status int) requestSeries {
+	k := routeStatus{route, status}
+	r.mu.RLock()
+	rs, ok := r.requests[k]
+	r.mu.RUnlock()
+	if ok {
+		return rs
+	}
+	// Two first reports at once both get the set's one series of each.
+	rs = requestSeries{
+		count:   r.set.GetOrCreateCounter(series(requestsName, "route", route, "status", strconv.Itoa(status))),
+		latency: r.set.GetOrCreatePrometheusHistogramExt(series(latencyName, "route", route), latencyBuckets),
+	}
+	r.mu.Lock()
+	r.requests[k] = rs
+	r.mu.Unlock()
+	return rs
+}
 
 func (r *Registry) jobs(status bulkid.JobStatus) *vm.Counter {
 	return r.set.GetOrCreateCounter(series(jobsName, "status", string(status)))
@@ -177,8 +219,9 @@ func (r *Registry) Worker() Worker { return Worker{r} }
 type API struct{ r *Registry }
 
 func (a API) Request(route string, status int, elapsed time.Duration) {
-	a.r.set.GetOrCreateCounter(series(requestsName, "route", route, "status", strconv.Itoa(status))).Inc()
-	a.r.set.GetOrCreatePrometheusHistogramExt(series(latencyName, "route", route), latencyBuckets).Update(elapsed.Seconds())
+	rs := a.r.request(route, status)
+	rs.count.Inc()
+	rs.latency.Update(elapsed.Seconds())
 }
 
 func (a API) JobAccepted()               { a.r.jobs(bulkid.StatusQueued).Inc() }
