@@ -102,7 +102,7 @@ type handler struct {
 	fails  *throttle.Auth // nil if off
 	log    *slog.Logger
 	now    func() time.Time
-	pages  map[string]*template.Template
+	pages  map[string]func() *template.Template // parsed when first rendered
 	mux    *http.ServeMux
 	region string
 	urls   map[string]string
@@ -247,7 +247,7 @@ func (h *handler) static() http.Handler {
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
 	v.Now = h.now()
 	var buf bytes.Buffer
-	if err := h.pages[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+	if err := h.pages[name]().ExecuteTemplate(&buf, "layout", v); err != nil {
 		h.log.Error("dashboard: render", "page", name, "err", err)
 		http.Error(w, "The page could not be rendered.", http.StatusInternalServerError)
 		return

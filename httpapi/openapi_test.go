@@ -16,23 +16,51 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// TestOpenAPIGenerated: the embedded openapi.json is openapi.yaml as
+// gen_openapi.go converts it, byte for byte, so an edit of the YAML
+// without go generate (or of the JSON by hand) fails here.
+func TestOpenAPIGenerated(t *testing.T) {
+	src, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(file, want) {
+		t.Fatal("httpapi/openapi.json is not httpapi/openapi.yaml converted: run go generate ./httpapi")
+	}
+	if !bytes.Equal(httpapi.OpenAPIJSON(), file) {
+		t.Fatal("the embedded document is not httpapi/openapi.json")
+	}
+}
+
 // TestOpenAPIServed: GET /openapi.json, without a key, serves the
-// embedded document (httpapi/openapi.yaml) as JSON, and it is a valid
-// OpenAPI 3.1 document.
+// document of httpapi/openapi.yaml as JSON, and it is a valid OpenAPI 3.1
+// document.
 func TestOpenAPIServed(t *testing.T) {
 	s := startServer(t, "")
 	r := s.Do("GET", "/openapi.json", "", "", nil)
 	if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("GET /openapi.json = %d %q", r.Status, r.Header.Get("Content-Type"))
 	}
+	if !bytes.Equal(r.Body, httpapi.OpenAPIJSON()) {
+		t.Fatal("GET /openapi.json is not the embedded document")
+	}
 	var served, kept any
 	r.JSON(t, &served)
 	src, err := os.ReadFile("openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
-	}
-	if !bytes.Equal(src, httpapi.OpenAPIYAML()) {
-		t.Fatal("the embedded document is not httpapi/openapi.yaml")
 	}
 	if err := yaml.Unmarshal(src, &kept); err != nil {
 		t.Fatal(err)

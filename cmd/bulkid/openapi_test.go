@@ -13,10 +13,7 @@ import (
 func TestServeOpenAPI(t *testing.T) {
 	s := startServer(t, "")
 	r := s.Do("GET", "/openapi.json", "", "", nil)
-	want, err := httpapi.OpenAPIJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := httpapi.OpenAPIJSON()
 	if r.Status != http.StatusOK || !bytes.Equal(r.Body, want) {
 		t.Fatalf("GET /openapi.json = %d, %d bytes; want 200 and the %d bytes of httpapi.OpenAPIJSON", r.Status, len(r.Body), len(want))
 	}

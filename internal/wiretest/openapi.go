@@ -58,10 +58,7 @@ type route struct {
 }
 
 var loadSpec = sync.OnceValues(func() (*spec, error) {
-	b, err := httpapi.OpenAPIJSON()
-	if err != nil {
-		return nil, err
-	}
+	b := httpapi.OpenAPIJSON()
 	doc, err := LoadOpenAPI(b)
 	if err != nil {
 		return nil, err
