@@ -7,13 +7,16 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Identify applies records outside any job and refreshes the counts of
-// the companies they change, which it has locked (those alone: a running
-// job's companies are its own refresh's). A record the profile bounds
+// Identify applies records outside any job, under the app's lock
+// (lockApp), and refreshes the counts of the companies they change (those
+// alone: a running job's companies are its own refresh's). A record the profile bounds
 // refuse fails the call, EINVALIDRECORD, and nothing is written.
 func (db *DB) Identify(ctx context.Context, appID int64, companies, users []bulkid.Record) error {
 	now := db.now()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockApp(ctx, tx, appID); err != nil {
+			return err
+		}
 		res, err := applyRecords(ctx, tx, appID, companies, users, now)
 		if err != nil {
 			return err
