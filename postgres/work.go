@@ -157,10 +157,17 @@ const (
 	insertUsers = `INSERT INTO users (app_id, user_id, metadata, company_id, created_at, updated_at)
 		SELECT $1, u.id, u.md::jsonb, nullif(u.cid, ''), $5, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid)
 		ON CONFLICT (app_id, user_id) DO NOTHING`
+	// The updates join the ids twice: as a bare join with the ids, the
+	// planner (on tables never analyzed, which it takes for small) hashed
+	// every row of the app, a bitmap scan of all 10,000 companies for a
+	// batch of 1,000 (45 ms, then 22 ms with the IN); the IN makes it
+	// look each row up by primary key, as the reads do.
 	writeCompanies = `UPDATE companies c SET metadata = u.md::jsonb, updated_at = $4
-		FROM unnest($2::text[], $3::text[]) AS u (id, md) WHERE c.app_id = $1 AND c.company_id = u.id`
+		FROM unnest($2::text[], $3::text[]) AS u (id, md)
+		WHERE c.app_id = $1 AND c.company_id = u.id AND c.company_id IN (SELECT unnest($2::text[]))`
 	writeUsers = `UPDATE users x SET metadata = u.md::jsonb, company_id = nullif(u.cid, ''), updated_at = $5
-		FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid) WHERE x.app_id = $1 AND x.user_id = u.id`
+		FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid)
+		WHERE x.app_id = $1 AND x.user_id = u.id AND x.user_id IN (SELECT unnest($2::text[]))`
 	markDirty       = `INSERT INTO company_refresh (app_id, company_id) SELECT $1, id FROM unnest($2::text[]) AS id ORDER BY id COLLATE "C" ON CONFLICT DO NOTHING`
 	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
 	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))`
