@@ -146,3 +146,35 @@ func TestUserCreatedByTrackMeanwhile(t *testing.T) {
 		t.Errorf("%d events of u, want 1", events)
 	}
 }
+
+// TestProfilesOfNoApp: profiles reference their app by no foreign key
+// (migration 0014), so the app's lock is the check that the app exists:
+// a write for an app that does not exist fails and stores nothing.
+func TestProfilesOfNoApp(t *testing.T) {
+	db, app := openInternal(t)
+	ctx := t.Context()
+	var fks int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = 'apps'::regclass
+		AND conrelid IN ('companies'::regclass, 'users'::regclass)`).Scan(&fks); err != nil {
+		t.Fatal(err)
+	}
+	if fks != 0 {
+		t.Errorf("%d foreign keys from companies or users to apps, want none", fks)
+	}
+	missing := app.ID + 1000
+	err := db.Identify(ctx, missing, []bulkid.Record{record(t, bulkid.JobCompanies, `{"company_id":"c"}`)},
+		[]bulkid.Record{record(t, bulkid.JobUsers, `{"user_id":"u","company_id":"c"}`)})
+	if bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		t.Errorf("Identify for no app = %v, want %s", err, bulkid.ENOTFOUND)
+	}
+	if _, err := db.DeleteUsers(ctx, missing, []string{"u"}); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+		t.Errorf("DeleteUsers for no app = %v, want %s", err, bulkid.ENOTFOUND)
+	}
+	var rows int
+	if err := db.pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM companies) + (SELECT count(*) FROM users)").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 {
+		t.Errorf("%d profiles stored, want none", rows)
+	}
+}

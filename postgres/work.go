@@ -175,9 +175,16 @@ const (
 		ORDER BY c.company_id COLLATE "C" FOR UPDATE OF c`
 )
 
-// lockApp takes the app's lock (see Lock order) until tx ends.
+// lockApp takes the app's lock (see Lock order) until tx ends. It reads
+// the app's row to do so, which is the check that the app exists: profiles
+// reference their app by no foreign key, whose check ran once per new row
+// (migration 0014), and apps are never deleted.
 func lockApp(ctx context.Context, tx pgx.Tx, appID int64) error {
-	_, err := tx.Exec(ctx, "SELECT "+fmt.Sprintf(appLock, "$1::bigint"), appID)
+	var locked string
+	err := tx.QueryRow(ctx, "SELECT "+fmt.Sprintf(appLock, "id")+"::text FROM apps WHERE id = $1", appID).Scan(&locked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &bulkid.Error{Code: bulkid.ENOTFOUND, Message: "There is no such app."}
+	}
 	return err
 }
 
@@ -306,7 +313,8 @@ func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users 
 	return res, nil
 }
 
-// jobApp reads a job's app and seq and takes the app's lock (lockApp).
+// jobApp reads a job's app and seq and takes the app's lock (lockApp); the
+// job's row references its app, so the app exists.
 var jobApp = "SELECT app_id, seq, " + fmt.Sprintf(appLock, "app_id") + "::text FROM jobs WHERE id = $1"
 
 // ApplyBatch applies records and advances the job in one transaction.
