@@ -188,12 +188,12 @@ func lockApp(ctx context.Context, tx pgx.Tx, appID int64) error {
 	return err
 }
 
-// refreshListed recounts the companies listed, which the transaction has
-// locked.
+// refreshListed recounts the companies listed, in a transaction that
+// holds the app's lock.
 var refreshListed = dialect.RefreshCounts() + " WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))" + dialect.RefreshChanged()
 
 // errRetry asks inTx to run the transaction again from the start.
-var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
+var errRetry = errors.New("postgres: a row was created or changed by another transaction since it was read; run the transaction again")
 
 // collect runs q and returns the ids in its first column.
 func collect(ctx context.Context, tx pgx.Tx, q string, args ...any) (map[string]bool, error) {
