@@ -151,8 +151,8 @@ type EventStore interface {
 // DeleteStore removes profiles at once (DELETE /v1/users and
 // /v1/companies). Each call is one transaction, ordered with real-time
 // writes and a running job's batches as transactions are; on PostgreSQL it
-// takes locks in the order every writer does (companies, then users, each
-// sorted by id; then the event totals it changes, sorted by name). A
+// takes locks in the order every writer does (the app's lock, then the
+// users, sorted by id; then the event totals it changes, sorted by name). A
 // profile applied after a delete is created afresh.
 type DeleteStore interface {
 	// DeleteUsers removes the app's users with these ids, their events and

@@ -11,14 +11,12 @@ import (
 var _ bulkid.DeleteStore = (*DB)(nil)
 
 // A delete takes its locks in the order every writer does (see work.go):
-// companies, then users, each sorted by id; then the event totals it
-// changes, sorted by name. A user's company is read before the users are
-// locked, to lock it among the companies; if it changed in between, the
-// transaction starts again (errRetry). Rows are locked with
-// SELECT … ORDER BY … FOR UPDATE, which locks them in the order sorted.
+// the app's lock first (lockApp), so that no other writer of the app's
+// profiles runs meanwhile; then the users it deletes, sorted by id, which
+// Track locks too; then the event totals it changes, sorted by name. Rows
+// are locked with SELECT … ORDER BY … FOR UPDATE, which locks them in the
+// order sorted.
 const (
-	preReadCompanies = `SELECT DISTINCT company_id FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))
-		AND company_id IS NOT NULL`
 	lockCompanyRows = `SELECT company_id FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))
 		ORDER BY company_id COLLATE "C" FOR UPDATE`
 	lockUserRows = `SELECT user_id, coalesce(company_id, '') FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))
@@ -38,13 +36,11 @@ const (
 	forgetCounts = `DELETE FROM company_refresh WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
 )
 
-// afterPreRead, if set (by a test), runs after DeleteUsers has read its
-// users' companies and before it locks them.
-var afterPreRead func()
-
 // DeleteUsers removes users, their events (and their share of the event
 // totals) and their associations, and takes them off their companies'
-// counts (addCounts).
+// counts (addCounts). Under the app's lock no writer can move a user
+// meanwhile, so the companies the locked users name are the ones whose
+// counts change.
 func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
@@ -53,25 +49,10 @@ func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, 
 	var deleted int
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		deleted = 0
-		rows, err := tx.Query(ctx, preReadCompanies, appID, ids)
-		if err != nil {
+		if err := lockApp(ctx, tx, appID); err != nil {
 			return err
 		}
-		cids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		cids = bulkid.SortedIDs(cids)
-		if afterPreRead != nil {
-			afterPreRead()
-		}
-		locked := map[string]bool{}
-		if len(cids) > 0 {
-			if locked, err = collect(ctx, tx, lockCompanyRows, appID, cids); err != nil {
-				return err
-			}
-		}
-		rows, err = tx.Query(ctx, lockUserRows, appID, ids)
+		rows, err := tx.Query(ctx, lockUserRows, appID, ids)
 		if err != nil {
 			return err
 		}
@@ -79,9 +60,6 @@ func (db *DB) DeleteUsers(ctx context.Context, appID int64, ids []string) (int, 
 		leaving := map[string]int{} // users deleted, by company
 		var user, company string
 		if _, err := pgx.ForEachRow(rows, []any{&user, &company}, func() error {
-			if company != "" && !locked[company] {
-				return errRetry // moved by another transaction since the pre-read
-			}
 			users = append(users, user)
 			if company != "" {
 				leaving[company]++
@@ -154,12 +132,15 @@ func (db *DB) DeleteCompanies(ctx context.Context, appID int64, ids []string) (i
 	var deleted int
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		deleted = 0
+		if err := lockApp(ctx, tx, appID); err != nil {
+			return err
+		}
 		locked, err := collect(ctx, tx, lockCompanyRows, appID, ids)
 		if err != nil || len(locked) == 0 {
 			return err
 		}
 		// Every writer that moves a user into or out of these companies
-		// locks them first, so their users cannot change until commit.
+		// holds the app's lock, so their users cannot change until commit.
 		present := make([]string, 0, len(locked))
 		for _, id := range ids {
 			if locked[id] {

@@ -14,10 +14,11 @@ import (
 // newest received_at with every insert and delete of an event, and a
 // delete that takes a count to 0 deletes the row.
 //
-// Lock order (see work.go): an event touches no company, so Track locks
-// the user's row first, then the event_totals row of its name. The user
-// is locked even when it exists (DO UPDATE … WHERE false, as lockUsers
-// does; DO NOTHING would not lock it), so that a deletion of the user
+// Lock order (see work.go): an event touches no company, so Track takes
+// no app lock (events of an app are stored in parallel): it locks the
+// user's row first, then the event_totals row of its name. The user is
+// locked even when it exists (DO UPDATE … WHERE false; DO NOTHING would
+// not lock it), so that a deletion of the user
 // cannot commit between this check and the insert of its event, which
 // would leave an event of no stored user. Writers that lock several
 // event_totals rows (a deletion of users) take them after the users,

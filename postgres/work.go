@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
-	"slices"
+	"fmt"
 	"time"
 
 	"github.com/bulkid/bulkid"
@@ -115,20 +115,28 @@ func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulki
 	})
 }
 
-// Lock order. Every transaction that writes profiles locks the rows it
-// writes in one global order, so that no two of them (a job's batch, its
-// refresh, real-time identify calls, any number at once) can wait on each
-// other in a cycle: first the job's row (a job's own writes), then
-// companies, then users, each sorted by id bytewise (COLLATE "C"). The
-// rows are locked up front, each table in one statement whose rows come
-// in that order: an INSERT … ON CONFLICT DO UPDATE … WHERE false, which
-// creates the missing rows (a key being inserted is locked too) and locks
-// the others without writing them. Later statements only touch rows
-// already locked. A missing profile is inserted as it will be, merged from
-// nothing, so a new row is written once; rows inserted that no applied
-// record needs are deleted again. A user's stored company is read before
-// the users are locked, to lock it among the companies; if it changed in
-// between, the transaction starts again (errRetry).
+// Lock order. Every transaction that writes an app's profiles (a job's
+// batch, its refresh, real-time identify calls, deletes) first takes the
+// app's lock, lockApp: a transaction-scoped advisory lock keyed by the
+// app (and the schema). So they run one at a time per app, and no two of
+// them can wait on each other in a cycle whatever the order of the rows
+// they then write: the profiles they read stay as read until commit,
+// without locking each row. Locking each row instead (an INSERT … ON
+// CONFLICT DO UPDATE … WHERE false over every row, in id order) wrote a
+// lock into each existing row and cost a third of a merge's PostgreSQL
+// time (issue 14; docs/BENCHMARKS.md). One job at a time per app already
+// serializes a job's batches; real-time calls and deletes of the app wait
+// for a batch to commit. After the app's lock a transaction takes row
+// locks only where writers without it meet: the job's row (its lease and
+// cursor) and the rows Track writes without the app's lock (a user it
+// creates, the event totals), each in one statement or sorted by id
+// bytewise (COLLATE "C"). Nothing that holds a job's row or a Track lock
+// then waits for an app's lock, so these cannot form a cycle either.
+//
+// Track creates a user without the app's lock, so a user a batch read as
+// missing may exist by the time the batch inserts it: that insert skips
+// it (ON CONFLICT DO NOTHING) and the transaction starts again (errRetry),
+// to merge into the user as now stored.
 //
 // A list of ids is matched as `IN (SELECT unnest($2::text[]))`, never as
 // `= ANY($2)`: on tables that were never analyzed (PostgreSQL without
@@ -138,23 +146,28 @@ func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulki
 // it looks each one up by primary key whatever the statistics say
 // (5 ms); docs/BENCHMARKS.md, "Scale".
 const (
-	preReadUsers = `SELECT user_id, company_id FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))
-		AND company_id IS NOT NULL`
-	lockCompanies = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
-		SELECT $1, u.id, u.md::jsonb, $4, $4 FROM unnest($2::text[], $3::text[]) AS u (id, md) ORDER BY u.id COLLATE "C"
-		ON CONFLICT (app_id, company_id) DO UPDATE SET updated_at = companies.updated_at WHERE false
-		RETURNING company_id`
-	lockUsers = `INSERT INTO users (app_id, user_id, metadata, company_id, created_at, updated_at)
+	// appLock is the key of an app's lock, lockApp; the schema is in it
+	// so that stores sharing a database in schemas of their own (tests,
+	// the bench) do not wait on each other's apps.
+	appLock         = `pg_advisory_xact_lock(hashtextextended('bulkid-app:' || current_schema() || ':' || %s::text, 0))`
+	readCompanies   = `SELECT company_id, metadata FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
+	readUsers       = `SELECT user_id, coalesce(company_id, ''), metadata FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))`
+	insertCompanies = `INSERT INTO companies (app_id, company_id, metadata, created_at, updated_at)
+		SELECT $1, u.id, u.md::jsonb, $4, $4 FROM unnest($2::text[], $3::text[]) AS u (id, md)`
+	insertUsers = `INSERT INTO users (app_id, user_id, metadata, company_id, created_at, updated_at)
 		SELECT $1, u.id, u.md::jsonb, nullif(u.cid, ''), $5, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid)
-		ORDER BY u.id COLLATE "C"
-		ON CONFLICT (app_id, user_id) DO UPDATE SET updated_at = users.updated_at WHERE false
-		RETURNING user_id`
-	readCompanies  = `SELECT company_id, metadata FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
-	readUsers      = `SELECT user_id, coalesce(company_id, ''), metadata FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))`
+		ON CONFLICT (app_id, user_id) DO NOTHING`
+	// The updates join the ids twice: as a bare join with the ids, the
+	// planner (on tables never analyzed, which it takes for small) hashed
+	// every row of the app, a bitmap scan of all 10,000 companies for a
+	// batch of 1,000 (45 ms, then 22 ms with the IN); the IN makes it
+	// look each row up by primary key, as the reads do.
 	writeCompanies = `UPDATE companies c SET metadata = u.md::jsonb, updated_at = $4
-		FROM unnest($2::text[], $3::text[]) AS u (id, md) WHERE c.app_id = $1 AND c.company_id = u.id`
+		FROM unnest($2::text[], $3::text[]) AS u (id, md)
+		WHERE c.app_id = $1 AND c.company_id = u.id AND c.company_id IN (SELECT unnest($2::text[]))`
 	writeUsers = `UPDATE users x SET metadata = u.md::jsonb, company_id = nullif(u.cid, ''), updated_at = $5
-		FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid) WHERE x.app_id = $1 AND x.user_id = u.id`
+		FROM unnest($2::text[], $3::text[], $4::text[]) AS u (id, md, cid)
+		WHERE x.app_id = $1 AND x.user_id = u.id AND x.user_id IN (SELECT unnest($2::text[]))`
 	// markDirty adds a batch's changes of user counts ($2, $3: Applied's
 	// Dirty and Deltas) to those waiting for the job's refresh, skipping
 	// the companies whose count the batch leaves as it was.
@@ -163,19 +176,29 @@ const (
 		ON CONFLICT (app_id, company_id) DO UPDATE SET delta = r.delta + excluded.delta`
 	deleteCompanies = `DELETE FROM companies WHERE app_id = $1 AND company_id IN (SELECT unnest($2::text[]))`
 	deleteUsers     = `DELETE FROM users WHERE app_id = $1 AND user_id IN (SELECT unnest($2::text[]))`
-	lockDirty       = `SELECT c.company_id FROM companies c WHERE c.app_id = $1 AND c.company_id IN (SELECT company_id FROM company_refresh WHERE app_id = $1)
-		ORDER BY c.company_id COLLATE "C" FOR UPDATE OF c`
 )
 
-// Counts are kept by difference (internal/sqlstore/refresh.go).
-// refreshDirty adds what company_refresh holds for the app $1 to the
-// counts of its companies, which the transaction has locked (lockDirty),
-// and empties the app's list. addCounts adds $3[i] to the count of each
-// listed company $2[i], which the transaction has locked, with what
-// company_refresh holds for it (a running job's batches'), and deletes
-// that: a real-time write leaves the companies it changes exact. Neither
-// writes a company whose count stays as it was, so that no dead row
-// version is left behind for nothing.
+// lockApp takes the app's lock (see Lock order) until tx ends. It reads
+// the app's row to do so, which is the check that the app exists: profiles
+// reference their app by no foreign key, whose check ran once per new row
+// (migration 0015), and apps are never deleted.
+func lockApp(ctx context.Context, tx pgx.Tx, appID int64) error {
+	var locked string
+	err := tx.QueryRow(ctx, "SELECT "+fmt.Sprintf(appLock, "id")+"::text FROM apps WHERE id = $1", appID).Scan(&locked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &bulkid.Error{Code: bulkid.ENOTFOUND, Message: "There is no such app."}
+	}
+	return err
+}
+
+// Counts are kept by difference (internal/sqlstore/refresh.go), under
+// the app's lock (lockApp). refreshDirty adds what company_refresh holds
+// for the app $1 to the counts of its companies and empties the app's
+// list. addCounts adds $3[i] to the count of each listed company $2[i],
+// with what company_refresh holds for it (a running job's batches'), and
+// deletes that: a real-time write leaves the companies it changes exact.
+// Neither writes a company whose count stays as it was, so that no dead
+// row version is left behind for nothing.
 var (
 	refreshDirty = `WITH p AS (DELETE FROM company_refresh WHERE app_id = $1 RETURNING company_id, delta)
 		UPDATE companies c SET ` + dialect.AddToCount("p.delta") + ` FROM p
@@ -188,7 +211,7 @@ var (
 )
 
 // errRetry asks inTx to run the transaction again from the start.
-var errRetry = errors.New("postgres: a row changed before it could be locked; run the transaction again")
+var errRetry = errors.New("postgres: a row was created or changed by another transaction since it was read; run the transaction again")
 
 // collect runs q and returns the ids in its first column.
 func collect(ctx context.Context, tx pgx.Tx, q string, args ...any) (map[string]bool, error) {
@@ -204,124 +227,77 @@ func collect(ctx context.Context, tx pgx.Tx, q string, args ...any) (map[string]
 	return set, err
 }
 
-// without returns the ids not in set.
-func without(ids []string, set map[string]bool) []string {
-	var out []string
-	for _, id := range ids {
-		if !set[id] {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// fresh returns, for ids in order, the metadata (and, for users, the
-// company) each would be created with: that of ws, or {} for one that ws
-// does not create.
-func fresh(ids []string, ws []bulkid.ProfileWrite) (mds, cids []string) {
-	byID := make(map[string]bulkid.ProfileWrite, len(ws))
-	for _, w := range ws {
-		byID[w.ID] = w
-	}
-	mds, cids = make([]string, len(ids)), make([]string, len(ids))
-	for i, id := range ids {
-		mds[i] = "{}"
-		if w, ok := byID[id]; ok && w.Create {
-			mds[i], cids[i] = string(w.Metadata), w.CompanyID
-		}
-	}
-	return mds, cids
-}
+// beforeWrite, if set (by a test), runs in applyRecords after the stored
+// profiles are read and before any is written.
+var beforeWrite func()
 
 // applyRecords applies company records, then user records, in order
-// (bulkid.ApplyRecords gives each its verdict), taking the locks in the
-// global order, and lists in Applied.Dirty the companies whose counts change.
+// (bulkid.ApplyRecords gives each its verdict), in a transaction that
+// holds the app's lock (lockApp), and lists in Applied.Dirty the
+// companies whose counts change. It reads the stored profiles the records
+// name (and the companies their users leave), merges, then inserts the
+// profiles created and updates those changed: a new row is written once,
+// and a row the records leave as it was is not written at all.
 func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users []bulkid.Record, now time.Time) (*bulkid.Applied, error) {
 	cids, uids := bulkid.Needs(companies, users)
-	named := bulkid.NamedCompanies(users)
-	if len(named) > 0 {
-		rows, err := tx.Query(ctx, preReadUsers, appID, uids)
+	storedUsers := map[string]bulkid.StoredProfile{}
+	if len(uids) > 0 {
+		named := bulkid.NamedCompanies(users)
+		var id, company string
+		var md []byte
+		rows, err := tx.Query(ctx, readUsers, appID, uids)
 		if err != nil {
 			return nil, err
 		}
-		var user, company string
-		_, err = pgx.ForEachRow(rows, []any{&user, &company}, func() error {
-			if bulkid.Leaves(company, named[user]) {
-				cids = append(cids, company)
+		leaves := false
+		if _, err := pgx.ForEachRow(rows, []any{&id, &company, &md}, func() error {
+			storedUsers[id] = bulkid.StoredProfile{Metadata: md, CompanyID: company}
+			if bulkid.Leaves(company, named[id]) {
+				cids, leaves = append(cids, company), true
 			}
 			return nil
-		})
+		}); err != nil {
+			return nil, err
+		}
+		if leaves {
+			cids = bulkid.SortedIDs(cids)
+		}
+	}
+	storedCompanies := map[string]bulkid.StoredProfile{}
+	if len(cids) > 0 {
+		var id string
+		var md []byte
+		rows, err := tx.Query(ctx, readCompanies, appID, cids)
 		if err != nil {
 			return nil, err
 		}
-		cids = bulkid.SortedIDs(cids)
-	}
-	// What every profile would be if none were stored: a row the lock
-	// inserts is then written once.
-	asNew, err := bulkid.ApplyRecords(companies, users, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	storedCompanies := map[string]bulkid.StoredProfile{}
-	newCompanies := map[string]bool{}
-	if len(cids) > 0 {
-		mds, _ := fresh(cids, asNew.Companies)
-		if newCompanies, err = collect(ctx, tx, lockCompanies, appID, cids, mds, now); err != nil {
+		if _, err := pgx.ForEachRow(rows, []any{&id, &md}, func() error {
+			storedCompanies[id] = bulkid.StoredProfile{Metadata: md}
+			return nil
+		}); err != nil {
 			return nil, err
 		}
-		if old := without(cids, newCompanies); len(old) > 0 {
-			var id string
-			var md []byte
-			rows, err := tx.Query(ctx, readCompanies, appID, old)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := pgx.ForEachRow(rows, []any{&id, &md}, func() error {
-				storedCompanies[id] = bulkid.StoredProfile{Metadata: md}
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-		}
 	}
-	storedUsers := map[string]bulkid.StoredProfile{}
-	newUsers := map[string]bool{}
-	if len(uids) > 0 {
-		mds, cs := fresh(uids, asNew.Users)
-		if newUsers, err = collect(ctx, tx, lockUsers, appID, uids, mds, cs, now); err != nil {
-			return nil, err
-		}
-		if old := without(uids, newUsers); len(old) > 0 {
-			var id, company string
-			var md []byte
-			rows, err := tx.Query(ctx, readUsers, appID, old)
-			if err != nil {
-				return nil, err
-			}
-			if _, err := pgx.ForEachRow(rows, []any{&id, &company, &md}, func() error {
-				storedUsers[id] = bulkid.StoredProfile{Metadata: md, CompanyID: company}
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for id, u := range storedUsers {
-		if _, ok := slices.BinarySearch(cids, u.CompanyID); !ok && bulkid.Leaves(u.CompanyID, named[id]) {
-			return nil, errRetry // moved by another transaction since the pre-read
-		}
+	if beforeWrite != nil {
+		beforeWrite()
 	}
 	res, err := bulkid.ApplyRecords(companies, users, storedCompanies, storedUsers)
 	if err != nil {
 		return nil, err
 	}
-	// Rows the lock inserted are final if an applied record creates
-	// them, and go again if none does.
-	var ids, mds, cs, unneeded []string
-	created := map[string]bool{}
+	var newIDs, newMDs, ids, mds []string
 	for _, w := range res.Companies {
-		if created[w.ID] = w.Create; !newCompanies[w.ID] {
+		if w.Create {
+			newIDs, newMDs = append(newIDs, w.ID), append(newMDs, string(w.Metadata))
+		} else {
 			ids, mds = append(ids, w.ID), append(mds, string(w.Metadata))
+		}
+	}
+	if len(newIDs) > 0 {
+		// Only writers holding the app's lock create companies: none of
+		// these can exist.
+		if _, err := tx.Exec(ctx, insertCompanies, appID, newIDs, newMDs, now); err != nil {
+			return nil, err
 		}
 	}
 	if len(ids) > 0 {
@@ -329,21 +305,22 @@ func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users 
 			return nil, err
 		}
 	}
-	for id := range newCompanies {
-		if !created[id] {
-			unneeded = append(unneeded, id)
+	var newCIDs, cs []string
+	newIDs, newMDs, ids, mds = nil, nil, nil, nil
+	for _, w := range res.Users {
+		if w.Create {
+			newIDs, newMDs, newCIDs = append(newIDs, w.ID), append(newMDs, string(w.Metadata)), append(newCIDs, w.CompanyID)
+		} else {
+			ids, mds, cs = append(ids, w.ID), append(mds, string(w.Metadata)), append(cs, w.CompanyID)
 		}
 	}
-	if len(unneeded) > 0 {
-		if _, err := tx.Exec(ctx, deleteCompanies, appID, unneeded); err != nil {
+	if len(newIDs) > 0 {
+		tag, err := tx.Exec(ctx, insertUsers, appID, newIDs, newMDs, newCIDs, now)
+		if err != nil {
 			return nil, err
 		}
-	}
-	ids, mds, cs, unneeded = nil, nil, nil, nil
-	clear(created)
-	for _, w := range res.Users {
-		if created[w.ID] = w.Create; !newUsers[w.ID] {
-			ids, mds, cs = append(ids, w.ID), append(mds, string(w.Metadata)), append(cs, w.CompanyID)
+		if tag.RowsAffected() != int64(len(newIDs)) {
+			return nil, errRetry // a user created by Track since it was read
 		}
 	}
 	if len(ids) > 0 {
@@ -351,31 +328,27 @@ func applyRecords(ctx context.Context, tx pgx.Tx, appID int64, companies, users 
 			return nil, err
 		}
 	}
-	for id := range newUsers {
-		if !created[id] {
-			unneeded = append(unneeded, id)
-		}
-	}
-	if len(unneeded) > 0 {
-		if _, err := tx.Exec(ctx, deleteUsers, appID, unneeded); err != nil {
-			return nil, err
-		}
-	}
 	return res, nil
 }
 
+// jobApp reads a job's app and seq and takes the app's lock (lockApp); the
+// job's row references its app, so the app exists.
+var jobApp = "SELECT app_id, seq, " + fmt.Sprintf(appLock, "app_id") + "::text FROM jobs WHERE id = $1"
+
 // ApplyBatch applies records and advances the job in one transaction.
 // Records the profile bounds refuse become record errors of the job,
-// counted as failed, in the same transaction.
+// counted as failed, in the same transaction. The job's row is written
+// once, last, with its lease checked: a batch whose job was canceled or
+// whose lease was lost meanwhile is rolled back whole.
 func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, fromCursor, toCursor int) error {
 	now := db.now()
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := db.stoppable(ctx, tx, l, "completed_rows = completed_rows + $4, cursor = $5", "cursor = $6",
-			len(recs), toCursor, fromCursor); err != nil {
-			return err
-		}
 		var appID, seq int64
-		if err := tx.QueryRow(ctx, "SELECT app_id, seq FROM jobs WHERE id = $1", l.JobID).Scan(&appID, &seq); err != nil {
+		var locked string
+		switch err := tx.QueryRow(ctx, jobApp, l.JobID).Scan(&appID, &seq, &locked); {
+		case errors.Is(err, pgx.ErrNoRows):
+			return errLeaseLost
+		case err != nil:
 			return err
 		}
 		companies, users := recs, []bulkid.Record(nil)
@@ -388,9 +361,9 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		}
 		if len(res.Dirty) > 0 {
 			// Added to the counts by the job's refresh (RefreshCompanies),
-			// committed with the batch so that they are added once. Only
-			// a transaction holding a company's row lock writes its
-			// company_refresh row, so these writes never wait.
+			// committed with the batch so that they are added once. The
+			// refresh and every real-time write take the app's lock too,
+			// so these writes never wait.
 			if _, err := tx.Exec(ctx, markDirty, appID, res.Dirty, res.Deltas); err != nil {
 				return err
 			}
@@ -399,9 +372,9 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		if t == bulkid.JobUsers {
 			rows = res.UserRows
 		}
-		if _, err := tx.Exec(ctx, `UPDATE jobs SET completed_rows = completed_rows - $1, failed_rows = failed_rows + $1,
-			created_rows = created_rows + $2, updated_rows = updated_rows + $3, unchanged_rows = unchanged_rows + $4 WHERE seq = $5`,
-			n, rows.Created, rows.Updated, rows.Unchanged, seq); err != nil {
+		if err := db.stoppable(ctx, tx, l, `completed_rows = completed_rows + $4, cursor = $5, failed_rows = failed_rows + $6,
+			created_rows = created_rows + $7, updated_rows = updated_rows + $8, unchanged_rows = unchanged_rows + $9`, "cursor = $10",
+			len(recs)-n, toCursor, n, rows.Created, rows.Updated, rows.Unchanged, fromCursor); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -422,16 +395,16 @@ func insertErrors(ctx context.Context, tx pgx.Tx, seq int64, errs []bulkid.Recor
 }
 
 // RefreshCompanies adds the changes the job's batches left in
-// company_refresh to the counts and visibility of their companies,
-// locking them in id order first, and empties the app's list. The app's
-// one job is this one, and a real-time write takes out what it adds, so
-// every row of the app's is this job's.
+// company_refresh to the counts and visibility of their companies, under
+// the app's lock (lockApp), and empties the app's list. The app's one job
+// is this one, and a real-time write takes out what it adds, so every row
+// of the app's is this job's.
 func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := db.leased(ctx, tx, l, "", ""); err != nil {
+		if err := lockApp(ctx, tx, appID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, lockDirty, appID); err != nil {
+		if err := db.leased(ctx, tx, l, "", ""); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, refreshDirty, appID)
