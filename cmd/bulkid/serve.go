@@ -204,7 +204,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		reg = metrics.New()
 		apiMetrics, workerMetrics = reg.API(), reg.Worker()
 	}
-	pool, err := worker.New(worker.Config{Store: &oneClaimAtATime{Store: store}, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease,
+	pool, err := worker.New(worker.Config{Store: store, Workers: *workers, RowsPerMinute: *rpm, LeaseTTL: *lease,
 		PollInterval: *poll, Logger: log, SpoolDir: *spoolDir, Metrics: workerMetrics})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package worker
 
 import (
 	"context"
@@ -8,15 +8,14 @@ import (
 	"time"
 
 	"github.com/bulkid/bulkid"
-	"github.com/bulkid/bulkid/worker"
 )
 
 // claimCounter is a store whose ClaimJob records the most calls that were
 // in it at once; each stays a moment, so that calls side by side overlap.
 type claimCounter struct {
-	worker.Store // nil: only ClaimJob is called
-	in, most     atomic.Int32
-	calls        atomic.Int32
+	Store    // nil: only ClaimJob is called
+	in, most atomic.Int32
+	calls    atomic.Int32
 }
 
 func (c *claimCounter) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
@@ -33,12 +32,15 @@ func (c *claimCounter) ClaimJob(ctx context.Context, owner string, ttl time.Dura
 // one at a time, each of them, and get its answer.
 func TestOneClaimAtATime(t *testing.T) {
 	inner := &claimCounter{}
-	s := &oneClaimAtATime{Store: inner}
+	p, err := New(Config{Store: inner})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			if _, err := s.ClaimJob(context.Background(), "w", time.Second); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
-				t.Errorf("ClaimJob = %v, want the store's ENOTFOUND", err)
+			if _, err := p.claim(context.Background(), "w"); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+				t.Errorf("claim = %v, want the store's ENOTFOUND", err)
 			}
 		})
 	}
