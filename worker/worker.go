@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -357,23 +359,41 @@ const pageSize = 1000
 // writes every record's verdict to a spool that it returns (nil when the
 // spool could not be made or written), so that processing does not read
 // and parse the input again.
+//
+// It keeps both cores busy: a goroutine reads the next page of input
+// while one is validated (readPages), and a page's records are validated
+// by up to GOMAXPROCS goroutines (pageVerdicts.validate). The verdicts are
+// spooled and the errors kept in input order, so what it stores is what
+// validating one record after another would. About two pages are in hand
+// at once: the one validated and the one read ahead. A store error stops
+// it, and the reader has ended whenever it returns.
 func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) (*spool, error) {
+	rctx, cancel := context.WithCancel(sctx)
+	pages := readPages(rctx, p.cfg.Store, job)
+	defer func() {
+		cancel()
+		for range pages { // wait for the reader to end
+		}
+	}()
 	sp := newSpool(p.cfg.SpoolDir)
 	var errs []bulkid.RecordError
+	var v pageVerdicts
 	for from := 0; from < job.TotalRows; {
-		recs, err := p.cfg.Store.JobRecords(sctx, job.ID, from, pageSize)
-		if err != nil {
-			sp.close()
-			return nil, err
+		pg, ok := <-pages
+		if !ok { // the reader never ends before the input does
+			pg.err = fmt.Errorf("job %s: input read stopped at record %d of %d", job.ID, from, job.TotalRows)
 		}
-		if len(recs) == 0 {
-			sp.close()
-			return nil, fmt.Errorf("job %s: input ends at record %d of %d", job.ID, from, job.TotalRows)
+		if pg.err == nil && len(pg.recs) == 0 {
+			pg.err = fmt.Errorf("job %s: input ends at record %d of %d", job.ID, from, job.TotalRows)
 		}
-		for _, r := range recs {
-			it, rerr := validateRecord(job, r)
-			if rerr != nil {
-				errs = append(errs, *rerr)
+		if pg.err != nil {
+			sp.close()
+			return nil, pg.err
+		}
+		v.validate(job, pg.recs)
+		for i, it := range v.items {
+			if e := v.errs[i]; e != nil {
+				errs = append(errs, *e)
 			}
 			if sp != nil {
 				if err := sp.add(it); err != nil {
@@ -383,7 +403,7 @@ func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) (
 				}
 			}
 		}
-		from = recs[len(recs)-1].Seq + 1
+		from = pg.recs[len(pg.recs)-1].Seq + 1
 	}
 	if sp != nil {
 		if err := sp.rewind(); err != nil {
@@ -398,6 +418,72 @@ func (p *Pool) validate(sctx context.Context, l bulkid.Lease, job *bulkid.Job) (
 	}
 	job.Status, job.FailedRows = bulkid.StatusProcessing, len(errs)
 	return sp, nil
+}
+
+// page is one read of a job's input: its records, or the error that
+// stopped the read.
+type page struct {
+	recs []bulkid.RawRecord
+	err  error
+}
+
+// readPages reads job's input a page at a time, from its first record, in
+// a goroutine of its own, and sends each page (or the error of a read) on
+// the channel it returns, which it closes once it has sent the input's
+// last page, a read's error or an empty page, or when ctx is done. The
+// channel is unbuffered: it reads one page ahead of what is received.
+func readPages(ctx context.Context, st Store, job *bulkid.Job) <-chan page {
+	ch := make(chan page)
+	go func() {
+		defer close(ch)
+		for from := 0; from < job.TotalRows; {
+			recs, err := st.JobRecords(ctx, job.ID, from, pageSize)
+			select {
+			case ch <- page{recs, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(recs) == 0 {
+				return
+			}
+			from = recs[len(recs)-1].Seq + 1
+		}
+	}()
+	return ch
+}
+
+// pageVerdicts holds validate's verdicts on the records of one page, in
+// their order: items[i] and, when records[i] is invalid, errs[i]. Its
+// slices are reused from page to page.
+type pageVerdicts struct {
+	items []item
+	errs  []*bulkid.RecordError
+}
+
+// minShare is the fewest records a goroutine of pageVerdicts.validate is
+// given: below it, starting one costs more than it saves.
+const minShare = 64
+
+// validate gives the verdicts on recs, records of job, validating them on
+// up to GOMAXPROCS goroutines, each a contiguous share.
+func (v *pageVerdicts) validate(job *bulkid.Job, recs []bulkid.RawRecord) {
+	n := len(recs)
+	v.items, v.errs = slices.Grow(v.items[:0], n)[:n], slices.Grow(v.errs[:0], n)[:n]
+	share := n
+	if w := min(runtime.GOMAXPROCS(0), n/minShare); w > 1 {
+		share = (n + w - 1) / w
+	}
+	one := func(from, to int) {
+		for i := from; i < to; i++ {
+			v.items[i], v.errs[i] = validateRecord(job, recs[i])
+		}
+	}
+	var wg sync.WaitGroup
+	for from := share; from < n; from += share {
+		wg.Go(func() { one(from, min(from+share, n)) })
+	}
+	one(0, min(share, n))
+	wg.Wait()
 }
 
 // validateRecord validates r, a record of job, with the job's rule for
