@@ -327,9 +327,9 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job,
 			// the finish, so nothing is left half done.
 			job.Status = bulkid.StatusPendingRefresh
 		case bulkid.StatusPendingRefresh:
-			// The refresh and the finish commit together: a crash between
-			// them leaves the job pending_refresh, to be refreshed and
-			// finished by its next claim, as before.
+			// The refresh and the finish commit together: a crash before
+			// their commit leaves the job pending_refresh with nothing
+			// refreshed, for its next claim to run again, as before.
 			job.Status = bulkid.StatusCompleted
 			return p.complete(sctx, l, job, bulkid.StatusCompleted)
 		default:
