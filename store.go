@@ -197,8 +197,12 @@ type Lease struct {
 // WorkStore is what workers use to run jobs. Every write renews the lease.
 type WorkStore interface {
 	// ClaimJob leases the oldest unfinished job that no live lease holds.
+	// A queued job is started by its claim, in the same transaction: it
+	// moves to validating with start_time set, is returned so, and started
+	// is true; a job claimed again (its lease ran out or was released) is
+	// returned as it stands, started false.
 	// Returns ENOTFOUND if there is none.
-	ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*Job, error)
+	ClaimJob(ctx context.Context, owner string, ttl time.Duration) (job *Job, started bool, err error)
 	// ReserveRows takes n rows from the app's rate, rowsPerMinute in bursts
 	// of at most burst rows, by bulkid.ReserveRows on the app's stored state
 	// in one transaction, so the rate holds across processes. It returns 0
@@ -226,7 +230,11 @@ type WorkStore interface {
 	FinishValidation(ctx context.Context, l Lease, errs []RecordError) error
 	// ApplyBatch applies recs in order (create or merge; for users also the
 	// company association) and, in the same transaction, adds len(recs) to
-	// completed_rows and moves the cursor from fromCursor to toCursor.
+	// completed_rows and moves the cursor from fromCursor to toCursor. The
+	// batch that takes the cursor to total_rows also moves the job to
+	// pending_refresh in its transaction if any of its rows completed
+	// (completed_rows > 0); a job with none stays processing, for the
+	// worker to finish failed.
 	// Returns ELEASELOST, also if the cursor is no longer fromCursor.
 	ApplyBatch(ctx context.Context, l Lease, t JobType, recs []Record, fromCursor, toCursor int) error
 	// RefreshCompanies recomputes user_count and visibility of the app's
@@ -242,4 +250,10 @@ type WorkStore interface {
 	// (WebhookStore), so that no ended job misses its webhooks.
 	// Returns ELEASELOST.
 	FinishJob(ctx context.Context, l Lease, status JobStatus, reason string) error
+	// CompleteJob is RefreshCompanies of the job's app then FinishJob(status,
+	// no reason) in one transaction, status being completed or canceled: a
+	// crash leaves both or neither, so the job resumes where it stood, and
+	// the refresh's changes are added once.
+	// Returns ELEASELOST.
+	CompleteJob(ctx context.Context, l Lease, appID int64, status JobStatus) error
 }

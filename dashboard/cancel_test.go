@@ -64,7 +64,7 @@ func TestCancelRequestedNotice(t *testing.T) {
 	s := startServer(t, options{})
 	jobID := s.submit("companies", map[string]any{"company_id": "c1"})
 	// Stand in for a worker that has started the job (no pool runs).
-	if _, err := s.store.ClaimJob(t.Context(), "w", time.Hour); err != nil {
+	if _, _, err := s.store.ClaimJob(t.Context(), "w", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.store.SetJobStatus(t.Context(), bulkid.Lease{JobID: jobID, Owner: "w", TTL: time.Hour}, bulkid.StatusValidating); err != nil {

@@ -50,7 +50,7 @@ func TestWritersTakeTheAppLock(t *testing.T) {
 	if err := db.CreateJob(ctx, job, recordpack.FromRecords([]bulkid.RawRecord{raw})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ClaimJob(ctx, "w", time.Hour); err != nil {
+	if _, _, err := db.ClaimJob(ctx, "w", time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	l := bulkid.Lease{JobID: job.ID, Owner: "w", TTL: time.Hour}

@@ -54,7 +54,7 @@ func TestStagedInputReclaimed(t *testing.T) {
 		if err := db.CreateJob(ctx, job, recordpack.FromRecords(raws)); err != nil {
 			t.Fatal(err)
 		}
-		claimed, err := db.ClaimJob(ctx, "w", time.Hour)
+		claimed, _, err := db.ClaimJob(ctx, "w", time.Hour)
 		if err != nil || claimed.ID != job.ID {
 			t.Fatalf("ClaimJob = %v, %v; want %s", claimed, err, job.ID)
 		}

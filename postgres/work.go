@@ -17,17 +17,35 @@ var (
 	errCanceled  = &bulkid.Error{Code: bulkid.ECANCELED, Message: "The job was canceled by a client; finish it canceled."}
 )
 
-// ClaimJob leases the oldest unfinished job that no live lease holds.
-// SKIP LOCKED lets workers of many processes claim at once without waiting
-// on one another.
-func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
+// ClaimJob leases the oldest unfinished job that no live lease holds,
+// starting it if it is queued (status validating, start_time now) in the
+// same statement. SKIP LOCKED lets workers of many processes claim at once
+// without waiting on one another.
+func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, bool, error) {
 	now := db.now()
-	j, _, err := sqlstore.ScanJob(db.pool.QueryRow(ctx, `UPDATE jobs SET lease_owner = $1, lease_until = $2
-		WHERE seq = (SELECT seq FROM jobs WHERE active AND (lease_until IS NULL OR lease_until < $3)
+	var started bool
+	j, _, err := sqlstore.ScanJob(withStarted{db.pool.QueryRow(ctx, `WITH c AS (
+			SELECT seq AS claimed, status = 'queued' AS queued FROM jobs WHERE active AND (lease_until IS NULL OR lease_until < $3)
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+sqlstore.JobColumns, owner, now.Add(ttl), now))
-	return j, interpretError(err)
+		UPDATE jobs SET lease_owner = $1, lease_until = $2,
+			status = CASE WHEN c.queued THEN 'validating' ELSE status END,
+			start_time = CASE WHEN c.queued THEN $3 ELSE start_time END
+		FROM c WHERE seq = c.claimed
+		RETURNING `+sqlstore.JobColumns+", c.queued", owner, now.Add(ttl), now), &started})
+	if err != nil {
+		return nil, false, interpretError(err)
+	}
+	return j, started, nil
 }
+
+// withStarted scans a row of sqlstore.JobColumns followed by one more
+// column, into started.
+type withStarted struct {
+	row     pgx.Row
+	started *bool
+}
+
+func (w withStarted) Scan(dest ...any) error { return w.row.Scan(append(dest, w.started)...) }
 
 // leased runs an UPDATE of the job row guarded by the lease, renewing it.
 // set is the SET list without the lease columns, with placeholders from $4
@@ -372,8 +390,11 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		if t == bulkid.JobUsers {
 			rows = res.UserRows
 		}
+		// The last batch moves the job to pending_refresh if any of its
+		// rows completed, in its transaction (one commit fewer).
 		if err := db.stoppable(ctx, tx, l, `completed_rows = completed_rows + $4, cursor = $5, failed_rows = failed_rows + $6,
-			created_rows = created_rows + $7, updated_rows = updated_rows + $8, unchanged_rows = unchanged_rows + $9`, "cursor = $10",
+			created_rows = created_rows + $7, updated_rows = updated_rows + $8, unchanged_rows = unchanged_rows + $9,
+			status = CASE WHEN $5 >= total_rows AND completed_rows + $4 > 0 THEN 'pending_refresh' ELSE status END`, "cursor = $10",
 			len(recs)-n, toCursor, n, rows.Created, rows.Updated, rows.Unchanged, fromCursor); err != nil {
 			return err
 		}
@@ -410,6 +431,30 @@ func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64)
 		_, err := tx.Exec(ctx, refreshDirty, appID)
 		return err
 	})
+}
+
+// CompleteJob refreshes the app's companies and ends the job in one
+// transaction (one commit where RefreshCompanies and FinishJob took two),
+// then reclaims the staged input's space as FinishJob does. The app's
+// lock comes first, then the job's row (see Lock order); finish's guarded
+// update of the job's row rolls the refresh back with it when the job is
+// no longer this worker's.
+func (db *DB) CompleteJob(ctx context.Context, l bulkid.Lease, appID int64, status bulkid.JobStatus) error {
+	now := db.now()
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockApp(ctx, tx, appID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, refreshDirty, appID); err != nil {
+			return err
+		}
+		return db.finish(ctx, tx, l, status, "", now)
+	})
+	if err != nil {
+		return err
+	}
+	db.reclaimInput(ctx)
+	return nil
 }
 
 // FinishJob ends a job, deleting its staged input and creating its
@@ -457,25 +502,29 @@ func (db *DB) reclaimInput(ctx context.Context) {
 
 func (db *DB) finishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
 	now := db.now()
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		var seq, appID int64
-		if err := tx.QueryRow(ctx, "SELECT seq, app_id FROM jobs WHERE id = $1", l.JobID).Scan(&seq, &appID); err != nil {
-			return err
-		}
-		// A job canceled meanwhile that would complete ends canceled.
-		if err := db.leased(ctx, tx, l, `status = CASE WHEN cancel_requested AND $4::text = 'completed' THEN 'canceled' ELSE $4::text END,
-			error = $5, end_time = $6, start_time = coalesce(start_time, $6)`, "",
-			string(status), reason, now); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE jobs SET active = false, lease_owner = NULL, lease_until = NULL WHERE seq = $1", seq); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "DELETE FROM job_input WHERE job_seq = $1", seq); err != nil {
-			return err
-		}
-		return enqueueDeliveries(ctx, tx, appID, l.JobID, status, now)
-	})
+	return db.inTx(ctx, func(tx pgx.Tx) error { return db.finish(ctx, tx, l, status, reason, now) })
+}
+
+// finish ends a job in tx: its final status, its input dropped, its
+// lease ended and its webhook deliveries created.
+func (db *DB) finish(ctx context.Context, tx pgx.Tx, l bulkid.Lease, status bulkid.JobStatus, reason string, now time.Time) error {
+	var seq, appID int64
+	if err := tx.QueryRow(ctx, "SELECT seq, app_id FROM jobs WHERE id = $1", l.JobID).Scan(&seq, &appID); err != nil {
+		return err
+	}
+	// A job canceled meanwhile that would complete ends canceled.
+	if err := db.leased(ctx, tx, l, `status = CASE WHEN cancel_requested AND $4::text = 'completed' THEN 'canceled' ELSE $4::text END,
+		error = $5, end_time = $6, start_time = coalesce(start_time, $6)`, "",
+		string(status), reason, now); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "UPDATE jobs SET active = false, lease_owner = NULL, lease_until = NULL WHERE seq = $1", seq); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM job_input WHERE job_seq = $1", seq); err != nil {
+		return err
+	}
+	return enqueueDeliveries(ctx, tx, appID, l.JobID, status, now)
 }
 
 // ReserveRows takes rows from an app's rate; the row lock orders the

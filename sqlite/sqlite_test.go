@@ -80,7 +80,7 @@ func TestReopenKeepsData(t *testing.T) {
 	companyRaw := `{"company_id":"c1","metadata":{"name":"Acme","big":12345678901234567890}}`
 	must("CreateJob", db.CreateJob(ctx, done, recordpack.FromRecords([]bulkid.RawRecord{{Seq: 0, Pos: 0, Raw: []byte(companyRaw)}})))
 	l := bulkid.Lease{JobID: done.ID, Owner: "w1", TTL: ttl}
-	_, err = db.ClaimJob(ctx, l.Owner, ttl)
+	_, _, err = db.ClaimJob(ctx, l.Owner, ttl)
 	must("ClaimJob", err)
 	must("SetJobStatus", db.SetJobStatus(ctx, l, bulkid.StatusValidating))
 	must("FinishValidation", db.FinishValidation(ctx, l, nil))
@@ -98,7 +98,7 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	must("CreateJob", db.CreateJob(ctx, running, recordpack.FromRecords(recs)))
 	l = bulkid.Lease{JobID: running.ID, Owner: "w1", TTL: ttl}
-	_, err = db.ClaimJob(ctx, l.Owner, ttl)
+	_, _, err = db.ClaimJob(ctx, l.Owner, ttl)
 	must("ClaimJob", err)
 	must("SetJobStatus", db.SetJobStatus(ctx, l, bulkid.StatusValidating))
 	recErr := bulkid.RecordError{Seq: 1, Pos: 2, Code: bulkid.RMissingID, Message: "user_id is required", Raw: []byte(raws[1])}
@@ -136,7 +136,7 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 
 	// A new worker picks the half-done job up where it stopped.
-	claimed, err := db.ClaimJob(ctx, "w2", ttl)
+	claimed, _, err := db.ClaimJob(ctx, "w2", ttl)
 	must("ClaimJob after reopening", err)
 	if claimed.ID != running.ID || claimed.Status != bulkid.StatusProcessing || claimed.Cursor != 2 ||
 		claimed.CompletedRows != 1 || claimed.FailedRows != 1 || claimed.TotalRows != 3 || claimed.Filename != "users.ndjson" {
@@ -387,7 +387,7 @@ func TestApplyBatchManyNew(t *testing.T) {
 		l := bulkid.Lease{JobID: id, Owner: "w1", TTL: time.Minute}
 		for _, err := range []error{
 			db.CreateJob(ctx, job, recordpack.FromRecords(in)),
-			func() error { _, err := db.ClaimJob(ctx, l.Owner, l.TTL); return err }(),
+			func() error { _, _, err := db.ClaimJob(ctx, l.Owner, l.TTL); return err }(),
 			db.SetJobStatus(ctx, l, bulkid.StatusValidating),
 			db.FinishValidation(ctx, l, nil),
 			db.ApplyBatch(ctx, l, typ, recs, 0, len(recs)),

@@ -30,7 +30,7 @@ func TestReleaseAllLeasesFreesDeliveries(t *testing.T) {
 	if err := db.CreateJob(ctx, job, recordpack.FromRecords([]bulkid.RawRecord{{Raw: []byte(`{"company_id":"c"}`)}})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ClaimJob(ctx, "w", time.Minute); err != nil {
+	if _, _, err := db.ClaimJob(ctx, "w", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.FinishJob(ctx, bulkid.Lease{JobID: job.ID, Owner: "w", TTL: time.Minute}, bulkid.StatusCompleted, ""); err != nil {

@@ -16,8 +16,9 @@ var (
 	errCanceled  = &bulkid.Error{Code: bulkid.ECANCELED, Message: "The job was canceled by a client; finish it canceled."}
 )
 
-// ClaimJob leases the oldest unfinished job that no live lease holds.
-func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
+// ClaimJob leases the oldest unfinished job that no live lease holds,
+// starting it if it is queued.
+func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, bool, error) {
 	now := db.now()
 	// Idle workers poll: look on the read pool first so that finding
 	// nothing never takes the single write connection.
@@ -25,23 +26,34 @@ func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*b
 	err := db.read.QueryRowContext(ctx, `SELECT 1 FROM jobs
 		WHERE active = 1 AND (lease_until IS NULL OR lease_until < ?) LIMIT 1`, ms(now)).Scan(&one)
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, false, interpretError(err)
 	}
 	var job *bulkid.Job
+	var started bool
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		j, _, err := sqlstore.ScanJob(tx.QueryRowContext(ctx, "SELECT "+sqlstore.JobColumns+` FROM jobs
 			WHERE active = 1 AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT 1`, ms(now)))
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id = ?",
-			owner, ms(now.Add(ttl)), j.ID); err != nil {
+		q, args := "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id = ?", []any{owner, ms(now.Add(ttl)), j.ID}
+		started = j.Status == bulkid.StatusQueued
+		if started {
+			// The claim starts the job: one commit, not two (issue 14).
+			q = "UPDATE jobs SET lease_owner = ?, lease_until = ?, status = ?, start_time = ? WHERE id = ?"
+			args = []any{owner, ms(now.Add(ttl)), bulkid.StatusValidating, ms(now), j.ID}
+			j.Status, j.StartTime = bulkid.StatusValidating, time.UnixMilli(ms(now)).UTC()
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
 		job = j
 		return nil
 	})
-	return job, err
+	if err != nil {
+		return nil, false, err
+	}
+	return job, started, nil
 }
 
 // leased runs an UPDATE of the job row guarded by the lease, renewing it;
@@ -241,9 +253,13 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		if t == bulkid.JobUsers {
 			rows = res.UserRows
 		}
+		// The last batch moves the job to pending_refresh if any of its
+		// rows completed, in its transaction (one commit fewer); cursor is
+		// the batch's by now, completed_rows not yet less the refused.
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET completed_rows = completed_rows - ?, failed_rows = failed_rows + ?,
-			created_rows = created_rows + ?, updated_rows = updated_rows + ?, unchanged_rows = unchanged_rows + ? WHERE seq = ?`,
-			n, n, rows.Created, rows.Updated, rows.Unchanged, seq); err != nil {
+			created_rows = created_rows + ?, updated_rows = updated_rows + ?, unchanged_rows = unchanged_rows + ?,
+			status = CASE WHEN cursor >= total_rows AND completed_rows - ? > 0 THEN ? ELSE status END WHERE seq = ?`,
+			n, n, rows.Created, rows.Updated, rows.Unchanged, n, bulkid.StatusPendingRefresh, seq); err != nil {
 			return err
 		}
 		return insertErrors(ctx, tx, seq, res.Rejected)
@@ -477,34 +493,57 @@ func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64)
 		if err := db.leased(ctx, tx, l, ""); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, refreshAll, appID, appID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM company_refresh WHERE app_id = ?", appID)
-		return err
+		return refresh(ctx, tx, appID)
 	})
+}
+
+// refresh adds what company_refresh holds for the app to its companies'
+// counts and empties the app's list.
+func refresh(ctx context.Context, tx *sql.Tx, appID int64) error {
+	if _, err := tx.ExecContext(ctx, refreshAll, appID, appID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "DELETE FROM company_refresh WHERE app_id = ?", appID)
+	return err
 }
 
 // FinishJob ends a job and creates its webhook deliveries.
 func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return db.finish(ctx, tx, l, status, reason) })
+}
+
+// CompleteJob refreshes the app's companies and ends the job in one
+// transaction: one commit where RefreshCompanies and FinishJob took two.
+// The lease is checked by finish's guarded update, which rolls the
+// refresh back with it when the job is no longer this worker's.
+func (db *DB) CompleteJob(ctx context.Context, l bulkid.Lease, appID int64, status bulkid.JobStatus) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		var seq, appID int64
-		if err := tx.QueryRowContext(ctx, "SELECT seq, app_id FROM jobs WHERE id = ?", l.JobID).Scan(&seq, &appID); err != nil {
+		if err := refresh(ctx, tx, appID); err != nil {
 			return err
 		}
-		// A job canceled meanwhile that would complete ends canceled.
-		if err := db.leased(ctx, tx, l, "status = CASE WHEN cancel_requested = 1 AND ? = ? THEN ? ELSE ? END, error = ?, end_time = ?, start_time = coalesce(start_time, ?)",
-			status, bulkid.StatusCompleted, bulkid.StatusCanceled, status, reason, ms(db.now()), ms(db.now())); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE jobs SET active = 0, lease_owner = NULL, lease_until = NULL WHERE seq = ?", seq); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq); err != nil {
-			return err
-		}
-		return enqueueDeliveries(ctx, tx, appID, l.JobID, status, ms(db.now()))
+		return db.finish(ctx, tx, l, status, "")
 	})
+}
+
+// finish ends a job in tx: its final status, its input dropped, its
+// lease ended and its webhook deliveries created.
+func (db *DB) finish(ctx context.Context, tx *sql.Tx, l bulkid.Lease, status bulkid.JobStatus, reason string) error {
+	var seq, appID int64
+	if err := tx.QueryRowContext(ctx, "SELECT seq, app_id FROM jobs WHERE id = ?", l.JobID).Scan(&seq, &appID); err != nil {
+		return err
+	}
+	// A job canceled meanwhile that would complete ends canceled.
+	if err := db.leased(ctx, tx, l, "status = CASE WHEN cancel_requested = 1 AND ? = ? THEN ? ELSE ? END, error = ?, end_time = ?, start_time = coalesce(start_time, ?)",
+		status, bulkid.StatusCompleted, bulkid.StatusCanceled, status, reason, ms(db.now()), ms(db.now())); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE jobs SET active = 0, lease_owner = NULL, lease_until = NULL WHERE seq = ?", seq); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM job_input WHERE job_seq = ?", seq); err != nil {
+		return err
+	}
+	return enqueueDeliveries(ctx, tx, appID, l.JobID, status, ms(db.now()))
 }
 
 // ReserveRows takes rows from an app's rate.

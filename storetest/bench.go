@@ -42,7 +42,7 @@ func BenchmarkCreateJob(b *testing.B, newStore NewBenchStore) {
 		}
 		b.StopTimer()
 		l := bulkid.Lease{JobID: job.ID, Owner: "bench", TTL: time.Hour}
-		if _, err := s.ClaimJob(b.Context(), "bench", time.Hour); err != nil {
+		if _, _, err := s.ClaimJob(b.Context(), "bench", time.Hour); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.FinishJob(b.Context(), l, bulkid.StatusCompleted, ""); err != nil {
@@ -81,7 +81,7 @@ func BenchmarkApplyBatch(b *testing.B, newStore NewBenchStore) {
 				if err := s.CreateJob(b.Context(), job, recordpack.FromRecords(raws)); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := s.ClaimJob(b.Context(), "bench", time.Hour); err != nil {
+				if _, _, err := s.ClaimJob(b.Context(), "bench", time.Hour); err != nil {
 					b.Fatal(err)
 				}
 				l := bulkid.Lease{JobID: job.ID, Owner: "bench", TTL: time.Hour}

@@ -27,7 +27,7 @@ func finishedJobsWithErrors(tb testing.TB, s bulkid.Store, app *bulkid.App, n in
 		if err := s.CreateJob(ctx, job, recordpack.FromRecords(raws)); err != nil {
 			tb.Fatalf("CreateJob: %v", err)
 		}
-		if _, err := s.ClaimJob(ctx, "lister", time.Hour); err != nil {
+		if _, _, err := s.ClaimJob(ctx, "lister", time.Hour); err != nil {
 			tb.Fatalf("ClaimJob: %v", err)
 		}
 		l := bulkid.Lease{JobID: job.ID, Owner: "lister", TTL: time.Hour}

@@ -36,11 +36,11 @@ func testJobNestedRule(t *testing.T, e *env) {
 
 	// The first worker stops before it validates; the next one claims the
 	// job with its rule.
-	if got, err := e.s.ClaimJob(e.ctx, "w1", ttl); err != nil || got.Nested != bulkid.NestedFlatten {
+	if got, _, err := e.s.ClaimJob(e.ctx, "w1", ttl); err != nil || got.Nested != bulkid.NestedFlatten {
 		t.Fatalf("ClaimJob(w1) = %+v, %v; want the job with Nested %q", got, err, bulkid.NestedFlatten)
 	}
 	e.clock.Advance(ttl + time.Second)
-	resumed, err := e.s.ClaimJob(e.ctx, "w2", ttl)
+	resumed, _, err := e.s.ClaimJob(e.ctx, "w2", ttl)
 	e.must("ClaimJob(w2)", err)
 	if resumed.ID != job.ID || resumed.Nested != bulkid.NestedFlatten {
 		t.Fatalf("ClaimJob(w2) after w1's lease expired = job %s, Nested %q; want %s, %q", resumed.ID, resumed.Nested, job.ID, bulkid.NestedFlatten)
@@ -58,7 +58,7 @@ func testJobNestedRule(t *testing.T, e *env) {
 	job2 := &bulkid.Job{ID: uuid.NewString(), AppID: app.ID, Type: bulkid.JobCompanies, Source: bulkid.SourceJSON}
 	nested3 := `{"company_id":"c3","metadata":{"address":{"city":"Lyon"}}}`
 	e.must("CreateJob", e.s.CreateJob(e.ctx, job2, recordpack.FromRecords(rawRecords(nested3, `{"company_id":"c4","metadata":{"plan":"pro"}}`))))
-	claimed, err := e.s.ClaimJob(e.ctx, "w3", ttl)
+	claimed, _, err := e.s.ClaimJob(e.ctx, "w3", ttl)
 	e.must("ClaimJob(w3)", err)
 	if claimed.ID != job2.ID || claimed.Nested != bulkid.NestedRefuse {
 		t.Fatalf("ClaimJob(w3) = job %s, Nested %q; want %s, %q", claimed.ID, claimed.Nested, job2.ID, bulkid.NestedRefuse)

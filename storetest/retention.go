@@ -39,7 +39,7 @@ func testCancelQueued(t *testing.T, e *env) {
 	if len(recs) != 0 {
 		t.Errorf("JobRecords of a canceled job: %d records, want its input dropped", len(recs))
 	}
-	_, err = e.s.ClaimJob(e.ctx, "w1", ttl)
+	_, _, err = e.s.ClaimJob(e.ctx, "w1", ttl)
 	wantCode(t, "ClaimJob with only a canceled job", err, bulkid.ENOTFOUND)
 
 	e.clock.Advance(time.Minute)
@@ -47,18 +47,23 @@ func testCancelQueued(t *testing.T, e *env) {
 	e.must("CancelJob again", err)
 	wantJob(t, "CancelJob of a canceled job", again, want)
 
-	// The app's next job can start at once; a worker that claimed it
-	// while still queued finds its lease gone once it is canceled.
+	// The app's next job can start at once. Its claim starts it, so a
+	// cancel after the claim is a running job's: recorded, the worker's
+	// next write refused with ECANCELED, and the job ended canceled by it.
 	next := e.submit(app, bulkid.JobCompanies, `{"company_id":"c3"}`)
 	l := e.claim("w1", next)
-	_, err = e.s.CancelJob(e.ctx, app.ID, next.ID)
-	e.must("CancelJob of a claimed queued job", err)
-	wantCode(t, "SetJobStatus of a job canceled while queued", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating), bulkid.ELEASELOST)
+	got, err = e.s.CancelJob(e.ctx, app.ID, next.ID)
+	e.must("CancelJob of a claimed job", err)
+	if got.Status != bulkid.StatusValidating || !got.CancelRequested {
+		t.Errorf("CancelJob of a claimed job: Status %q, CancelRequested %v; want validating, true", got.Status, got.CancelRequested)
+	}
+	wantCode(t, "FinishValidation of a job canceled after its claim", e.s.FinishValidation(e.ctx, l, nil), bulkid.ECANCELED)
+	e.must("CompleteJob(canceled)", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCanceled))
 	if got := e.job(app, next.ID); got.Status != bulkid.StatusCanceled {
-		t.Errorf("claimed queued job after CancelJob: Status %q, want canceled", got.Status)
+		t.Errorf("claimed job after CancelJob: Status %q, want canceled", got.Status)
 	}
 	_, err = e.s.Company(e.ctx, app.ID, "c3")
-	wantCode(t, "Company of a job canceled while queued", err, bulkid.ENOTFOUND)
+	wantCode(t, "Company of a job canceled before its first batch", err, bulkid.ENOTFOUND)
 	e.submit(app, bulkid.JobCompanies, `{"company_id":"c4"}`)
 }
 
@@ -140,7 +145,7 @@ func testCancelReleased(t *testing.T, e *env) {
 	e.must("ReleaseJob", e.s.ReleaseJob(e.ctx, l))
 	_, err := e.s.CancelJob(e.ctx, app.ID, job.ID)
 	e.must("CancelJob", err)
-	got, err := e.s.ClaimJob(e.ctx, "w2", ttl)
+	got, _, err := e.s.ClaimJob(e.ctx, "w2", ttl)
 	e.must("ClaimJob of a canceled released job", err)
 	if got.ID != job.ID || !got.CancelRequested || got.Status != bulkid.StatusProcessing {
 		t.Fatalf("ClaimJob: %s, CancelRequested %v, Status %q; want %s, true, processing", got.ID, got.CancelRequested, got.Status, job.ID)
@@ -149,7 +154,7 @@ func testCancelReleased(t *testing.T, e *env) {
 	wantCode(t, "ApplyBatch of the new owner", e.s.ApplyBatch(e.ctx, l2, bulkid.JobCompanies, e.records(bulkid.JobCompanies, raws[1]), 1, 2), bulkid.ECANCELED)
 	// The new owner dies; the lease runs out and a third worker takes it.
 	e.clock.Advance(2 * ttl)
-	got, err = e.s.ClaimJob(e.ctx, "w3", ttl)
+	got, _, err = e.s.ClaimJob(e.ctx, "w3", ttl)
 	e.must("ClaimJob after the lease ran out", err)
 	if got.ID != job.ID || !got.CancelRequested {
 		t.Fatalf("ClaimJob after expiry: %s, CancelRequested %v; want %s, true", got.ID, got.CancelRequested, job.ID)

@@ -274,7 +274,7 @@ func runScaleJobCounted(b *testing.B, s bulkid.Store, appID int64, t bulkid.JobT
 	if err := s.CreateJob(ctx, job, recordpack.FromRecords(raws)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.ClaimJob(ctx, "bench", time.Hour); err != nil {
+	if _, _, err := s.ClaimJob(ctx, "bench", time.Hour); err != nil {
 		b.Fatal(err)
 	}
 	l := bulkid.Lease{JobID: job.ID, Owner: "bench", TTL: time.Hour}

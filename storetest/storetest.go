@@ -61,6 +61,9 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"IdempotencyKeyConcurrent", testIdempotencyKeyConcurrent},
 		// WorkStore (work.go)
 		{"ClaimJob", testClaimJob},
+		{"ClaimStartsJob", testClaimStartsJob},
+		{"LastBatchPendingRefresh", testLastBatchPendingRefresh},
+		{"CompleteJob", testCompleteJob},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"WritesRenewLease", testWritesRenewLease},
 		{"ReleaseJob", testReleaseJob},
@@ -233,7 +236,7 @@ func (e *env) submit(app *bulkid.App, typ bulkid.JobType, raws ...string) *bulki
 // claim claims a job as owner and fails the test unless it is want.
 func (e *env) claim(owner string, want *bulkid.Job) bulkid.Lease {
 	e.t.Helper()
-	got, err := e.s.ClaimJob(e.ctx, owner, ttl)
+	got, _, err := e.s.ClaimJob(e.ctx, owner, ttl)
 	e.must(fmt.Sprintf("ClaimJob(%q)", owner), err)
 	if got.ID != want.ID {
 		e.t.Fatalf("ClaimJob(%q) claimed job %s, want %s", owner, got.ID, want.ID)
@@ -256,28 +259,25 @@ func (e *env) records(typ bulkid.JobType, raws ...string) []bulkid.Record {
 	return recs
 }
 
-// run takes a new job of app through every step a worker takes: claim,
-// validate, apply in one batch, refresh the companies and finish.
+// run takes a new job of app through every step a worker takes: claim
+// (which starts it), validate, apply in one batch (the last, which moves
+// it to pending_refresh), refresh the companies and finish (CompleteJob).
 func (e *env) run(app *bulkid.App, typ bulkid.JobType, raws ...string) *bulkid.Job {
 	e.t.Helper()
 	recs := e.records(typ, raws...)
 	job := e.submit(app, typ, raws...)
 	l := e.claim("runner", job)
-	e.must("SetJobStatus(validating)", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, nil))
 	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, typ, recs, 0, len(raws)))
-	e.must("SetJobStatus(pending_refresh)", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCompleted))
 	return job
 }
 
-// startJob claims job as owner and moves it to processing with no record
-// errors, ready for ApplyBatch.
+// startJob claims job as owner, which starts it, and moves it to
+// processing with no record errors, ready for ApplyBatch.
 func (e *env) startJob(owner string, job *bulkid.Job) bulkid.Lease {
 	e.t.Helper()
 	l := e.claim(owner, job)
-	e.must("SetJobStatus(validating)", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, nil))
 	return l
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func testClaimJob(t *testing.T, e *env) {
-	_, err := e.s.ClaimJob(e.ctx, "w1", ttl)
+	_, _, err := e.s.ClaimJob(e.ctx, "w1", ttl)
 	wantCode(t, "ClaimJob of an empty store", err, bulkid.ENOTFOUND)
 
 	a, b := e.createApp("a"), e.createApp("b")
@@ -20,17 +20,24 @@ func testClaimJob(t *testing.T, e *env) {
 	e.clock.Advance(time.Second)
 	jb := e.submit(b, bulkid.JobUsers, `{"user_id":"u1"}`)
 
-	got, err := e.s.ClaimJob(e.ctx, "w1", ttl)
+	claimedAt := e.clock.Advance(time.Second)
+	got, started, err := e.s.ClaimJob(e.ctx, "w1", ttl)
 	e.must("ClaimJob", err)
-	wantJob(t, "ClaimJob claimed", got, &bulkid.Job{ID: ja.ID, AppID: a.ID, Type: bulkid.JobCompanies,
-		Status: bulkid.StatusQueued, Source: bulkid.SourceNDJSON, SubmittedAt: start, TotalRows: 2})
+	// The claim starts the queued job: validating, start_time set.
+	want := &bulkid.Job{ID: ja.ID, AppID: a.ID, Type: bulkid.JobCompanies,
+		Status: bulkid.StatusValidating, Source: bulkid.SourceNDJSON, SubmittedAt: start, StartTime: claimedAt, TotalRows: 2}
+	wantJob(t, "ClaimJob claimed", got, want)
+	if !started {
+		t.Errorf("ClaimJob of a queued job: started false, want true")
+	}
+	wantJob(t, "Job after ClaimJob", e.job(a, ja.ID), want)
 
-	got, err = e.s.ClaimJob(e.ctx, "w2", ttl)
+	got, _, err = e.s.ClaimJob(e.ctx, "w2", ttl)
 	e.must("ClaimJob", err)
 	if got.ID != jb.ID {
 		t.Errorf("second ClaimJob claimed %s, want the unleased job %s", got.ID, jb.ID)
 	}
-	_, err = e.s.ClaimJob(e.ctx, "w3", ttl)
+	_, _, err = e.s.ClaimJob(e.ctx, "w3", ttl)
 	wantCode(t, "ClaimJob with every job leased", err, bulkid.ENOTFOUND)
 }
 
@@ -43,13 +50,13 @@ func testLeaseExpiry(t *testing.T, e *env) {
 
 	e.clock.Advance(ttl / 2)
 	e.must("RenewLease", e.s.RenewLease(e.ctx, lb))
-	_, err := e.s.ClaimJob(e.ctx, "w3", ttl)
+	_, _, err := e.s.ClaimJob(e.ctx, "w3", ttl)
 	wantCode(t, "ClaimJob before any lease expired", err, bulkid.ENOTFOUND)
 
 	// ja's lease has expired, jb's renewal still holds.
 	e.clock.Advance(ttl/2 + time.Second)
 	e.claim("w3", ja)
-	_, err = e.s.ClaimJob(e.ctx, "w4", ttl)
+	_, _, err = e.s.ClaimJob(e.ctx, "w4", ttl)
 	wantCode(t, "ClaimJob with a renewed lease live", err, bulkid.ENOTFOUND)
 
 	// The first owner has lost the job: every write is refused.
@@ -62,9 +69,10 @@ func testLeaseExpiry(t *testing.T, e *env) {
 	wantCode(t, "RefreshCompanies of a lost lease", e.s.RefreshCompanies(e.ctx, la, a.ID), bulkid.ELEASELOST)
 	wantCode(t, "ReleaseJob of a lost lease", e.s.ReleaseJob(e.ctx, la), bulkid.ELEASELOST)
 	wantCode(t, "FinishJob of a lost lease", e.s.FinishJob(e.ctx, la, bulkid.StatusCompleted, ""), bulkid.ELEASELOST)
+	wantCode(t, "CompleteJob of a lost lease", e.s.CompleteJob(e.ctx, la, a.ID, bulkid.StatusCompleted), bulkid.ELEASELOST)
 
 	wantJob(t, "Job after refused writes", e.job(a, ja.ID), &bulkid.Job{ID: ja.ID, AppID: a.ID, Type: bulkid.JobCompanies,
-		Status: bulkid.StatusQueued, Source: bulkid.SourceNDJSON, SubmittedAt: start, TotalRows: 1})
+		Status: bulkid.StatusValidating, Source: bulkid.SourceNDJSON, SubmittedAt: start, StartTime: start, TotalRows: 1})
 	errs, err := e.s.JobErrors(e.ctx, a.ID, ja.ID, 0, 10)
 	e.must("JobErrors", err)
 	wantErrors(t, "JobErrors after a refused FinishValidation", errs, nil)
@@ -100,7 +108,7 @@ func testWritesRenewLease(t *testing.T, e *env) {
 	prev := "ClaimJob"
 	for _, w := range writes {
 		e.clock.Advance(ttl - time.Second)
-		if got, err := e.s.ClaimJob(e.ctx, "thief", ttl); err == nil {
+		if got, _, err := e.s.ClaimJob(e.ctx, "thief", ttl); err == nil {
 			t.Fatalf("ClaimJob %v after %s claimed job %s; %s did not renew the lease", ttl-time.Second, prev, got.ID, prev)
 		} else {
 			wantCode(t, "ClaimJob", err, bulkid.ENOTFOUND)
@@ -109,7 +117,7 @@ func testWritesRenewLease(t *testing.T, e *env) {
 		prev = w.name
 	}
 	e.clock.Advance(ttl - time.Second)
-	_, err := e.s.ClaimJob(e.ctx, "thief", ttl)
+	_, _, err := e.s.ClaimJob(e.ctx, "thief", ttl)
 	wantCode(t, "ClaimJob before the renewed lease expired", err, bulkid.ENOTFOUND)
 	e.clock.Advance(2 * time.Second)
 	e.claim("thief", job)
@@ -125,7 +133,7 @@ func testReleaseJob(t *testing.T, e *env) {
 	e.must("ReleaseJob", e.s.ReleaseJob(e.ctx, l))
 
 	// Another worker claims it at once, where the first left off.
-	got, err := e.s.ClaimJob(e.ctx, "w2", ttl)
+	got, _, err := e.s.ClaimJob(e.ctx, "w2", ttl)
 	e.must("ClaimJob after ReleaseJob", err)
 	wantJob(t, "ClaimJob after ReleaseJob", got, &bulkid.Job{ID: job.ID, AppID: app.ID, Type: bulkid.JobCompanies,
 		Status: bulkid.StatusProcessing, Source: bulkid.SourceNDJSON, SubmittedAt: start, StartTime: start,
@@ -173,14 +181,15 @@ func testJobRecords(t *testing.T, e *env) {
 func testSetJobStatus(t *testing.T, e *env) {
 	app := e.createApp("a")
 	job := e.submit(app, bulkid.JobUsers, `{"user_id":"u1"}`)
-	l := e.claim("w1", job)
 	started := e.clock.Advance(time.Minute)
+	l := e.claim("w1", job)
+	e.clock.Advance(time.Minute)
 	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	got := e.job(app, job.ID)
 	if got.Status != bulkid.StatusValidating {
 		t.Errorf("Status = %q, want %q", got.Status, bulkid.StatusValidating)
 	}
-	wantTime(t, "StartTime", got.StartTime, started)
+	wantTime(t, "StartTime, set by the claim", got.StartTime, started)
 
 	e.clock.Advance(time.Minute)
 	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusProcessing))
@@ -329,10 +338,10 @@ func testFinishJob(t *testing.T, e *env) {
 
 	_, err := e.s.ActiveJob(e.ctx, app.ID)
 	wantCode(t, "ActiveJob after FinishJob", err, bulkid.ENOTFOUND)
-	_, err = e.s.ClaimJob(e.ctx, "w2", ttl)
+	_, _, err = e.s.ClaimJob(e.ctx, "w2", ttl)
 	wantCode(t, "ClaimJob of a finished job", err, bulkid.ENOTFOUND)
 	e.clock.Advance(2 * ttl)
-	_, err = e.s.ClaimJob(e.ctx, "w2", ttl)
+	_, _, err = e.s.ClaimJob(e.ctx, "w2", ttl)
 	wantCode(t, "ClaimJob of a finished job after its lease would have expired", err, bulkid.ENOTFOUND)
 
 	wantCode(t, "RenewLease of a finished job", e.s.RenewLease(e.ctx, l), bulkid.ELEASELOST)
@@ -455,4 +464,160 @@ func testReserveRows(t *testing.T, e *env) {
 	if _, err := e.s.ReserveRows(e.ctx, 1<<40, 1, 600, 10); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
 		t.Errorf("ReserveRows of an unknown app: %v, want ENOTFOUND", err)
 	}
+}
+
+// testClaimStartsJob: the claim of a queued job starts it in its own
+// transaction (validating, start_time), and only then: a job claimed again
+// after its lease ran out or was released is resumed as it stood, its
+// start_time kept.
+func testClaimStartsJob(t *testing.T, e *env) {
+	app := e.createApp("a")
+	job := e.submit(app, bulkid.JobCompanies, `{"company_id":"c1"}`, `{"company_id":"c2"}`)
+	before := e.job(app, job.ID)
+	if before.Status != bulkid.StatusQueued || !before.StartTime.IsZero() {
+		t.Fatalf("submitted job: Status %q, StartTime %v; want queued, zero", before.Status, before.StartTime)
+	}
+	startedAt := e.clock.Advance(time.Minute)
+	l := e.claim("w1", job)
+	got := e.job(app, job.ID)
+	if got.Status != bulkid.StatusValidating {
+		t.Errorf("Status after the claim = %q, want validating", got.Status)
+	}
+	wantTime(t, "StartTime after the claim", got.StartTime, startedAt)
+
+	// Lost before validation ended: the next claim resumes it validating.
+	e.clock.Advance(ttl + time.Second)
+	again, started, err := e.s.ClaimJob(e.ctx, "w2", ttl)
+	e.must("ClaimJob after the lease ran out", err)
+	if again.ID != job.ID || again.Status != bulkid.StatusValidating || started {
+		t.Errorf("ClaimJob after the lease ran out: job %s, Status %q, started %v; want %s, validating, false", again.ID, again.Status, started, job.ID)
+	}
+	wantTime(t, "StartTime after the second claim", again.StartTime, startedAt)
+	wantCode(t, "FinishValidation by the first worker", e.s.FinishValidation(e.ctx, l, nil), bulkid.ELEASELOST)
+	l2 := bulkid.Lease{JobID: job.ID, Owner: "w2", TTL: ttl}
+	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l2, nil))
+	e.must("ReleaseJob", e.s.ReleaseJob(e.ctx, l2))
+
+	// Released at processing: claimed at once, as it stood.
+	e.clock.Advance(time.Minute)
+	again, started, err = e.s.ClaimJob(e.ctx, "w3", ttl)
+	e.must("ClaimJob after ReleaseJob", err)
+	if again.Status != bulkid.StatusProcessing || started {
+		t.Errorf("ClaimJob after ReleaseJob: Status %q, started %v; want processing, false", again.Status, started)
+	}
+	wantTime(t, "StartTime after the third claim", again.StartTime, startedAt)
+}
+
+// testLastBatchPendingRefresh: the batch that takes the cursor to the
+// end moves the job to pending_refresh in its transaction, when any row
+// completed; a batch refused (stale cursor, lost lease, canceled) moves
+// nothing, and a job none of whose rows completed stays processing.
+func testLastBatchPendingRefresh(t *testing.T, e *env) {
+	app := e.createApp("a")
+	raws := []string{`{"company_id":"c1"}`, `{"company_id":"c2"}`, `{"company_id":"c3"}`}
+	recs := e.records(bulkid.JobCompanies, raws...)
+	job := e.submit(app, bulkid.JobCompanies, raws...)
+	l := e.startJob("w1", job)
+	status := func(what string, want bulkid.JobStatus, cursor int) {
+		t.Helper()
+		if got := e.job(app, job.ID); got.Status != want || got.Cursor != cursor {
+			t.Errorf("%s: Status %q, Cursor %d; want %q, %d", what, got.Status, got.Cursor, want, cursor)
+		}
+	}
+	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[:2], 0, 2))
+	status("after a batch short of the end", bulkid.StatusProcessing, 2)
+	wantCode(t, "last ApplyBatch from a stale cursor", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[2:], 1, 3), bulkid.ELEASELOST)
+	wantCode(t, "last ApplyBatch of another owner", e.s.ApplyBatch(e.ctx, bulkid.Lease{JobID: job.ID, Owner: "w9", TTL: ttl},
+		bulkid.JobCompanies, recs[2:], 2, 3), bulkid.ELEASELOST)
+	status("after refused last batches", bulkid.StatusProcessing, 2)
+	e.must("last ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[2:], 2, 3))
+	status("after the last batch", bulkid.StatusPendingRefresh, 3)
+
+	// A crash now: the next claim resumes it at pending_refresh.
+	e.clock.Advance(ttl + time.Second)
+	got, started, err := e.s.ClaimJob(e.ctx, "w2", ttl)
+	e.must("ClaimJob after the last batch", err)
+	if got.ID != job.ID || got.Status != bulkid.StatusPendingRefresh || started {
+		t.Errorf("ClaimJob after the last batch: %s, Status %q, started %v; want %s, pending_refresh, false", got.ID, got.Status, started, job.ID)
+	}
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, bulkid.Lease{JobID: job.ID, Owner: "w2", TTL: ttl}, app.ID, bulkid.StatusCompleted))
+
+	// Every record invalid: the last batch applies none and the job stays
+	// processing, for the worker to finish failed.
+	bad := e.submit(app, bulkid.JobCompanies, `{"metadata":{}}`, `{"company_id":""}`)
+	l = e.claim("w1", bad)
+	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, []bulkid.RecordError{
+		{Seq: 0, Pos: 1, Code: bulkid.RMissingID, Message: "x", Raw: []byte(`{"metadata":{}}`)},
+		{Seq: 1, Pos: 2, Code: bulkid.RMissingID, Message: "x", Raw: []byte(`{"company_id":""}`)}}))
+	e.must("last ApplyBatch of no records", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, nil, 0, 2))
+	if got := e.job(app, bad.ID); got.Status != bulkid.StatusProcessing || got.Cursor != 2 || got.CompletedRows != 0 {
+		t.Errorf("job of invalid records after its last batch: Status %q, Cursor %d, CompletedRows %d; want processing, 2, 0", got.Status, got.Cursor, got.CompletedRows)
+	}
+	e.must("FinishJob(failed)", e.s.FinishJob(e.ctx, l, bulkid.StatusFailed, "every record is invalid"))
+
+	// Canceled before its last batch: the batch is refused and the job
+	// stays processing.
+	raws = []string{`{"company_id":"k1"}`}
+	late := e.submit(app, bulkid.JobCompanies, raws...)
+	l = e.startJob("w1", late)
+	_, err = e.s.CancelJob(e.ctx, app.ID, late.ID)
+	e.must("CancelJob", err)
+	wantCode(t, "last ApplyBatch after CancelJob", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, e.records(bulkid.JobCompanies, raws...), 0, 1), bulkid.ECANCELED)
+	if got := e.job(app, late.ID); got.Status != bulkid.StatusProcessing || got.Cursor != 0 {
+		t.Errorf("canceled job after its refused last batch: Status %q, Cursor %d; want processing, 0", got.Status, got.Cursor)
+	}
+}
+
+// testCompleteJob: the refresh and the finish commit together. Refused
+// (the lease lost), neither is written: the counts stay as they were and
+// the job stays pending_refresh, and the worker that takes it over
+// refreshes and finishes it, each change added once.
+func testCompleteJob(t *testing.T, e *env) {
+	app := e.createApp("a")
+	raws := []string{`{"user_id":"u1","company_id":"a"}`, `{"user_id":"u2","company_id":"a"}`, `{"user_id":"u3","company_id":"b"}`}
+	job := e.submit(app, bulkid.JobUsers, raws...)
+	l1 := e.startJob("w1", job)
+	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l1, bulkid.JobUsers, e.records(bulkid.JobUsers, raws...), 0, 3))
+
+	// w1 is gone after its last batch; its CompleteJob comes too late.
+	e.clock.Advance(ttl + time.Second)
+	l2 := e.claim("w2", job)
+	wantCode(t, "CompleteJob by the lost worker", e.s.CompleteJob(e.ctx, l1, app.ID, bulkid.StatusCompleted), bulkid.ELEASELOST)
+	e.counts(app, "after the lost worker's CompleteJob", map[string]int{"a": 0, "b": 0})
+	if got := e.job(app, job.ID); got.Status != bulkid.StatusPendingRefresh || !got.EndTime.IsZero() {
+		t.Errorf("after the lost worker's CompleteJob: Status %q, EndTime %v; want pending_refresh, zero", got.Status, got.EndTime)
+	}
+	if _, err := e.s.ActiveJob(e.ctx, app.ID); err != nil {
+		t.Errorf("ActiveJob after the lost worker's CompleteJob: %v, want the job still active", err)
+	}
+
+	ended := e.clock.Advance(time.Second)
+	e.must("CompleteJob by w2", e.s.CompleteJob(e.ctx, l2, app.ID, bulkid.StatusCompleted))
+	want := map[string]int{"a": 2, "b": 1}
+	e.counts(app, "after CompleteJob", want)
+	got := e.job(app, job.ID)
+	if got.Status != bulkid.StatusCompleted || got.CompletedRows != 3 {
+		t.Errorf("after CompleteJob: Status %q, CompletedRows %d; want completed, 3", got.Status, got.CompletedRows)
+	}
+	wantTime(t, "EndTime after CompleteJob", got.EndTime, ended)
+	if recs, err := e.s.JobRecords(e.ctx, job.ID, 0, 10); err != nil || len(recs) != 0 {
+		t.Errorf("JobRecords after CompleteJob: %d records, %v; want the input dropped", len(recs), err)
+	}
+	_, err := e.s.ActiveJob(e.ctx, app.ID)
+	wantCode(t, "ActiveJob after CompleteJob", err, bulkid.ENOTFOUND)
+	wantCode(t, "CompleteJob of a finished job", e.s.CompleteJob(e.ctx, l2, app.ID, bulkid.StatusCompleted), bulkid.ELEASELOST)
+	e.counts(app, "after CompleteJob of a finished job", want)
+
+	// A cancel that came while it refreshed ends the job canceled.
+	raws = []string{`{"user_id":"u4","company_id":"b"}`}
+	next := e.submit(app, bulkid.JobUsers, raws...)
+	l := e.startJob("w1", next)
+	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, e.records(bulkid.JobUsers, raws...), 0, 1))
+	_, err = e.s.CancelJob(e.ctx, app.ID, next.ID)
+	e.must("CancelJob while pending_refresh", err)
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCompleted))
+	if got := e.job(app, next.ID); got.Status != bulkid.StatusCanceled || got.CompletedRows != 1 {
+		t.Errorf("job canceled while refreshing: Status %q, CompletedRows %d; want canceled, 1", got.Status, got.CompletedRows)
+	}
+	e.counts(app, "after the canceled job", map[string]int{"a": 2, "b": 2})
 }

@@ -154,7 +154,7 @@ func (f *fixture) endJob(status bulkid.JobStatus) *bulkid.Job {
 	if err := f.store.CreateJob(ctx, job, recordpack.FromRecords([]bulkid.RawRecord{{Raw: []byte(`{"company_id":"c1"}`)}})); err != nil {
 		f.t.Fatal(err)
 	}
-	if _, err := f.store.ClaimJob(ctx, "w", time.Minute); err != nil {
+	if _, _, err := f.store.ClaimJob(ctx, "w", time.Minute); err != nil {
 		f.t.Fatal(err)
 	}
 	if err := f.store.FinishJob(ctx, bulkid.Lease{JobID: job.ID, Owner: "w", TTL: time.Minute}, status, ""); err != nil {

@@ -18,14 +18,14 @@ type claimCounter struct {
 	calls    atomic.Int32
 }
 
-func (c *claimCounter) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
+func (c *claimCounter) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, bool, error) {
 	c.calls.Add(1)
 	n := c.in.Add(1)
 	defer c.in.Add(-1)
 	for m := c.most.Load(); n > m && !c.most.CompareAndSwap(m, n); m = c.most.Load() {
 	}
 	time.Sleep(2 * time.Millisecond)
-	return nil, &bulkid.Error{Code: bulkid.ENOTFOUND}
+	return nil, false, &bulkid.Error{Code: bulkid.ENOTFOUND}
 }
 
 // TestOneClaimAtATime: sixteen workers claiming at once reach the store
@@ -39,7 +39,7 @@ func TestOneClaimAtATime(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			if _, err := p.claim(context.Background(), "w"); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+			if _, _, err := p.claim(context.Background(), "w"); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
 				t.Errorf("claim = %v, want the store's ENOTFOUND", err)
 			}
 		})

@@ -67,10 +67,10 @@ func (s countedStore) Job(ctx context.Context, appID int64, jobID string) (*bulk
 	return j, err
 }
 
-func (s countedStore) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
-	j, err := s.Store.ClaimJob(ctx, owner, ttl)
+func (s countedStore) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, bool, error) {
+	j, started, err := s.Store.ClaimJob(ctx, owner, ttl)
 	s.count("ClaimJob", err)
-	return j, err
+	return j, started, err
 }
 
 func (s countedStore) ReserveRows(ctx context.Context, appID int64, n, rowsPerMinute, burst int) (time.Duration, error) {
@@ -118,6 +118,12 @@ func (s countedStore) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.J
 func (s countedStore) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
 	err := s.Store.RefreshCompanies(ctx, l, appID)
 	s.count("RefreshCompanies", err)
+	return err
+}
+
+func (s countedStore) CompleteJob(ctx context.Context, l bulkid.Lease, appID int64, status bulkid.JobStatus) error {
+	err := s.Store.CompleteJob(ctx, l, appID, status)
+	s.count("CompleteJob", err)
 	return err
 }
 

@@ -163,7 +163,7 @@ func (p *Pool) loop(ctx context.Context, owner string) {
 		// commit while the worker saw an error, leaving the job leased to
 		// no one until the lease ran out. A claim that completes is given
 		// back at once by runJob when the worker is stopping.
-		job, err := p.claim(context.WithoutCancel(ctx), owner)
+		job, started, err := p.claim(context.WithoutCancel(ctx), owner)
 		if failing && (err == nil || bulkid.ErrorCode(err) == bulkid.ENOTFOUND) {
 			p.cfg.Logger.Info("claim job: the store answers again", "worker", owner)
 			failing = false
@@ -176,6 +176,10 @@ func (p *Pool) loop(ctx context.Context, owner string) {
 				failing = true
 			}
 		default:
+			if started {
+				p.metrics.JobStarted(time.Since(job.SubmittedAt))
+				p.metrics.JobStatus(bulkid.StatusValidating)
+			}
 			p.runJob(ctx, owner, job)
 			continue
 		}
@@ -195,7 +199,7 @@ func (p *Pool) loop(ctx context.Context, owner string) {
 // side by side within one process: each takes the oldest free job under a
 // row lock, and SQLite makes them one at a time on its write connection
 // anyway. Claims of other processes are not affected.
-func (p *Pool) claim(ctx context.Context, owner string) (*bulkid.Job, error) {
+func (p *Pool) claim(ctx context.Context, owner string) (*bulkid.Job, bool, error) {
 	p.claimMu.Lock()
 	defer p.claimMu.Unlock()
 	return p.cfg.Store.ClaimJob(ctx, owner, p.cfg.LeaseTTL)
@@ -276,10 +280,7 @@ func (p *Pool) giveBack(ctx, sctx context.Context, l bulkid.Lease, log *slog.Log
 // its batches applied stays, their changes to the companies' counts are
 // added (as a finished user job's are), and the job ends canceled.
 func (p *Pool) finishCanceled(sctx context.Context, l bulkid.Lease, job *bulkid.Job) error {
-	if err := p.cfg.Store.RefreshCompanies(sctx, l, job.AppID); err != nil {
-		return err
-	}
-	if err := p.finish(sctx, l, bulkid.StatusCanceled, ""); err != nil {
+	if err := p.complete(sctx, l, job, bulkid.StatusCanceled); err != nil {
 		return err
 	}
 	job.Status = bulkid.StatusCanceled
@@ -291,7 +292,6 @@ func (p *Pool) finishCanceled(sctx context.Context, l bulkid.Lease, job *bulkid.
 
 // steps moves a job through its lifecycle from wherever it stands.
 func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job, t *tally) error {
-	st := p.cfg.Store
 	// sp holds the records validation parsed, for processing in this run;
 	// nil when the job was validated before (processing then parses again).
 	var sp *spool
@@ -306,12 +306,9 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job,
 			return errStopped
 		}
 		var err error
+		// A queued job was started by its claim (ClaimJob): it comes here
+		// validating.
 		switch job.Status {
-		case bulkid.StatusQueued:
-			if err = st.SetJobStatus(sctx, l, bulkid.StatusValidating); err == nil {
-				p.metrics.JobStarted(time.Since(job.SubmittedAt))
-			}
-			job.Status = bulkid.StatusValidating
 		case bulkid.StatusValidating:
 			sp.close()
 			if sp, err = p.validate(sctx, l, job); err == nil {
@@ -325,14 +322,18 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job,
 				job.Status = bulkid.StatusFailed
 				return p.finish(sctx, l, bulkid.StatusFailed, "Every record of the job is invalid; see its errors.")
 			}
-			err = st.SetJobStatus(sctx, l, bulkid.StatusPendingRefresh)
+			// The last batch moved the job to pending_refresh in its
+			// transaction (ApplyBatch). A job resumed at processing with
+			// its cursor at the end (written so by an older bulkid) goes
+			// on to the refresh all the same: CompleteJob commits it with
+			// the finish, so nothing is left half done.
 			job.Status = bulkid.StatusPendingRefresh
 		case bulkid.StatusPendingRefresh:
-			if err = st.RefreshCompanies(sctx, l, job.AppID); err != nil {
-				return err
-			}
+			// The refresh and the finish commit together: a crash before
+			// their commit leaves the job pending_refresh with nothing
+			// refreshed, for its next claim to run again, as before.
 			job.Status = bulkid.StatusCompleted
-			return p.finish(sctx, l, bulkid.StatusCompleted, "")
+			return p.complete(sctx, l, job, bulkid.StatusCompleted)
 		default:
 			return fmt.Errorf("job %s has status %q that no worker runs", job.ID, job.Status)
 		}
@@ -341,6 +342,16 @@ func (p *Pool) steps(ctx, sctx context.Context, l bulkid.Lease, job *bulkid.Job,
 		}
 		p.metrics.JobStatus(job.Status)
 	}
+}
+
+// complete refreshes the job's companies and ends it with status
+// (completed or canceled) in one commit, reporting it.
+func (p *Pool) complete(sctx context.Context, l bulkid.Lease, job *bulkid.Job, status bulkid.JobStatus) error {
+	err := p.cfg.Store.CompleteJob(sctx, l, job.AppID, status)
+	if err == nil {
+		p.metrics.JobStatus(status)
+	}
+	return err
 }
 
 // finish ends the job with status, reporting it.

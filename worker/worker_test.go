@@ -280,14 +280,14 @@ type lateClaimStore struct {
 	once     sync.Once
 }
 
-func (s *lateClaimStore) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, error) {
+func (s *lateClaimStore) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, bool, error) {
 	s.once.Do(func() { close(s.claiming) })
 	<-s.release
-	job, err := s.Store.ClaimJob(context.WithoutCancel(ctx), owner, ttl) // the commit lands
+	job, started, err := s.Store.ClaimJob(context.WithoutCancel(ctx), owner, ttl) // the commit lands
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
-	return job, err
+	return job, started, err
 }
 
 // TestShutdownDuringClaim: a claim in flight when the pool stops is not cut
@@ -309,7 +309,7 @@ func TestShutdownDuringClaim(t *testing.T) {
 	cancel()
 	close(ls.release)
 	<-done
-	got, err := st.ClaimJob(context.Background(), "another-process", time.Minute)
+	got, _, err := st.ClaimJob(context.Background(), "another-process", time.Minute)
 	if err != nil || got.ID != job.ID {
 		t.Fatalf("after shutdown another worker's claim = %v, %v; want job %s, free at once", got, err, job.ID)
 	}
