@@ -93,11 +93,11 @@ type JobStore interface {
 	// same transaction: status canceled, end_time set, its input dropped,
 	// and the app free for its next job. A validating, processing or
 	// pending_refresh job only has its cancel recorded: its worker's next
-	// write (a batch, a renewal, a status move) is refused with ECANCELED,
-	// and the worker finishes it canceled, keeping what it applied. A job
-	// already canceled is returned as it is. Returns EJOBFINISHED, with
-	// Error.Job set, for a completed or failed job, and ENOTFOUND if it
-	// does not exist or belongs to another app.
+	// write (the end of its validation, a batch, a renewal) is refused
+	// with ECANCELED, and the worker finishes it canceled, keeping what it
+	// applied. A job already canceled is returned as it is. Returns
+	// EJOBFINISHED, with Error.Job set, for a completed or failed job, and
+	// ENOTFOUND if it does not exist or belongs to another app.
 	CancelJob(ctx context.Context, appID int64, jobID string) (*Job, error)
 }
 
@@ -211,9 +211,9 @@ type WorkStore interface {
 	ReserveRows(ctx context.Context, appID int64, n, rowsPerMinute, burst int) (time.Duration, error)
 	// RenewLease extends the lease. Returns ELEASELOST, or ECANCELED if
 	// a client canceled the job (JobStore.CancelJob): the worker then
-	// refreshes the companies and finishes it canceled. SetJobStatus,
-	// FinishValidation and ApplyBatch return ECANCELED too, writing
-	// nothing; ReleaseJob, RefreshCompanies and FinishJob do not.
+	// finishes it canceled with CompleteJob, which refreshes the companies
+	// too. FinishValidation and ApplyBatch return ECANCELED too, writing
+	// nothing; ReleaseJob, FinishJob and CompleteJob do not.
 	RenewLease(ctx context.Context, l Lease) error
 	// ReleaseJob gives the job back for another worker to claim at once
 	// (on shutdown). Returns ELEASELOST.
@@ -221,9 +221,6 @@ type WorkStore interface {
 	// JobRecords returns the job's input records with Seq >= fromSeq in
 	// order, at most limit of them.
 	JobRecords(ctx context.Context, jobID string, fromSeq, limit int) ([]RawRecord, error)
-	// SetJobStatus moves the job to status, setting start_time if unset.
-	// Returns ELEASELOST.
-	SetJobStatus(ctx context.Context, l Lease, status JobStatus) error
 	// FinishValidation replaces the job's record errors with errs, sets
 	// failed_rows to their count and moves the job to processing, at once.
 	// Returns ELEASELOST.
@@ -237,10 +234,6 @@ type WorkStore interface {
 	// worker to finish failed.
 	// Returns ELEASELOST, also if the cursor is no longer fromCursor.
 	ApplyBatch(ctx context.Context, l Lease, t JobType, recs []Record, fromCursor, toCursor int) error
-	// RefreshCompanies recomputes user_count and visibility of the app's
-	// companies whose associations changed since the last refresh.
-	// Returns ELEASELOST.
-	RefreshCompanies(ctx context.Context, l Lease, appID int64) error
 	// FinishJob moves the job to a final status with reason (for failed),
 	// sets end_time, drops its input records and ends the lease. A job
 	// whose cancel was requested that would end completed ends canceled:
@@ -250,10 +243,12 @@ type WorkStore interface {
 	// (WebhookStore), so that no ended job misses its webhooks.
 	// Returns ELEASELOST.
 	FinishJob(ctx context.Context, l Lease, status JobStatus, reason string) error
-	// CompleteJob is RefreshCompanies of the job's app then FinishJob(status,
-	// no reason) in one transaction, status being completed or canceled: a
-	// crash leaves both or neither, so the job resumes where it stood, and
-	// the refresh's changes are added once.
+	// CompleteJob refreshes the companies of the job's app, appID (adds
+	// to user_count and visibility of the companies whose associations
+	// changed since the last refresh what the changes left), then is
+	// FinishJob(status, no reason), in one transaction, status being
+	// completed or canceled: a crash leaves both or neither, so the job
+	// resumes where it stood, and the refresh's changes are added once.
 	// Returns ELEASELOST.
 	CompleteJob(ctx context.Context, l Lease, appID int64, status JobStatus) error
 }

@@ -63,12 +63,12 @@ func TestCancelRequestedNotice(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, options{})
 	jobID := s.submit("companies", map[string]any{"company_id": "c1"})
-	// Stand in for a worker that has started the job (no pool runs).
-	if _, _, err := s.store.ClaimJob(t.Context(), "w", time.Hour); err != nil {
+	// Stand in for a worker that has started the job (no pool runs): its
+	// claim starts it.
+	if got, _, err := s.store.ClaimJob(t.Context(), "w", time.Hour); err != nil {
 		t.Fatal(err)
-	}
-	if err := s.store.SetJobStatus(t.Context(), bulkid.Lease{JobID: jobID, Owner: "w", TTL: time.Hour}, bulkid.StatusValidating); err != nil {
-		t.Fatal(err)
+	} else if got.ID != jobID || got.Status != bulkid.StatusValidating {
+		t.Fatalf("ClaimJob = job %s, Status %q; want %s, validating", got.ID, got.Status, jobID)
 	}
 	b := s.browser()
 	b.signIn(keyA)

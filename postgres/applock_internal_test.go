@@ -64,7 +64,7 @@ func TestWritersTakeTheAppLock(t *testing.T) {
 		{"ApplyBatch", func() error {
 			return db.ApplyBatch(ctx, l, bulkid.JobCompanies, []bulkid.Record{record(t, bulkid.JobCompanies, string(raw.Raw))}, 0, 1)
 		}},
-		{"RefreshCompanies", func() error { return db.RefreshCompanies(ctx, l, app.ID) }},
+		{"CompleteJob", func() error { return db.CompleteJob(ctx, l, app.ID, bulkid.StatusCompleted) }},
 		{"DeleteCompanies", func() error { _, err := db.DeleteCompanies(ctx, app.ID, []string{"y"}); return err }},
 		{"DeleteUsers", func() error { _, err := db.DeleteUsers(ctx, app.ID, []string{"u"}); return err }},
 	} {

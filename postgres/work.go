@@ -109,13 +109,6 @@ func (db *DB) ReleaseJob(ctx context.Context, l bulkid.Lease) error {
 	})
 }
 
-// SetJobStatus moves a job to status.
-func (db *DB) SetJobStatus(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		return db.stoppable(ctx, tx, l, "status = $4, start_time = coalesce(start_time, $5)", "", status, db.now())
-	})
-}
-
 // FinishValidation records the job's invalid records and moves it to processing.
 func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulkid.RecordError) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
@@ -378,7 +371,7 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 			return err
 		}
 		if len(res.Dirty) > 0 {
-			// Added to the counts by the job's refresh (RefreshCompanies),
+			// Added to the counts by the job's refresh (CompleteJob),
 			// committed with the batch so that they are added once. The
 			// refresh and every real-time write take the app's lock too,
 			// so these writes never wait.
@@ -415,30 +408,16 @@ func insertErrors(ctx context.Context, tx pgx.Tx, seq int64, errs []bulkid.Recor
 	return err
 }
 
-// RefreshCompanies adds the changes the job's batches left in
-// company_refresh to the counts and visibility of their companies, under
-// the app's lock (lockApp), and empties the app's list. The app's one job
-// is this one, and a real-time write takes out what it adds, so every row
-// of the app's is this job's.
-func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := lockApp(ctx, tx, appID); err != nil {
-			return err
-		}
-		if err := db.leased(ctx, tx, l, "", ""); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, refreshDirty, appID)
-		return err
-	})
-}
-
 // CompleteJob refreshes the app's companies and ends the job in one
-// transaction (one commit where RefreshCompanies and FinishJob took two),
-// then reclaims the staged input's space as FinishJob does. The app's
-// lock comes first, then the job's row (see Lock order); finish's guarded
-// update of the job's row rolls the refresh back with it when the job is
-// no longer this worker's.
+// transaction (one commit where the refresh and FinishJob took two),
+// then reclaims the staged input's space as FinishJob does. The refresh
+// (refreshDirty) adds the changes the job's batches left in
+// company_refresh to the counts and visibility of their companies and
+// empties the app's list: the app's one job is this one, and a real-time
+// write takes out what it adds, so every row of the app's is this job's.
+// The app's lock comes first, then the job's row (see Lock order);
+// finish's guarded update of the job's row rolls the refresh back with it
+// when the job is no longer this worker's.
 func (db *DB) CompleteJob(ctx context.Context, l bulkid.Lease, appID int64, status bulkid.JobStatus) error {
 	now := db.now()
 	err := db.inTx(ctx, func(tx pgx.Tx) error {

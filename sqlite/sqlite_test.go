@@ -82,7 +82,6 @@ func TestReopenKeepsData(t *testing.T) {
 	l := bulkid.Lease{JobID: done.ID, Owner: "w1", TTL: ttl}
 	_, _, err = db.ClaimJob(ctx, l.Owner, ttl)
 	must("ClaimJob", err)
-	must("SetJobStatus", db.SetJobStatus(ctx, l, bulkid.StatusValidating))
 	must("FinishValidation", db.FinishValidation(ctx, l, nil))
 	must("ApplyBatch", db.ApplyBatch(ctx, l, bulkid.JobCompanies, []bulkid.Record{validate(bulkid.JobCompanies, companyRaw)}, 0, 1))
 	must("FinishJob", db.FinishJob(ctx, l, bulkid.StatusCompleted, ""))
@@ -100,7 +99,6 @@ func TestReopenKeepsData(t *testing.T) {
 	l = bulkid.Lease{JobID: running.ID, Owner: "w1", TTL: ttl}
 	_, _, err = db.ClaimJob(ctx, l.Owner, ttl)
 	must("ClaimJob", err)
-	must("SetJobStatus", db.SetJobStatus(ctx, l, bulkid.StatusValidating))
 	recErr := bulkid.RecordError{Seq: 1, Pos: 2, Code: bulkid.RMissingID, Message: "user_id is required", Raw: []byte(raws[1])}
 	must("FinishValidation", db.FinishValidation(ctx, l, []bulkid.RecordError{recErr}))
 	must("ApplyBatch", db.ApplyBatch(ctx, l, bulkid.JobUsers, []bulkid.Record{validate(bulkid.JobUsers, raws[0])}, 0, 2))
@@ -155,8 +153,7 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	l = bulkid.Lease{JobID: running.ID, Owner: "w2", TTL: ttl}
 	must("ApplyBatch", db.ApplyBatch(ctx, l, bulkid.JobUsers, []bulkid.Record{validate(bulkid.JobUsers, raws[2])}, 2, 3))
-	must("RefreshCompanies", db.RefreshCompanies(ctx, l, app.ID))
-	must("FinishJob", db.FinishJob(ctx, l, bulkid.StatusCompleted, ""))
+	must("CompleteJob", db.CompleteJob(ctx, l, app.ID, bulkid.StatusCompleted))
 	if c, err := db.Company(ctx, app.ID, "c1"); err != nil || c.UserCount != 1 {
 		t.Errorf("c1 after the resumed job: %+v, %v; want UserCount 1", c, err)
 	}
@@ -388,11 +385,9 @@ func TestApplyBatchManyNew(t *testing.T) {
 		for _, err := range []error{
 			db.CreateJob(ctx, job, recordpack.FromRecords(in)),
 			func() error { _, _, err := db.ClaimJob(ctx, l.Owner, l.TTL); return err }(),
-			db.SetJobStatus(ctx, l, bulkid.StatusValidating),
 			db.FinishValidation(ctx, l, nil),
 			db.ApplyBatch(ctx, l, typ, recs, 0, len(recs)),
-			db.RefreshCompanies(ctx, l, app.ID),
-			db.FinishJob(ctx, l, bulkid.StatusCompleted, ""),
+			db.CompleteJob(ctx, l, app.ID, bulkid.StatusCompleted),
 		} {
 			if err != nil {
 				t.Fatal(err)

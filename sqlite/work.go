@@ -151,13 +151,6 @@ func (db *DB) ReleaseAllLeases(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// SetJobStatus moves a job to status.
-func (db *DB) SetJobStatus(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		return db.stoppable(ctx, tx, l, "status = ?, start_time = coalesce(start_time, ?)", []any{status, ms(db.now())}, "")
-	})
-}
-
 // FinishValidation records the job's invalid records and moves it to processing.
 func (db *DB) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulkid.RecordError) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
@@ -244,7 +237,7 @@ func (db *DB) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, 
 		if err != nil {
 			return err
 		}
-		// Added to the counts by the job's refresh (RefreshCompanies),
+		// Added to the counts by the job's refresh (CompleteJob),
 		// committed with the batch so that they are added once.
 		if err := markDirty(ctx, tx, appID, res.Dirty, res.Deltas); err != nil {
 			return err
@@ -485,20 +478,9 @@ func addCounts(ctx context.Context, tx *sql.Tx, appID int64, ids []string, delta
 	return err
 }
 
-// RefreshCompanies adds the changes the job's batches left in
-// company_refresh to the counts and visibility of their companies, and
-// empties the app's list.
-func (db *DB) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := db.leased(ctx, tx, l, ""); err != nil {
-			return err
-		}
-		return refresh(ctx, tx, appID)
-	})
-}
-
-// refresh adds what company_refresh holds for the app to its companies'
-// counts and empties the app's list.
+// refresh adds the changes the job's batches left in company_refresh
+// (what company_refresh holds for the app) to the counts and visibility
+// of their companies, and empties the app's list.
 func refresh(ctx context.Context, tx *sql.Tx, appID int64) error {
 	if _, err := tx.ExecContext(ctx, refreshAll, appID, appID); err != nil {
 		return err
@@ -513,7 +495,7 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 }
 
 // CompleteJob refreshes the app's companies and ends the job in one
-// transaction: one commit where RefreshCompanies and FinishJob took two.
+// transaction: one commit where the refresh and FinishJob took two.
 // The lease is checked by finish's guarded update, which rolls the
 // refresh back with it when the job is no longer this worker's.
 func (db *DB) CompleteJob(ctx context.Context, l bulkid.Lease, appID int64, status bulkid.JobStatus) error {

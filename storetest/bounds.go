@@ -105,7 +105,6 @@ func testProfileBounds(t *testing.T, e *env) {
 	}
 	job := e.submit(app, bulkid.JobCompanies, raws...)
 	l := e.claim("w1", job)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	invalid := bulkid.RecordError{Seq: 5, Pos: 6, Code: bulkid.RMissingID, Message: "company_id is required", Raw: []byte(raws[5])}
 	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, []bulkid.RecordError{invalid}))
 	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs, 0, len(raws)))
@@ -223,9 +222,7 @@ func testUserProfileBounds(t *testing.T, e *env) {
 	job := e.submit(app, bulkid.JobUsers, raws...)
 	l := e.startJob("w1", job)
 	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, e.jobRecords(bulkid.JobUsers, raws...), 0, len(raws)))
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCompleted))
 	got := e.job(app, job.ID)
 	if got.CompletedRows != 4 || got.FailedRows != 1 {
 		t.Errorf("job: CompletedRows %d, FailedRows %d; want 4, 1", got.CompletedRows, got.FailedRows)

@@ -123,14 +123,8 @@ func (e *env) raceJob(l bulkid.Lease, app *bulkid.App, recs []bulkid.Record, bat
 			break
 		}
 	}
-	if err := e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh); err != nil {
-		fail("SetJobStatus(pending_refresh): %v", err)
-	}
-	if err := e.s.RefreshCompanies(e.ctx, l, app.ID); err != nil {
-		fail("RefreshCompanies: %v", err)
-	}
-	if err := e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""); err != nil {
-		fail("FinishJob: %v", err)
+	if err := e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCompleted); err != nil {
+		fail("CompleteJob: %v", err)
 	}
 	done.Store(true)
 	wg.Wait()

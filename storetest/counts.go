@@ -56,9 +56,7 @@ func testCountsMovesInJob(t *testing.T, e *env) {
 		e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, recs[b[0]:b[1]], b[0], b[1]))
 	}
 	e.counts(app, "before the refresh", map[string]int{"a": 2, "b": 1, "c": 0, "d": 1})
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCompleted))
 	// u1 c, u2 a, u3 c, u4 b, u5 b
 	e.counts(app, "after the refresh", map[string]int{"a": 1, "b": 2, "c": 2, "d": 0})
 
@@ -68,10 +66,11 @@ func testCountsMovesInJob(t *testing.T, e *env) {
 }
 
 // testCountsRefreshResumed: a job's batches commit what they change with
-// them, and its refresh adds it once: after a crash between a batch and
-// the refresh, the worker that takes the job over refreshes what the lost
-// one applied, and a refresh run again (its worker lost after it
-// committed, before the job finished) adds nothing more.
+// them, and its refresh adds it once. The refresh commits with the
+// finish (CompleteJob), so a worker lost before that commit, with the job
+// processing or pending_refresh (its last batch committed), leaves
+// nothing added: its CompleteJob, refused, adds nothing, and the worker
+// that takes the job over refreshes what every owner applied, once.
 func testCountsRefreshResumed(t *testing.T, e *env) {
 	app := e.createApp("a")
 	e.identify(app, bulkid.JobUsers, `{"user_id":"u0","company_id":"a"}`)
@@ -86,24 +85,33 @@ func testCountsRefreshResumed(t *testing.T, e *env) {
 	l1 := e.startJob("w1", job)
 	e.must("ApplyBatch by w1", e.s.ApplyBatch(e.ctx, l1, bulkid.JobUsers, recs[:3], 0, 3))
 
-	// w1 is gone before its refresh; w2 takes the job where it was.
+	// w1 is gone before its last batch; w2 takes the job where it was.
 	e.clock.Advance(ttl + time.Second)
 	l2 := e.claim("w2", job)
-	wantCode(t, "RefreshCompanies by the lost worker", e.s.RefreshCompanies(e.ctx, l1, app.ID), bulkid.ELEASELOST)
-	e.counts(app, "after the lost worker's refresh", map[string]int{"a": 1, "b": 0})
+	wantCode(t, "CompleteJob by the lost worker while processing", e.s.CompleteJob(e.ctx, l1, app.ID, bulkid.StatusCompleted), bulkid.ELEASELOST)
+	e.counts(app, "after the lost worker's CompleteJob", map[string]int{"a": 1, "b": 0})
 	e.must("ApplyBatch by w2", e.s.ApplyBatch(e.ctx, l2, bulkid.JobUsers, recs[3:], 3, 4))
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l2, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies by w2", e.s.RefreshCompanies(e.ctx, l2, app.ID))
-	want := map[string]int{"a": 2, "b": 2} // u1 u3; u2 u0
-	e.counts(app, "after w2's refresh", want)
+	e.counts(app, "after w2's last batch", map[string]int{"a": 1, "b": 0})
 
-	// w2 is gone after its refresh committed; w3 refreshes again.
+	// w2 is gone after its last batch committed, before its CompleteJob
+	// did; w3 resumes the job at pending_refresh.
 	e.clock.Advance(ttl + time.Second)
-	l3 := e.claim("w3", job)
-	e.must("RefreshCompanies by w3", e.s.RefreshCompanies(e.ctx, l3, app.ID))
-	e.counts(app, "after the refresh ran again", want)
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l3, bulkid.StatusCompleted, ""))
+	got, started, err := e.s.ClaimJob(e.ctx, "w3", ttl)
+	e.must("ClaimJob(w3)", err)
+	if got.ID != job.ID || got.Status != bulkid.StatusPendingRefresh || started {
+		t.Fatalf("ClaimJob(w3) = %s, Status %q, started %v; want %s, pending_refresh, false", got.ID, got.Status, started, job.ID)
+	}
+	l3 := bulkid.Lease{JobID: job.ID, Owner: "w3", TTL: ttl}
+	wantCode(t, "CompleteJob by the lost worker while pending_refresh", e.s.CompleteJob(e.ctx, l2, app.ID, bulkid.StatusCompleted), bulkid.ELEASELOST)
+	e.counts(app, "after the second lost worker's CompleteJob", map[string]int{"a": 1, "b": 0})
+	e.must("CompleteJob by w3", e.s.CompleteJob(e.ctx, l3, app.ID, bulkid.StatusCompleted))
+	want := map[string]int{"a": 2, "b": 2} // u1 u3; u2 u0
 	e.counts(app, "after the job", want)
+	wantCode(t, "CompleteJob by w3 again", e.s.CompleteJob(e.ctx, l3, app.ID, bulkid.StatusCompleted), bulkid.ELEASELOST)
+	e.counts(app, "after CompleteJob of the finished job", want)
+	if got := e.job(app, job.ID); got.Status != bulkid.StatusCompleted || got.CompletedRows != 4 {
+		t.Errorf("job: Status %q, CompletedRows %d; want completed, 4", got.Status, got.CompletedRows)
+	}
 }
 
 // testCountsRealtimeDuringJob: a real-time identify or delete leaves the
@@ -147,9 +155,7 @@ func testCountsRealtimeDuringJob(t *testing.T, e *env) {
 
 	e.must("ApplyBatch 3", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, recs[6:], 6, 8))
 	e.counts(app, "after batch 3", map[string]int{"x": 2, "y": 1, "z": 2})
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCompleted))
 	// x: u4 u7 u3; y: u1; z: u5 u6.
 	e.counts(app, "after the refresh", map[string]int{"x": 3, "y": 1, "z": 2})
 }

@@ -259,7 +259,6 @@ func testJobErrorCodes(t *testing.T, e *env) {
 	ds := e.dash()
 	job := e.submit(a, bulkid.JobCompanies, `{}`, `[1]`, `{"company_id":"ok"}`, `{"company_id":""}`)
 	l := e.claim("w", job)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	errs := []bulkid.RecordError{
 		{Seq: 0, Pos: 1, Code: bulkid.RMissingID, Message: "no id", Raw: []byte(`{}`)},
 		{Seq: 1, Pos: 2, Code: bulkid.RNotObject, Message: "not an object", Raw: []byte(`[1]`)},
@@ -295,7 +294,6 @@ func testJobSummaries(t *testing.T, e *env) {
 	first := e.run(a, bulkid.JobCompanies, `{"company_id":"c1"}`)
 	job := e.submit(a, bulkid.JobCompanies, `{}`, `{"company_id":"c2"}`)
 	l := e.claim("w", job)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l,
 		[]bulkid.RecordError{{Seq: 0, Pos: 1, Code: bulkid.RMissingID, Message: "no id", Raw: []byte(`{}`)}}))
 

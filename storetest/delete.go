@@ -224,9 +224,7 @@ func testDeleteDuringJob(t *testing.T, e *env) {
 
 	second := e.clock.Advance(time.Minute)
 	e.must("ApplyBatch 2", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, recs[3:], 3, 5))
-	e.must("SetJobStatus(pending_refresh)", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, a.ID))
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, a.ID, bulkid.StatusCompleted))
 
 	u1 := e.user(a, "u1")
 	wantMetadata(t, "u1 applied after its delete", u1.Metadata, `{"second":1}`)

@@ -79,7 +79,6 @@ func testJobNestedRule(t *testing.T, e *env) {
 // finishes the job.
 func (e *env) work(l bulkid.Lease, job *bulkid.Job) {
 	e.t.Helper()
-	e.must("SetJobStatus(validating)", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	raws, err := e.s.JobRecords(e.ctx, job.ID, 0, job.TotalRows)
 	e.must("JobRecords", err)
 	var recs []bulkid.Record
@@ -95,7 +94,5 @@ func (e *env) work(l bulkid.Lease, job *bulkid.Job) {
 	}
 	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, errs))
 	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, job.Type, recs, 0, job.TotalRows))
-	e.must("SetJobStatus(pending_refresh)", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, job.AppID))
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, job.AppID, bulkid.StatusCompleted))
 }

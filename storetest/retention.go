@@ -68,9 +68,9 @@ func testCancelQueued(t *testing.T, e *env) {
 }
 
 // testCancelRunning: a running job's cancel is recorded; its worker's next
-// batch, renewal or status move is refused with ECANCELED and writes
-// nothing; it then refreshes and finishes the job canceled, with the rows
-// applied before counted and stored.
+// batch, renewal or end of validation is refused with ECANCELED and writes
+// nothing; it then refreshes and finishes the job canceled (CompleteJob),
+// with the rows applied before counted and stored.
 func testCancelRunning(t *testing.T, e *env) {
 	app := e.createApp("a")
 	raws := []string{`{"user_id":"u1","company_id":"c1"}`, `{"user_id":"u2","company_id":"c1"}`,
@@ -95,7 +95,6 @@ func testCancelRunning(t *testing.T, e *env) {
 
 	wantCode(t, "ApplyBatch after CancelJob", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, recs[2:], 2, 4), bulkid.ECANCELED)
 	wantCode(t, "RenewLease after CancelJob", e.s.RenewLease(e.ctx, l), bulkid.ECANCELED)
-	wantCode(t, "SetJobStatus after CancelJob", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh), bulkid.ECANCELED)
 	wantCode(t, "FinishValidation after CancelJob", e.s.FinishValidation(e.ctx, l, nil), bulkid.ECANCELED)
 	wantJob(t, "Job after refused writes", e.job(app, job.ID), running)
 	_, err = e.s.User(e.ctx, app.ID, "u3")
@@ -104,9 +103,9 @@ func testCancelRunning(t *testing.T, e *env) {
 	thief := bulkid.Lease{JobID: job.ID, Owner: "w2", TTL: ttl}
 	wantCode(t, "ApplyBatch of another owner after CancelJob", e.s.ApplyBatch(e.ctx, thief, bulkid.JobUsers, recs[2:], 2, 4), bulkid.ELEASELOST)
 
-	e.must("RefreshCompanies after CancelJob", e.s.RefreshCompanies(e.ctx, l, app.ID))
+	wantCount(t, e.company(app, "c1"), 0, false) // until the refresh
 	ended := e.clock.Advance(time.Second)
-	e.must("FinishJob(canceled)", e.s.FinishJob(e.ctx, l, bulkid.StatusCanceled, ""))
+	e.must("CompleteJob(canceled)", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCanceled))
 	done := *running
 	done.Status, done.EndTime = bulkid.StatusCanceled, ended
 	wantJob(t, "Job after the worker finished it canceled", e.job(app, job.ID), &done)
@@ -122,14 +121,62 @@ func testCancelRunning(t *testing.T, e *env) {
 	// canceled even though its worker finishes it as completed.
 	late := e.submit(app, bulkid.JobCompanies, `{"company_id":"c9"}`)
 	l = e.startJob("w1", late)
-	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, e.records(bulkid.JobCompanies, `{"company_id":"c9"}`), 0, 1))
-	e.must("SetJobStatus(pending_refresh)", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
+	e.must("last ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, e.records(bulkid.JobCompanies, `{"company_id":"c9"}`), 0, 1))
 	_, err = e.s.CancelJob(e.ctx, app.ID, late.ID)
 	e.must("CancelJob while pending_refresh", err)
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
-	e.must("FinishJob(completed)", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+	e.must("CompleteJob(completed)", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCompleted))
 	if got := e.job(app, late.ID); got.Status != bulkid.StatusCanceled || got.CompletedRows != 1 {
 		t.Errorf("job canceled while refreshing: Status %q, CompletedRows %d; want canceled, 1", got.Status, got.CompletedRows)
+	}
+}
+
+// testCancelInEachStatus: a job canceled while it stands at validating,
+// processing or pending_refresh (its last batch committed) keeps its
+// status with the cancel recorded; every write its worker would make next
+// that a cancel stops (the renewal, the end of validation, a batch) is
+// refused with ECANCELED and writes nothing, and CompleteJob, whichever
+// status the worker asks for, ends it canceled with what its batches
+// applied counted in its companies.
+func testCancelInEachStatus(t *testing.T, e *env) {
+	for _, st := range []bulkid.JobStatus{bulkid.StatusValidating, bulkid.StatusProcessing, bulkid.StatusPendingRefresh} {
+		app := e.createApp(string(st))
+		raws := []string{`{"user_id":"u1","company_id":"c1"}`, `{"user_id":"u2","company_id":"c1"}`}
+		recs := e.records(bulkid.JobUsers, raws...)
+		job := e.submit(app, bulkid.JobUsers, raws...)
+		l := e.jobAt("w1", job, recs, st)
+		got, err := e.s.CancelJob(e.ctx, app.ID, job.ID)
+		e.must("CancelJob", err)
+		if got.Status != st || !got.CancelRequested || !got.EndTime.IsZero() {
+			t.Errorf("CancelJob at %s: Status %q, CancelRequested %v, EndTime %v; want %s, true, zero", st, got.Status, got.CancelRequested, got.EndTime, st)
+		}
+		before := e.job(app, job.ID)
+		wantCode(t, fmt.Sprintf("RenewLease after CancelJob at %s", st), e.s.RenewLease(e.ctx, l), bulkid.ECANCELED)
+		wantCode(t, fmt.Sprintf("FinishValidation after CancelJob at %s", st), e.s.FinishValidation(e.ctx, l, nil), bulkid.ECANCELED)
+		wantCode(t, fmt.Sprintf("ApplyBatch after CancelJob at %s", st),
+			e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, e.records(bulkid.JobUsers, `{"user_id":"late"}`), before.Cursor, before.Cursor+1), bulkid.ECANCELED)
+		wantJob(t, fmt.Sprintf("Job after the refused writes at %s", st), e.job(app, job.ID), before)
+		if _, err := e.s.User(e.ctx, app.ID, "late"); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+			t.Errorf("User of a batch refused after CancelJob at %s: %v, want %s", st, err, bulkid.ENOTFOUND)
+		}
+
+		// The worker finishes it as it would: canceled once it sees the
+		// cancel, completed if it was refreshing; canceled either way.
+		finish := bulkid.StatusCanceled
+		if st == bulkid.StatusPendingRefresh {
+			finish = bulkid.StatusCompleted
+		}
+		e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, app.ID, finish))
+		applied := 0
+		if st == bulkid.StatusPendingRefresh {
+			applied = 2
+			e.counts(app, fmt.Sprintf("after CompleteJob of the job canceled at %s", st), map[string]int{"c1": 2})
+		}
+		if got := e.job(app, job.ID); got.Status != bulkid.StatusCanceled || got.CompletedRows != applied || got.EndTime.IsZero() {
+			t.Errorf("job canceled at %s, finished: Status %q, CompletedRows %d, EndTime %v; want canceled, %d, set", st, got.Status, got.CompletedRows, got.EndTime, applied)
+		}
+		if _, err := e.s.ActiveJob(e.ctx, app.ID); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+			t.Errorf("ActiveJob after the job canceled at %s finished: %v, want %s", st, err, bulkid.ENOTFOUND)
+		}
 	}
 }
 
@@ -160,9 +207,9 @@ func testCancelReleased(t *testing.T, e *env) {
 		t.Fatalf("ClaimJob after expiry: %s, CancelRequested %v; want %s, true", got.ID, got.CancelRequested, job.ID)
 	}
 	l3 := bulkid.Lease{JobID: job.ID, Owner: "w3", TTL: ttl}
-	e.must("FinishJob(canceled)", e.s.FinishJob(e.ctx, l3, bulkid.StatusCanceled, ""))
+	e.must("CompleteJob(canceled)", e.s.CompleteJob(e.ctx, l3, app.ID, bulkid.StatusCanceled))
 	if got := e.job(app, job.ID); got.Status != bulkid.StatusCanceled || got.CompletedRows != 1 || got.Cursor != 1 {
-		t.Errorf("after FinishJob: Status %q, CompletedRows %d, Cursor %d; want canceled, 1, 1", got.Status, got.CompletedRows, got.Cursor)
+		t.Errorf("after CompleteJob: Status %q, CompletedRows %d, Cursor %d; want canceled, 1, 1", got.Status, got.CompletedRows, got.Cursor)
 	}
 }
 

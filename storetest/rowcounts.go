@@ -44,9 +44,7 @@ func testRowCounts(t *testing.T, e *env) {
 	if want := (bulkid.RowCounts{Created: 1, Updated: 2, Unchanged: 3}); got.Rows != want || got.CompletedRows != 6 {
 		t.Errorf("after the last batch: Rows %+v, CompletedRows %d; want %+v, 6", got.Rows, got.CompletedRows, want)
 	}
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l2, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l2, app.ID))
-	e.must("FinishJob", e.s.FinishJob(e.ctx, l2, bulkid.StatusCompleted, ""))
+	e.must("CompleteJob", e.s.CompleteJob(e.ctx, l2, app.ID, bulkid.StatusCompleted))
 	jobs, err := e.s.ListJobs(e.ctx, app.ID, bulkid.Page{Limit: 10})
 	e.must("ListJobs", err)
 	if len(jobs) == 0 || jobs[0].ID != job.ID || jobs[0].Rows != got.Rows {

@@ -65,14 +65,14 @@ func RunTests(t *testing.T, newStore NewStore) {
 		{"LastBatchPendingRefresh", testLastBatchPendingRefresh},
 		{"CompleteJob", testCompleteJob},
 		{"LeaseExpiry", testLeaseExpiry},
+		{"LeaseLostInEachStatus", testLeaseLostInEachStatus},
 		{"WritesRenewLease", testWritesRenewLease},
 		{"ReleaseJob", testReleaseJob},
 		{"JobRecords", testJobRecords},
-		{"SetJobStatus", testSetJobStatus},
 		{"FinishValidation", testFinishValidation},
 		{"ApplyBatch", testApplyBatch},
 		{"FinishJob", testFinishJob},
-		{"RefreshCompanies", testRefreshCompanies},
+		{"CompanyRefresh", testCompanyRefresh},
 		{"ReserveRows", testReserveRows},
 		{"RowCounts", testRowCounts}, // rowcounts.go
 		{"UnchangedNotWritten", testUnchangedNotWritten},
@@ -117,6 +117,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		// Cancel and retention (retention.go)
 		{"CancelQueued", testCancelQueued},
 		{"CancelRunning", testCancelRunning},
+		{"CancelInEachStatus", testCancelInEachStatus},
 		{"CancelReleased", testCancelReleased},
 		{"CancelFinished", testCancelFinished},
 		{"PruneJobs", testPruneJobs},
@@ -279,6 +280,36 @@ func (e *env) startJob(owner string, job *bulkid.Job) bulkid.Lease {
 	e.t.Helper()
 	l := e.claim(owner, job)
 	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, nil))
+	return l
+}
+
+// jobAt brings job, queued, to status by the steps a worker takes, as
+// owner, and returns the lease: the claim starts it (validating), its
+// validation ends with no record errors (processing), and one batch of
+// recs, all its records, moves it to pending_refresh as the last batch
+// does. These are the only statuses a running job stands at.
+func (e *env) jobAt(owner string, job *bulkid.Job, recs []bulkid.Record, status bulkid.JobStatus) bulkid.Lease {
+	e.t.Helper()
+	order := []bulkid.JobStatus{bulkid.StatusValidating, bulkid.StatusProcessing, bulkid.StatusPendingRefresh}
+	if status != order[0] && status != order[1] && status != order[2] {
+		e.t.Fatalf("jobAt(%q): no running job stands at that status", status)
+	}
+	l := e.claim(owner, job)
+	steps := []func(){
+		func() { e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, nil)) },
+		func() { e.must("last ApplyBatch", e.s.ApplyBatch(e.ctx, l, job.Type, recs, 0, len(recs))) },
+	}
+	for i, at := range order {
+		got, err := e.s.Job(e.ctx, job.AppID, job.ID)
+		e.must("Job", err)
+		if got.Status != at {
+			e.t.Fatalf("job %s stands at %q, want %q on the way to %q", job.ID, got.Status, at, status)
+		}
+		if at == status {
+			break
+		}
+		steps[i]()
+	}
 	return l
 }
 

@@ -31,7 +31,6 @@ func testValidatedText(t *testing.T, e *env) {
 	}
 	job := e.submit(app, bulkid.JobCompanies, raws...)
 	l := e.claim("w1", job)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	var valid []bulkid.Record
 	var errs []bulkid.RecordError
 	for i, raw := range raws {

@@ -62,11 +62,9 @@ func testLeaseExpiry(t *testing.T, e *env) {
 	// The first owner has lost the job: every write is refused.
 	recs := e.records(bulkid.JobCompanies, `{"company_id":"c1","metadata":{"by":"w1"}}`)
 	wantCode(t, "RenewLease of a lost lease", e.s.RenewLease(e.ctx, la), bulkid.ELEASELOST)
-	wantCode(t, "SetJobStatus of a lost lease", e.s.SetJobStatus(e.ctx, la, bulkid.StatusValidating), bulkid.ELEASELOST)
 	wantCode(t, "FinishValidation of a lost lease", e.s.FinishValidation(e.ctx, la,
 		[]bulkid.RecordError{{Seq: 0, Pos: 1, Code: bulkid.RMissingID, Message: "x", Raw: []byte("{}")}}), bulkid.ELEASELOST)
 	wantCode(t, "ApplyBatch of a lost lease", e.s.ApplyBatch(e.ctx, la, bulkid.JobCompanies, recs, 0, 1), bulkid.ELEASELOST)
-	wantCode(t, "RefreshCompanies of a lost lease", e.s.RefreshCompanies(e.ctx, la, a.ID), bulkid.ELEASELOST)
 	wantCode(t, "ReleaseJob of a lost lease", e.s.ReleaseJob(e.ctx, la), bulkid.ELEASELOST)
 	wantCode(t, "FinishJob of a lost lease", e.s.FinishJob(e.ctx, la, bulkid.StatusCompleted, ""), bulkid.ELEASELOST)
 	wantCode(t, "CompleteJob of a lost lease", e.s.CompleteJob(e.ctx, la, a.ID, bulkid.StatusCompleted), bulkid.ELEASELOST)
@@ -81,26 +79,82 @@ func testLeaseExpiry(t *testing.T, e *env) {
 
 	// The new owner holds it.
 	l3 := bulkid.Lease{JobID: ja.ID, Owner: "w3", TTL: ttl}
-	e.must("SetJobStatus by the new owner", e.s.SetJobStatus(e.ctx, l3, bulkid.StatusValidating))
-	if got := e.job(a, ja.ID).Status; got != bulkid.StatusValidating {
-		t.Errorf("Status after the new owner's SetJobStatus = %q, want %q", got, bulkid.StatusValidating)
+	e.must("FinishValidation by the new owner", e.s.FinishValidation(e.ctx, l3, nil))
+	if got := e.job(a, ja.ID).Status; got != bulkid.StatusProcessing {
+		t.Errorf("Status after the new owner's FinishValidation = %q, want %q", got, bulkid.StatusProcessing)
+	}
+}
+
+// testLeaseLostInEachStatus: a worker whose lease ran out and was taken
+// over has every write refused with ELEASELOST whatever status its job
+// stood at (validating, processing, pending_refresh): the job, its
+// profiles and its companies' counts stay as the new owner found them,
+// and the new owner takes the job on from there to its end.
+func testLeaseLostInEachStatus(t *testing.T, e *env) {
+	for _, st := range []bulkid.JobStatus{bulkid.StatusValidating, bulkid.StatusProcessing, bulkid.StatusPendingRefresh} {
+		app := e.createApp(string(st))
+		raws := []string{`{"user_id":"u1","company_id":"c1"}`, `{"user_id":"u2","company_id":"c1"}`}
+		recs := e.records(bulkid.JobUsers, raws...)
+		job := e.submit(app, bulkid.JobUsers, raws...)
+		l1 := e.jobAt("w1", job, recs, st)
+		e.clock.Advance(ttl + time.Second)
+		l2 := e.claim("w2", job)
+		before := e.job(app, job.ID)
+
+		lost := e.records(bulkid.JobUsers, `{"user_id":"lost","company_id":"c1"}`)
+		for _, w := range []struct {
+			name string
+			do   func() error
+		}{
+			{"RenewLease", func() error { return e.s.RenewLease(e.ctx, l1) }},
+			{"FinishValidation", func() error { return e.s.FinishValidation(e.ctx, l1, nil) }},
+			{"ApplyBatch", func() error { return e.s.ApplyBatch(e.ctx, l1, bulkid.JobUsers, lost, before.Cursor, before.Cursor+1) }},
+			{"ReleaseJob", func() error { return e.s.ReleaseJob(e.ctx, l1) }},
+			{"CompleteJob", func() error { return e.s.CompleteJob(e.ctx, l1, app.ID, bulkid.StatusCompleted) }},
+			{"FinishJob", func() error { return e.s.FinishJob(e.ctx, l1, bulkid.StatusFailed, "lost") }},
+		} {
+			wantCode(t, fmt.Sprintf("%s of the lease lost at %s", w.name, st), w.do(), bulkid.ELEASELOST)
+		}
+		wantJob(t, fmt.Sprintf("Job after the writes of the lease lost at %s", st), e.job(app, job.ID), before)
+		if _, err := e.s.User(e.ctx, app.ID, "lost"); bulkid.ErrorCode(err) != bulkid.ENOTFOUND {
+			t.Errorf("User written by the lease lost at %s: %v, want %s", st, err, bulkid.ENOTFOUND)
+		}
+		if st == bulkid.StatusPendingRefresh {
+			e.counts(app, "after the refused CompleteJob", map[string]int{"c1": 0})
+		}
+
+		// The new owner goes on from where the job stands, as a worker does.
+		switch st {
+		case bulkid.StatusValidating:
+			e.must("FinishValidation by the new owner", e.s.FinishValidation(e.ctx, l2, nil))
+			fallthrough
+		case bulkid.StatusProcessing:
+			e.must("ApplyBatch by the new owner", e.s.ApplyBatch(e.ctx, l2, bulkid.JobUsers, recs, 0, len(recs)))
+			fallthrough
+		default:
+			e.must("CompleteJob by the new owner", e.s.CompleteJob(e.ctx, l2, app.ID, bulkid.StatusCompleted))
+		}
+		if got := e.job(app, job.ID); got.Status != bulkid.StatusCompleted || got.CompletedRows != 2 {
+			t.Errorf("job whose lease was lost at %s, after the new owner: Status %q, CompletedRows %d; want completed, 2", st, got.Status, got.CompletedRows)
+		}
+		e.counts(app, fmt.Sprintf("job whose lease was lost at %s, after the new owner", st), map[string]int{"c1": 2})
 	}
 }
 
 func testWritesRenewLease(t *testing.T, e *env) {
 	app := e.createApp("a")
-	job := e.submit(app, bulkid.JobCompanies, `{"company_id":"c1"}`)
+	job := e.submit(app, bulkid.JobCompanies, `{"company_id":"c1"}`, `{"company_id":"c2"}`)
 	l := e.claim("w1", job)
-	recs := e.records(bulkid.JobCompanies, `{"company_id":"c1"}`)
+	recs := e.records(bulkid.JobCompanies, `{"company_id":"c1"}`, `{"company_id":"c2"}`)
+	// The worker's writes from its claim to its CompleteJob (which ends
+	// the lease), the last batch moving the job to pending_refresh.
 	writes := []struct {
 		name string
 		do   func() error
 	}{
-		{"SetJobStatus", func() error { return e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating) }},
 		{"FinishValidation", func() error { return e.s.FinishValidation(e.ctx, l, nil) }},
-		{"ApplyBatch", func() error { return e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs, 0, 1) }},
-		{"SetJobStatus", func() error { return e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh) }},
-		{"RefreshCompanies", func() error { return e.s.RefreshCompanies(e.ctx, l, app.ID) }},
+		{"ApplyBatch", func() error { return e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[:1], 0, 1) }},
+		{"last ApplyBatch", func() error { return e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[1:], 1, 2) }},
 		{"RenewLease", func() error { return e.s.RenewLease(e.ctx, l) }},
 	}
 	// Each step comes ttl-1s after the one before: later than the previous
@@ -121,6 +175,9 @@ func testWritesRenewLease(t *testing.T, e *env) {
 	wantCode(t, "ClaimJob before the renewed lease expired", err, bulkid.ENOTFOUND)
 	e.clock.Advance(2 * time.Second)
 	e.claim("thief", job)
+	if got := e.job(app, job.ID); got.Status != bulkid.StatusPendingRefresh {
+		t.Errorf("Status after the writes = %q, want pending_refresh", got.Status)
+	}
 }
 
 func testReleaseJob(t *testing.T, e *env) {
@@ -178,31 +235,6 @@ func testJobRecords(t *testing.T, e *env) {
 	check(5, 2, nil)
 }
 
-func testSetJobStatus(t *testing.T, e *env) {
-	app := e.createApp("a")
-	job := e.submit(app, bulkid.JobUsers, `{"user_id":"u1"}`)
-	started := e.clock.Advance(time.Minute)
-	l := e.claim("w1", job)
-	e.clock.Advance(time.Minute)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
-	got := e.job(app, job.ID)
-	if got.Status != bulkid.StatusValidating {
-		t.Errorf("Status = %q, want %q", got.Status, bulkid.StatusValidating)
-	}
-	wantTime(t, "StartTime, set by the claim", got.StartTime, started)
-
-	e.clock.Advance(time.Minute)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusProcessing))
-	got = e.job(app, job.ID)
-	if got.Status != bulkid.StatusProcessing {
-		t.Errorf("Status = %q, want %q", got.Status, bulkid.StatusProcessing)
-	}
-	wantTime(t, "StartTime after a second SetJobStatus", got.StartTime, started)
-	if !got.EndTime.IsZero() {
-		t.Errorf("EndTime of a running job = %v, want zero", got.EndTime)
-	}
-}
-
 func testFinishValidation(t *testing.T, e *env) {
 	app, other := e.createApp("a"), e.createApp("b")
 	raws := make([]string, 300)
@@ -211,7 +243,6 @@ func testFinishValidation(t *testing.T, e *env) {
 	}
 	job := e.submit(app, bulkid.JobCompanies, raws...)
 	l := e.claim("w1", job)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 
 	// An earlier validation's errors, which the next one replaces.
 	old := []bulkid.RecordError{
@@ -287,7 +318,6 @@ func testApplyBatch(t *testing.T, e *env) {
 	job := e.submit(app, bulkid.JobCompanies, raws...)
 	recs := e.records(bulkid.JobCompanies, raws[:4]...)
 	l := e.claim("w1", job)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, []bulkid.RecordError{
 		{Seq: 4, Pos: 5, Code: bulkid.RMissingID, Message: "company_id is required", Raw: []byte(raws[4])}}))
 
@@ -326,8 +356,6 @@ func testFinishJob(t *testing.T, e *env) {
 	started := e.clock.Advance(time.Minute)
 	l := e.startJob("w1", job)
 	e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, e.records(bulkid.JobCompanies, raws...), 0, 1))
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
-	e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
 	ended := e.clock.Advance(time.Minute)
 	e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
 
@@ -345,7 +373,8 @@ func testFinishJob(t *testing.T, e *env) {
 	wantCode(t, "ClaimJob of a finished job after its lease would have expired", err, bulkid.ENOTFOUND)
 
 	wantCode(t, "RenewLease of a finished job", e.s.RenewLease(e.ctx, l), bulkid.ELEASELOST)
-	wantCode(t, "SetJobStatus of a finished job", e.s.SetJobStatus(e.ctx, l, bulkid.StatusProcessing), bulkid.ELEASELOST)
+	wantCode(t, "FinishValidation of a finished job", e.s.FinishValidation(e.ctx, l, nil), bulkid.ELEASELOST)
+	wantCode(t, "ApplyBatch of a finished job", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, e.records(bulkid.JobCompanies, raws...), 1, 2), bulkid.ELEASELOST)
 	wantCode(t, "FinishJob of a finished job", e.s.FinishJob(e.ctx, l, bulkid.StatusFailed, "again"), bulkid.ELEASELOST)
 	wantJob(t, "Job after writes to a finished job", e.job(app, job.ID), want)
 
@@ -358,7 +387,6 @@ func testFinishJob(t *testing.T, e *env) {
 	// A failed job keeps its reason and its record errors, and also frees the app.
 	bad := e.submit(app, bulkid.JobUsers, `{"user_id":null}`)
 	l = e.claim("w3", bad)
-	e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusValidating))
 	recErrs := []bulkid.RecordError{{Seq: 0, Pos: 1, Code: bulkid.RMissingID, Message: "user_id is required", Raw: []byte(`{"user_id":null}`)}}
 	e.must("FinishValidation", e.s.FinishValidation(e.ctx, l, recErrs))
 	failedAt := e.clock.Advance(time.Second)
@@ -377,7 +405,10 @@ func testFinishJob(t *testing.T, e *env) {
 	e.submit(app, bulkid.JobCompanies, `{"company_id":"c2"}`)
 }
 
-func testRefreshCompanies(t *testing.T, e *env) {
+// testCompanyRefresh: a user job's changes to its companies' user counts
+// and visibility are added by its refresh, which commits with its finish
+// (CompleteJob); until then the counts are as before the job.
+func testCompanyRefresh(t *testing.T, e *env) {
 	app := e.createApp("a")
 	visible := func(want ...string) {
 		t.Helper()
@@ -387,17 +418,15 @@ func testRefreshCompanies(t *testing.T, e *env) {
 			t.Errorf("visible companies = %q, want %q", got, want)
 		}
 	}
-	// apply runs a user job up to its refresh, which it leaves to the caller.
+	// apply runs a user job up to its refresh (its last batch leaves it
+	// pending_refresh), which it leaves to the caller.
 	apply := func(raws ...string) (refresh func()) {
 		t.Helper()
 		job := e.submit(app, bulkid.JobUsers, raws...)
-		l := e.startJob("w1", job)
-		e.must("ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobUsers, e.records(bulkid.JobUsers, raws...), 0, len(raws)))
-		e.must("SetJobStatus", e.s.SetJobStatus(e.ctx, l, bulkid.StatusPendingRefresh))
+		l := e.jobAt("w1", job, e.records(bulkid.JobUsers, raws...), bulkid.StatusPendingRefresh)
 		return func() {
 			t.Helper()
-			e.must("RefreshCompanies", e.s.RefreshCompanies(e.ctx, l, app.ID))
-			e.must("FinishJob", e.s.FinishJob(e.ctx, l, bulkid.StatusCompleted, ""))
+			e.must("CompleteJob", e.s.CompleteJob(e.ctx, l, app.ID, bulkid.StatusCompleted))
 		}
 	}
 
@@ -532,6 +561,9 @@ func testLastBatchPendingRefresh(t *testing.T, e *env) {
 	status("after refused last batches", bulkid.StatusProcessing, 2)
 	e.must("last ApplyBatch", e.s.ApplyBatch(e.ctx, l, bulkid.JobCompanies, recs[2:], 2, 3))
 	status("after the last batch", bulkid.StatusPendingRefresh, 3)
+	if got := e.job(app, job.ID); !got.StartTime.Equal(start) || !got.EndTime.IsZero() {
+		t.Errorf("after the last batch: StartTime %v, EndTime %v; want the claim's %v, zero", got.StartTime, got.EndTime, start)
+	}
 
 	// A crash now: the next claim resumes it at pending_refresh.
 	e.clock.Advance(ttl + time.Second)

@@ -97,12 +97,6 @@ func (s countedStore) JobRecords(ctx context.Context, jobID string, fromSeq, lim
 	return r, err
 }
 
-func (s countedStore) SetJobStatus(ctx context.Context, l bulkid.Lease, status bulkid.JobStatus) error {
-	err := s.Store.SetJobStatus(ctx, l, status)
-	s.count("SetJobStatus", err)
-	return err
-}
-
 func (s countedStore) FinishValidation(ctx context.Context, l bulkid.Lease, errs []bulkid.RecordError) error {
 	err := s.Store.FinishValidation(ctx, l, errs)
 	s.count("FinishValidation", err)
@@ -112,12 +106,6 @@ func (s countedStore) FinishValidation(ctx context.Context, l bulkid.Lease, errs
 func (s countedStore) ApplyBatch(ctx context.Context, l bulkid.Lease, t bulkid.JobType, recs []bulkid.Record, fromCursor, toCursor int) error {
 	err := s.Store.ApplyBatch(ctx, l, t, recs, fromCursor, toCursor)
 	s.count("ApplyBatch", err)
-	return err
-}
-
-func (s countedStore) RefreshCompanies(ctx context.Context, l bulkid.Lease, appID int64) error {
-	err := s.Store.RefreshCompanies(ctx, l, appID)
-	s.count("RefreshCompanies", err)
 	return err
 }
 
