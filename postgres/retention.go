@@ -55,7 +55,7 @@ func (db *DB) CancelJob(ctx context.Context, appID int64, jobID string) (*bulkid
 		return nil, interpretError(err)
 	}
 	if queued {
-		db.reclaimInput(ctx)
+		db.reclaim(ctx)
 	}
 	job, jerr := db.Job(ctx, appID, jobID)
 	if jerr != nil {
