@@ -460,9 +460,9 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 // It is one statement (reclaimTables), so one round trip and at most one
 // commit for both tables (a transaction of LOCK, SELECT and TRUNCATE for
 // each took five round trips and a commit a table), run after the job's
-// own transaction has committed. Each table's ACCESS EXCLUSIVE lock is asked for with NOWAIT,
-// in a transaction holding no other lock but the other table's, so it
-// never waits and never deadlocks: while any other transaction touches the
+// own transaction has committed. Each table's ACCESS EXCLUSIVE lock is
+// asked for with NOWAIT, in a transaction holding no other lock but the
+// other table's, so it never waits and never deadlocks: while any other transaction touches the
 // table (a job being created or a worker reading its input; a batch of
 // another app's users job, a real-time identify or a delete writing its
 // counts) that table's lock is refused and it is left for the next job to
@@ -487,24 +487,21 @@ func (db *DB) reclaim(ctx context.Context) {
 // nothing held.
 const reclaimTables = `DO $$
 DECLARE
+	t text;
+	left_rows boolean;
 	empty text[] := '{}';
 BEGIN
-	BEGIN
-		LOCK TABLE job_input IN ACCESS EXCLUSIVE MODE NOWAIT;
-		IF NOT EXISTS (SELECT FROM job_input) THEN
-			empty := empty || 'job_input'::text;
-		END IF;
-	EXCEPTION WHEN lock_not_available THEN
-		NULL; -- left for the next job to finish
-	END;
-	BEGIN
-		LOCK TABLE company_refresh IN ACCESS EXCLUSIVE MODE NOWAIT;
-		IF NOT EXISTS (SELECT FROM company_refresh) THEN
-			empty := empty || 'company_refresh'::text;
-		END IF;
-	EXCEPTION WHEN lock_not_available THEN
-		NULL; -- left for the next job to finish
-	END;
+	FOREACH t IN ARRAY ARRAY['job_input', 'company_refresh'] LOOP
+		BEGIN
+			EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE NOWAIT', t);
+			EXECUTE format('SELECT EXISTS (SELECT FROM %I)', t) INTO left_rows;
+			IF NOT left_rows THEN
+				empty := empty || t;
+			END IF;
+		EXCEPTION WHEN lock_not_available THEN
+			NULL; -- left for the next job to finish
+		END;
+	END LOOP;
 	IF cardinality(empty) > 0 THEN
 		EXECUTE 'TRUNCATE ' || array_to_string(empty, ', ');
 	END IF;
