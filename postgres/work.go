@@ -18,7 +18,9 @@ var (
 
 // ClaimJob leases the oldest unfinished job that no live lease holds,
 // starting it if it is queued (status validating, start_time now) in the
-// same statement. SKIP LOCKED lets workers of many processes claim at once
+// same statement. start_time is never before submitted_at: a job another
+// process submitted after this one read the clock, or by a clock a little
+// ahead, is claimable too. SKIP LOCKED lets workers of many processes claim at once
 // without waiting on one another.
 func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, bool, error) {
 	now := db.now()
@@ -28,7 +30,7 @@ func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*b
 			ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
 		UPDATE jobs SET lease_owner = $1, lease_until = $2,
 			status = CASE WHEN c.queued THEN 'validating' ELSE status END,
-			start_time = CASE WHEN c.queued THEN $3 ELSE start_time END
+			start_time = CASE WHEN c.queued THEN GREATEST($3, submitted_at) ELSE start_time END
 		FROM c WHERE seq = c.claimed
 		RETURNING `+sqlstore.JobColumns+", c.queued", owner, now.Add(ttl), now), &started})
 	if err != nil {

@@ -40,9 +40,13 @@ func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*b
 		started = j.Status == bulkid.StatusQueued
 		if started {
 			// The claim starts the job: one commit, not two (issue 14).
+			// Never before the job was submitted: the clock was read
+			// before this transaction waited for the write connection,
+			// and a job submitted meanwhile is claimable here.
+			start := time.UnixMilli(max(ms(now), ms(j.SubmittedAt))).UTC()
 			q = "UPDATE jobs SET lease_owner = ?, lease_until = ?, status = ?, start_time = ? WHERE id = ?"
-			args = []any{owner, ms(now.Add(ttl)), bulkid.StatusValidating, ms(now), j.ID}
-			j.Status, j.StartTime = bulkid.StatusValidating, time.UnixMilli(ms(now)).UTC()
+			args = []any{owner, ms(now.Add(ttl)), bulkid.StatusValidating, ms(start), j.ID}
+			j.Status, j.StartTime = bulkid.StatusValidating, start
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err

@@ -62,6 +62,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 		// WorkStore (work.go)
 		{"ClaimJob", testClaimJob},
 		{"ClaimStartsJob", testClaimStartsJob},
+		{"ClaimNotBeforeSubmit", testClaimNotBeforeSubmit},
 		{"LastBatchPendingRefresh", testLastBatchPendingRefresh},
 		{"CompleteJob", testCompleteJob},
 		{"LeaseExpiry", testLeaseExpiry},

@@ -537,6 +537,25 @@ func testClaimStartsJob(t *testing.T, e *env) {
 	wantTime(t, "StartTime after the third claim", again.StartTime, startedAt)
 }
 
+// testClaimNotBeforeSubmit: a claim whose clock reads earlier than the
+// job's submission (a job another process submitted after the claimer
+// read the clock, or that process's clock a little ahead) starts the job
+// at its submitted_at, never before it: clients compute elapsed time from
+// the two.
+func testClaimNotBeforeSubmit(t *testing.T, e *env) {
+	app := e.createApp("a")
+	job := e.submit(app, bulkid.JobCompanies, `{"company_id":"c1"}`)
+	submitted := e.job(app, job.ID).SubmittedAt
+	e.clock.Advance(-2 * time.Second)
+	got, started, err := e.s.ClaimJob(e.ctx, "w1", ttl)
+	e.must("ClaimJob", err)
+	if got.ID != job.ID || !started {
+		t.Fatalf("ClaimJob: job %s, started %v; want %s, true", got.ID, started, job.ID)
+	}
+	wantTime(t, "StartTime the claim returns", got.StartTime, submitted)
+	wantTime(t, "StartTime stored", e.job(app, job.ID).StartTime, submitted)
+}
+
 // testLastBatchPendingRefresh: the batch that takes the cursor to the
 // end moves the job to pending_refresh in its transaction, when any row
 // completed; a batch refused (stale cursor, lost lease, canceled) moves
