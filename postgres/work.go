@@ -20,8 +20,8 @@ var (
 // starting it if it is queued (status validating, start_time now) in the
 // same statement. start_time is never before submitted_at: a job another
 // process submitted after this one read the clock, or by a clock a little
-// ahead, is claimable too. SKIP LOCKED lets workers of many processes claim at once
-// without waiting on one another.
+// ahead, is claimable too. SKIP LOCKED lets workers of many processes
+// claim at once without waiting on one another.
 func (db *DB) ClaimJob(ctx context.Context, owner string, ttl time.Duration) (*bulkid.Job, bool, error) {
 	now := db.now()
 	var started bool
@@ -464,11 +464,12 @@ func (db *DB) FinishJob(ctx context.Context, l bulkid.Lease, status bulkid.JobSt
 // each took five round trips and a commit a table), run after the job's
 // own transaction has committed. Each table's ACCESS EXCLUSIVE lock is
 // asked for with NOWAIT, in a transaction holding no other lock but the
-// other table's, so it never waits and never deadlocks: while any other transaction touches the
-// table (a job being created or a worker reading its input; a batch of
-// another app's users job, a real-time identify or a delete writing its
-// counts) that table's lock is refused and it is left for the next job to
-// finish, the other table still emptied if it can be. Other sessions wait
+// other table's, so it never waits and never deadlocks: while any other
+// transaction touches the table (a job being created or a worker reading
+// its input; a batch of another app's users job, a real-time identify or
+// a delete writing its counts) that table's lock is refused and it is
+// left for the next job to finish, the other table still emptied if it
+// can be. Other sessions wait
 // for the locks only the few milliseconds they are held. Under the lock
 // no other transaction can have a write to the table in flight, so a
 // table in which no row is left has none to lose: a running job's input,
